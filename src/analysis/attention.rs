@@ -1,0 +1,113 @@
+//! Attention maps for one query token.
+//!
+//! A capture holds `A_l` `[heads, N, N]` per layer (rows = queries). For a query token `q` we copy
+//! the rows `A_l[h, q, :]` of every layer and head to the CPU once (`[L, H, N]` f32, a few hundred KB),
+//! after which every layer/head/colormap change is a lookup: no model re-run, no device round trip.
+//! A map shows the patch tokens only, as a `grid_h × grid_w` grid; the mass the query gives to prefix
+//! tokens (CLS, registers, …) is reported separately by [`QueryRows::prefix_mass`].
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use crate::grid::Grid;
+use crate::model::{ModelError, TokenLayout};
+
+/// Which head a map shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HeadSel {
+    Head(usize),
+    /// The mean over heads (of the attention probabilities).
+    Mean,
+}
+
+impl HeadSel {
+    pub fn label(&self) -> String {
+        match self {
+            HeadSel::Head(h) => format!("h{h}"),
+            HeadSel::Mean => "mean".into(),
+        }
+    }
+}
+
+/// The attention rows of one query token for every layer and head, on the CPU.
+#[derive(Debug, Clone)]
+pub struct QueryRows {
+    pub query: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub layout: TokenLayout,
+    /// `[layers, heads, tokens]` row-major.
+    pub data: Vec<f32>,
+}
+
+impl QueryRows {
+    /// Gather row `query` of every layer's `[heads, N, N]` attention.
+    pub fn from_attentions(
+        attentions: &[Tensor],
+        layout: &TokenLayout,
+        query: usize,
+    ) -> Result<QueryRows, ModelError> {
+        let n = layout.num_tokens();
+        if query >= n {
+            return Err(ModelError::InputSize(format!(
+                "query token {query} out of range (model has {n} tokens)"
+            )));
+        }
+        let rows: Vec<Tensor> = attentions
+            .iter()
+            .map(|a| a.f_select(1, query as i64))
+            .collect::<Result<_, _>>()?;
+        let stacked = Tensor::f_stack(&rows, 0)?
+            .f_to_device(Device::Cpu)?
+            .f_to_kind(Kind::Float)?
+            .f_contiguous()?;
+        let size = stacked.size();
+        let data = Vec::<f32>::try_from(stacked.f_flatten(0, -1)?)?;
+        Ok(QueryRows {
+            query,
+            layers: size[0] as usize,
+            heads: size[1] as usize,
+            layout: layout.clone(),
+            data,
+        })
+    }
+
+    pub fn tokens(&self) -> usize {
+        self.layout.num_tokens()
+    }
+
+    /// The full row (all tokens) for `layer` and `head`.
+    pub fn row(&self, layer: usize, head: HeadSel) -> Vec<f32> {
+        let n = self.tokens();
+        let at =
+            |h: usize| &self.data[(layer * self.heads + h) * n..(layer * self.heads + h + 1) * n];
+        match head {
+            HeadSel::Head(h) => at(h).to_vec(),
+            HeadSel::Mean => {
+                let mut acc = vec![0f32; n];
+                for h in 0..self.heads {
+                    acc.iter_mut().zip(at(h)).for_each(|(a, v)| *a += v);
+                }
+                acc.iter_mut().for_each(|a| *a /= self.heads as f32);
+                acc
+            }
+        }
+    }
+
+    /// The map over patches: `[grid_h, grid_w]`, prefix tokens left out (not renormalised).
+    pub fn patch_map(&self, layer: usize, head: HeadSel) -> Grid {
+        let row = self.row(layer, head);
+        let p = self.layout.num_prefix();
+        Grid {
+            h: self.layout.grid_h,
+            w: self.layout.grid_w,
+            data: row[p..].to_vec(),
+        }
+    }
+
+    /// Attention mass the query gives to the prefix tokens (CLS, registers, …).
+    pub fn prefix_mass(&self, layer: usize, head: HeadSel) -> f32 {
+        self.row(layer, head)[..self.layout.num_prefix()]
+            .iter()
+            .sum()
+    }
+}

@@ -1,0 +1,209 @@
+//! Heatmap PNGs of attention maps: one map, all heads of a layer (each, and a grid), all layers.
+//!
+//! Styles: `Overlay` blends the min–max normalised map (bilinear between patch centres) over the photo
+//! at the photo's own resolution; `Raw` writes the coloured map alone at the model's input resolution,
+//! each patch a solid `P × P` block. Head grids tile every head of a layer at the model's input resolution.
+//! File names: `{stem}_{query}_L{layer:02}_{head}.png` and `{stem}_{query}_L{layer:02}_heads.png`.
+use std::path::{Path, PathBuf};
+
+use image::RgbImage;
+
+use super::ExportError;
+use super::png_file::write_png;
+use crate::analysis::{HeadSel, QueryRows};
+use crate::grid::Grid;
+use crate::model::preprocess::resize;
+use crate::render::{Colormap, Upsample, colorize, normalize_min_max, overlay, tile, upsample};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum LayerSpec {
+    One(usize),
+    All,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum HeadSpec {
+    One(HeadSel),
+    /// Every head as its own file, plus the grid of all heads.
+    All,
+    /// Only the grid of all heads.
+    GridOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Style {
+    Overlay { opacity: f32 },
+    Raw,
+}
+
+/// What to export, and where.
+#[derive(Debug, Clone)]
+pub struct MapExport {
+    pub out_dir: PathBuf,
+    pub stem: String,
+    pub layers: LayerSpec,
+    pub heads: HeadSpec,
+    pub colormap: Colormap,
+    pub style: Style,
+    pub overwrite: bool,
+    pub model_name: String,
+    pub image_name: String,
+}
+
+/// A short, file-name-safe label of a query token: `cls`, `reg0`, `p3-7`.
+pub fn query_label(rows: &QueryRows) -> String {
+    match (
+        rows.layout.prefix.get(rows.query),
+        rows.layout.patch_of_token(rows.query),
+    ) {
+        (Some(p), _) => p.label().to_lowercase(),
+        (None, Some((r, c))) => format!("p{r}-{c}"),
+        _ => format!("t{}", rows.query),
+    }
+}
+
+/// Render one map in the requested style. `photo_small` is the photo at the model input size.
+fn render(
+    map: &Grid,
+    photo: &RgbImage,
+    photo_small: &RgbImage,
+    style: Style,
+    cmap: Colormap,
+    small: bool,
+) -> RgbImage {
+    let target = if small { photo_small } else { photo };
+    match style {
+        Style::Overlay { opacity } => overlay(target, map, cmap, opacity, Upsample::Bilinear),
+        Style::Raw => {
+            let (w, h) = photo_small.dimensions();
+            colorize(
+                &upsample(
+                    &normalize_min_max(map),
+                    h as usize,
+                    w as usize,
+                    Upsample::Nearest,
+                ),
+                cmap,
+            )
+        }
+    }
+}
+
+/// Write the requested maps; returns the files written.
+pub fn export_maps(
+    rows: &QueryRows,
+    photo: &RgbImage,
+    input_hw: (usize, usize),
+    req: &MapExport,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let layers: Vec<usize> = match req.layers {
+        LayerSpec::One(l) if l < rows.layers => vec![l],
+        LayerSpec::One(l) => {
+            return Err(ExportError::Nothing(format!(
+                "layer {l} does not exist (the model has {} layers: 0..{})",
+                rows.layers,
+                rows.layers - 1
+            )));
+        }
+        LayerSpec::All => (0..rows.layers).collect(),
+    };
+    if let HeadSpec::One(HeadSel::Head(h)) = req.heads {
+        if h >= rows.heads {
+            return Err(ExportError::Nothing(format!(
+                "head {h} does not exist (the model has {} heads: 0..{})",
+                rows.heads,
+                rows.heads - 1
+            )));
+        }
+    }
+    let photo_small = resize(photo, input_hw.0, input_hw.1);
+    let q = query_label(rows);
+    let mut written = Vec::new();
+    let style_name = match req.style {
+        Style::Overlay { opacity } => format!("overlay (opacity {opacity})"),
+        Style::Raw => "raw".into(),
+    };
+    let provenance = |layer: usize, head: &str| -> Vec<(String, String)> {
+        [
+            ("vitscope.model", req.model_name.clone()),
+            ("vitscope.image", req.image_name.clone()),
+            ("vitscope.method", "attention".into()),
+            ("vitscope.layer", layer.to_string()),
+            ("vitscope.head", head.to_string()),
+            ("vitscope.query", rows.layout.token_label(rows.query)),
+            (
+                "vitscope.input_size",
+                format!("{}x{}", input_hw.0, input_hw.1),
+            ),
+            ("vitscope.colormap", req.colormap.name().into()),
+            ("vitscope.style", style_name.clone()),
+            (
+                "vitscope.normalization",
+                "min-max per map, patch tokens only".into(),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    };
+    let mut write =
+        |path: PathBuf, img: &RgbImage, text: Vec<(String, String)>| -> Result<(), ExportError> {
+            write_png(&path, img, &text, req.overwrite)?;
+            written.push(path);
+            Ok(())
+        };
+    let file = |dir: &Path, layer: usize, what: &str| {
+        dir.join(format!("{}_{q}_L{layer:02}_{what}.png", req.stem))
+    };
+    for &l in &layers {
+        let one = |h: HeadSel| {
+            render(
+                &rows.patch_map(l, h),
+                photo,
+                &photo_small,
+                req.style,
+                req.colormap,
+                false,
+            )
+        };
+        match req.heads {
+            HeadSpec::One(h) => write(
+                file(&req.out_dir, l, &h.label()),
+                &one(h),
+                provenance(l, &h.label()),
+            )?,
+            HeadSpec::All | HeadSpec::GridOnly => {
+                let mut tiles = Vec::with_capacity(rows.heads);
+                for h in 0..rows.heads {
+                    let sel = HeadSel::Head(h);
+                    if req.heads == HeadSpec::All {
+                        write(
+                            file(&req.out_dir, l, &sel.label()),
+                            &one(sel),
+                            provenance(l, &sel.label()),
+                        )?;
+                    }
+                    tiles.push(render(
+                        &rows.patch_map(l, sel),
+                        photo,
+                        &photo_small,
+                        req.style,
+                        req.colormap,
+                        true,
+                    ));
+                }
+                let cols = (rows.heads as f64).sqrt().ceil() as usize;
+                let grid = tile(&tiles, cols, 4, [255, 255, 255]);
+                write(
+                    file(&req.out_dir, l, "heads"),
+                    &grid,
+                    provenance(
+                        l,
+                        &format!("all {} heads (row-major, h0 first)", rows.heads),
+                    ),
+                )?;
+            }
+        }
+    }
+    Ok(written)
+}

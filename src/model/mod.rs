@@ -1,0 +1,19 @@
+//! The model layer: tch only, never egui. Checkpoint reading and validation, configuration, the
+//! ViT forward pass with attention capture, preprocessing, device choice.
+pub mod checkpoint;
+pub mod config;
+pub mod device;
+pub mod error;
+pub mod layout;
+pub mod preprocess;
+pub mod source;
+pub mod vit;
+
+pub use checkpoint::Checkpoint;
+pub use config::{Family, VitConfig};
+pub use device::{DeviceChoice, device_name};
+pub use error::{ModelError, Result};
+pub use layout::{PrefixToken, TokenLayout};
+pub use preprocess::InputSize;
+pub use source::ModelSource;
+pub use vit::{Capture, Vit};

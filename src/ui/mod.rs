@@ -1,0 +1,3 @@
+pub fn run_app(_a: crate::cli::ModelImageArgs) -> anyhow::Result<()> {
+    anyhow::bail!("todo")
+}

@@ -1,0 +1,56 @@
+#![allow(dead_code)]
+//! Shared helpers for integration tests.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use safetensors::SafeTensors;
+
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(rel: &str) -> PathBuf {
+    root().join("tests/fixtures").join(rel)
+}
+
+/// The built-in model folder; the test command's set-up installs it. Failing (not skipping) when it is
+/// absent keeps the parity test honest.
+pub fn builtin_model() -> PathBuf {
+    let p = root().join("models/dinov2-small-imgfocus");
+    assert!(
+        p.join("model.safetensors").is_file(),
+        "built-in model missing: run scripts/setup.sh (the README's test command does)"
+    );
+    p
+}
+
+/// All tensors of a safetensors file as (shape, f32 values), and its metadata.
+pub fn read_f32(
+    path: &Path,
+) -> (
+    HashMap<String, (Vec<usize>, Vec<f32>)>,
+    HashMap<String, String>,
+) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let st = SafeTensors::deserialize(&bytes).expect("valid safetensors");
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        assert_eq!(view.dtype(), safetensors::Dtype::F32, "{name}");
+        let v: Vec<f32> = view
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        out.insert(name, (view.shape().to_vec(), v));
+    }
+    let (_, meta) = SafeTensors::read_metadata(&bytes).expect("metadata");
+    (out, meta.metadata().clone().unwrap_or_default())
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
