@@ -2,7 +2,19 @@ use clap::Parser;
 use vitscope::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(), // --help, --version
+        Err(e) => {
+            // A usage error: its first line says what is wrong; `--help` says the rest.
+            let text = e.render().to_string();
+            eprintln!(
+                "{} (see vitscope --help)",
+                text.lines().next().unwrap_or("error: invalid arguments")
+            );
+            return std::process::ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Some(command) => run(command),
         None => vitscope::ui::run_app(cli.open),

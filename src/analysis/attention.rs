@@ -12,10 +12,11 @@ use crate::grid::Grid;
 use crate::model::{ModelError, TokenLayout};
 
 /// Which head a map shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum HeadSel {
     Head(usize),
     /// The mean over heads (of the attention probabilities).
+    #[default]
     Mean,
 }
 

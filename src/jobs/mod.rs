@@ -1,1 +1,250 @@
-//! worker
+//! The worker thread: the only thread that touches tch. It owns an [`Engine`] (model, image, capture on
+//! the device) and answers each request with exactly one [`Reply`] of small plain results.
+//!
+//! Requests carry a generation number; the UI drops replies to queries it has already moved past.
+//! A panic inside a job is caught here and reported as an error; the worker keeps serving.
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_channel};
+
+use image::RgbImage;
+
+use crate::analysis::QueryRows;
+use crate::engine::{Engine, ModelInfo};
+use crate::export::maps::{MapExport, export_maps};
+use crate::model::{DeviceChoice, InputSize, ModelSource, PrefixToken, TokenLayout};
+
+/// Which token the maps are computed from; resolved against each new layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuerySpec {
+    /// The i-th prefix token (0 = CLS).
+    #[default]
+    Cls,
+    Prefix(usize),
+    /// Patch (row, col).
+    Patch(usize, usize),
+}
+
+impl QuerySpec {
+    /// Token index in `layout`; `None` when the token does not exist there.
+    pub fn token(&self, layout: &TokenLayout) -> Option<usize> {
+        match *self {
+            QuerySpec::Cls => layout.prefix.iter().position(|p| *p == PrefixToken::Cls),
+            QuerySpec::Prefix(i) => (i < layout.num_prefix()).then_some(i),
+            QuerySpec::Patch(r, c) => layout.token_of_patch(r, c),
+        }
+    }
+}
+
+pub enum Job {
+    LoadModel {
+        source: ModelSource,
+        device: DeviceChoice,
+    },
+    LoadImage(PathBuf),
+    SetSize(InputSize),
+    SetQuery(QuerySpec),
+    Export(MapExport),
+}
+
+/// The result of a forward pass, for the UI.
+#[derive(Clone)]
+pub struct Computed {
+    pub rows: QueryRows,
+    pub input_hw: (usize, usize),
+    pub forward_ms: f64,
+}
+
+pub enum Outcome {
+    ModelLoaded(ModelInfo),
+    ImageLoaded { path: PathBuf, image: Arc<RgbImage> },
+    Computed(Computed),
+    Rows(QueryRows),
+    Exported(Vec<PathBuf>),
+    Failed(String),
+}
+
+pub struct Reply {
+    pub generation: u64,
+    pub outcomes: Vec<Outcome>,
+}
+
+struct Request {
+    generation: u64,
+    job: Job,
+}
+
+/// The UI's handle on the worker.
+pub struct Worker {
+    tx: SyncSender<Request>,
+    rx: Receiver<Reply>,
+    next_generation: u64,
+    in_flight: usize,
+}
+
+struct State {
+    engine: Engine,
+    query: QuerySpec,
+}
+
+impl State {
+    fn rows(&mut self) -> crate::model::Result<Option<QueryRows>> {
+        let Some(layout) = self.engine.layout() else {
+            return Ok(None);
+        };
+        let token = match self.query.token(layout) {
+            Some(t) => t,
+            None => {
+                self.query = QuerySpec::Cls;
+                QuerySpec::Cls.token(layout).unwrap_or(0)
+            }
+        };
+        self.engine.query_rows(token).transpose()
+    }
+
+    fn computed(&mut self, out: &mut Vec<Outcome>) -> crate::model::Result<()> {
+        if let Some(rows) = self.rows()? {
+            let run = self.engine.run.as_ref().expect("rows imply a run");
+            out.push(Outcome::Computed(Computed {
+                rows,
+                input_hw: run.capture.input_hw,
+                forward_ms: run.capture.forward_ms,
+            }));
+        }
+        Ok(())
+    }
+
+    fn handle(&mut self, job: Job) -> Result<Vec<Outcome>, String> {
+        let mut out = Vec::new();
+        let e = |e: crate::model::ModelError| e.to_string();
+        match job {
+            Job::LoadModel { source, device } => {
+                self.engine.load_model(&source, device).map_err(e)?;
+                let info = self
+                    .engine
+                    .model
+                    .as_ref()
+                    .expect("just loaded")
+                    .info
+                    .clone();
+                out.push(Outcome::ModelLoaded(info));
+                self.computed(&mut out).map_err(e)?;
+            }
+            Job::LoadImage(path) => {
+                self.engine.load_image(&path).map_err(e)?;
+                let img = self.engine.image.as_ref().expect("just loaded").1.clone();
+                out.push(Outcome::ImageLoaded {
+                    path,
+                    image: Arc::new(img),
+                });
+                self.computed(&mut out).map_err(e)?;
+            }
+            Job::SetSize(size) => {
+                self.engine.set_size(size).map_err(e)?;
+                self.computed(&mut out).map_err(e)?;
+            }
+            Job::SetQuery(q) => {
+                let old = self.query;
+                self.query = q;
+                match self.rows() {
+                    Ok(Some(rows)) => out.push(Outcome::Rows(rows)),
+                    Ok(None) => {}
+                    Err(err) => {
+                        self.query = old;
+                        return Err(err.to_string());
+                    }
+                }
+            }
+            Job::Export(req) => {
+                let rows = self
+                    .rows()
+                    .map_err(e)?
+                    .ok_or("nothing to export yet: load a model and an image")?;
+                let (Some((_, img)), Some(run)) = (&self.engine.image, &self.engine.run) else {
+                    return Err("nothing to export yet".into());
+                };
+                let files = export_maps(&rows, img, run.capture.input_hw, &req)
+                    .map_err(|e| e.to_string())?;
+                out.push(Outcome::Exported(files));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+impl Worker {
+    /// Start the worker thread. `notify` is called after every reply (the UI requests a repaint).
+    pub fn spawn(notify: impl Fn() + Send + 'static) -> Worker {
+        let (tx, requests) = sync_channel::<Request>(64);
+        let (replies, rx): (Sender<Reply>, Receiver<Reply>) = channel();
+        std::thread::Builder::new()
+            .name("vitscope-worker".into())
+            .spawn(move || {
+                let mut state = State {
+                    engine: Engine::default(),
+                    query: QuerySpec::Cls,
+                };
+                for Request { generation, job } in requests {
+                    let outcomes = match catch_unwind(AssertUnwindSafe(|| state.handle(job))) {
+                        Ok(Ok(o)) => o,
+                        Ok(Err(msg)) => vec![Outcome::Failed(msg)],
+                        Err(p) => vec![Outcome::Failed(format!(
+                            "internal error (please report): {}",
+                            panic_message(p)
+                        ))],
+                    };
+                    if replies
+                        .send(Reply {
+                            generation,
+                            outcomes,
+                        })
+                        .is_err()
+                    {
+                        break;
+                    }
+                    notify();
+                }
+            })
+            .expect("spawning the worker thread");
+        Worker {
+            tx,
+            rx,
+            next_generation: 1,
+            in_flight: 0,
+        }
+    }
+
+    /// Queue a job; returns its generation.
+    pub fn send(&mut self, job: Job) -> u64 {
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        if self.tx.send(Request { generation, job }).is_ok() {
+            self.in_flight += 1;
+        }
+        generation
+    }
+
+    /// A finished reply, if any.
+    pub fn try_recv(&mut self) -> Option<Reply> {
+        match self.rx.try_recv() {
+            Ok(r) => {
+                self.in_flight = self.in_flight.saturating_sub(1);
+                Some(r)
+            }
+            Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
+        }
+    }
+
+    /// Jobs sent and not answered yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight
+    }
+}

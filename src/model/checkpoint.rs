@@ -113,13 +113,23 @@ impl Checkpoint {
             path: weights_path.clone(),
             source,
         })?;
-        if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0x80]) {
-            return Err(ModelError::Pickle { path: weights_path });
-        }
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| ModelError::Safetensors {
-            path: weights_path.clone(),
-            reason: format!("{e:?}"),
-        })?;
+        let st = match SafeTensors::deserialize(&bytes) {
+            Ok(st) => st,
+            // Only a file that is not valid safetensors is sniffed for PyTorch's formats: a zip archive
+            // (torch.save since 1.6) or a raw pickle (protocol 2-5: 0x80, then the protocol number).
+            Err(_)
+                if bytes.starts_with(b"PK\x03\x04")
+                    || (bytes.len() > 1 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1])) =>
+            {
+                return Err(ModelError::Pickle { path: weights_path });
+            }
+            Err(e) => {
+                return Err(ModelError::Safetensors {
+                    path: weights_path.clone(),
+                    reason: format!("{e:?}"),
+                });
+            }
+        };
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             let kind = kind_of(view.dtype()).ok_or_else(|| ModelError::Dtype {

@@ -1,3 +1,40 @@
-pub fn run_app(_a: crate::cli::ModelImageArgs) -> anyhow::Result<()> {
-    anyhow::bail!("todo")
+//! The desktop app (egui only): views read state and emit [`app::UiCommand`]s; `App::apply` is the one
+//! place commands change state. Only the worker thread touches tch.
+pub mod app;
+mod attention_view;
+mod controls;
+mod head_grid;
+pub mod settings;
+mod status_bar;
+mod textures;
+
+pub use app::{App, StartOptions};
+
+use crate::cli::ModelImageArgs;
+use crate::model::source::default_image;
+
+/// Open the app window (blocks until it closes).
+pub fn run_app(args: ModelImageArgs) -> anyhow::Result<()> {
+    let start = StartOptions {
+        model: Some(args.model),
+        image: args.image.or_else(default_image),
+        size: args.size,
+        device: args.device,
+        export_dir: None,
+    };
+    let options = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("vitscope")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([800.0, 500.0])
+            .with_position([0.0, 0.0])
+            .with_drag_and_drop(true),
+        ..Default::default()
+    };
+    eframe::run_native(
+        "vitscope",
+        options,
+        Box::new(move |cc| Ok(Box::new(App::new(cc, start)))),
+    )
+    .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
 }

@@ -1,0 +1,82 @@
+//! The central view: the photo with the selected attention map over it; a click picks the query patch.
+use egui::{Color32, Rect, Sense, Stroke, TextureOptions, pos2, vec2};
+
+use super::app::{App, UiCommand};
+use super::textures;
+use crate::jobs::QuerySpec;
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+    let Some(photo) = app.state.image.clone() else {
+        ui.centered_and_justified(|ui| {
+            ui.label("Open an image (button, path field, or drop a file here).")
+        });
+        return;
+    };
+    let ctx = ui.ctx().clone();
+    let photo_tex = app
+        .photo_tex
+        .get(app.photo_generation, || {
+            textures::from_rgb(&ctx, "photo", &photo, TextureOptions::LINEAR)
+        })
+        .id();
+    let (iw, ih) = (photo.width() as f32, photo.height() as f32);
+    let avail = ui.available_size();
+    let scale = (avail.x / iw).min(avail.y / ih).max(0.01);
+    let (rect, response) = ui.allocate_exact_size(vec2(iw * scale, ih * scale), Sense::click());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Attention map"));
+    let uv = Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
+    let painter = ui.painter_at(rect);
+    painter.image(photo_tex, rect, uv, Color32::WHITE);
+    let s = &app.state;
+    let Some(rows) = &s.rows else { return };
+    let set = &app.settings;
+    let key = (s.rows_generation, s.layer, s.head, set.colormap, set.smooth);
+    let Some(map) = app.shown_map() else { return };
+    let heat = app
+        .heat_tex
+        .get(key, || {
+            textures::heatmap(&ctx, "heatmap", &map, set.colormap, set.smooth)
+        })
+        .id();
+    painter.image(
+        heat,
+        rect,
+        uv,
+        Color32::from_white_alpha((set.opacity * 255.0).round() as u8),
+    );
+    let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
+    let cell = vec2(rect.width() / gw as f32, rect.height() / gh as f32);
+    if let QuerySpec::Patch(r, c) = s.query {
+        let min = rect.min + vec2(c as f32 * cell.x, r as f32 * cell.y);
+        painter.rect_stroke(
+            Rect::from_min_size(min, cell),
+            0.0,
+            Stroke::new(2.0, Color32::RED),
+            egui::StrokeKind::Middle,
+        );
+    }
+    if let Some(pos) = response.hover_pos() {
+        let (r, c) = patch_at(rect, pos, gh, gw);
+        let min = rect.min + vec2(c as f32 * cell.x, r as f32 * cell.y);
+        painter.rect_stroke(
+            Rect::from_min_size(min, cell),
+            0.0,
+            Stroke::new(1.0, Color32::WHITE),
+            egui::StrokeKind::Middle,
+        );
+    }
+    if response.clicked() {
+        if let Some(pos) = response.interact_pointer_pos() {
+            let (r, c) = patch_at(rect, pos, gh, gw);
+            cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
+        }
+    }
+}
+
+/// The patch (row, col) under a screen position inside `rect`.
+fn patch_at(rect: Rect, pos: egui::Pos2, gh: usize, gw: usize) -> (usize, usize) {
+    let rel = (pos - rect.min) / rect.size();
+    let r = ((rel.y * gh as f32).floor().max(0.0) as usize).min(gh - 1);
+    let c = ((rel.x * gw as f32).floor().max(0.0) as usize).min(gw - 1);
+    (r, c)
+}

@@ -1,0 +1,233 @@
+//! The left panel: model, image, input size, layer, query, display and export controls.
+use std::path::PathBuf;
+
+use super::app::{App, DialogKind, UiCommand};
+use crate::analysis::HeadSel;
+use crate::jobs::QuerySpec;
+use crate::model::source::find_resource;
+use crate::model::{DeviceChoice, InputSize, ModelSource};
+use crate::render::Colormap;
+
+const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"];
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+    let s = &mut app.state;
+    if let Some(err) = &s.error {
+        egui::Frame::new()
+            .fill(ui.visuals().error_fg_color.gamma_multiply(0.15))
+            .inner_margin(6.0)
+            .corner_radius(4.0)
+            .show(ui, |ui| {
+                ui.colored_label(ui.visuals().error_fg_color, format!("Error: {err}"));
+                if ui.button("Dismiss").clicked() {
+                    cmds.push(UiCommand::DismissError);
+                }
+            });
+    }
+
+    ui.heading("Image");
+    ui.horizontal(|ui| {
+        if ui.button("Open image…").clicked() {
+            cmds.push(UiCommand::OpenDialog(DialogKind::Image));
+        }
+        ui.menu_button("Samples", |ui| {
+            for name in SAMPLES {
+                if let Some(p) = find_resource(&format!("assets/{name}")) {
+                    if ui.button(name).clicked() {
+                        cmds.push(UiCommand::LoadImage(p));
+                    }
+                }
+            }
+        });
+    });
+    path_field(ui, "Image", &mut s.image_field, "Load image", |p| {
+        cmds.push(UiCommand::LoadImage(p))
+    });
+
+    ui.separator();
+    ui.heading("Model");
+    ui.horizontal(|ui| {
+        if ui.button("Open model…").clicked() {
+            cmds.push(UiCommand::OpenDialog(DialogKind::Model));
+        }
+        if ui.button("Built-in model").clicked() {
+            cmds.push(UiCommand::LoadModel(ModelSource::Default));
+        }
+    });
+    path_field(ui, "Model", &mut s.model_field, "Load model", |p| {
+        cmds.push(UiCommand::LoadModel(ModelSource::Path(p)))
+    });
+    ui.horizontal(|ui| {
+        let mut device = s.device;
+        egui::ComboBox::from_label("Device")
+            .selected_text(device.label())
+            .show_ui(ui, |ui| {
+                for d in [DeviceChoice::Auto, DeviceChoice::Cpu, DeviceChoice::Cuda] {
+                    ui.selectable_value(&mut device, d, d.label());
+                }
+            });
+        if device != s.device {
+            cmds.push(UiCommand::SetDevice(device));
+        }
+    })
+    .response
+    .on_hover_text("Applies to the next model load.");
+    ui.horizontal(|ui| {
+        let label = ui.label("Input size");
+        let r = ui
+            .add(egui::TextEdit::singleline(&mut s.size_field).desired_width(80.0))
+            .labelled_by(label.id);
+        let apply = ui.button("Apply size").clicked()
+            || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
+        if apply {
+            match s.size_field.parse::<InputSize>() {
+                Ok(size) => cmds.push(UiCommand::SetSize(size)),
+                Err(e) => s.error = Some(e.to_string()),
+            }
+        }
+    })
+    .response
+    .on_hover_text("N: shorter side to N px, aspect kept; or HxW. Rounded to whole patches.");
+
+    ui.separator();
+    ui.heading("Attention");
+    if let Some(rows) = &s.rows {
+        let layers = rows.layers;
+        ui.horizontal(|ui| {
+            let mut layer = s.layer;
+            ui.add(egui::Slider::new(&mut layer, 0..=layers - 1).text("Layer"));
+            if layer != s.layer {
+                cmds.push(UiCommand::SetLayer(layer));
+            }
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(s.layer > 0, egui::Button::new("Prev layer"))
+                .clicked()
+            {
+                cmds.push(UiCommand::SetLayer(s.layer - 1));
+            }
+            if ui
+                .add_enabled(s.layer + 1 < layers, egui::Button::new("Next layer"))
+                .clicked()
+            {
+                cmds.push(UiCommand::SetLayer(s.layer + 1));
+            }
+        });
+        ui.horizontal(|ui| {
+            let mut head = s.head;
+            egui::ComboBox::from_label("Head")
+                .selected_text(head_name(head))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut head, HeadSel::Mean, head_name(HeadSel::Mean));
+                    for h in 0..rows.heads {
+                        ui.selectable_value(
+                            &mut head,
+                            HeadSel::Head(h),
+                            head_name(HeadSel::Head(h)),
+                        );
+                    }
+                });
+            if head != s.head {
+                cmds.push(UiCommand::SetHead(head));
+            }
+        });
+        ui.label(format!("Query: {}", rows.layout.token_label(rows.query)));
+        ui.horizontal_wrapped(|ui| {
+            for (i, p) in rows.layout.prefix.iter().enumerate() {
+                let q = if i == 0 {
+                    QuerySpec::Cls
+                } else {
+                    QuerySpec::Prefix(i)
+                };
+                if ui
+                    .selectable_label(s.query == q, format!("Query {}", p.label()))
+                    .clicked()
+                {
+                    cmds.push(UiCommand::SetQuery(q));
+                }
+            }
+        });
+        ui.small("Click a patch on the image to make it the query.");
+        ui.small(format!(
+            "Attention to prefix tokens: {:.1} %",
+            100.0 * rows.prefix_mass(s.layer, s.head)
+        ));
+    } else {
+        ui.label("Load a model and an image.");
+    }
+
+    ui.separator();
+    ui.heading("Display");
+    let set = &mut app.settings;
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("Colormap")
+            .selected_text(set.colormap.name())
+            .show_ui(ui, |ui| {
+                for c in Colormap::ALL {
+                    ui.selectable_value(&mut set.colormap, c, c.name());
+                }
+            });
+    });
+    ui.add(egui::Slider::new(&mut set.opacity, 0.0..=1.0).text("Opacity"));
+    ui.checkbox(&mut set.smooth, "Smooth (bilinear between patch centres)");
+
+    ui.separator();
+    ui.heading("Export");
+    ui.horizontal(|ui| {
+        let label = ui.label("Folder");
+        ui.add(
+            egui::TextEdit::singleline(&mut s.export_field)
+                .desired_width(ui.available_width() - 8.0),
+        )
+        .labelled_by(label.id);
+    });
+    ui.horizontal(|ui| {
+        let ready = s.rows.is_some();
+        if ui
+            .add_enabled(ready, egui::Button::new("Export map"))
+            .clicked()
+        {
+            cmds.push(UiCommand::ExportMap);
+        }
+        if ui
+            .add_enabled(ready, egui::Button::new("Export head grid"))
+            .clicked()
+        {
+            cmds.push(UiCommand::ExportHeadGrid);
+        }
+    });
+    if let Some(n) = &s.notice {
+        ui.small(n.as_str());
+    }
+}
+
+fn head_name(h: HeadSel) -> String {
+    match h {
+        HeadSel::Mean => "mean of heads".into(),
+        HeadSel::Head(h) => format!("head {h}"),
+    }
+}
+
+fn path_field(
+    ui: &mut egui::Ui,
+    what: &str,
+    text: &mut String,
+    button: &str,
+    mut on_load: impl FnMut(PathBuf),
+) {
+    ui.horizontal(|ui| {
+        let label = ui.label("Path");
+        let r = ui
+            .add(
+                egui::TextEdit::singleline(text)
+                    .hint_text(format!("{what} file path"))
+                    .desired_width((ui.available_width() - 100.0).max(80.0)),
+            )
+            .labelled_by(label.id);
+        let enter = r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        if (ui.button(button).clicked() || enter) && !text.trim().is_empty() {
+            on_load(PathBuf::from(text.trim()));
+        }
+    });
+}

@@ -1,0 +1,406 @@
+//! The command line, run as a user would: files decode with the right shapes; bad input gives a
+//! non-zero exit and one clear line, never a panic.
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn vitscope(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_vitscope"))
+        .args(args)
+        .output()
+        .expect("run vitscope")
+}
+
+fn assert_clean_failure(out: &std::process::Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "should fail: {stderr}");
+    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "panic: {stderr}"
+    );
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+}
+
+#[test]
+fn dump_writes_input_attention_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d.safetensors");
+    let model = fixture("dinov2_tiny");
+    let r = vitscope(&[
+        "dump",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/coffee.png",
+        "--size",
+        "20x32",
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (t, meta) = read_f32(&out);
+    assert_eq!(t["input"].0, vec![1, 3, 20, 32]);
+    assert_eq!(t.len(), 1 + 3);
+    for l in 0..3 {
+        let (shape, v) = &t[&format!("attention.{l}")];
+        assert_eq!(shape, &vec![4, 41, 41]);
+        for row in v.chunks(41) {
+            assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        }
+    }
+    let j = |k: &str| serde_json::from_str::<serde_json::Value>(&meta[k]).unwrap();
+    assert_eq!(j("num_layers"), 3);
+    assert_eq!(j("num_heads"), 4);
+    assert_eq!(j("num_prefix_tokens"), 1);
+    assert_eq!(
+        (j("grid_h"), j("grid_w"), j("patch_size")),
+        (5.into(), 8.into(), 4.into())
+    );
+    assert_eq!(j("family"), "hf-dinov2");
+    // coffee.png is 600x400 and was resized to 32x20, normalised with ImageNet mean/std
+    let input = &t["input"].1;
+    assert!(
+        input
+            .iter()
+            .all(|v| v.is_finite() && (-2.2..=2.7).contains(v))
+    );
+
+    // the dump is the model's own output: same input through the library gives the same attention
+    let refuse = vitscope(&[
+        "dump",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/coffee.png",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_clean_failure(&refuse, "already exists");
+}
+
+#[test]
+fn builtin_dump_matches_the_pytorch_reference() {
+    builtin_model();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("b.safetensors");
+    let img = fixture("builtin/chelsea_224x336.png");
+    let r = vitscope(&[
+        "dump",
+        "--image",
+        img.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (t, meta) = read_f32(&out);
+    assert_eq!(meta["grid_h"], "16");
+    assert_eq!(meta["grid_w"], "24");
+    let (reference, _) = read_f32(&fixture("builtin/reference.safetensors"));
+    let cls: Vec<f32> = (0..12)
+        .flat_map(|l| {
+            let (_, v) = &t[&format!("attention.{l}")];
+            (0..6)
+                .flat_map(move |h| v[h * 385 * 385..h * 385 * 385 + 385].to_vec())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let d = max_abs_diff(&cls, &reference["cls_attention"].1);
+    assert!(d <= 1e-5, "max |diff| {d}");
+}
+
+#[test]
+fn export_writes_each_head_and_a_grid() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("dinov2_tiny");
+    let r = vitscope(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/rocket.jpg",
+        "--size",
+        "24",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--layer",
+        "1",
+        "--head",
+        "all",
+        "--query",
+        "2,3",
+        "--colormap",
+        "magma",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let listed: Vec<String> = String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(listed.len(), 5);
+    for h in 0..4 {
+        let p = dir.path().join(format!("rocket_p2-3_L01_h{h}.png"));
+        let img = image::open(&p).unwrap();
+        assert_eq!(
+            (img.width(), img.height()),
+            (640, 427),
+            "overlay at the photo's resolution"
+        );
+    }
+    let grid = image::open(dir.path().join("rocket_p2-3_L01_heads.png")).unwrap();
+    // rocket 640x427 at shorter side 24 -> 24 x 36 input; 2x2 tiles with 4 px gaps
+    assert_eq!((grid.width(), grid.height()), (2 * 36 + 12, 2 * 24 + 12));
+
+    let raw = vitscope(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/rocket.jpg",
+        "--size",
+        "24",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--layer",
+        "all",
+        "--head",
+        "mean",
+        "--raw",
+    ]);
+    assert!(
+        raw.status.success(),
+        "{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    for l in 0..3 {
+        let img = image::open(dir.path().join(format!("rocket_cls_L{l:02}_mean.png")))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(
+            img.dimensions(),
+            (36, 24),
+            "raw maps at the model input size"
+        );
+        // each 4x4 patch is one solid colour
+        assert_eq!(img.get_pixel(0, 0), img.get_pixel(3, 3));
+    }
+}
+
+#[test]
+fn bad_inputs_fail_with_one_clear_line_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("o");
+    let o = out.to_str().unwrap();
+    let model = fixture("dinov2_tiny");
+    let m = model.to_str().unwrap();
+    let empty = dir.path().join("empty.png");
+    std::fs::write(&empty, b"").unwrap();
+    let truncated = dir.path().join("t.safetensors");
+    let bytes = std::fs::read(model.join("model.safetensors")).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let pickle = dir.path().join("pytorch_model.bin");
+    std::fs::write(&pickle, b"PK\x03\x04 zip pickle").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["export", "--model", m, "--image", "no/such.png", "--out", o],
+            "no/such.png",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                m,
+                "--image",
+                empty.to_str().unwrap(),
+                "--out",
+                o,
+            ],
+            "cannot decode image",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                truncated.to_str().unwrap(),
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+            ],
+            "not a readable safetensors file",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                pickle.to_str().unwrap(),
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+            ],
+            "pickle",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                m,
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+                "--layer",
+                "7",
+            ],
+            "layer 7 does not exist",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                m,
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+                "--head",
+                "9",
+            ],
+            "head 9 does not exist",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                m,
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+                "--query",
+                "99,0",
+            ],
+            "outside the",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                m,
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+                "--query",
+                "reg0",
+            ],
+            "no register 0",
+        ),
+        (
+            vec![
+                "dump",
+                "--model",
+                m,
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                "/proc/nope/x.safetensors",
+            ],
+            "cannot",
+        ),
+        (
+            vec![
+                "dump",
+                "--model",
+                m,
+                "--image",
+                "assets/chelsea.png",
+                "--out",
+                o,
+                "--size",
+                "0",
+            ],
+            "invalid",
+        ),
+    ];
+    for (args, needle) in cases {
+        let r = vitscope(&args);
+        assert_clean_failure(&r, needle);
+        assert!(
+            !out.exists() || std::fs::read_dir(&out).unwrap().next().is_none(),
+            "{args:?} wrote files"
+        );
+    }
+}
+
+#[test]
+fn a_mismatched_checkpoint_lists_every_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    // drop one tensor, rename one, reshape one
+    let (t, _) = read_f32(&fixture("dinov2_tiny/model.safetensors"));
+    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
+    for (name, (shape, v)) in t {
+        if name == "encoder.layer.1.mlp.fc2.bias" {
+            continue;
+        }
+        let name = if name == "layernorm.weight" {
+            "layernorm.gamma".to_string()
+        } else {
+            name
+        };
+        let (shape, v) = if name == "encoder.layer.0.norm1.weight" {
+            (vec![47], v[..47].to_vec())
+        } else {
+            (shape, v)
+        };
+        owned.push((
+            name,
+            shape,
+            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+        .iter()
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    let path = dir.path().join("model.safetensors");
+    safetensors::serialize_to_file(views, &None, &path).unwrap();
+    std::fs::copy(
+        fixture("dinov2_tiny/config.json"),
+        dir.path().join("config.json"),
+    )
+    .unwrap();
+    let r = vitscope(&[
+        "dump",
+        "--model",
+        dir.path().to_str().unwrap(),
+        "--image",
+        "assets/chelsea.png",
+        "--out",
+        dir.path().join("x.safetensors").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&r.stderr);
+    assert!(!r.status.success());
+    for needle in [
+        "2 missing",
+        "encoder.layer.1.mlp.fc2.bias",
+        "layernorm.weight",
+        "1 unexpected: layernorm.gamma",
+        "encoder.layer.0.norm1.weight: file has [47], model needs [48]",
+    ] {
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    }
+}

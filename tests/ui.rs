@@ -1,0 +1,214 @@
+//! UI tests: the real `App` driven through egui_kittest (no display needed). They click widgets by
+//! label and assert on app state and on files written; the model is the tiny DINOv2 fixture.
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use vitscope::analysis::HeadSel;
+use vitscope::jobs::QuerySpec;
+use vitscope::model::{InputSize, ModelSource};
+use vitscope::ui::{App, StartOptions};
+
+fn harness(export_dir: &Path) -> Harness<'static, App> {
+    let start = StartOptions {
+        model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
+        image: Some(root().join("assets/chelsea.png")),
+        size: InputSize::Shorter(24),
+        export_dir: Some(export_dir.to_path_buf()),
+        ..Default::default()
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(|cc| App::new(cc, start));
+    settle(&mut h);
+    h
+}
+
+/// Step frames until the worker has answered everything, then render the result.
+fn settle(h: &mut Harness<'static, App>) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if !h.state().busy() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "worker did not finish"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    h.step();
+    h.step();
+}
+
+#[test]
+fn opens_with_model_and_image_at_the_last_layer_with_cls_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = harness(dir.path());
+    let s = &h.state().state;
+    assert_eq!(s.model.as_ref().unwrap().layers, 3);
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert_eq!(
+        s.input_hw,
+        Some((24, 36)),
+        "chelsea 451x300 -> shorter side 24, 9 patches wide"
+    );
+    assert_eq!(s.layer, 2);
+    assert_eq!(s.query, QuerySpec::Cls);
+    let map = h.state().shown_map().unwrap();
+    assert_eq!((map.h, map.w), (6, 9));
+    // the map over patches plus the prefix mass is the whole attention row
+    let rows = s.rows.as_ref().unwrap();
+    assert!((map.sum() + rows.prefix_mass(s.layer, s.head) - 1.0).abs() < 1e-5);
+}
+
+#[test]
+fn layer_buttons_and_head_thumbnails_change_the_shown_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let before = h.state().shown_map().unwrap();
+    h.get_by_label("Prev layer").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.layer, 1);
+    let layer1 = h.state().shown_map().unwrap();
+    assert_ne!(before, layer1, "a different layer shows a different map");
+    h.get_by_label("h2").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.head, HeadSel::Head(2));
+    let head2 = h.state().shown_map().unwrap();
+    assert_ne!(layer1, head2);
+    let rows = h.state().state.rows.clone().unwrap();
+    assert_eq!(head2, rows.patch_map(1, HeadSel::Head(2)));
+    h.get_by_label("Next layer").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.layer, 2);
+    assert!(h.query_by_label("Next layer").is_some());
+}
+
+#[test]
+fn clicking_a_patch_makes_it_the_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let rect = h.get_by_label("Attention map").rect();
+    let (r, c) = (4usize, 7usize);
+    let pos = rect.min
+        + egui::vec2(
+            (c as f32 + 0.5) / 9.0 * rect.width(),
+            (r as f32 + 0.5) / 6.0 * rect.height(),
+        );
+    h.input_mut().events.push(egui::Event::PointerMoved(pos));
+    for pressed in [true, false] {
+        h.input_mut().events.push(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: Default::default(),
+        });
+    }
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(s.query, QuerySpec::Patch(r, c));
+    let rows = s.rows.as_ref().unwrap();
+    assert_eq!(rows.query, rows.layout.token_of_patch(r, c).unwrap());
+    assert!(h.query_by_label_contains("Query: patch (4, 7)").is_some());
+    h.get_by_label("Query CLS").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Cls);
+    assert_eq!(h.state().state.rows.as_ref().unwrap().query, 0);
+}
+
+#[test]
+fn export_buttons_write_decodable_pngs_with_provenance() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    let files = h.state().state.last_export.clone();
+    assert_eq!(files.len(), 1, "{:?}", h.state().state.error);
+    let img = image::open(&files[0]).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (451, 300),
+        "overlay at the photo's resolution"
+    );
+    let text = vitscope::export::png_file::read_png_text(&files[0]).unwrap();
+    assert!(
+        text.contains(&("vitscope.layer".to_string(), "2".to_string())),
+        "{text:?}"
+    );
+    assert!(
+        text.contains(&("vitscope.query".to_string(), "CLS".to_string())),
+        "{text:?}"
+    );
+
+    h.get_by_label("Export head grid").click();
+    settle(&mut h);
+    let grid = h.state().state.last_export.clone();
+    assert_eq!(grid.len(), 1);
+    assert!(
+        grid[0]
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .ends_with("_heads.png")
+    );
+    let g = image::open(&grid[0]).unwrap();
+    // 4 heads of 36x24 tiles in a 2x2 grid with 4 px gaps
+    assert_eq!((g.width(), g.height()), (2 * 36 + 3 * 4, 2 * 24 + 3 * 4));
+
+    // exporting again never overwrites: a new name is chosen
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    let again = h.state().state.last_export.clone();
+    assert_eq!(again.len(), 1);
+    assert_ne!(again[0], files[0]);
+    assert!(files[0].exists() && again[0].exists());
+}
+
+#[test]
+fn a_bad_image_shows_an_error_and_keeps_the_previous_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("broken.png");
+    std::fs::write(&bad, b"\x89PNG\r\n\x1a\nthis is not really a png").unwrap();
+    let mut h = harness(dir.path());
+    let before_map = h.state().shown_map().unwrap();
+    h.state_mut().state.image_field = bad.display().to_string();
+    h.get_by_label("Load image").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    let err = s.error.clone().expect("an error is shown");
+    assert!(err.contains("broken.png"), "{err}");
+    assert!(
+        h.query_by_label_contains("cannot decode image").is_some(),
+        "the error is on screen"
+    );
+    assert_eq!(
+        s.image_path.as_deref(),
+        Some(root().join("assets/chelsea.png").as_path())
+    );
+    assert_eq!(h.state().shown_map().unwrap(), before_map);
+
+    // a mismatched checkpoint: same story, the tiny model stays loaded
+    h.state_mut().state.model_field = root()
+        .join("tests/fixtures/dinov2_tiny/reference.safetensors")
+        .display()
+        .to_string();
+    h.get_by_label("Load model").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(
+        s.error
+            .as_deref()
+            .unwrap_or("")
+            .contains("unknown checkpoint layout"),
+        "{:?}",
+        s.error
+    );
+    assert_eq!(s.model.as_ref().unwrap().layers, 3);
+    assert_eq!(h.state().shown_map().unwrap(), before_map);
+}
