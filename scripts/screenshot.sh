@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Screenshot of the real app under Xvfb: scripts/screenshot.sh [OUT.png] [vitscope args...]
+# Needs: apt-get install -y --no-install-recommends xvfb x11-apps imagemagick xdotool
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=${1:-docs/screenshot.png}; shift || true
+for t in Xvfb xwd convert xdotool; do command -v $t >/dev/null || { echo "screenshot: $t missing; apt-get install -y xvfb x11-apps imagemagick xdotool" >&2; exit 1; }; done
+bin=${VITSCOPE_BIN:-target/debug/vitscope}
+[ -x "$bin" ] || cargo build --quiet
+export DISPLAY=:${SCREENSHOT_DISPLAY:-97}
+Xvfb "$DISPLAY" -screen 0 1280x800x24 >/dev/null 2>&1 & xvfb=$!
+trap 'kill $app $xvfb 2>/dev/null || true' EXIT
+sleep 1
+"$bin" "$@" >/dev/null 2>&1 & app=$!
+for _ in $(seq 1 60); do xdotool search --onlyvisible --name vitscope >/dev/null 2>&1 && break; sleep 0.5; done
+sleep "${SCREENSHOT_WAIT:-8}"   # the model loads and runs on the worker thread
+[ -n "${SCREENSHOT_CLICK:-}" ] && { xdotool mousemove $SCREENSHOT_CLICK click 1; sleep 2; }
+mkdir -p "$(dirname "$out")"
+xwd -root -silent | convert xwd:- "$out"
+echo "$out"
