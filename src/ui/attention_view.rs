@@ -46,24 +46,21 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     );
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     let cell = vec2(rect.width() / gw as f32, rect.height() / gh as f32);
-    if let QuerySpec::Patch(r, c) = s.query {
+    let outline = |r: usize, c: usize, stroke: Stroke| {
         let min = rect.min + vec2(c as f32 * cell.x, r as f32 * cell.y);
         painter.rect_stroke(
             Rect::from_min_size(min, cell),
             0.0,
-            Stroke::new(2.0, Color32::RED),
+            stroke,
             egui::StrokeKind::Middle,
         );
+    };
+    if let QuerySpec::Patch(r, c) = s.query {
+        outline(r, c, Stroke::new(2.0, Color32::RED));
     }
     if let Some(pos) = response.hover_pos() {
         let (r, c) = patch_at(rect, pos, gh, gw);
-        let min = rect.min + vec2(c as f32 * cell.x, r as f32 * cell.y);
-        painter.rect_stroke(
-            Rect::from_min_size(min, cell),
-            0.0,
-            Stroke::new(1.0, Color32::WHITE),
-            egui::StrokeKind::Middle,
-        );
+        outline(r, c, Stroke::new(1.0, Color32::WHITE));
     }
     if response.clicked() {
         if let Some(pos) = response.interact_pointer_pos() {
