@@ -207,3 +207,26 @@ pub fn export_maps(
     }
     Ok(written)
 }
+
+/// The same request with a file stem that no existing file in the output folder starts with
+/// (`name`, `name-2`, `name-3`, …), so an export from the app never overwrites an earlier one.
+pub fn with_free_stem(mut req: MapExport) -> MapExport {
+    let base = req.stem.clone();
+    let taken = |stem: &str| {
+        std::fs::read_dir(&req.out_dir)
+            .map(|d| {
+                d.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{stem}_"))
+                })
+            })
+            .unwrap_or(false)
+    };
+    let mut n = 1;
+    while taken(&req.stem) {
+        n += 1;
+        req.stem = format!("{base}-{n}");
+    }
+    req
+}

@@ -12,7 +12,7 @@ use image::RgbImage;
 
 use crate::analysis::QueryRows;
 use crate::engine::{Engine, ModelInfo};
-use crate::export::maps::{MapExport, export_maps};
+use crate::export::maps::{MapExport, export_maps, with_free_stem};
 use crate::model::{DeviceChoice, InputSize, ModelSource, PrefixToken, TokenLayout};
 
 /// Which token the maps are computed from; resolved against each new layout.
@@ -45,6 +45,7 @@ pub enum Job {
     LoadImage(PathBuf),
     SetSize(InputSize),
     SetQuery(QuerySpec),
+    /// Export maps; the stem is made unique first, so the app never overwrites a file.
     Export(MapExport),
 }
 
@@ -164,7 +165,7 @@ impl State {
                 let (Some((_, img)), Some(run)) = (&self.engine.image, &self.engine.run) else {
                     return Err("nothing to export yet".into());
                 };
-                let files = export_maps(&rows, img, run.capture.input_hw, &req)
+                let files = export_maps(&rows, img, run.capture.input_hw, &with_free_stem(req))
                     .map_err(|e| e.to_string())?;
                 out.push(Outcome::Exported(files));
             }

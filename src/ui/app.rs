@@ -208,7 +208,7 @@ impl App {
                         .unwrap_or_default(),
                 };
                 self.settings.export_dir = req.out_dir.clone();
-                self.worker.send(Job::Export(unique_names(req)));
+                self.worker.send(Job::Export(req));
             }
             UiCommand::DismissError => s.error = None,
         }
@@ -331,28 +331,6 @@ fn query_of(rows: &QueryRows) -> QuerySpec {
         None if rows.query == 0 => QuerySpec::Cls,
         None => QuerySpec::Prefix(rows.query),
     }
-}
-
-/// Pick a file stem that does not overwrite an earlier export (`name`, `name-2`, `name-3`, …).
-fn unique_names(mut req: MapExport) -> MapExport {
-    let base = req.stem.clone();
-    let taken = |stem: &str| {
-        std::fs::read_dir(&req.out_dir)
-            .map(|d| {
-                d.flatten().any(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(&format!("{stem}_"))
-                })
-            })
-            .unwrap_or(false)
-    };
-    let mut n = 1;
-    while taken(&req.stem) {
-        n += 1;
-        req.stem = format!("{base}-{n}");
-    }
-    req
 }
 
 impl eframe::App for App {
