@@ -8,7 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::analysis::HeadSel;
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style, export_maps};
-use crate::model::{DeviceChoice, InputSize, ModelSource, PrefixToken, TokenLayout};
+use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout};
 use crate::render::Colormap;
 
 #[derive(Parser, Debug)]
@@ -26,7 +26,8 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelImageArgs {
-    /// Model: `default` (built-in DINOv2 ViT-S/14), a .safetensors file, or a folder holding one.
+    /// Model: `default` (built-in DINOv2 ViT-S/14), a .safetensors file, a folder holding one, or a Hugging Face
+    /// repo id (`org/name`) already in the local hub cache ($HF_HUB_CACHE or $HF_HOME/hub; never downloaded).
     #[arg(long, default_value = "default")]
     pub model: ModelSource,
     /// Image file (PNG or JPEG). The app opens a sample photo when none is given.
@@ -38,6 +39,9 @@ pub struct ModelImageArgs {
     /// Where the model runs: auto (CUDA if available), cpu or cuda.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
+    /// Precision of weights and activations (softmax and captured attention are always f32).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
 }
 
 #[derive(Subcommand, Debug)]
@@ -53,6 +57,12 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Describe a model (family, layout, preprocessing, what was inferred) as JSON; with --image, also the
+    /// classifier's top 5 classes.
+    Info {
+        #[command(flatten)]
+        common: ModelImageArgs,
+    },
     /// Write attention heatmaps as PNG files.
     Export {
         #[command(flatten)]
@@ -66,8 +76,9 @@ pub enum Command {
         /// Head (0-based), `mean` or `all` (each head plus a grid of all heads).
         #[arg(long, default_value = "mean")]
         head: String,
-        /// Query token: `cls`, `dist`, `regN`, or a patch `ROW,COL` (0-based).
-        #[arg(long, default_value = "cls")]
+        /// Query token: `cls`, `dist`, `regN`, a patch `ROW,COL` (0-based), or `auto` (CLS, else the first
+        /// prefix token, else the centre patch).
+        #[arg(long, default_value = "auto")]
         query: String,
         #[arg(long, value_enum, default_value = "viridis")]
         colormap: Colormap,
@@ -91,6 +102,7 @@ pub fn parse_query(s: &str, layout: &TokenLayout) -> Result<usize> {
     let s = s.trim().to_ascii_lowercase();
     let find = |t: PrefixToken| layout.prefix.iter().position(|p| *p == t);
     let token = match s.as_str() {
+        "auto" => layout.default_query(),
         "cls" => find(PrefixToken::Cls).context("this model has no CLS token")?,
         "dist" => {
             find(PrefixToken::Distillation).context("this model has no distillation token")?
@@ -146,7 +158,7 @@ fn engine_for(a: &ModelImageArgs) -> Result<Engine> {
         ..Engine::default()
     };
     engine
-        .load_model(&a.model, a.device)
+        .load_model(&a.model, a.device, a.precision)
         .with_context(|| format!("cannot load model {}", a.model))?;
     engine.load_image(image)?;
     Ok(engine)
@@ -161,6 +173,25 @@ fn file_name(p: &std::path::Path) -> String {
 /// Run a headless subcommand.
 pub fn run(command: Command) -> Result<()> {
     match command {
+        Command::Info { common } => {
+            let mut engine = Engine {
+                size: common.size,
+                ..Engine::default()
+            };
+            engine
+                .load_model(&common.model, common.device, common.precision)
+                .with_context(|| format!("cannot load model {}", common.model))?;
+            if let Some(image) = &common.image {
+                engine.load_image(image)?;
+            }
+            let m = engine.model.as_ref().context("no model")?;
+            let mut v = serde_json::to_value(&m.info)?;
+            if let Some(run) = &engine.run {
+                v["input_hw"] = serde_json::json!(run.capture.input_hw);
+                v["top_classes"] = serde_json::to_value(engine.top_classes(5)?)?;
+            }
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
         Command::Dump { common, out, force } => {
             let engine = engine_for(&common)?;
             let (Some(m), Some(run), Some((img_path, _))) =

@@ -11,7 +11,7 @@ use tch::{Kind, Tensor};
 use crate::analysis::QueryRows;
 use crate::model::preprocess::{load_image, normalize, resize};
 use crate::model::{
-    Capture, Checkpoint, DeviceChoice, InputSize, ModelSource, Result, TokenLayout, Vit,
+    Capture, Checkpoint, DeviceChoice, InputSize, ModelSource, Precision, Result, TokenLayout, Vit,
     device_name,
 };
 
@@ -21,6 +21,8 @@ pub struct ModelInfo {
     pub name: String,
     pub path: PathBuf,
     pub family: String,
+    /// What the checkpoint is (`timm deit_tiny_distilled_patch16_224`, `Hugging Face CLIPModel`, …).
+    pub description: String,
     pub parameters: usize,
     pub layers: usize,
     pub heads: usize,
@@ -28,9 +30,52 @@ pub struct ModelInfo {
     pub patch_size: usize,
     pub pos_grid: (usize, usize),
     pub prefix_tokens: Vec<String>,
+    /// How many prefix tokens have a position embedding.
+    pub pos_prefix: usize,
+    pub mlp: String,
+    pub pool: String,
+    pub training_size: (usize, usize),
+    pub image_mean: [f32; 3],
+    pub image_std: [f32; 3],
+    pub num_classes: Option<usize>,
+    pub projection_dim: Option<usize>,
     pub device: String,
     pub precision: String,
     pub inferred: Vec<String>,
+    /// Tensors in the file that inference does not use, summarised.
+    pub ignored: Vec<String>,
+}
+
+/// One of the classifier's top classes.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClassScore {
+    pub index: usize,
+    /// The class name, or `class N` when the model names none.
+    pub name: String,
+    /// Softmax probability over all classes.
+    pub probability: f32,
+    pub logit: f32,
+}
+
+/// The `k` most probable classes of `logits` (softmax over all of them), best first.
+pub fn top_k(logits: &[f32], names: &[String], k: usize) -> Vec<ClassScore> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let sum: f64 = logits.iter().map(|&l| ((l - max) as f64).exp()).sum();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    order
+        .into_iter()
+        .take(k)
+        .map(|i| ClassScore {
+            index: i,
+            name: names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("class {i}")),
+            probability: (((logits[i] - max) as f64).exp() / sum) as f32,
+            logit: logits[i],
+        })
+        .collect()
 }
 
 /// A model with where it came from.
@@ -54,11 +99,15 @@ pub struct Engine {
 }
 
 /// Read and validate a model, and put it on a device.
-pub fn load_model(source: &ModelSource, device: DeviceChoice) -> Result<LoadedModel> {
+pub fn load_model(
+    source: &ModelSource,
+    device: DeviceChoice,
+    precision: Precision,
+) -> Result<LoadedModel> {
     let path = source.resolve()?;
     let device = device.resolve()?;
     let ckpt = Checkpoint::read(&path)?;
-    let vit = Vit::from_checkpoint(&ckpt, device)?;
+    let vit = Vit::load(&ckpt, device, precision)?;
     let c = &vit.config;
     let info = ModelInfo {
         name: match source {
@@ -70,6 +119,7 @@ pub fn load_model(source: &ModelSource, device: DeviceChoice) -> Result<LoadedMo
         },
         path: ckpt.weights_path.clone(),
         family: c.family.name().into(),
+        description: c.description.clone(),
         parameters: vit.num_parameters,
         layers: c.num_hidden_layers,
         heads: c.num_attention_heads,
@@ -77,9 +127,18 @@ pub fn load_model(source: &ModelSource, device: DeviceChoice) -> Result<LoadedMo
         patch_size: c.patch_size,
         pos_grid: c.pos_grid,
         prefix_tokens: c.prefix.iter().map(|p| p.label()).collect(),
+        pos_prefix: c.pos_prefix,
+        mlp: format!("{} x{}", c.activation.name(), c.mlp_hidden),
+        pool: format!("{:?}", c.pool),
+        training_size: c.image_size,
+        image_mean: c.image_mean,
+        image_std: c.image_std,
+        num_classes: c.num_classes,
+        projection_dim: c.projection_dim,
         device: device_name(device),
-        precision: "f32".into(),
+        precision: precision.label().into(),
         inferred: c.inferred.clone(),
+        ignored: vit.ignored.clone(),
     };
     Ok(LoadedModel { vit, info })
 }
@@ -98,8 +157,13 @@ pub fn forward(vit: &Vit, img: &RgbImage, size: InputSize) -> Result<Run> {
 
 impl Engine {
     /// Load a model; if an image is loaded, run it (the old model stays if either step fails).
-    pub fn load_model(&mut self, source: &ModelSource, device: DeviceChoice) -> Result<()> {
-        let model = load_model(source, device)?;
+    pub fn load_model(
+        &mut self,
+        source: &ModelSource,
+        device: DeviceChoice,
+        precision: Precision,
+    ) -> Result<()> {
+        let model = load_model(source, device, precision)?;
         let run = match &self.image {
             Some((_, img)) => Some(forward(&model.vit, img, self.size)?),
             None => None,
@@ -132,6 +196,20 @@ impl Engine {
         Ok(())
     }
 
+    /// The classifier's `k` most probable classes for the current run (empty for models without a head).
+    pub fn top_classes(&self, k: usize) -> Result<Vec<ClassScore>> {
+        let (Some(m), Some(run)) = (&self.model, &self.run) else {
+            return Ok(Vec::new());
+        };
+        match &run.capture.logits {
+            Some(l) => {
+                let v = Vec::<f32>::try_from(l.f_to_device(tch::Device::Cpu)?.f_contiguous()?)?;
+                Ok(top_k(&v, &m.vit.config.class_names, k))
+            }
+            None => Ok(Vec::new()),
+        }
+    }
+
     pub fn layout(&self) -> Option<&TokenLayout> {
         self.run.as_ref().map(|r| &r.capture.layout)
     }
@@ -144,5 +222,22 @@ impl Engine {
             &run.capture.layout,
             query,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_orders_by_logit_and_gives_softmax_probabilities() {
+        let names: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let t = top_k(&[1.0, 3.0, 2.0, 0.5], &names, 2);
+        assert_eq!(t.iter().map(|c| c.index).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(t[0].name, "b");
+        let z: f64 = [1.0f64, 3.0, 2.0, 0.5].iter().map(|l| l.exp()).sum();
+        assert!((t[0].probability as f64 - 3f64.exp() / z).abs() < 1e-6);
+        let unnamed = top_k(&[0.0, 1.0, 2.0, 5.0], &names, 1);
+        assert_eq!(unnamed[0].name, "class 3");
     }
 }

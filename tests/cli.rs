@@ -45,7 +45,9 @@ fn dump_writes_input_attention_and_metadata() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let (t, meta) = read_f32(&out);
     assert_eq!(t["input"].0, vec![1, 3, 20, 32]);
-    assert_eq!(t.len(), 1 + 3);
+    assert_eq!(t.len(), 1 + 3 + 2, "input, 3 attentions, last_hidden_state, pooled");
+    assert_eq!(t["last_hidden_state"].0, vec![41, 48]);
+    assert_eq!(t["pooled"].0, vec![48]);
     for l in 0..3 {
         let (shape, v) = &t[&format!("attention.{l}")];
         assert_eq!(shape, &vec![4, 41, 41]);

@@ -1,9 +1,11 @@
 //! `vitscope dump`: the exact model input and every layer's attention as safetensors.
 //!
-//! Contents: `input` `[1, 3, H, W]` f32 (what the model saw), `attention.L` `[heads, N, N]` f32 for every
-//! layer L (0-based), and `__metadata__` whose values are JSON: `num_layers`, `num_heads`,
-//! `num_prefix_tokens`, `prefix_tokens`, `grid_h`, `grid_w`, `patch_size`, `family`, `input_h`, `input_w`,
-//! `model`, `image`, `device`, `vitscope_version`.
+//! Contents (all f32): `input` `[1, 3, H, W]` (what the model saw), `attention.L` `[heads, N, N]` for every
+//! layer L (0-based), `last_hidden_state` `[N, D]` (the family's final tokens), `pooled` `[D]` (the feature the
+//! head sees), and where the model has them `logits` `[classes]` and `image_embeds` `[E]` (CLIP projection).
+//! `__metadata__` values are JSON: `num_layers`, `num_heads`, `num_prefix_tokens`, `prefix_tokens`, `grid_h`,
+//! `grid_w`, `patch_size`, `family`, `description`, `precision`, `num_classes`, `input_h`, `input_w`, `model`,
+//! `image`, `device`, `vitscope_version`.
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -41,6 +43,18 @@ pub fn write_dump(
         let (s, b) = f32_bytes(a)?;
         owned.push((format!("attention.{l}"), s, b));
     }
+    let outputs = [
+        ("last_hidden_state", Some(&capture.last_hidden_state)),
+        ("pooled", Some(&capture.pooled)),
+        ("logits", capture.logits.as_ref()),
+        ("image_embeds", capture.image_embeds.as_ref()),
+    ];
+    for (name, t) in outputs {
+        if let Some(t) = t {
+            let (s, b) = f32_bytes(t)?;
+            owned.push((name.into(), s, b));
+        }
+    }
     let layout = &capture.layout;
     let j = |v: serde_json::Value| v.to_string();
     let meta: HashMap<String, String> = [
@@ -62,6 +76,9 @@ pub fn write_dump(
         ("input_h", j(capture.input_hw.0.into())),
         ("input_w", j(capture.input_hw.1.into())),
         ("family", j(vit.config.family.id().into())),
+        ("description", j(vit.config.description.clone().into())),
+        ("precision", j(vit.precision.label().into())),
+        ("num_classes", j(vit.config.num_classes.into())),
         ("model", j(model_name.into())),
         ("image", j(image_name.into())),
         ("device", j(crate::model::device_name(vit.device).into())),

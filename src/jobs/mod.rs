@@ -11,9 +11,9 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_
 use image::RgbImage;
 
 use crate::analysis::QueryRows;
-use crate::engine::{Engine, ModelInfo};
+use crate::engine::{ClassScore, Engine, ModelInfo};
 use crate::export::maps::{MapExport, export_maps, with_free_stem};
-use crate::model::{DeviceChoice, InputSize, ModelSource, PrefixToken, TokenLayout};
+use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout};
 
 /// Which token the maps are computed from; resolved against each new layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -41,6 +41,7 @@ pub enum Job {
     LoadModel {
         source: ModelSource,
         device: DeviceChoice,
+        precision: Precision,
     },
     LoadImage(PathBuf),
     SetSize(InputSize),
@@ -55,6 +56,8 @@ pub struct Computed {
     pub rows: QueryRows,
     pub input_hw: (usize, usize),
     pub forward_ms: f64,
+    /// The classifier's top 5 (empty for models without a head).
+    pub classes: Vec<ClassScore>,
 }
 
 pub enum Outcome {
@@ -97,8 +100,12 @@ impl State {
         let token = match self.query.token(layout) {
             Some(t) => t,
             None => {
-                self.query = QuerySpec::Cls;
-                QuerySpec::Cls.token(layout).unwrap_or(0)
+                let t = layout.default_query();
+                self.query = match layout.patch_of_token(t) {
+                    Some((r, c)) => QuerySpec::Patch(r, c),
+                    None => QuerySpec::Prefix(t),
+                };
+                t
             }
         };
         self.engine.query_rows(token).transpose()
@@ -111,6 +118,7 @@ impl State {
                 rows,
                 input_hw: run.capture.input_hw,
                 forward_ms: run.capture.forward_ms,
+                classes: self.engine.top_classes(5)?,
             }));
         }
         Ok(())
@@ -120,8 +128,14 @@ impl State {
         let mut out = Vec::new();
         let e = |e: crate::model::ModelError| e.to_string();
         match job {
-            Job::LoadModel { source, device } => {
-                self.engine.load_model(&source, device).map_err(e)?;
+            Job::LoadModel {
+                source,
+                device,
+                precision,
+            } => {
+                self.engine
+                    .load_model(&source, device, precision)
+                    .map_err(e)?;
                 let info = self
                     .engine
                     .model

@@ -1,59 +1,137 @@
-//! Model configuration: mirrors the fields of a Hugging Face `Dinov2Config` (config.json), plus what
-//! preprocessing needs. Filled from config.json / preprocessor_config.json when present, inferred from
-//! tensor shapes otherwise; every inferred value is recorded in `inferred`.
+//! Model configuration: one description of a plain ViT that covers every family vitscope opens (timm
+//! VisionTransformer / DeiT / CLIP towers, Hugging Face ViT, DeiT, DINOv2 (+registers), CLIP). It is filled from
+//! the checkpoint's own config files when present and inferred from tensor shapes otherwise; every inferred
+//! value is recorded in `inferred`, in words.
 
 use serde::Serialize;
 
 use super::layout::{PrefixToken, TokenLayout};
 
-/// Checkpoint family and naming. More come with the model zoo.
+/// How a checkpoint names its tensors. Which models each covers is in [`super::naming`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Family {
-    /// Hugging Face `Dinov2Model` naming (`embeddings.*`, `encoder.layer.N.*`, `layernorm.*`).
+    /// timm `VisionTransformer` (also DeiT, `VisionTransformerDistilled`, CLIP image towers, DINO/DINOv2 in timm
+    /// naming): `cls_token`, `pos_embed`, `patch_embed.proj`, `blocks.N.attn.qkv`, `norm`, `fc_norm`, `head`.
+    Timm,
+    /// Hugging Face `ViTModel`/`ViTForImageClassification`, `DeiTModel`/`DeiTForImageClassification(WithTeacher)`:
+    /// `embeddings.*`, `encoder.layer.N.attention.attention.query`, `layernorm_before/after`, `classifier`.
+    HfVit,
+    /// Hugging Face `Dinov2Model`, `Dinov2WithRegistersModel` and their classifiers: `encoder.layer.N.norm1`,
+    /// `layer_scale1.lambda1`, `mlp.fc1` or `mlp.weights_in` (SwiGLU).
     HfDinov2,
+    /// Hugging Face `CLIPVisionModel`(`WithProjection`) and the vision tower of `CLIPModel`: `vision_model.*`,
+    /// `pre_layrnorm`, `encoder.layers.N.self_attn.q_proj`, `post_layernorm`, `visual_projection`.
+    HfClip,
 }
 
 impl Family {
     pub fn name(&self) -> &'static str {
         match self {
-            Family::HfDinov2 => "dinov2 (Hugging Face Dinov2Model)",
+            Family::Timm => "timm VisionTransformer",
+            Family::HfVit => "Hugging Face ViT/DeiT",
+            Family::HfDinov2 => "Hugging Face DINOv2",
+            Family::HfClip => "Hugging Face CLIP vision",
         }
     }
     /// Short identifier written into dumps and PNG metadata.
     pub fn id(&self) -> &'static str {
         match self {
+            Family::Timm => "timm",
+            Family::HfVit => "hf-vit",
             Family::HfDinov2 => "hf-dinov2",
+            Family::HfClip => "hf-clip",
         }
     }
+}
+
+/// The MLP's non-linearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Activation {
+    /// Exact (erf) GELU.
+    Gelu,
+    /// GELU with the tanh approximation (`gelu_pytorch_tanh`, `gelu_new`, timm `gelu_tanh`).
+    GeluTanh,
+    /// `x · sigmoid(1.702 x)` (OpenAI CLIP).
+    QuickGelu,
+    /// SwiGLU with a packed first layer (timm `SwiGLUPacked`, HF `Dinov2SwiGLUFFN`):
+    /// `fc2(silu(a) ⊙ b)` where `[a, b] = fc1(x)` split in halves.
+    SwiGlu,
+}
+
+impl Activation {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Activation::Gelu => "GELU",
+            Activation::GeluTanh => "GELU (tanh)",
+            Activation::QuickGelu => "QuickGELU",
+            Activation::SwiGlu => "SwiGLU",
+        }
+    }
+}
+
+/// How the tokens become the one feature vector a classifier (or a projection) sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Pool {
+    /// The CLS token.
+    Cls,
+    /// The mean of the patch tokens (prefix tokens left out), timm `global_pool='avg'`.
+    Avg,
+    /// DeiT distilled: `(CLS + distillation token) / 2`; logits average `head(CLS)` and `head_dist(dist)`.
+    ClsDist,
+    /// `[CLS; mean of patch tokens]` (Hugging Face `Dinov2ForImageClassification`).
+    ClsAndAvg,
 }
 
 /// Architecture and preprocessing of a ViT, as read from its checkpoint.
 #[derive(Debug, Clone, Serialize)]
 pub struct VitConfig {
     pub family: Family,
-    /// `hidden_size`: token width D.
+    /// What the checkpoint is, in words (e.g. `timm deit_tiny_distilled_patch16_224`, `Hugging Face CLIPModel`).
+    pub description: String,
+    /// Prefix of the vision model's tensor names inside the file (`vit.`, `vision_model.`, …), or empty.
+    pub root: String,
+    /// Token width D.
     pub hidden_size: usize,
-    /// `num_hidden_layers`.
     pub num_hidden_layers: usize,
-    /// `num_attention_heads`.
     pub num_attention_heads: usize,
-    /// Hidden width of the MLP (`mlp_ratio × hidden_size`).
+    /// Hidden width of the MLP (for SwiGLU: the width after gating).
     pub mlp_hidden: usize,
-    /// `patch_size` in pixels.
+    pub activation: Activation,
+    /// Patch side in pixels.
     pub patch_size: usize,
     /// Grid (rows, cols) the position embeddings were trained for.
     pub pos_grid: (usize, usize),
-    /// Tokens before the patches, in order.
+    /// Tokens before the patches, in order: `[CLS, (distillation), registers…]`.
     pub prefix: Vec<PrefixToken>,
-    /// `layer_norm_eps`.
-    pub layer_norm_eps: f64,
-    /// Whether blocks have LayerScale (`layer_scale1/2.lambda1`).
+    /// How many of the leading prefix tokens have a position embedding (timm `no_embed_class` → 0, HF DINOv2
+    /// with registers → 1: the CLS only).
+    pub pos_prefix: usize,
+    /// Position embeddings are resized with antialiasing (timm, HF DINOv2 with registers) or without.
+    pub pos_antialias: bool,
+    pub patch_bias: bool,
+    pub qkv_bias: bool,
+    /// A LayerNorm before the blocks (CLIP's `norm_pre` / `pre_layrnorm`).
+    pub pre_norm: bool,
+    /// LayerScale in the blocks (`ls1/ls2.gamma`, `layer_scale1/2.lambda1`).
     pub layer_scale: bool,
+    /// A LayerNorm over all tokens after the blocks (timm `norm`, HF `layernorm`).
+    pub final_norm: bool,
+    /// A LayerNorm on the pooled feature (timm `fc_norm`, HF CLIP `post_layernorm`).
+    pub pool_norm: bool,
+    pub pool: Pool,
+    pub layer_norm_eps: f64,
+    /// Classes of the classifier head, with names when known.
+    pub num_classes: Option<usize>,
+    pub class_names: Vec<String>,
+    /// A distillation head (`head_dist`, `distillation_classifier`).
+    pub dist_head: bool,
+    /// Output width of a bias-free projection of the pooled feature (CLIP `visual_projection`).
+    pub projection_dim: Option<usize>,
     /// Per-channel mean and std the pixels are normalised with (after scaling to 0..1).
     pub image_mean: [f32; 3],
     pub image_std: [f32; 3],
-    /// The training resolution (`image_size`), in pixels.
-    pub image_size: usize,
+    /// The training resolution, in pixels (height, width).
+    pub image_size: (usize, usize),
     /// What was not read from a config file but inferred or defaulted, in words.
     pub inferred: Vec<String>,
 }
@@ -71,7 +149,27 @@ impl VitConfig {
             patch_size: self.patch_size,
         }
     }
+    pub fn has(&self, token: PrefixToken) -> bool {
+        self.prefix.contains(&token)
+    }
+    pub fn num_registers(&self) -> usize {
+        self.prefix
+            .iter()
+            .filter(|p| matches!(p, PrefixToken::Register(_)))
+            .count()
+    }
+    /// Width of the vector the classifier head sees.
+    pub fn pooled_dim(&self) -> usize {
+        match self.pool {
+            Pool::ClsAndAvg => 2 * self.hidden_size,
+            _ => self.hidden_size,
+        }
+    }
 }
 
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+/// `IMAGENET_STANDARD_MEAN/STD` in transformers, the `ViTImageProcessor` default.
+pub const HALF_MEAN_STD: [f32; 3] = [0.5, 0.5, 0.5];
+pub const OPENAI_CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+pub const OPENAI_CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];

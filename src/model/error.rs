@@ -18,7 +18,7 @@ pub enum ModelError {
     #[error("{path}: invalid config.json: {reason}")]
     Config { path: PathBuf, reason: String },
     #[error(
-        "unknown checkpoint layout ({found}); vitscope reads Hugging Face Dinov2Model checkpoints"
+        "unknown checkpoint layout: {found}. vitscope opens ViTs in timm naming (VisionTransformer, DeiT, CLIP towers, DINO/DINOv2) and Hugging Face ViT, DeiT, DINOv2 (with registers) and CLIP vision"
     )]
     UnknownLayout { found: String },
     #[error("checkpoint does not match a {family} model:\n{report}")]

@@ -51,6 +51,15 @@ impl TokenLayout {
         let p = token.checked_sub(self.num_prefix())?;
         (p < self.num_patches()).then(|| (p / self.grid_w, p % self.grid_w))
     }
+    /// The query a map starts from: the CLS token, else the first prefix token, else the centre patch (models
+    /// without prefix tokens, e.g. global-average-pooled ViTs).
+    pub fn default_query(&self) -> usize {
+        match self.prefix.iter().position(|p| *p == PrefixToken::Cls) {
+            Some(i) => i,
+            None if !self.prefix.is_empty() => 0,
+            None => self.num_prefix() + (self.grid_h / 2) * self.grid_w + self.grid_w / 2,
+        }
+    }
     /// A short human name of a token: `CLS`, `REG0`, `patch (r, c)`.
     pub fn token_label(&self, token: usize) -> String {
         match (self.prefix.get(token), self.patch_of_token(token)) {
@@ -85,5 +94,12 @@ mod tests {
         assert_eq!(l.patch_of_token(2), None);
         assert_eq!(l.token_label(1), "REG0");
         assert_eq!(l.token_label(17), "patch (2, 4)");
+        assert_eq!(l.default_query(), 0);
+        let no_prefix = TokenLayout {
+            prefix: vec![],
+            ..l
+        };
+        assert_eq!(no_prefix.default_query(), 5 + 2); // patch (1, 2) of the 3x5 grid
+        assert_eq!(no_prefix.token_label(7), "patch (1, 2)");
     }
 }

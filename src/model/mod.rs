@@ -5,13 +5,14 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod layout;
+pub mod naming;
 pub mod preprocess;
 pub mod source;
 pub mod vit;
 
 pub use checkpoint::Checkpoint;
-pub use config::{Family, VitConfig};
-pub use device::{DeviceChoice, device_name};
+pub use config::{Activation, Family, Pool, VitConfig};
+pub use device::{DeviceChoice, Precision, device_name};
 pub use error::{ModelError, Result};
 pub use layout::{PrefixToken, TokenLayout};
 pub use preprocess::InputSize;

@@ -1,34 +1,38 @@
-//! The ViT forward pass with explicit attention, written the way Hugging Face's `modeling_dinov2.py`
-//! (transformers 4.57) computes it, so every attention matrix matches PyTorch's eager path:
+//! The ViT forward pass with explicit attention, one implementation for every family (timm's
+//! `VisionTransformer`, Hugging Face ViT/DeiT/DINOv2/CLIP), on the canonical tensors of [`super::naming`]:
 //!
 //! ```text
-//! x  = [CLS; registers; patch_embed(pixels)] + interpolate(pos_embed)      (registers get no position)
-//! per block:  h = LN1(x);  A = softmax(Q Kᵀ / √d_head) (f32);  x = x + ls1 ⊙ W_o (A V)
-//!             h = LN2(x);  x = x + ls2 ⊙ fc2(GELU(fc1(h)))
-//! out = LN(x)
+//! tokens = [CLS; DIST; registers; patch_embed(pixels)]; the first `pos_prefix` prefix tokens and the patches
+//!          get the (interpolated) position embedding          (timm VisionTransformer._pos_embed, HF *Embeddings)
+//! x = norm_pre(tokens)                                                      (CLIP only)
+//! per block:  A = softmax(Q Kᵀ / √d_head) (f32);  x = x + ls1 ⊙ proj(A V)   with Q, K, V from norm1(x)
+//!             x = x + ls2 ⊙ fc2(act(fc1(norm2(x))))                          (SwiGLU: fc2(silu(a) ⊙ b))
+//! out = norm(x);  pooled = fc_norm(pool(out));  logits = head(pooled);  embeds = image_proj · pooled
 //! ```
-//! Position embeddings trained for a `gh × gw` grid are resized to the input grid with bicubic
-//! interpolation (`align_corners = False`, a = −0.75), exactly PyTorch's `F.interpolate(mode="bicubic")`,
-//! which Dinov2Embeddings.interpolate_pos_encoding calls; they are left untouched when the grids agree.
-//! Every op uses tch's fallible `f_*` form, so an out-of-memory or shape error comes back as an error.
+//! Position embeddings trained for a `gh × gw` grid are resized to the input grid with PyTorch's own bicubic
+//! kernel (`align_corners = False`, a = −0.75), with antialiasing where the family's code asks for it (timm,
+//! Dinov2WithRegisters) and without where it does not (HF ViT, DeiT, DINOv2, CLIP); they are left untouched
+//! when the grids agree. Every op uses tch's fallible `f_*` form, so an out-of-memory or shape error comes back
+//! as an error.
 
 use std::time::Instant;
 
 use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::Checkpoint;
-use super::config::VitConfig;
+use super::config::{Activation, Pool, VitConfig};
+use super::device::Precision;
 use super::error::{ModelError, Result};
 use super::layout::TokenLayout;
 
 struct Linear {
     weight: Tensor,
-    bias: Tensor,
+    bias: Option<Tensor>,
 }
 
 impl Linear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        Ok(x.f_linear(&self.weight, Some(&self.bias))?)
+        Ok(x.f_linear(&self.weight, self.bias.as_ref())?)
     }
 }
 
@@ -45,26 +49,67 @@ impl LayerNorm {
     }
 }
 
-/// One encoder block (`encoder.layer.N`).
+/// One transformer block (canonical `blocks.N`).
 struct Block {
     norm1: LayerNorm,
-    query: Linear,
-    key: Linear,
-    value: Linear,
-    output: Linear,
-    layer_scale1: Option<Tensor>,
+    qkv: Linear,
+    proj: Linear,
+    ls1: Option<Tensor>,
     norm2: LayerNorm,
     fc1: Linear,
     fc2: Linear,
-    layer_scale2: Option<Tensor>,
+    ls2: Option<Tensor>,
+}
+
+/// Validated canonical tensors (f32, CPU), handed out on the model's device in its precision.
+struct Weights {
+    tensors: std::collections::HashMap<String, Tensor>,
+    device: Device,
+    kind: Kind,
+    eps: f64,
+    family: &'static str,
+}
+
+impl Weights {
+    fn take(&self, name: &str) -> Result<Option<Tensor>> {
+        match self.tensors.get(name) {
+            Some(t) => Ok(Some(t.f_to_device(self.device)?.f_to_kind(self.kind)?)),
+            None => Ok(None),
+        }
+    }
+    fn need(&self, name: &str) -> Result<Tensor> {
+        self.take(name)?.ok_or_else(|| ModelError::Mismatch {
+            family: self.family.into(),
+            report: format!("missing {name}"),
+        })
+    }
+    fn linear(&self, p: &str) -> Result<Linear> {
+        Ok(Linear {
+            weight: self.need(&format!("{p}.weight"))?,
+            bias: self.take(&format!("{p}.bias"))?,
+        })
+    }
+    fn norm(&self, p: &str) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: self.need(&format!("{p}.weight"))?,
+            bias: self.need(&format!("{p}.bias"))?,
+            eps: self.eps,
+        })
+    }
 }
 
 /// Everything one forward pass captured. Tensors stay on the model's device.
 pub struct Capture {
     /// Per layer: softmax attention `[heads, N, N]`, f32, rows are queries and sum to 1.
     pub attentions: Vec<Tensor>,
-    /// Final normalised tokens `[N, D]`.
+    /// The family's final tokens `[N, D]` (after the final norm where the model has one).
     pub last_hidden_state: Tensor,
+    /// The pooled feature the head sees `[D]` (`[2D]` for `Pool::ClsAndAvg`).
+    pub pooled: Tensor,
+    /// Classifier logits `[classes]`, for models with a head.
+    pub logits: Option<Tensor>,
+    /// The projected image embedding `[E]` (CLIP `visual_projection`).
+    pub image_embeds: Option<Tensor>,
     pub layout: TokenLayout,
     /// Input height and width in pixels.
     pub input_hw: (usize, usize),
@@ -72,109 +117,127 @@ pub struct Capture {
     pub forward_ms: f64,
 }
 
-/// A ViT ready to run: validated weights on one device.
+/// A ViT ready to run: validated weights on one device, in one precision.
 pub struct Vit {
     pub config: VitConfig,
     pub device: Device,
-    cls_token: Tensor,
-    register_tokens: Option<Tensor>,
-    position_embeddings: Tensor,
+    pub precision: Precision,
+    cls_token: Option<Tensor>,
+    dist_token: Option<Tensor>,
+    reg_token: Option<Tensor>,
+    pos_embed: Tensor,
     patch_weight: Tensor,
-    patch_bias: Tensor,
+    patch_bias: Option<Tensor>,
+    norm_pre: Option<LayerNorm>,
     blocks: Vec<Block>,
-    final_norm: LayerNorm,
+    norm: Option<LayerNorm>,
+    fc_norm: Option<LayerNorm>,
+    head: Option<Linear>,
+    head_dist: Option<Linear>,
+    image_proj: Option<Tensor>,
+    /// Parameters used for inference (tensors the file holds but inference ignores are not counted).
     pub num_parameters: usize,
+    /// What the file holds that inference does not use, summarised.
+    pub ignored: Vec<String>,
 }
 
 impl Vit {
-    /// Build from a checkpoint (validated by [`Checkpoint::config`]) on `device`.
+    /// Build from a checkpoint on `device`, in f32.
     pub fn from_checkpoint(ckpt: &Checkpoint, device: Device) -> Result<Vit> {
+        Self::load(ckpt, device, Precision::F32)
+    }
+
+    /// Build from a checkpoint (validated by [`Checkpoint::config`]) on `device` in `precision`.
+    pub fn load(ckpt: &Checkpoint, device: Device, precision: Precision) -> Result<Vit> {
         let config = ckpt.config()?;
-        let take = |name: &str| -> Result<Tensor> {
-            let t = ckpt.tensors.get(name).ok_or_else(|| ModelError::Mismatch {
-                family: config.family.name().into(),
-                report: format!("missing {name}"),
-            })?;
-            Ok(t.f_to_device(device)?)
+        let w = Weights {
+            tensors: ckpt.canonical_tensors(&config)?,
+            device,
+            kind: precision.kind(),
+            eps: config.layer_norm_eps,
+            family: config.family.name(),
         };
-        let linear = |p: &str| -> Result<Linear> {
-            Ok(Linear {
-                weight: take(&format!("{p}.weight"))?,
-                bias: take(&format!("{p}.bias"))?,
+        let num_parameters = w.tensors.values().map(|t| t.numel()).sum();
+        let blocks = (0..config.num_hidden_layers)
+            .map(|i| {
+                let p = format!("blocks.{i}");
+                Ok(Block {
+                    norm1: w.norm(&format!("{p}.norm1"))?,
+                    qkv: w.linear(&format!("{p}.attn.qkv"))?,
+                    proj: w.linear(&format!("{p}.attn.proj"))?,
+                    ls1: w.take(&format!("{p}.ls1.gamma"))?,
+                    norm2: w.norm(&format!("{p}.norm2"))?,
+                    fc1: w.linear(&format!("{p}.mlp.fc1"))?,
+                    fc2: w.linear(&format!("{p}.mlp.fc2"))?,
+                    ls2: w.take(&format!("{p}.ls2.gamma"))?,
+                })
             })
-        };
-        let eps = config.layer_norm_eps;
-        let norm = |p: &str| -> Result<LayerNorm> {
-            Ok(LayerNorm {
-                weight: take(&format!("{p}.weight"))?,
-                bias: take(&format!("{p}.bias"))?,
-                eps,
-            })
-        };
-        let mut blocks = Vec::with_capacity(config.num_hidden_layers);
-        for i in 0..config.num_hidden_layers {
-            let p = format!("encoder.layer.{i}");
-            let ls = |n: &str| -> Result<Option<Tensor>> {
-                if config.layer_scale {
-                    Ok(Some(take(&format!("{p}.{n}.lambda1"))?))
-                } else {
-                    Ok(None)
-                }
-            };
-            blocks.push(Block {
-                norm1: norm(&format!("{p}.norm1"))?,
-                query: linear(&format!("{p}.attention.attention.query"))?,
-                key: linear(&format!("{p}.attention.attention.key"))?,
-                value: linear(&format!("{p}.attention.attention.value"))?,
-                output: linear(&format!("{p}.attention.output.dense"))?,
-                layer_scale1: ls("layer_scale1")?,
-                norm2: norm(&format!("{p}.norm2"))?,
-                fc1: linear(&format!("{p}.mlp.fc1"))?,
-                fc2: linear(&format!("{p}.mlp.fc2"))?,
-                layer_scale2: ls("layer_scale2")?,
-            });
-        }
-        let num_parameters = ckpt
-            .tensors
-            .iter()
-            .filter(|(k, _)| k.as_str() != "embeddings.mask_token")
-            .map(|(_, t)| t.numel())
-            .sum();
-        Ok(Vit {
-            cls_token: take("embeddings.cls_token")?,
-            register_tokens: if config.prefix.len() > 1 {
-                Some(take("embeddings.register_tokens")?)
+            .collect::<Result<Vec<_>>>()?;
+        let optional_linear = |p: &str| -> Result<Option<Linear>> {
+            if w.tensors.contains_key(&format!("{p}.weight")) {
+                w.linear(p).map(Some)
             } else {
-                None
-            },
-            position_embeddings: take("embeddings.position_embeddings")?,
-            patch_weight: take("embeddings.patch_embeddings.projection.weight")?,
-            patch_bias: take("embeddings.patch_embeddings.projection.bias")?,
-            final_norm: norm("layernorm")?,
+                Ok(None)
+            }
+        };
+        let optional_norm = |p: &str, present: bool| -> Result<Option<LayerNorm>> {
+            if present {
+                w.norm(p).map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Vit {
+            cls_token: w.take("cls_token")?,
+            dist_token: w.take("dist_token")?,
+            reg_token: w.take("reg_token")?,
+            pos_embed: w.need("pos_embed")?,
+            patch_weight: w.need("patch_embed.proj.weight")?,
+            patch_bias: w.take("patch_embed.proj.bias")?,
+            image_proj: w.take("image_proj.weight")?,
+            norm_pre: optional_norm("norm_pre", config.pre_norm)?,
+            norm: optional_norm("norm", config.final_norm)?,
+            fc_norm: optional_norm("fc_norm", config.pool_norm)?,
+            head: optional_linear("head")?,
+            head_dist: optional_linear("head_dist")?,
             blocks,
             num_parameters,
+            ignored: ckpt.ignored(&config),
             config,
             device,
+            precision,
         })
     }
 
-    /// Position embeddings for a `grid_h × grid_w` input grid: `[1, 1 + grid_h·grid_w, D]`.
+    /// Position embeddings for a `grid_h × grid_w` input grid: `[1, pos_prefix + grid_h·grid_w, D]`.
     pub fn position_embeddings_for(&self, grid_h: usize, grid_w: usize) -> Result<Tensor> {
         let (ph, pw) = self.config.pos_grid;
         if (ph, pw) == (grid_h, grid_w) {
-            return Ok(self.position_embeddings.shallow_clone());
+            return Ok(self.pos_embed.shallow_clone());
         }
         let d = self.config.hidden_size as i64;
-        let cls = self.position_embeddings.f_narrow(1, 0, 1)?;
-        let patch = self
-            .position_embeddings
-            .f_narrow(1, 1, (ph * pw) as i64)?
+        let k = self.config.pos_prefix as i64;
+        let kind = self.pos_embed.kind();
+        let grid = self
+            .pos_embed
+            .f_narrow(1, k, (ph * pw) as i64)?
+            .f_to_kind(Kind::Float)?
             .f_reshape([1, ph as i64, pw as i64, d])?
-            .f_permute([0, 3, 1, 2])?
-            .f_upsample_bicubic2d([grid_h as i64, grid_w as i64], false, None, None)?
+            .f_permute([0, 3, 1, 2])?;
+        let size = [grid_h as i64, grid_w as i64];
+        let resized = if self.config.pos_antialias {
+            grid.f_internal_upsample_bicubic2d_aa(size, false, None, None)?
+        } else {
+            grid.f_upsample_bicubic2d(size, false, None, None)?
+        };
+        let patch = resized
             .f_permute([0, 2, 3, 1])?
-            .f_reshape([1, (grid_h * grid_w) as i64, d])?;
-        Ok(Tensor::f_cat(&[cls, patch], 1)?)
+            .f_reshape([1, (grid_h * grid_w) as i64, d])?
+            .f_to_kind(kind)?;
+        Ok(Tensor::f_cat(
+            &[self.pos_embed.f_narrow(1, 0, k)?, patch],
+            1,
+        )?)
     }
 
     /// Run the model on `pixels` `[1, 3, H, W]` (normalised, H and W multiples of the patch size) and
@@ -198,11 +261,13 @@ impl Vit {
         let (h, w) = (size[2] as usize, size[3] as usize);
         let layout = self.config.layout_for(h, w);
         let start = Instant::now();
-        let x = pixels.f_to_device(self.device)?.f_to_kind(Kind::Float)?;
+        let x = pixels
+            .f_to_device(self.device)?
+            .f_to_kind(self.precision.kind())?;
         let patches = x
             .f_conv2d(
                 &self.patch_weight,
-                Some(&self.patch_bias),
+                self.patch_bias.as_ref(),
                 [p, p],
                 [0, 0],
                 [1, 1],
@@ -210,13 +275,9 @@ impl Vit {
             )?
             .f_flatten(2, 3)?
             .f_transpose(1, 2)?; // [1, gh·gw, D]
-        let pos = self.position_embeddings_for(layout.grid_h, layout.grid_w)?;
-        let mut x = Tensor::f_cat(&[&self.cls_token, &patches], 1)?.f_add(&pos)?;
-        if let Some(reg) = &self.register_tokens {
-            // Dinov2WithRegisters: registers are inserted after CLS, after the position embedding.
-            let cls = x.f_narrow(1, 0, 1)?;
-            let rest = x.f_narrow(1, 1, layout.num_patches() as i64)?;
-            x = Tensor::f_cat(&[&cls, reg, &rest], 1)?;
+        let mut x = self.embed(patches, &layout)?;
+        if let Some(n) = &self.norm_pre {
+            x = n.forward(&x)?;
         }
         let mut attentions = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
@@ -224,51 +285,133 @@ impl Vit {
             x = y;
             attentions.push(attn);
         }
-        let last = self.final_norm.forward(&x)?.f_squeeze_dim(0)?;
+        if let Some(n) = &self.norm {
+            x = n.forward(&x)?;
+        }
+        let tokens = x.f_squeeze_dim(0)?;
+        let (pooled, logits, image_embeds) = self.heads(&tokens, &layout)?;
         if let Device::Cuda(i) = self.device {
             tch::Cuda::synchronize(i as i64);
         }
         let forward_ms = start.elapsed().as_secs_f64() * 1e3;
+        let f32 = |t: Tensor| t.f_to_kind(Kind::Float);
         Ok(Capture {
             attentions,
-            last_hidden_state: last,
+            last_hidden_state: f32(tokens)?,
+            pooled: f32(pooled)?,
+            logits: logits.map(f32).transpose()?,
+            image_embeds: image_embeds.map(f32).transpose()?,
             layout,
             input_hw: (h, w),
             forward_ms,
         })
     }
 
+    /// Prefix tokens, patch tokens and position embeddings, in the order and combination of the family
+    /// (see the module docs): `[1, N, D]`.
+    fn embed(&self, patches: Tensor, layout: &TokenLayout) -> Result<Tensor> {
+        let prefix: Vec<&Tensor> = [&self.cls_token, &self.dist_token, &self.reg_token]
+            .into_iter()
+            .flatten()
+            .collect();
+        let prefix = if prefix.is_empty() {
+            None
+        } else {
+            Some(Tensor::f_cat(&prefix, 1)?)
+        };
+        let pos = self.position_embeddings_for(layout.grid_h, layout.grid_w)?;
+        let k = self.config.pos_prefix as i64;
+        let n_prefix = layout.num_prefix() as i64;
+        let patches = patches.f_add(&pos.f_narrow(1, k, layout.num_patches() as i64)?)?;
+        let Some(prefix) = prefix else {
+            return Ok(patches);
+        };
+        let with_pos = prefix.f_narrow(1, 0, k)?.f_add(&pos.f_narrow(1, 0, k)?)?;
+        let without = prefix.f_narrow(1, k, n_prefix - k)?;
+        Ok(Tensor::f_cat(&[with_pos, without, patches], 1)?)
+    }
+
     fn block_forward(&self, b: &Block, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let n = x.size()[1];
         let heads = self.config.num_attention_heads as i64;
         let hd = self.config.head_dim() as i64;
-        let h = b.norm1.forward(x)?;
-        let split = |t: Tensor| -> Result<Tensor> {
-            Ok(t.f_view([1, n, heads, hd])?.f_permute([0, 2, 1, 3])?)
-        };
-        let q = split(b.query.forward(&h)?)?;
-        let k = split(b.key.forward(&h)?)?;
-        let v = split(b.value.forward(&h)?)?;
+        let qkv = b
+            .qkv
+            .forward(&b.norm1.forward(x)?)?
+            .f_view([1, n, 3, heads, hd])?
+            .f_permute([2, 0, 3, 1, 4])?; // [3, 1, heads, N, hd]
+        let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
         let scores = q
             .f_matmul(&k.f_transpose(-1, -2)?)?
             .f_mul_scalar(1.0 / (hd as f64).sqrt())?;
-        let attn = scores.f_softmax(-1, Kind::Float)?; // [1, heads, N, N]
+        let attn = scores.f_softmax(-1, Kind::Float)?; // [1, heads, N, N], f32
         let ctx = attn
+            .f_to_kind(v.kind())?
             .f_matmul(&v)?
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
             .f_view([1, n, heads * hd])?;
-        let mut a = b.output.forward(&ctx)?;
-        if let Some(ls) = &b.layer_scale1 {
+        let mut a = b.proj.forward(&ctx)?;
+        if let Some(ls) = &b.ls1 {
             a = a.f_mul(ls)?;
         }
         let x = x.f_add(&a)?;
-        let mut m = b
-            .fc2
-            .forward(&b.fc1.forward(&b.norm2.forward(&x)?)?.f_gelu("none")?)?;
-        if let Some(ls) = &b.layer_scale2 {
+        let hidden = b.fc1.forward(&b.norm2.forward(&x)?)?;
+        let hidden = match self.config.activation {
+            Activation::Gelu => hidden.f_gelu("none")?,
+            Activation::GeluTanh => hidden.f_gelu("tanh")?,
+            Activation::QuickGelu => hidden.f_mul(&hidden.f_mul_scalar(1.702)?.f_sigmoid()?)?,
+            Activation::SwiGlu => {
+                let half = hidden.size()[2] / 2;
+                hidden
+                    .f_narrow(2, 0, half)?
+                    .f_silu()?
+                    .f_mul(&hidden.f_narrow(2, half, half)?)?
+            }
+        };
+        let mut m = b.fc2.forward(&hidden)?;
+        if let Some(ls) = &b.ls2 {
             m = m.f_mul(ls)?;
         }
         Ok((x.f_add(&m)?, attn.f_squeeze_dim(0)?))
+    }
+
+    /// Pooled feature, logits and projected embedding from the final tokens `[N, D]`.
+    fn heads(
+        &self,
+        tokens: &Tensor,
+        layout: &TokenLayout,
+    ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
+        let np = layout.num_prefix() as i64;
+        let patch_mean = || -> Result<Tensor> {
+            Ok(tokens
+                .f_narrow(0, np, layout.num_patches() as i64)?
+                .f_mean_dim(0, false, None)?)
+        };
+        let token = |i: i64| tokens.f_get(i);
+        let mut pooled = match self.config.pool {
+            Pool::Cls => token(0)?,
+            Pool::Avg => patch_mean()?,
+            Pool::ClsDist => token(0)?.f_add(&token(1)?)?.f_div_scalar(2.0)?,
+            Pool::ClsAndAvg => Tensor::f_cat(&[token(0)?, patch_mean()?], 0)?,
+        };
+        if let Some(n) = &self.fc_norm {
+            pooled = n.forward(&pooled)?;
+        }
+        let logits = match (&self.head, &self.head_dist) {
+            // DeiT at inference: the mean of the class head on CLS and the distillation head on DIST.
+            (Some(h), Some(hd)) => Some(
+                h.forward(&token(0)?)?
+                    .f_add(&hd.forward(&token(1)?)?)?
+                    .f_div_scalar(2.0)?,
+            ),
+            (Some(h), None) => Some(h.forward(&pooled)?),
+            _ => None,
+        };
+        let embeds = match &self.image_proj {
+            Some(w) => Some(pooled.f_linear::<&Tensor>(w, None)?),
+            None => None,
+        };
+        Ok((pooled, logits, embeds))
     }
 }

@@ -8,12 +8,12 @@ use image::RgbImage;
 
 use super::settings::{STORAGE_KEY, Settings};
 use super::textures::Cached;
-use super::{attention_view, controls, head_grid, status_bar};
+use super::{attention_view, controls, head_grid, model_info, status_bar};
 use crate::analysis::{HeadSel, QueryRows};
-use crate::engine::ModelInfo;
+use crate::engine::{ClassScore, ModelInfo};
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style};
 use crate::jobs::{Job, Outcome, QuerySpec, Worker};
-use crate::model::{DeviceChoice, InputSize, ModelSource};
+use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 
 /// What the app opens at start.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +22,7 @@ pub struct StartOptions {
     pub image: Option<PathBuf>,
     pub size: InputSize,
     pub device: DeviceChoice,
+    pub precision: Precision,
     /// Overrides the persisted export folder (tests use a temporary folder).
     pub export_dir: Option<PathBuf>,
 }
@@ -36,6 +37,7 @@ pub enum UiCommand {
     LoadModel(ModelSource),
     SetSize(InputSize),
     SetDevice(DeviceChoice),
+    SetPrecision(Precision),
     OpenDialog(DialogKind),
     ExportMap,
     ExportHeadGrid,
@@ -64,6 +66,9 @@ pub struct ViewState {
     pub query: QuerySpec,
     pub size: InputSize,
     pub device: DeviceChoice,
+    pub precision: Precision,
+    /// The classifier's top classes for the current image (empty without a head).
+    pub classes: Vec<ClassScore>,
     pub error: Option<String>,
     pub notice: Option<String>,
     pub last_export: Vec<PathBuf>,
@@ -105,6 +110,7 @@ impl App {
             state: ViewState {
                 size: start.size,
                 device: start.device,
+                precision: start.precision,
                 size_field: start.size.to_string(),
                 export_field: settings.export_dir.display().to_string(),
                 ..Default::default()
@@ -170,6 +176,7 @@ impl App {
                 self.worker.send(Job::LoadModel {
                     source: m,
                     device: s.device,
+                    precision: s.precision,
                 });
             }
             UiCommand::SetSize(size) => {
@@ -177,6 +184,7 @@ impl App {
                 self.worker.send(Job::SetSize(size));
             }
             UiCommand::SetDevice(d) => s.device = d,
+            UiCommand::SetPrecision(p) => s.precision = p,
             UiCommand::OpenDialog(kind) => self.open_dialog(kind),
             UiCommand::ExportMap | UiCommand::ExportHeadGrid => {
                 let heads = if cmd == UiCommand::ExportMap {
@@ -300,6 +308,7 @@ impl App {
                 s.rows_generation = generation;
                 s.input_hw = Some(c.input_hw);
                 s.forward_ms = Some(c.forward_ms);
+                s.classes = c.classes;
             }
             Outcome::Rows(rows) => {
                 if generation >= self.query_generation {
@@ -328,7 +337,7 @@ impl App {
 fn query_of(rows: &QueryRows) -> QuerySpec {
     match rows.layout.patch_of_token(rows.query) {
         Some((r, c)) => QuerySpec::Patch(r, c),
-        None if rows.query == 0 => QuerySpec::Cls,
+        None if rows.layout.prefix.get(rows.query) == Some(&PrefixToken::Cls) => QuerySpec::Cls,
         None => QuerySpec::Prefix(rows.query),
     }
 }
@@ -346,7 +355,11 @@ impl eframe::App for App {
             .default_size(330.0)
             .size_range(260.0..=480.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| controls::ui(self, ui, &mut cmds));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    controls::ui(self, ui, &mut cmds);
+                    ui.separator();
+                    model_info::ui(self, ui);
+                });
             });
         egui::Panel::right("heads")
             .resizable(true)

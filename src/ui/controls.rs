@@ -5,7 +5,7 @@ use super::app::{App, DialogKind, UiCommand};
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
 use crate::model::source::find_resource;
-use crate::model::{DeviceChoice, InputSize, ModelSource};
+use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 use crate::render::Colormap;
 
 const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"];
@@ -69,9 +69,23 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         if device != s.device {
             cmds.push(UiCommand::SetDevice(device));
         }
+        let mut precision = s.precision;
+        egui::ComboBox::from_label("Precision")
+            .selected_text(precision.label())
+            .show_ui(ui, |ui| {
+                for p in Precision::ALL {
+                    ui.selectable_value(&mut precision, p, p.label());
+                }
+            });
+        if precision != s.precision {
+            cmds.push(UiCommand::SetPrecision(precision));
+        }
     })
     .response
-    .on_hover_text("Applies to the next model load.");
+    .on_hover_text(
+        "Apply to the next model load. f16/bf16 halve the memory on a GPU (softmax and the captured \
+         attention stay f32); on a CPU they are slow.",
+    );
     ui.horizontal(|ui| {
         let label = ui.label("Input size");
         let r = ui
@@ -135,7 +149,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.label(format!("Query: {}", rows.layout.token_label(rows.query)));
         ui.horizontal_wrapped(|ui| {
             for (i, p) in rows.layout.prefix.iter().enumerate() {
-                let q = if i == 0 {
+                let q = if *p == PrefixToken::Cls {
                     QuerySpec::Cls
                 } else {
                     QuerySpec::Prefix(i)

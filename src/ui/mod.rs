@@ -4,6 +4,7 @@ pub mod app;
 mod attention_view;
 mod controls;
 mod head_grid;
+mod model_info;
 pub mod settings;
 mod status_bar;
 mod textures;
@@ -20,6 +21,7 @@ pub fn run_app(args: ModelImageArgs) -> anyhow::Result<()> {
         image: args.image.or_else(default_image),
         size: args.size,
         device: args.device,
+        precision: args.precision,
         export_dir: None,
     };
     let options = eframe::NativeOptions {

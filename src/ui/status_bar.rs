@@ -14,7 +14,7 @@ pub fn ui(app: &App, ui: &mut egui::Ui) {
                 ui.label(format!(
                     "{} · {} · {:.1} M params · {} layers × {} heads",
                     m.name,
-                    m.family,
+                    m.description,
                     m.parameters as f64 / 1e6,
                     m.layers,
                     m.heads

@@ -1,0 +1,279 @@
+//! Tensor naming: every family's names mapped onto one canonical set (timm's names), so that detection,
+//! validation and the forward pass are written once.
+//!
+//! Canonical names and shapes (D width, P patch, M MLP width, C classes):
+//! ```text
+//! cls_token [1,1,D]   dist_token [1,1,D]   reg_token [1,R,D]   pos_embed [1,T,D]
+//! patch_embed.proj.weight [D,3,P,P]  .bias [D]          norm_pre.{weight,bias} [D]
+//! blocks.N.norm1.*  blocks.N.attn.qkv.weight [3D,D] .bias [3D]  blocks.N.attn.proj.*  blocks.N.ls1.gamma [D]
+//! blocks.N.norm2.*  blocks.N.mlp.fc1.weight [M or 2M,D]  blocks.N.mlp.fc2.weight [D,M]  blocks.N.ls2.gamma [D]
+//! norm.* (all tokens)   fc_norm.* (pooled feature)   head.* [C,·]   head_dist.* [C,D]   image_proj.weight [E,D]
+//! ```
+//! Hugging Face checkpoints keep Q, K and V apart: the canonical `qkv` is their concatenation along the output
+//! axis (the order timm's fused layer uses). CLIP stores its class embedding as `[D]` and its position table as
+//! `[T, D]`: those are reshaped. Which file names feed which canonical tensor is [`Source`].
+
+use super::config::Family;
+
+/// How file tensors become one canonical tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fit {
+    /// The same tensor.
+    Same,
+    /// Three tensors (Q, K, V) concatenated along the first axis.
+    Cat3,
+    /// The same values with this many leading unit axes dropped in the file (`[D]` for `[1,1,D]`: 2, `[T,D]` for
+    /// `[1,T,D]`: 1).
+    Squeezed(usize),
+}
+
+/// The file tensors behind one canonical tensor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    pub files: Vec<String>,
+    pub fit: Fit,
+}
+
+impl Source {
+    fn one(name: String) -> Source {
+        Source {
+            files: vec![name],
+            fit: Fit::Same,
+        }
+    }
+    fn squeezed(name: String, axes: usize) -> Source {
+        Source {
+            files: vec![name],
+            fit: Fit::Squeezed(axes),
+        }
+    }
+    fn qkv(prefix: &str, names: [&str; 3], param: &str) -> Source {
+        Source {
+            files: names
+                .iter()
+                .map(|n| format!("{prefix}{n}.{param}"))
+                .collect(),
+            fit: Fit::Cat3,
+        }
+    }
+
+    /// The canonical shape from the files' shapes (`None` when they do not fit together).
+    pub fn canonical_shape(&self, file_shapes: &[Vec<usize>]) -> Option<Vec<usize>> {
+        match self.fit {
+            Fit::Same => file_shapes.first().cloned(),
+            Fit::Cat3 => {
+                let first = file_shapes.first()?;
+                if file_shapes.len() != 3
+                    || file_shapes.iter().any(|s| s != first)
+                    || first.is_empty()
+                {
+                    return None;
+                }
+                let mut s = first.clone();
+                s[0] *= 3;
+                Some(s)
+            }
+            Fit::Squeezed(axes) => {
+                let mut out = vec![1; axes];
+                out.extend(file_shapes.first()?);
+                Some(out)
+            }
+        }
+    }
+
+    /// The shape each file tensor must have for a canonical shape.
+    pub fn file_shape(&self, canonical: &[usize]) -> Vec<usize> {
+        match self.fit {
+            Fit::Same => canonical.to_vec(),
+            Fit::Cat3 => {
+                let mut s = canonical.to_vec();
+                s[0] /= 3;
+                s
+            }
+            Fit::Squeezed(axes) => canonical[axes.min(canonical.len())..].to_vec(),
+        }
+    }
+}
+
+/// Map a canonical name to the file tensors of `family` (vision model under `root`). `has` tells whether the
+/// file holds a name (used where a family has alternatives, e.g. `classifier` vs `cls_classifier`).
+pub fn source(
+    family: Family,
+    root: &str,
+    canonical: &str,
+    has: &dyn Fn(&str) -> bool,
+) -> Option<Source> {
+    match family {
+        Family::Timm => Some(Source::one(canonical.to_string())),
+        Family::HfVit | Family::HfDinov2 => hf_vit_source(family, root, canonical, has),
+        Family::HfClip => hf_clip_source(root, canonical),
+    }
+}
+
+/// Split `blocks.N.rest` into `(N, rest)`.
+fn block_part(canonical: &str) -> Option<(usize, &str)> {
+    let rest = canonical.strip_prefix("blocks.")?;
+    let (n, part) = rest.split_once('.')?;
+    Some((n.parse().ok()?, part))
+}
+
+fn hf_vit_source(
+    family: Family,
+    r: &str,
+    canonical: &str,
+    has: &dyn Fn(&str) -> bool,
+) -> Option<Source> {
+    let dinov2 = family == Family::HfDinov2;
+    if let Some((n, part)) = block_part(canonical) {
+        let b = format!("{r}encoder.layer.{n}.");
+        let (module, param) = part.rsplit_once('.')?;
+        let attn = format!("{b}attention.attention.");
+        let name = match module {
+            "norm1" if dinov2 => "norm1",
+            "norm2" if dinov2 => "norm2",
+            "norm1" => "layernorm_before",
+            "norm2" => "layernorm_after",
+            "attn.qkv" => return Some(Source::qkv(&attn, ["query", "key", "value"], param)),
+            "attn.proj" => "attention.output.dense",
+            "ls1" if dinov2 => return Some(Source::one(format!("{b}layer_scale1.lambda1"))),
+            "ls2" if dinov2 => return Some(Source::one(format!("{b}layer_scale2.lambda1"))),
+            "mlp.fc1" if dinov2 && has(&format!("{b}mlp.weights_in.weight")) => "mlp.weights_in",
+            "mlp.fc2" if dinov2 && has(&format!("{b}mlp.weights_out.weight")) => "mlp.weights_out",
+            "mlp.fc1" if dinov2 => "mlp.fc1",
+            "mlp.fc2" if dinov2 => "mlp.fc2",
+            "mlp.fc1" => "intermediate.dense",
+            "mlp.fc2" => "output.dense",
+            _ => return None,
+        };
+        return Some(Source::one(format!("{b}{name}.{param}")));
+    }
+    let e = format!("{r}embeddings.");
+    Some(Source::one(match canonical {
+        "cls_token" => format!("{e}cls_token"),
+        "dist_token" if !dinov2 => format!("{e}distillation_token"),
+        "reg_token" if dinov2 => format!("{e}register_tokens"),
+        "pos_embed" => format!("{e}position_embeddings"),
+        "patch_embed.proj.weight" => format!("{e}patch_embeddings.projection.weight"),
+        "patch_embed.proj.bias" => format!("{e}patch_embeddings.projection.bias"),
+        "norm.weight" => format!("{r}layernorm.weight"),
+        "norm.bias" => format!("{r}layernorm.bias"),
+        // Classifiers sit outside the base model's prefix.
+        "head.weight" | "head.bias" => {
+            let param = canonical.rsplit('.').next()?;
+            if has("cls_classifier.weight") {
+                format!("cls_classifier.{param}")
+            } else {
+                format!("classifier.{param}")
+            }
+        }
+        "head_dist.weight" => "distillation_classifier.weight".into(),
+        "head_dist.bias" => "distillation_classifier.bias".into(),
+        _ => return None,
+    }))
+}
+
+fn hf_clip_source(r: &str, canonical: &str) -> Option<Source> {
+    if let Some((n, part)) = block_part(canonical) {
+        let b = format!("{r}encoder.layers.{n}.");
+        let (module, param) = part.rsplit_once('.')?;
+        let name = match module {
+            "norm1" => "layer_norm1",
+            "norm2" => "layer_norm2",
+            "attn.qkv" => {
+                return Some(Source::qkv(
+                    &format!("{b}self_attn."),
+                    ["q_proj", "k_proj", "v_proj"],
+                    param,
+                ));
+            }
+            "attn.proj" => "self_attn.out_proj",
+            "mlp.fc1" => "mlp.fc1",
+            "mlp.fc2" => "mlp.fc2",
+            _ => return None,
+        };
+        return Some(Source::one(format!("{b}{name}.{param}")));
+    }
+    let e = format!("{r}embeddings.");
+    Some(match canonical {
+        "cls_token" => Source::squeezed(format!("{e}class_embedding"), 2),
+        "pos_embed" => Source::squeezed(format!("{e}position_embedding.weight"), 1),
+        "patch_embed.proj.weight" => Source::one(format!("{e}patch_embedding.weight")),
+        "patch_embed.proj.bias" => Source::one(format!("{e}patch_embedding.bias")),
+        "norm_pre.weight" => Source::one(format!("{r}pre_layrnorm.weight")),
+        "norm_pre.bias" => Source::one(format!("{r}pre_layrnorm.bias")),
+        "fc_norm.weight" => Source::one(format!("{r}post_layernorm.weight")),
+        "fc_norm.bias" => Source::one(format!("{r}post_layernorm.bias")),
+        "image_proj.weight" => Source::one("visual_projection.weight".into()),
+        _ => return None,
+    })
+}
+
+/// Tensors a checkpoint of `family` may carry that inference does not use, with a reason.
+pub fn ignorable(family: Family, root: &str, name: &str) -> Option<&'static str> {
+    let rel = name.strip_prefix(root).unwrap_or(name);
+    match family {
+        Family::HfVit | Family::HfDinov2 if rel == "embeddings.mask_token" => {
+            Some("mask token (pre-training only)")
+        }
+        Family::HfVit if rel.starts_with("pooler.") => {
+            Some("pooler (tanh dense layer, not used for maps)")
+        }
+        Family::HfClip if rel == "embeddings.position_ids" => Some("position ids buffer"),
+        Family::HfClip
+            if name.starts_with("text_model.")
+                || name == "text_projection.weight"
+                || name == "logit_scale" =>
+        {
+            Some("CLIP text tower")
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hf_qkv_is_three_tensors_and_shapes_round_trip() {
+        let none = |_: &str| false;
+        let s = source(Family::HfVit, "vit.", "blocks.3.attn.qkv.weight", &none).unwrap();
+        assert_eq!(
+            s.files,
+            [
+                "vit.encoder.layer.3.attention.attention.query.weight",
+                "vit.encoder.layer.3.attention.attention.key.weight",
+                "vit.encoder.layer.3.attention.attention.value.weight"
+            ]
+        );
+        assert_eq!(s.file_shape(&[48, 16]), vec![16, 16]);
+        assert_eq!(s.canonical_shape(&vec![vec![16, 16]; 3]), Some(vec![48, 16]));
+        assert_eq!(
+            s.canonical_shape(&[vec![16, 16], vec![16, 16], vec![8, 16]]),
+            None
+        );
+    }
+
+    #[test]
+    fn clip_tokens_are_squeezed() {
+        let s = source(Family::HfClip, "vision_model.", "cls_token", &|_| false).unwrap();
+        assert_eq!(s.files, ["vision_model.embeddings.class_embedding"]);
+        assert_eq!(s.file_shape(&[1, 1, 48]), vec![48]);
+        assert_eq!(s.canonical_shape(&[vec![48]]), Some(vec![1, 1, 48]));
+        let p = source(Family::HfClip, "vision_model.", "pos_embed", &|_| false).unwrap();
+        assert_eq!(p.file_shape(&[1, 37, 48]), vec![37, 48]);
+        assert_eq!(p.canonical_shape(&[vec![37, 48]]), Some(vec![1, 37, 48]));
+    }
+
+    #[test]
+    fn dinov2_swiglu_and_deit_teacher_names() {
+        let has =
+            |n: &str| n == "encoder.layer.0.mlp.weights_in.weight" || n == "cls_classifier.weight";
+        let fc1 = source(Family::HfDinov2, "", "blocks.0.mlp.fc1.bias", &has).unwrap();
+        assert_eq!(fc1.files, ["encoder.layer.0.mlp.weights_in.bias"]);
+        let head = source(Family::HfVit, "deit.", "head.weight", &has).unwrap();
+        assert_eq!(head.files, ["cls_classifier.weight"]);
+        assert!(source(Family::HfDinov2, "", "dist_token", &has).is_none());
+        assert!(source(Family::HfClip, "vision_model.", "blocks.0.ls1.gamma", &has).is_none());
+    }
+}

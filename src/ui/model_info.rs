@@ -1,0 +1,93 @@
+//! The model panel: what the loaded checkpoint is (family, size, token layout, preprocessing, what was
+//! inferred) and, for models with a classifier, the top-5 classes for the current image.
+use super::app::App;
+
+pub fn ui(app: &App, ui: &mut egui::Ui) {
+    let s = &app.state;
+    let Some(m) = &s.model else { return };
+    if !s.classes.is_empty() {
+        ui.heading("Top classes");
+        egui::Grid::new("top_classes")
+            .num_columns(2)
+            .striped(true)
+            .show(ui, |ui| {
+                for c in &s.classes {
+                    ui.label(format!("{:5.1} %", 100.0 * c.probability));
+                    ui.label(&c.name)
+                        .on_hover_text(format!("class {} · logit {:.3}", c.index, c.logit));
+                    ui.end_row();
+                }
+            });
+        ui.separator();
+    }
+    egui::CollapsingHeader::new("Model info")
+        .default_open(false)
+        .show(ui, |ui| {
+            let tokens = match s.input_hw {
+                Some((h, w)) => {
+                    let (gh, gw) = (h / m.patch_size, w / m.patch_size);
+                    format!(
+                        "{} prefix + {gh}×{gw} patches = {} tokens at {h}×{w} px",
+                        m.prefix_tokens.len(),
+                        m.prefix_tokens.len() + gh * gw
+                    )
+                }
+                None => format!("{} prefix tokens", m.prefix_tokens.len()),
+            };
+            let classes = match (m.num_classes, m.projection_dim) {
+                (Some(c), _) => format!("{c} classes"),
+                (None, Some(p)) => format!("no classifier; projection to {p}"),
+                (None, None) => "no classifier (features only)".into(),
+            };
+            let rows: Vec<(&str, String)> = vec![
+                ("Checkpoint", m.description.clone()),
+                ("Naming", m.family.clone()),
+                ("File", m.path.display().to_string()),
+                ("Parameters", format!("{:.2} M", m.parameters as f64 / 1e6)),
+                ("Layers × heads", format!("{} × {}", m.layers, m.heads)),
+                ("Width", m.width.to_string()),
+                ("MLP", m.mlp.clone()),
+                ("Patch", format!("{} px", m.patch_size)),
+                (
+                    "Trained at",
+                    format!(
+                        "{}×{} px ({}×{} position grid)",
+                        m.training_size.0, m.training_size.1, m.pos_grid.0, m.pos_grid.1
+                    ),
+                ),
+                (
+                    "Prefix tokens",
+                    if m.prefix_tokens.is_empty() {
+                        "none".into()
+                    } else {
+                        format!(
+                            "{} ({} with position embedding)",
+                            m.prefix_tokens.join(", "),
+                            m.pos_prefix
+                        )
+                    },
+                ),
+                ("Tokens", tokens),
+                ("Pooling", m.pool.clone()),
+                ("Head", classes),
+                (
+                    "Mean / std",
+                    format!("{:.3?} / {:.3?}", m.image_mean, m.image_std),
+                ),
+                ("Precision", m.precision.clone()),
+                ("Device", m.device.clone()),
+            ];
+            egui::Grid::new("model_info").num_columns(2).show(ui, |ui| {
+                for (k, v) in rows {
+                    ui.label(k);
+                    ui.label(v);
+                    ui.end_row();
+                }
+            });
+            for (title, items) in [("Inferred", &m.inferred), ("Not used", &m.ignored)] {
+                if !items.is_empty() {
+                    ui.small(format!("{title}: {}", items.join("; ")));
+                }
+            }
+        });
+}

@@ -1,0 +1,298 @@
+//! The model zoo: one small random-initialised model per family and naming, saved by timm 1.0.31 or
+//! transformers 4.57.1 exactly as they publish checkpoints, run at a non-square input (position embeddings
+//! interpolated), and matched against PyTorch's own outputs. Fixtures: tests/fixtures/generate_zoo.py.
+mod common;
+
+use common::*;
+use tch::{Device, Kind, Tensor};
+use vitscope::model::{Activation, Checkpoint, Family, Pool, Precision, Vit};
+
+fn tensor(shape: &[usize], v: &[f32]) -> Tensor {
+    let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    Tensor::from_slice(v).reshape(s)
+}
+
+fn to_vec(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(
+        t.to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .flatten(0, -1),
+    )
+    .unwrap()
+}
+
+/// What each fixture must be recognised as.
+struct Case {
+    name: &'static str,
+    family: Family,
+    prefix: &'static [&'static str],
+    pos_prefix: usize,
+    activation: Activation,
+    pool: Pool,
+    classes: Option<usize>,
+    heads: usize,
+}
+
+const fn case(
+    name: &'static str,
+    family: Family,
+    prefix: &'static [&'static str],
+    pos_prefix: usize,
+    activation: Activation,
+    pool: Pool,
+    classes: Option<usize>,
+) -> Case {
+    Case {
+        name,
+        family,
+        prefix,
+        pos_prefix,
+        activation,
+        pool,
+        classes,
+        heads: 4,
+    }
+}
+
+use Activation::*;
+use Family::*;
+const CLS: &[&str] = &["CLS"];
+
+const CASES: &[Case] = &[
+    case("timm_vit", Timm, CLS, 1, Gelu, Pool::Cls, Some(10)),
+    Case {
+        heads: 2, // width 128 / 64: no model_args in config.json, so the head count is inferred
+        ..case(
+            "timm_vit_classic_config",
+            Timm,
+            CLS,
+            1,
+            Gelu,
+            Pool::Cls,
+            Some(1000),
+        )
+    },
+    case("timm_vit_dino", Timm, CLS, 1, Gelu, Pool::Cls, None),
+    case("timm_vit_gap", Timm, &[], 0, Gelu, Pool::Avg, Some(6)),
+    case(
+        "timm_vit_reg_pos",
+        Timm,
+        &["CLS", "REG0", "REG1"],
+        3,
+        Gelu,
+        Pool::Cls,
+        None,
+    ),
+    case(
+        "timm_dinov2_reg4",
+        Timm,
+        &["CLS", "REG0", "REG1", "REG2", "REG3"],
+        0,
+        Gelu,
+        Pool::Cls,
+        None,
+    ),
+    case("timm_dinov2_swiglu", Timm, CLS, 1, SwiGlu, Pool::Cls, None),
+    case(
+        "timm_deit_distilled",
+        Timm,
+        &["CLS", "DIST"],
+        2,
+        Gelu,
+        Pool::ClsDist,
+        Some(5),
+    ),
+    case(
+        "timm_clip_quickgelu",
+        Timm,
+        CLS,
+        1,
+        QuickGelu,
+        Pool::Cls,
+        Some(16),
+    ),
+    case("timm_clip", Timm, CLS, 1, Gelu, Pool::Cls, None),
+    case("hf_vit", HfVit, CLS, 1, Gelu, Pool::Cls, Some(5)),
+    Case {
+        heads: 6,
+        ..case("hf_vit_model", HfVit, CLS, 1, Gelu, Pool::Cls, None)
+    },
+    case(
+        "hf_deit_distilled",
+        HfVit,
+        &["CLS", "DIST"],
+        2,
+        Gelu,
+        Pool::ClsDist,
+        Some(7),
+    ),
+    case(
+        "hf_dinov2_swiglu_cls",
+        HfDinov2,
+        CLS,
+        1,
+        SwiGlu,
+        Pool::ClsAndAvg,
+        Some(3),
+    ),
+    case(
+        "hf_dinov2_registers",
+        HfDinov2,
+        &["CLS", "REG0", "REG1", "REG2"],
+        1,
+        Gelu,
+        Pool::Cls,
+        None,
+    ),
+    case("hf_clip_vision", HfClip, CLS, 1, QuickGelu, Pool::Cls, None),
+    case("hf_clip_model", HfClip, CLS, 1, Gelu, Pool::Cls, None),
+];
+
+/// max |a − b| relative to the reference's scale (at least 1).
+fn rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().fold(1f32, |m, x| m.max(x.abs()));
+    max_abs_diff(a, b) / scale
+}
+
+#[test]
+fn every_family_matches_pytorch_layer_by_layer() {
+    let mut report = Vec::new();
+    for c in CASES {
+        let dir = fixture(&format!("zoo/{}", c.name));
+        let ckpt = Checkpoint::read(&dir).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let vit =
+            Vit::from_checkpoint(&ckpt, Device::Cpu).unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        let cfg = &vit.config;
+        let prefix: Vec<String> = cfg.prefix.iter().map(|p| p.label()).collect();
+        assert_eq!(cfg.family, c.family, "{}", c.name);
+        assert_eq!(prefix, c.prefix, "{}", c.name);
+        assert_eq!(
+            cfg.pos_prefix, c.pos_prefix,
+            "{}: prefix tokens with a position embedding",
+            c.name
+        );
+        assert_eq!(cfg.activation, c.activation, "{}", c.name);
+        assert_eq!(cfg.pool, c.pool, "{}", c.name);
+        assert_eq!(cfg.num_classes, c.classes, "{}", c.name);
+        assert_eq!(cfg.num_attention_heads, c.heads, "{}", c.name);
+        assert_eq!(cfg.pos_grid, (6, 6), "{}", c.name);
+
+        let (r, _) = read_f32(&dir.join("reference.safetensors"));
+        let (shape, input) = &r["input"];
+        assert_eq!(shape, &vec![1, 3, 20, 32]);
+        let cap = vit
+            .forward(&tensor(shape, input))
+            .unwrap_or_else(|e| panic!("{}: {e}", c.name));
+        assert_eq!((cap.layout.grid_h, cap.layout.grid_w), (5, 8), "{}", c.name);
+        let layers = r.keys().filter(|k| k.starts_with("attention.")).count();
+        assert_eq!(cap.attentions.len(), layers, "{}", c.name);
+        let mut worst_attn = 0f32;
+        for (l, a) in cap.attentions.iter().enumerate() {
+            let (ref_shape, reference) = &r[&format!("attention.{l}")];
+            assert_eq!(
+                a.size(),
+                ref_shape.iter().map(|&d| d as i64).collect::<Vec<_>>(),
+                "{} layer {l}",
+                c.name
+            );
+            let d = max_abs_diff(&to_vec(a), reference);
+            assert!(d <= 1e-5, "{} layer {l}: max |diff| = {d}", c.name);
+            worst_attn = worst_attn.max(d);
+        }
+        let outputs = [
+            ("last_hidden_state", Some(&cap.last_hidden_state)),
+            ("pooled", Some(&cap.pooled)),
+            ("logits", cap.logits.as_ref()),
+            ("image_embeds", cap.image_embeds.as_ref()),
+        ];
+        let mut line = format!("{:24} attention {worst_attn:.1e}", c.name);
+        for (name, mine) in outputs {
+            match (r.get(name), mine) {
+                (Some((_, reference)), Some(mine)) => {
+                    let d = rel_diff(&to_vec(mine), reference);
+                    assert!(d <= 1e-5, "{} {name}: max |diff| / scale = {d}", c.name);
+                    line.push_str(&format!(", {name} {d:.1e}"));
+                }
+                (Some(_), None) => panic!(
+                    "{}: the reference has {name}, vitscope computed none",
+                    c.name
+                ),
+                (None, Some(_)) if name == "logits" || name == "image_embeds" => {
+                    panic!(
+                        "{}: vitscope computed {name} the reference does not have",
+                        c.name
+                    )
+                }
+                _ => {}
+            }
+        }
+        report.push(line);
+    }
+    println!("{}", report.join("\n"));
+}
+
+#[test]
+fn class_names_come_from_the_config_or_the_shipped_imagenet_list() {
+    let names = |case: &str| {
+        let ckpt = Checkpoint::read(&fixture(&format!("zoo/{case}"))).unwrap();
+        ckpt.config().unwrap()
+    };
+    let hf = names("hf_vit");
+    assert_eq!(hf.class_names[0], "tabby cat", "id2label from config.json");
+    assert_eq!(hf.class_names.len(), 5);
+    let timm = names("timm_vit_classic_config");
+    assert_eq!(timm.class_names.len(), 1000);
+    assert_eq!(timm.class_names[281], "tabby, tabby cat");
+    assert!(timm.inferred.iter().any(|s| s.contains("ImageNet-1k")));
+    assert!(
+        timm.inferred.iter().any(|s| s.contains("2 heads")),
+        "{:?}",
+        timm.inferred
+    );
+    let deit = names("hf_deit_distilled");
+    assert!(
+        deit.class_names.is_empty(),
+        "generic LABEL_i names are no names"
+    );
+    assert!(
+        deit.inferred
+            .iter()
+            .any(|s| s.contains("no names for the 7 classes"))
+    );
+}
+
+#[test]
+fn clip_model_ignores_the_text_tower_and_counts_vision_parameters_only() {
+    let ckpt = Checkpoint::read(&fixture("zoo/hf_clip_model")).unwrap();
+    let vit = Vit::from_checkpoint(&ckpt, Device::Cpu).unwrap();
+    assert_eq!(vit.config.projection_dim, Some(16));
+    assert!(
+        vit.ignored.iter().any(|s| s.starts_with("CLIP text tower")),
+        "{:?}",
+        vit.ignored
+    );
+    let vision: usize = ckpt
+        .tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("vision_model.") || k.starts_with("visual_projection"))
+        .map(|(_, t)| t.numel())
+        .sum();
+    assert_eq!(vit.num_parameters, vision);
+}
+
+#[test]
+fn reduced_precision_stays_close_to_f32() {
+    let dir = fixture("zoo/timm_vit");
+    let ckpt = Checkpoint::read(&dir).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let (shape, input) = &r["input"];
+    let vit = Vit::load(&ckpt, Device::Cpu, Precision::Bf16).unwrap();
+    let cap = vit.forward(&tensor(shape, input)).unwrap();
+    for (l, a) in cap.attentions.iter().enumerate() {
+        assert_eq!(a.kind(), Kind::Float, "captured attention is f32");
+        let d = max_abs_diff(&to_vec(a), &r[&format!("attention.{l}")].1);
+        assert!(d < 0.1, "bf16 layer {l}: {d}");
+        assert!(d > 0.0, "bf16 must actually run in bf16");
+    }
+}
