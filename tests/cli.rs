@@ -45,7 +45,11 @@ fn dump_writes_input_attention_and_metadata() {
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let (t, meta) = read_f32(&out);
     assert_eq!(t["input"].0, vec![1, 3, 20, 32]);
-    assert_eq!(t.len(), 1 + 3 + 2, "input, 3 attentions, last_hidden_state, pooled");
+    assert_eq!(
+        t.len(),
+        1 + 3 + 2,
+        "input, 3 attentions, last_hidden_state, pooled"
+    );
     assert_eq!(t["last_hidden_state"].0, vec![41, 48]);
     assert_eq!(t["pooled"].0, vec![48]);
     for l in 0..3 {
@@ -405,4 +409,145 @@ fn a_mismatched_checkpoint_lists_every_problem() {
     ] {
         assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
     }
+}
+
+/// `vitscope dump` keeps one contract for every family: timm, HF DeiT, HF CLIP in a full CLIPModel, and a
+/// model without a class token (whose default query is the centre patch).
+#[test]
+fn dump_and_export_work_for_every_naming() {
+    let dir = tempfile::tempdir().unwrap();
+    for (case, prefix, outputs) in [
+        ("timm_deit_distilled", 2, &["logits"][..]),
+        ("hf_clip_model", 1, &["image_embeds"][..]),
+        ("timm_vit_gap", 0, &["logits"][..]),
+        ("hf_dinov2_registers", 4, &[][..]),
+    ] {
+        let out = dir.path().join(format!("{case}.safetensors"));
+        let model = fixture(&format!("zoo/{case}"));
+        let r = vitscope(&[
+            "dump",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            "assets/rocket.jpg",
+            "--size",
+            "24x40",
+            "--out",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+        ]);
+        assert!(
+            r.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let (t, meta) = read_f32(&out);
+        let n = prefix + 6 * 10;
+        assert_eq!(t["attention.1"].0, vec![4, n, n], "{case}");
+        assert_eq!(t["last_hidden_state"].0, vec![n, 48], "{case}");
+        for o in outputs {
+            assert!(t.contains_key(*o), "{case}: no {o}");
+        }
+        let j = |k: &str| serde_json::from_str::<serde_json::Value>(&meta[k]).unwrap();
+        assert_eq!(j("num_prefix_tokens"), prefix, "{case}");
+        let png_dir = dir.path().join(case);
+        let r = vitscope(&[
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            "assets/rocket.jpg",
+            "--size",
+            "24x40",
+            "--out",
+            png_dir.to_str().unwrap(),
+            "--layer",
+            "1",
+            "--device",
+            "cpu",
+        ]);
+        assert!(
+            r.status.success(),
+            "{case}: {}",
+            String::from_utf8_lossy(&r.stderr)
+        );
+        let files: Vec<_> = std::fs::read_dir(&png_dir).unwrap().flatten().collect();
+        assert_eq!(files.len(), 1, "{case}");
+        let text = vitscope::export::png_file::read_png_text(&files[0].path()).unwrap();
+        let query = &text.iter().find(|(k, _)| k == "vitscope.query").unwrap().1;
+        let expected = if prefix == 0 { "patch (3, 5)" } else { "CLS" };
+        assert_eq!(query, expected, "{case}: default query");
+    }
+}
+
+/// A repo id resolves through the local Hugging Face cache (HF_HUB_CACHE, then HF_HOME/hub), offline, and
+/// `vitscope info` reports the model and its top classes with names from config.json.
+#[test]
+fn repo_ids_open_from_the_hf_cache_and_info_names_the_top_classes() {
+    let home = tempfile::tempdir().unwrap();
+    let snap = home
+        .path()
+        .join("hub/models--acme--tiny-vit/snapshots/0123abc");
+    std::fs::create_dir_all(&snap).unwrap();
+    std::fs::create_dir_all(home.path().join("hub/models--acme--tiny-vit/refs")).unwrap();
+    std::fs::write(
+        home.path().join("hub/models--acme--tiny-vit/refs/main"),
+        "0123abc",
+    )
+    .unwrap();
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "preprocessor_config.json",
+    ] {
+        std::fs::copy(fixture(&format!("zoo/hf_vit/{f}")), snap.join(f)).unwrap();
+    }
+    let run = |envs: &[(&str, &std::path::Path)]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_vitscope"));
+        c.args([
+            "info",
+            "--model",
+            "acme/tiny-vit",
+            "--image",
+            "assets/chelsea.png",
+            "--size",
+            "24",
+        ]);
+        c.env_remove("HF_HUB_CACHE").env_remove("HF_HOME");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    };
+    let r = run(&[("HF_HOME", home.path())]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["description"], "Hugging Face ViTForImageClassification");
+    assert_eq!(v["path"], snap.join("model.safetensors").to_str().unwrap());
+    assert_eq!(v["num_classes"], 5);
+    let top = v["top_classes"].as_array().unwrap();
+    assert_eq!(top.len(), 5);
+    let names: Vec<&str> = top.iter().map(|c| c["name"].as_str().unwrap()).collect();
+    for n in ["tabby cat", "coffee mug", "astronaut", "rocket", "teapot"] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+    let p: f64 = top.iter().map(|c| c["probability"].as_f64().unwrap()).sum();
+    assert!(
+        (p - 1.0).abs() < 1e-5,
+        "all 5 classes: probabilities sum to 1, got {p}"
+    );
+    assert!(
+        top.windows(2)
+            .all(|w| w[0]["logit"].as_f64() >= w[1]["logit"].as_f64())
+    );
+
+    let r = run(&[("HF_HUB_CACHE", &home.path().join("hub"))]);
+    assert!(
+        r.status.success(),
+        "HF_HUB_CACHE: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    let r = run(&[("HF_HOME", &home.path().join("elsewhere"))]);
+    assert_clean_failure(&r, "never downloads");
 }

@@ -212,3 +212,75 @@ fn a_bad_image_shows_an_error_and_keeps_the_previous_state() {
     assert_eq!(s.model.as_ref().unwrap().layers, 3);
     assert_eq!(h.state().shown_map().unwrap(), before_map);
 }
+
+/// Switching models keeps the image: a model without a class token starts at the centre patch, a
+/// classifier shows its top classes by name, and the query buttons follow each model's prefix tokens.
+#[test]
+fn switching_models_keeps_the_image_and_follows_each_token_layout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    assert!(
+        h.state().state.classes.is_empty(),
+        "DINOv2 has no classifier"
+    );
+    assert!(h.query_by_label("Top classes").is_none());
+
+    let load = |h: &mut Harness<'static, App>, case: &str| {
+        h.state_mut().state.model_field = fixture(&format!("zoo/{case}")).display().to_string();
+        h.get_by_label("Load model").click();
+        settle(h);
+        assert!(
+            h.state().state.error.is_none(),
+            "{case}: {:?}",
+            h.state().state.error
+        );
+    };
+    load(&mut h, "timm_vit_gap");
+    let s = &h.state().state;
+    assert_eq!(s.model.as_ref().unwrap().prefix_tokens.len(), 0);
+    assert_eq!(
+        s.image_path.as_deref(),
+        Some(root().join("assets/chelsea.png").as_path()),
+        "the image stays"
+    );
+    assert_eq!(s.input_hw, Some((24, 36)));
+    assert_eq!(
+        s.query,
+        QuerySpec::Patch(3, 4),
+        "no CLS: the centre patch of the 6x9 grid"
+    );
+    assert!(h.query_by_label("Query CLS").is_none());
+    assert_eq!(s.classes.len(), 5, "top 5 of 6 classes");
+
+    load(&mut h, "hf_deit_distilled");
+    assert_eq!(h.state().state.query, QuerySpec::Cls);
+    let cls_map = h.state().shown_map().unwrap();
+    h.get_by_label("Query DIST").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Prefix(1));
+    assert_ne!(
+        h.state().shown_map().unwrap(),
+        cls_map,
+        "the distillation token attends elsewhere"
+    );
+
+    load(&mut h, "hf_vit");
+    let s = &h.state().state;
+    let names: Vec<&str> = s.classes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names.len(), 5);
+    assert!(
+        names.contains(&"tabby cat") && names.contains(&"teapot"),
+        "{names:?}"
+    );
+    assert!(h.query_by_label("Top classes").is_some());
+    assert!(
+        h.query_by_label(names[0]).is_some(),
+        "the best class is on screen"
+    );
+    h.get_by_label("Model info").click();
+    h.run_steps(2);
+    assert!(
+        h.query_by_label("Hugging Face ViTForImageClassification")
+            .is_some()
+    );
+}

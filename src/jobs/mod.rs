@@ -97,17 +97,12 @@ impl State {
         let Some(layout) = self.engine.layout() else {
             return Ok(None);
         };
-        let token = match self.query.token(layout) {
-            Some(t) => t,
-            None => {
-                let t = layout.default_query();
-                self.query = match layout.patch_of_token(t) {
-                    Some((r, c)) => QuerySpec::Patch(r, c),
-                    None => QuerySpec::Prefix(t),
-                };
-                t
-            }
-        };
+        // A query this layout lacks (CLS on a model without one, a patch outside a smaller grid) falls back
+        // to the layout's default; the request itself is kept, so it applies again to the next model.
+        let token = self
+            .query
+            .token(layout)
+            .unwrap_or_else(|| layout.default_query());
         self.engine.query_rows(token).transpose()
     }
 

@@ -247,7 +247,10 @@ mod tests {
             ]
         );
         assert_eq!(s.file_shape(&[48, 16]), vec![16, 16]);
-        assert_eq!(s.canonical_shape(&vec![vec![16, 16]; 3]), Some(vec![48, 16]));
+        assert_eq!(
+            s.canonical_shape(&vec![vec![16, 16]; 3]),
+            Some(vec![48, 16])
+        );
         assert_eq!(
             s.canonical_shape(&[vec![16, 16], vec![16, 16], vec![8, 16]]),
             None
