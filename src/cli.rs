@@ -149,10 +149,8 @@ fn parse_head(s: &str) -> Result<HeadSpec> {
     }
 }
 
-fn engine_for(a: &ModelImageArgs) -> Result<Engine> {
-    let Some(image) = &a.image else {
-        bail!("--image is required")
-    };
+/// An engine with the model of `a` loaded and, when given, its image run.
+fn engine_with(a: &ModelImageArgs) -> Result<Engine> {
     let mut engine = Engine {
         size: a.size,
         ..Engine::default()
@@ -160,8 +158,18 @@ fn engine_for(a: &ModelImageArgs) -> Result<Engine> {
     engine
         .load_model(&a.model, a.device, a.precision)
         .with_context(|| format!("cannot load model {}", a.model))?;
-    engine.load_image(image)?;
+    if let Some(image) = &a.image {
+        engine.load_image(image)?;
+    }
     Ok(engine)
+}
+
+/// Like [`engine_with`], for subcommands that need an image.
+fn engine_for(a: &ModelImageArgs) -> Result<Engine> {
+    if a.image.is_none() {
+        bail!("--image is required")
+    }
+    engine_with(a)
 }
 
 fn file_name(p: &std::path::Path) -> String {
@@ -174,16 +182,7 @@ fn file_name(p: &std::path::Path) -> String {
 pub fn run(command: Command) -> Result<()> {
     match command {
         Command::Info { common } => {
-            let mut engine = Engine {
-                size: common.size,
-                ..Engine::default()
-            };
-            engine
-                .load_model(&common.model, common.device, common.precision)
-                .with_context(|| format!("cannot load model {}", common.model))?;
-            if let Some(image) = &common.image {
-                engine.load_image(image)?;
-            }
+            let engine = engine_with(&common)?;
             let m = engine.model.as_ref().context("no model")?;
             let mut v = serde_json::to_value(&m.info)?;
             if let Some(run) = &engine.run {

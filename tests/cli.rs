@@ -424,19 +424,18 @@ fn dump_and_export_work_for_every_naming() {
     ] {
         let out = dir.path().join(format!("{case}.safetensors"));
         let model = fixture(&format!("zoo/{case}"));
-        let r = vitscope(&[
-            "dump",
+        let model = model.to_str().unwrap();
+        let common = [
             "--model",
-            model.to_str().unwrap(),
+            model,
             "--image",
             "assets/rocket.jpg",
             "--size",
             "24x40",
-            "--out",
-            out.to_str().unwrap(),
             "--device",
             "cpu",
-        ]);
+        ];
+        let r = vitscope(&[&["dump", "--out", out.to_str().unwrap()][..], &common].concat());
         assert!(
             r.status.success(),
             "{case}: {}",
@@ -452,21 +451,13 @@ fn dump_and_export_work_for_every_naming() {
         let j = |k: &str| serde_json::from_str::<serde_json::Value>(&meta[k]).unwrap();
         assert_eq!(j("num_prefix_tokens"), prefix, "{case}");
         let png_dir = dir.path().join(case);
-        let r = vitscope(&[
-            "export",
-            "--model",
-            model.to_str().unwrap(),
-            "--image",
-            "assets/rocket.jpg",
-            "--size",
-            "24x40",
-            "--out",
-            png_dir.to_str().unwrap(),
-            "--layer",
-            "1",
-            "--device",
-            "cpu",
-        ]);
+        let r = vitscope(
+            &[
+                &["export", "--out", png_dir.to_str().unwrap(), "--layer", "1"][..],
+                &common,
+            ]
+            .concat(),
+        );
         assert!(
             r.status.success(),
             "{case}: {}",

@@ -6,21 +6,6 @@ use common::*;
 use tch::{Device, Kind, Tensor};
 use vitscope::model::{Checkpoint, InputSize, Vit, preprocess};
 
-fn tensor(shape: &[usize], v: &[f32]) -> Tensor {
-    let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-    Tensor::from_slice(v).reshape(s)
-}
-
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(
-        t.to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .contiguous()
-            .flatten(0, -1),
-    )
-    .unwrap()
-}
-
 #[test]
 fn tiny_dinov2_matches_transformers_at_a_non_square_interpolated_input() {
     let ckpt = Checkpoint::read(&fixture("dinov2_tiny")).unwrap();

@@ -4,23 +4,8 @@
 mod common;
 
 use common::*;
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Kind};
 use vitscope::model::{Activation, Checkpoint, Family, Pool, Precision, Vit};
-
-fn tensor(shape: &[usize], v: &[f32]) -> Tensor {
-    let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
-    Tensor::from_slice(v).reshape(s)
-}
-
-fn to_vec(t: &Tensor) -> Vec<f32> {
-    Vec::<f32>::try_from(
-        t.to_device(Device::Cpu)
-            .to_kind(Kind::Float)
-            .contiguous()
-            .flatten(0, -1),
-    )
-    .unwrap()
-}
 
 /// What each fixture must be recognised as.
 struct Case {

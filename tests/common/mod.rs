@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use safetensors::SafeTensors;
+use tch::{Device, Kind, Tensor};
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -53,4 +54,21 @@ pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
         .zip(b)
         .map(|(x, y)| (x - y).abs())
         .fold(0.0, f32::max)
+}
+
+/// A CPU tensor of `shape` from row-major values.
+pub fn tensor(shape: &[usize], v: &[f32]) -> Tensor {
+    let s: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+    Tensor::from_slice(v).reshape(s)
+}
+
+/// A tensor's values as row-major f32.
+pub fn to_vec(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(
+        t.to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous()
+            .flatten(0, -1),
+    )
+    .unwrap()
 }
