@@ -280,7 +280,7 @@ fn switching_models_keeps_the_image_and_follows_each_token_layout() {
     h.get_by_label("Model info").click();
     h.run_steps(2);
     assert!(
-        h.query_by_label("Hugging Face ViTForImageClassification")
+        h.query_by_label("Checkpoint: Hugging Face ViTForImageClassification")
             .is_some()
     );
 }

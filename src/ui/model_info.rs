@@ -77,13 +77,10 @@ pub fn ui(app: &App, ui: &mut egui::Ui) {
                 ("Precision", m.precision.clone()),
                 ("Device", m.device.clone()),
             ];
-            egui::Grid::new("model_info").num_columns(2).show(ui, |ui| {
-                for (k, v) in rows {
-                    ui.label(k);
-                    ui.label(v);
-                    ui.end_row();
-                }
-            });
+            // One wrapped line per fact: long values (paths, descriptions) must not widen the panel.
+            for (k, v) in rows {
+                ui.add(egui::Label::new(format!("{k}: {v}")).wrap());
+            }
             for (title, items) in [("Inferred", &m.inferred), ("Not used", &m.ignored)] {
                 if !items.is_empty() {
                     ui.small(format!("{title}: {}", items.join("; ")));
