@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod device;
 pub mod error;
+mod infer;
 pub mod layout;
 pub mod naming;
 pub mod preprocess;

@@ -1,0 +1,410 @@
+//! Building a [`VitConfig`] from a checkpoint: the family's config files where present (HF `config.json`,
+//! CLIPModel's `vision_config`, `preprocessor_config.json`, timm's `model_args` / `pretrained_cfg`), tensor
+//! shapes otherwise. Every inferred or defaulted value is recorded in `VitConfig::inferred`, in words.
+
+use serde_json::Value;
+
+use super::checkpoint::Checkpoint;
+use super::config::{
+    Activation, Family, HALF_MEAN_STD, IMAGENET_MEAN, IMAGENET_STD, OPENAI_CLIP_MEAN,
+    OPENAI_CLIP_STD, Pool, VitConfig,
+};
+use super::error::{ModelError, Result};
+use super::layout::PrefixToken;
+
+impl Checkpoint {
+    pub(super) fn build_config(&self, family: Family, root: &str) -> Result<VitConfig> {
+        let mut inferred = Vec::new();
+        let probe = |c: &str| self.probe(family, root, c);
+        let mismatch = |report: String| ModelError::Mismatch {
+            family: family.name().into(),
+            report,
+        };
+        let json = self.config.as_ref();
+        // CLIPModel keeps the vision tower's settings under vision_config.
+        let hf = json.and_then(|c| c.get("vision_config")).or(json);
+        let hf_num = |k: &str| hf.and_then(|c| c.get(k)).and_then(Value::as_f64);
+        let hf_str = |k: &str| hf.and_then(|c| c.get(k)).and_then(Value::as_str);
+        let model_args = json.and_then(|c| c.get("model_args"));
+        let timm_arg = |k: &str| model_args.and_then(|a| a.get(k));
+        let architecture = json
+            .and_then(|c| c.get("architecture"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+
+        let proj = probe("patch_embed.proj.weight").unwrap_or_default();
+        if proj.len() != 4 || proj[1] != 3 || proj[2] != proj[3] || proj[2] == 0 {
+            return Err(mismatch(format!(
+                "the patch projection has shape {proj:?}; vitscope needs [width, 3, P, P] (square patches, RGB)"
+            )));
+        }
+        let (d, patch) = (proj[0], proj[2]);
+        let layers = (0..)
+            .take_while(|i| probe(&format!("blocks.{i}.norm1.weight")).is_some())
+            .count();
+        if layers == 0 {
+            return Err(mismatch("no transformer blocks found".into()));
+        }
+
+        let mut prefix = Vec::new();
+        if probe("cls_token").is_some() {
+            prefix.push(PrefixToken::Cls);
+        }
+        if probe("dist_token").is_some() {
+            prefix.push(PrefixToken::Distillation);
+        }
+        let registers = probe("reg_token")
+            .and_then(|s| s.get(1).copied())
+            .unwrap_or(0);
+        prefix.extend((0..registers).map(PrefixToken::Register));
+
+        let heads = match hf_num("num_attention_heads")
+            .or_else(|| timm_arg("num_heads").and_then(Value::as_f64))
+        {
+            Some(h) => h as usize,
+            None => {
+                inferred.push(format!(
+                    "{} heads (width {d} / 64: the head count is not in the weights)",
+                    (d / 64).max(1)
+                ));
+                (d / 64).max(1)
+            }
+        };
+        if heads == 0 || d % heads != 0 {
+            return Err(mismatch(format!(
+                "{heads} heads do not divide the width {d}"
+            )));
+        }
+
+        // Position embeddings and the grid they were trained for.
+        let pos = probe("pos_embed").unwrap_or_default();
+        if pos.len() != 3 || pos[0] != 1 || pos[2] != d {
+            return Err(mismatch(format!(
+                "the position embedding has shape {pos:?}; vitscope needs [1, tokens, {d}]"
+            )));
+        }
+        let n_pos = pos[1];
+        let size_hint = hf_num("image_size")
+            .map(|s| (s as usize, s as usize))
+            .or_else(|| timm_arg("img_size").and_then(size_pair));
+        let grid_of = |k: usize| -> Option<(usize, usize)> {
+            let n = n_pos.checked_sub(k)?;
+            if let Some((h, w)) = size_hint
+                && (h / patch) * (w / patch) == n
+                && n > 0
+            {
+                return Some((h / patch, w / patch));
+            }
+            let side = (n as f64).sqrt().round() as usize;
+            (side > 0 && side * side == n).then_some((side, side))
+        };
+        let cls_only = usize::from(prefix.first() == Some(&PrefixToken::Cls));
+        let pos_prefix = match family {
+            Family::Timm => match timm_arg("no_embed_class").and_then(Value::as_bool) {
+                Some(true) => 0,
+                Some(false) => prefix.len(),
+                None if grid_of(prefix.len()).is_some() => prefix.len(),
+                None => 0,
+            },
+            Family::HfVit => prefix.len(),
+            Family::HfDinov2 | Family::HfClip => cls_only,
+        };
+        let Some(pos_grid) = grid_of(pos_prefix) else {
+            return Err(mismatch(format!(
+                "the position embedding has {n_pos} rows: expected {pos_prefix} prefix rows + a grid of patches"
+            )));
+        };
+        let image_size = size_hint.unwrap_or_else(|| {
+            let s = (pos_grid.0 * patch, pos_grid.1 * patch);
+            inferred.push(format!(
+                "training size {}x{} px (from the position grid)",
+                s.0, s.1
+            ));
+            s
+        });
+
+        // MLP and activation.
+        let (Some(fc1), Some(fc2)) = (
+            probe("blocks.0.mlp.fc1.weight"),
+            probe("blocks.0.mlp.fc2.weight"),
+        ) else {
+            return Err(mismatch("block 0 has no MLP (fc1/fc2)".into()));
+        };
+        if fc1.len() != 2 || fc2.len() != 2 {
+            return Err(mismatch(format!(
+                "MLP weights have shapes {fc1:?}, {fc2:?}"
+            )));
+        }
+        let mlp_hidden = fc2[1];
+        let activation = if fc1[0] == 2 * mlp_hidden {
+            Activation::SwiGlu
+        } else if family == Family::Timm {
+            match timm_arg("act_layer").and_then(Value::as_str) {
+                Some("quick_gelu") => Activation::QuickGelu,
+                Some("gelu_tanh") => Activation::GeluTanh,
+                Some("gelu") => Activation::Gelu,
+                Some(other) => {
+                    return Err(mismatch(format!(
+                        "unsupported activation act_layer = {other}"
+                    )));
+                }
+                None if architecture.contains("quickgelu") => Activation::QuickGelu,
+                None => Activation::Gelu,
+            }
+        } else {
+            match hf_str("hidden_act") {
+                Some("gelu") => Activation::Gelu,
+                Some("quick_gelu") => Activation::QuickGelu,
+                Some("gelu_pytorch_tanh" | "gelu_new") => Activation::GeluTanh,
+                Some(other) => {
+                    return Err(mismatch(format!(
+                        "unsupported activation hidden_act = {other}"
+                    )));
+                }
+                None if family == Family::HfClip => {
+                    inferred.push("QuickGELU (CLIP default; no config.json)".into());
+                    Activation::QuickGelu
+                }
+                None => {
+                    inferred.push("GELU (no hidden_act in a config.json)".into());
+                    Activation::Gelu
+                }
+            }
+        };
+
+        let pre_norm = probe("norm_pre.weight").is_some();
+        let layer_norm_eps = match hf_num("layer_norm_eps") {
+            Some(e) => e,
+            None => {
+                let (eps, why) = match family {
+                    Family::Timm if pre_norm || architecture.contains("clip") => {
+                        (1e-5, "timm CLIP towers")
+                    }
+                    Family::Timm => (1e-6, "timm ViTs"),
+                    Family::HfVit => (1e-12, "transformers ViTConfig default"),
+                    Family::HfDinov2 => (1e-6, "transformers Dinov2Config default"),
+                    Family::HfClip => (1e-5, "transformers CLIPVisionConfig default"),
+                };
+                inferred.push(format!("LayerNorm eps = {eps:e} ({why})"));
+                eps
+            }
+        };
+
+        // Pooling and heads.
+        let head = probe("head.weight");
+        let dist_head = probe("head_dist.weight").is_some();
+        let pool = match family {
+            _ if prefix.contains(&PrefixToken::Distillation) && family != Family::HfVit => {
+                Pool::ClsDist
+            }
+            Family::HfVit if dist_head => Pool::ClsDist,
+            Family::Timm => {
+                let gp = json
+                    .and_then(|c| c.get("global_pool"))
+                    .or_else(|| timm_arg("global_pool"))
+                    .and_then(Value::as_str);
+                match gp {
+                    Some("token") => Pool::Cls,
+                    Some("avg") => Pool::Avg,
+                    Some("") | None if prefix.contains(&PrefixToken::Cls) => Pool::Cls,
+                    Some("") | None => Pool::Avg,
+                    Some(other) => {
+                        return Err(mismatch(format!(
+                            "unsupported pooling global_pool = {other}"
+                        )));
+                    }
+                }
+            }
+            Family::HfDinov2 if head.as_ref().is_some_and(|h| h.get(1) == Some(&(2 * d))) => {
+                Pool::ClsAndAvg
+            }
+            _ => Pool::Cls,
+        };
+        let needs_cls = matches!(pool, Pool::Cls | Pool::ClsDist | Pool::ClsAndAvg);
+        if needs_cls && !prefix.contains(&PrefixToken::Cls) {
+            return Err(mismatch(
+                "the pooling needs a class token and there is none".into(),
+            ));
+        }
+        if pool == Pool::ClsDist && !prefix.contains(&PrefixToken::Distillation) {
+            return Err(mismatch(
+                "a distillation head without a distillation token".into(),
+            ));
+        }
+        let num_classes = head.as_ref().and_then(|h| h.first().copied());
+        // The final norm is part of every HF ViT/DINOv2 and of timm models without fc_norm: when it is absent
+        // from the file it is reported missing rather than silently skipped.
+        let pool_norm = probe("fc_norm.weight").is_some();
+        let final_norm = match family {
+            Family::HfVit | Family::HfDinov2 => true,
+            Family::HfClip => false,
+            Family::Timm => probe("norm.weight").is_some() || !pool_norm,
+        };
+        let (image_mean, image_std) = self.mean_std(family, &mut inferred);
+        let mut cfg = VitConfig {
+            family,
+            description: String::new(),
+            root: root.into(),
+            hidden_size: d,
+            num_hidden_layers: layers,
+            num_attention_heads: heads,
+            mlp_hidden,
+            activation,
+            patch_size: patch,
+            pos_grid,
+            prefix,
+            pos_prefix,
+            pos_antialias: match family {
+                Family::Timm => true,
+                // Dinov2WithRegistersEmbeddings resizes with antialias=True, Dinov2Embeddings without.
+                Family::HfDinov2 => {
+                    registers > 0 || hf_str("model_type") == Some("dinov2_with_registers")
+                }
+                Family::HfVit | Family::HfClip => false,
+            },
+            patch_bias: probe("patch_embed.proj.bias").is_some(),
+            qkv_bias: probe("blocks.0.attn.qkv.bias").is_some(),
+            pre_norm,
+            layer_scale: probe("blocks.0.ls1.gamma").is_some(),
+            final_norm,
+            pool_norm,
+            pool,
+            layer_norm_eps,
+            num_classes,
+            class_names: Vec::new(),
+            dist_head,
+            projection_dim: probe("image_proj.weight").and_then(|s| s.first().copied()),
+            image_mean,
+            image_std,
+            image_size,
+            inferred,
+        };
+        cfg.class_names = self.class_names(num_classes, &mut cfg.inferred);
+        cfg.description = match (family, json) {
+            (Family::Timm, _) if !architecture.is_empty() => format!("timm {architecture}"),
+            (Family::Timm, _) => "timm VisionTransformer (no config.json)".into(),
+            (_, Some(c)) => {
+                let arch = c
+                    .get("architectures")
+                    .and_then(|a| a.get(0))
+                    .and_then(Value::as_str);
+                format!("Hugging Face {}", arch.unwrap_or(family.name()))
+            }
+            (_, None) => format!("{} (no config.json)", family.name()),
+        };
+        Ok(cfg)
+    }
+
+    fn mean_std(&self, family: Family, inferred: &mut Vec<String>) -> ([f32; 3], [f32; 3]) {
+        let triple = |v: Option<&Value>| -> Option<[f32; 3]> {
+            let a = v?.as_array()?;
+            (a.len() == 3).then(|| [0, 1, 2].map(|i| a[i].as_f64().unwrap_or(f64::NAN) as f32))
+        };
+        let timm_cfg = self.config.as_ref().and_then(|c| c.get("pretrained_cfg"));
+        for src in [
+            self.preprocessor_config.as_ref(),
+            timm_cfg,
+            self.config.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let pair = (triple(src.get("image_mean")), triple(src.get("image_std")));
+            let pair = match pair {
+                (Some(m), Some(s)) => Some((m, s)),
+                _ => triple(src.get("mean")).zip(triple(src.get("std"))),
+            };
+            if let Some((m, s)) = pair
+                && m.iter().chain(&s).all(|x| x.is_finite())
+                && s.iter().all(|&x| x > 0.0)
+            {
+                return (m, s);
+            }
+        }
+        let (m, s, what) = match family {
+            Family::HfVit
+                if !self
+                    .tensors
+                    .keys()
+                    .any(|k| k.contains("distillation_token")) =>
+            {
+                (
+                    HALF_MEAN_STD,
+                    HALF_MEAN_STD,
+                    "0.5/0.5 (ViTImageProcessor default)",
+                )
+            }
+            Family::HfClip => (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, "OpenAI CLIP mean/std"),
+            _ => (IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std"),
+        };
+        inferred.push(format!("{what} (no mean/std in the config files)"));
+        (m, s)
+    }
+
+    /// Class names for a head with `n` classes: Hugging Face `id2label`, timm `label_names` (through
+    /// `label_descriptions` when given), else the ImageNet-1k names shipped with vitscope for 1000 classes.
+    fn class_names(&self, n: Option<usize>, inferred: &mut Vec<String>) -> Vec<String> {
+        let Some(n) = n else { return Vec::new() };
+        let json = self.config.as_ref();
+        let indexed = |v: Option<&Value>| -> Option<Vec<String>> {
+            let mut out = vec![String::new(); n];
+            match v? {
+                Value::Array(a) if a.len() == n => {
+                    for (o, x) in out.iter_mut().zip(a) {
+                        *o = x.as_str()?.to_string();
+                    }
+                }
+                Value::Object(m) => {
+                    for (k, x) in m {
+                        let i: usize = k.parse().ok()?;
+                        *out.get_mut(i)? = x.as_str()?.to_string();
+                    }
+                }
+                _ => return None,
+            }
+            out.iter().all(|s| !s.is_empty()).then_some(out)
+        };
+        if let Some(names) = indexed(json.and_then(|c| c.get("id2label")))
+            && !names
+                .iter()
+                .enumerate()
+                .all(|(i, s)| *s == format!("LABEL_{i}"))
+        {
+            return names;
+        }
+        if let Some(mut names) = indexed(json.and_then(|c| c.get("label_names"))) {
+            if let Some(desc) = json
+                .and_then(|c| c.get("label_descriptions"))
+                .and_then(Value::as_object)
+            {
+                for s in names.iter_mut() {
+                    if let Some(d) = desc.get(s.as_str()).and_then(Value::as_str) {
+                        *s = d.to_string();
+                    }
+                }
+            }
+            return names;
+        }
+        if n == 1000
+            && let Some(names) = super::source::find_resource("assets/imagenet1k_classes.txt")
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .map(|t| t.lines().map(str::to_string).collect::<Vec<_>>())
+                .filter(|v| v.len() == 1000)
+        {
+            inferred
+                .push("class names: ImageNet-1k (1000 classes, no names in config.json)".into());
+            return names;
+        }
+        inferred.push(format!("no names for the {n} classes: shown as numbers"));
+        Vec::new()
+    }
+}
+
+/// `224` or `[224, 336]` as (height, width).
+fn size_pair(v: &Value) -> Option<(usize, usize)> {
+    match v {
+        Value::Number(n) => n.as_u64().map(|s| (s as usize, s as usize)),
+        Value::Array(a) if a.len() == 2 => Some((a[0].as_u64()? as usize, a[1].as_u64()? as usize)),
+        _ => None,
+    }
+}
