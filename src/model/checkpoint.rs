@@ -232,10 +232,16 @@ impl Checkpoint {
 
     /// Build the configuration from config files and shapes, then validate every tensor.
     pub fn config(&self) -> Result<VitConfig> {
-        let (family, root) = self.detect_family()?;
-        let cfg = self.build_config(family, &root)?;
+        let cfg = self.unvalidated_config()?;
         self.validate(&cfg)?;
         Ok(cfg)
+    }
+
+    /// The configuration from config files and shapes; the tensors are checked against it by
+    /// [`Checkpoint::validate`] (or [`Checkpoint::canonical_tensors`], which validates first).
+    pub fn unvalidated_config(&self) -> Result<VitConfig> {
+        let (family, root) = self.detect_family()?;
+        self.build_config(family, &root)
     }
 
     /// Every canonical tensor the architecture `cfg` needs, with its canonical shape.

@@ -240,7 +240,8 @@ impl Checkpoint {
             Family::HfClip => false,
             Family::Timm => probe("norm.weight").is_some() || !pool_norm,
         };
-        let (image_mean, image_std) = self.mean_std(family, &mut inferred);
+        let distilled = prefix.contains(&PrefixToken::Distillation);
+        let (image_mean, image_std) = self.mean_std(family, distilled, &mut inferred);
         let mut cfg = VitConfig {
             family,
             description: String::new(),
@@ -295,7 +296,14 @@ impl Checkpoint {
         Ok(cfg)
     }
 
-    fn mean_std(&self, family: Family, inferred: &mut Vec<String>) -> ([f32; 3], [f32; 3]) {
+    /// Mean/std from the config files, else the family's processor default (`distilled`: a DeiT in HF ViT
+    /// naming, whose processor uses ImageNet's).
+    fn mean_std(
+        &self,
+        family: Family,
+        distilled: bool,
+        inferred: &mut Vec<String>,
+    ) -> ([f32; 3], [f32; 3]) {
         let triple = |v: Option<&Value>| -> Option<[f32; 3]> {
             let a = v?.as_array()?;
             (a.len() == 3).then(|| [0, 1, 2].map(|i| a[i].as_f64().unwrap_or(f64::NAN) as f32))
@@ -322,18 +330,11 @@ impl Checkpoint {
             }
         }
         let (m, s, what) = match family {
-            Family::HfVit
-                if !self
-                    .tensors
-                    .keys()
-                    .any(|k| k.contains("distillation_token")) =>
-            {
-                (
-                    HALF_MEAN_STD,
-                    HALF_MEAN_STD,
-                    "0.5/0.5 (ViTImageProcessor default)",
-                )
-            }
+            Family::HfVit if !distilled => (
+                HALF_MEAN_STD,
+                HALF_MEAN_STD,
+                "0.5/0.5 (ViTImageProcessor default)",
+            ),
             Family::HfClip => (OPENAI_CLIP_MEAN, OPENAI_CLIP_STD, "OpenAI CLIP mean/std"),
             _ => (IMAGENET_MEAN, IMAGENET_STD, "ImageNet mean/std"),
         };

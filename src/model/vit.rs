@@ -147,9 +147,10 @@ impl Vit {
         Self::load(ckpt, device, Precision::F32)
     }
 
-    /// Build from a checkpoint (validated by [`Checkpoint::config`]) on `device` in `precision`.
+    /// Build from a checkpoint on `device` in `precision`; every tensor is validated once, by
+    /// [`Checkpoint::canonical_tensors`].
     pub fn load(ckpt: &Checkpoint, device: Device, precision: Precision) -> Result<Vit> {
-        let config = ckpt.config()?;
+        let config = ckpt.unvalidated_config()?;
         let w = Weights {
             tensors: ckpt.canonical_tensors(&config)?,
             device,
