@@ -5,11 +5,21 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
-use crate::analysis::HeadSel;
+use tch::Tensor;
+
+use crate::analysis::{
+    HeadFusion, HeadSel, HeadStats, PrefixConvention, QueryRows, RolloutOptions, TokenMap,
+    attention_flow, dino_masks, feature_pca, grad_rollout, head_stats, patch_filter_components,
+    position_similarity, prefix_mass, relevance, rollout, token_norms,
+};
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style, export_maps};
-use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout};
-use crate::render::Colormap;
+use crate::export::methods::{self, Format, Method, Output};
+use crate::model::{
+    Capture, DeviceChoice, GradTarget, InputSize, ModelSource, Precision, PrefixToken, TokenLayout,
+};
+use crate::render::plot::{Panel, Series, scatter};
+use crate::render::{Colormap, category};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -63,16 +73,29 @@ pub enum Command {
         #[command(flatten)]
         common: ModelImageArgs,
     },
-    /// Write attention heatmaps as PNG files.
+    /// Write a method's maps as PNG (for people) or NPY (raw values, for code).
+    ///
+    /// NPY shapes (f32 unless said): attention [gh, gw] for one layer and head, with a leading layer axis for
+    /// --layer all and a head axis for --head all ([L, H, gh, gw] at most); rollout, flow, grad-rollout,
+    /// relevance [gh, gw] (patch tokens; prefix-token values go in the PNG text and on stderr); dino-mask
+    /// [heads, gh, gw] u8; token-norm [L, N] (every token, prefix first) plus prefix-mass.csv; feature-pca
+    /// [gh, gw, 3] ([images, gh, gw, 3] with --joint); pos-sim [gh, gw, gh, gw]; patch-pca [k, P, P, 3].
+    #[command(verbatim_doc_comment)]
     Export {
         #[command(flatten)]
         common: ModelImageArgs,
         /// Output folder (created if needed).
         #[arg(long)]
         out: PathBuf,
-        /// Layer (0-based) or `all`.
-        #[arg(long, default_value = "all")]
-        layer: String,
+        #[arg(long, value_enum, default_value = "attention")]
+        method: Method,
+        #[arg(long, value_enum, default_value = "png")]
+        format: Format,
+        /// Layer (0-based), `last` or `all`. Default: all for attention and token-norm, last otherwise
+        /// (feature-pca: `last` is the model's output tokens after the final norm; a number is that block's
+        /// output).
+        #[arg(long)]
+        layer: Option<String>,
         /// Head (0-based), `mean` or `all` (each head plus a grid of all heads).
         #[arg(long, default_value = "mean")]
         head: String,
@@ -80,6 +103,8 @@ pub enum Command {
         /// prefix token, else the centre patch).
         #[arg(long, default_value = "auto")]
         query: String,
+        #[command(flatten)]
+        method_args: MethodArgs,
         #[arg(long, value_enum, default_value = "viridis")]
         colormap: Colormap,
         /// Blend the map over the photo (default).
@@ -95,6 +120,89 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Mean attention distance and entropy per layer and head, for one image or averaged over many.
+    Distance {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Image files and folders (every PNG/JPEG directly inside a folder).
+        #[arg(long, num_args = 1.., required = true)]
+        images: Vec<PathBuf>,
+        /// Output CSV: layer,head,mean_distance_px,entropy.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also draw the ViT paper's plot (distance and entropy against depth, one dot per head).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// How attention to prefix tokens (CLS, registers) counts: renormalise over the patches, or drop it.
+        #[arg(long, value_enum, default_value = "renormalise")]
+        prefix: PrefixConvention,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// Model options without an image (for commands that take many).
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model: `default`, a .safetensors file, a folder holding one, or a cached Hugging Face repo id.
+    #[arg(long, default_value = "default")]
+    pub model: ModelSource,
+    /// Input size: N (shorter side to N px, aspect kept) or HxW; rounded to whole patches.
+    #[arg(long, default_value = "224")]
+    pub size: InputSize,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    #[arg(long, value_enum, default_value = "f32")]
+    pub precision: Precision,
+}
+
+/// Options of the aggregate methods.
+#[derive(Args, Debug, Clone)]
+pub struct MethodArgs {
+    /// rollout, flow: how heads are fused.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub fusion: HeadFusion,
+    /// rollout, flow, grad-rollout: weight α of the identity (residual), 0..1.
+    #[arg(long, default_value_t = 0.5)]
+    pub residual: f64,
+    /// rollout, flow, grad-rollout: fraction of each row's smallest entries set to zero before the residual
+    /// (the row's largest entry is always kept), 0..1.
+    #[arg(long, default_value_t = 0.0)]
+    pub discard: f64,
+    /// rollout, flow, grad-rollout: first layer of the product (0-based).
+    #[arg(long, default_value_t = 0)]
+    pub start_layer: usize,
+    /// rollout, flow, grad-rollout: last layer of the product (0-based, inclusive; default the last).
+    #[arg(long)]
+    pub end_layer: Option<usize>,
+    /// grad-rollout, relevance: the scalar explained. `top` (the top class; for models without a head, the
+    /// cosine similarity of the pooled feature to the centre patch's final feature), a class index `N`,
+    /// `A-B` (logit A minus logit B), or `sim:ROW,COL` / `sim:cls` (similarity of the pooled feature to
+    /// that token's final feature).
+    #[arg(long, default_value = "top")]
+    pub target: String,
+    /// dino-mask: fraction τ of the attention mass each head's mask holds.
+    #[arg(long, default_value_t = 0.6)]
+    pub tau: f64,
+    /// feature-pca: foreground threshold on the first component (scaled 0..1), or `none`.
+    #[arg(long, default_value = "0.5")]
+    pub fg_threshold: String,
+    /// feature-pca: more images analysed jointly with --image (resized to the same input size).
+    #[arg(long, num_args = 1..)]
+    pub joint: Vec<PathBuf>,
+    /// pos-sim: the grid the model was trained for, or the current input's (embeddings resized).
+    #[arg(long, value_enum, default_value = "trained")]
+    pub pos_grid: PosGrid,
+    /// patch-pca: number of principal components.
+    #[arg(long, default_value_t = 28)]
+    pub components: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PosGrid {
+    Trained,
+    Input,
 }
 
 /// Parse `--query` against a token layout.
@@ -221,40 +329,47 @@ pub fn run(command: Command) -> Result<()> {
         Command::Export {
             common,
             out,
+            method,
+            format,
             layer,
             head,
             query,
+            method_args,
             colormap,
             overlay: _,
             raw,
             opacity,
             force,
         } => {
-            let layers = parse_layer(&layer)?;
-            let heads = parse_head(&head)?;
             if !(0.0..=1.0).contains(&opacity) {
                 bail!("--opacity must be between 0 and 1");
             }
-            let engine = engine_for(&common)?;
-            let (Some(m), Some(run), Some((img_path, img))) =
-                (&engine.model, &engine.run, &engine.image)
-            else {
-                bail!("nothing was computed")
+            let engine = if method.needs_image() {
+                engine_for(&common)?
+            } else {
+                engine_with(&common)?
             };
-            let token = parse_query(&query, &run.capture.layout)?;
-            let rows = crate::analysis::QueryRows::from_attentions(
-                &run.capture.attentions,
-                &run.capture.layout,
-                token,
-            )?;
-            let req = MapExport {
+            let m = engine.model.as_ref().context("no model")?;
+            // Files are named after the image, or after the model for weight-only methods (its folder when
+            // the file is the usual model.safetensors).
+            let stem_of =
+                |p: &std::path::Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let stem = match &engine.image {
+                Some((p, _)) => stem_of(p),
+                None => match stem_of(&m.info.path) {
+                    Some(s) if s == "model" => m
+                        .info
+                        .path
+                        .parent()
+                        .and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned())),
+                    s => s,
+                },
+            }
+            .unwrap_or_else(|| "vitscope".into());
+            let output = Output {
                 out_dir: out,
-                stem: img_path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "image".into()),
-                layers,
-                heads,
+                stem,
+                format,
                 colormap,
                 style: if raw {
                     Style::Raw
@@ -263,14 +378,474 @@ pub fn run(command: Command) -> Result<()> {
                 },
                 overwrite: force,
                 model_name: m.info.name.clone(),
-                image_name: file_name(img_path),
+                image_name: engine
+                    .image
+                    .as_ref()
+                    .map(|(p, _)| file_name(p))
+                    .unwrap_or_default(),
             };
-            let files = export_maps(&rows, img, run.capture.input_hw, &req)?;
+            let req = MethodRequest {
+                layer: layer.as_deref(),
+                head: &head,
+                query: &query,
+                args: &method_args,
+            };
+            let start = std::time::Instant::now();
+            let files = export_method(&engine, method, &output, &req)?;
             for f in &files {
                 println!("{}", f.display());
             }
-            eprintln!("wrote {} PNG file(s)", files.len());
+            eprintln!(
+                "{}: wrote {} file(s) in {:.0} ms on {}",
+                method.name(),
+                files.len(),
+                start.elapsed().as_secs_f64() * 1e3,
+                m.info.device
+            );
+        }
+        Command::Distance {
+            model,
+            images,
+            out,
+            plot,
+            prefix,
+            force,
+        } => distance(&model, &images, &out, plot.as_deref(), prefix, force)?,
+    }
+    Ok(())
+}
+
+/// The per-method options of `export`, as given.
+pub struct MethodRequest<'a> {
+    pub layer: Option<&'a str>,
+    pub head: &'a str,
+    pub query: &'a str,
+    pub args: &'a MethodArgs,
+}
+
+/// `--layer` for one layer: a number or `last`.
+fn one_layer(s: Option<&str>, layers: usize) -> Result<usize> {
+    match s.unwrap_or("last") {
+        "last" => Ok(layers - 1),
+        "all" => bail!("this method shows one layer: give a number or last"),
+        n => {
+            let l: usize = n
+                .parse()
+                .with_context(|| format!("bad --layer {n:?}: use a number or last"))?;
+            if l >= layers {
+                bail!(
+                    "layer {l} does not exist (the model has {layers} layers: 0..{})",
+                    layers - 1
+                );
+            }
+            Ok(l)
         }
     }
+}
+
+/// Parse `--target` against the layout and the model's head.
+pub fn parse_target(s: &str, layout: &TokenLayout, logits: Option<&[f32]>) -> Result<GradTarget> {
+    let s = s.trim().to_ascii_lowercase();
+    if let Some(tok) = s.strip_prefix("sim:") {
+        return Ok(GradTarget::Similarity(parse_query(tok, layout)?));
+    }
+    if s == "top" {
+        return Ok(match logits {
+            Some(l) => GradTarget::Logit(
+                l.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)
+                    .context("empty head")?,
+            ),
+            None => GradTarget::Similarity(parse_query(
+                &format!("{},{}", layout.grid_h / 2, layout.grid_w / 2),
+                layout,
+            )?),
+        });
+    }
+    if logits.is_none() {
+        bail!("this model has no classifier head: use --target sim:ROW,COL (or top)");
+    }
+    match s.split_once('-') {
+        Some((a, b)) => Ok(GradTarget::LogitDiff(
+            a.trim()
+                .parse()
+                .with_context(|| format!("bad --target {s:?}"))?,
+            b.trim()
+                .parse()
+                .with_context(|| format!("bad --target {s:?}"))?,
+        )),
+        None => Ok(GradTarget::Logit(s.parse().with_context(|| {
+            format!("bad --target {s:?}: use top, N, A-B or sim:ROW,COL")
+        })?)),
+    }
+}
+
+/// Compute `method` on the engine's current model and image and write its file(s).
+pub fn export_method(
+    engine: &Engine,
+    method: Method,
+    out: &Output,
+    req: &MethodRequest,
+) -> Result<Vec<PathBuf>> {
+    let m = engine.model.as_ref().context("no model")?;
+    if !method.needs_image() {
+        return Ok(vec![match method {
+            Method::PatchPca => {
+                methods::patch_pca(out, &patch_filter_components(&m.vit, req.args.components)?)?
+            }
+            _ => {
+                let (grid, source) = match req.args.pos_grid {
+                    PosGrid::Trained => (None, "trained grid"),
+                    PosGrid::Input => {
+                        let l = engine.layout().context(
+                            "--pos-grid input needs --image (the input decides the grid)",
+                        )?;
+                        (Some((l.grid_h, l.grid_w)), "resized to the input grid")
+                    }
+                };
+                methods::pos_sim(out, &position_similarity(&m.vit, grid)?, source)?
+            }
+        }]);
+    }
+    let (Some(run), Some((_, photo))) = (&engine.run, &engine.image) else {
+        bail!("nothing was computed")
+    };
+    let cap = &run.capture;
+    let layout = &cap.layout;
+    let layers = cap.attentions.len();
+    let token = parse_query(req.query, layout)?;
+    let qlabel = layout.token_label(token);
+    let a = req.args;
+    let rollout_opts = RolloutOptions {
+        fusion: a.fusion,
+        residual: a.residual,
+        discard_ratio: a.discard,
+        start_layer: a.start_layer,
+        end_layer: a.end_layer,
+    };
+    let query_map = |map: TokenMap, definition: String| -> Result<Vec<PathBuf>> {
+        let prefix = map.prefix();
+        if !prefix.is_empty() {
+            eprintln!(
+                "values on prefix tokens: {}",
+                prefix
+                    .iter()
+                    .map(|(l, v)| format!("{l} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(vec![methods::token_map(
+            out,
+            method,
+            &map,
+            &qlabel,
+            &definition,
+            photo,
+            cap.input_hw,
+        )?])
+    };
+    Ok(match method {
+        Method::Attention => {
+            let rows = QueryRows::from_attentions(&cap.attentions, layout, token)?;
+            let layers = parse_layer(req.layer.unwrap_or("all"))?;
+            let layers = match (req.layer, layers) {
+                (Some("last"), _) => LayerSpec::One(rows.layers - 1),
+                (_, l) => l,
+            };
+            let heads = parse_head(req.head)?;
+            match out.format {
+                Format::Npy => {
+                    let (all, one) = match heads {
+                        HeadSpec::One(h) => (None, h),
+                        _ => (Some(()), HeadSel::Mean),
+                    };
+                    vec![methods::attention_npy(
+                        out, &rows, layers, all, one, &qlabel,
+                    )?]
+                }
+                Format::Png => {
+                    let req = MapExport {
+                        out_dir: out.out_dir.clone(),
+                        stem: out.stem.clone(),
+                        layers,
+                        heads,
+                        colormap: out.colormap,
+                        style: out.style,
+                        overwrite: out.overwrite,
+                        model_name: out.model_name.clone(),
+                        image_name: out.image_name.clone(),
+                    };
+                    export_maps(&rows, photo, cap.input_hw, &req)?
+                }
+            }
+        }
+        Method::Rollout => query_map(
+            rollout(&cap.attentions, layout, token, &rollout_opts)?,
+            format!("attention rollout: {}", rollout_opts.describe(layers)),
+        )?,
+        Method::Flow => query_map(
+            attention_flow(&cap.attentions, layout, token, &rollout_opts)?,
+            format!(
+                "attention flow (exact max-flow to the query through the rollout graph): {}",
+                rollout_opts.describe(layers)
+            ),
+        )?,
+        Method::GradRollout | Method::Relevance => {
+            let logits = match &cap.logits {
+                Some(l) => Some(crate::analysis::rollout::to_vec_f32(l)?),
+                None => None,
+            };
+            let target = parse_target(&a.target, layout, logits.as_deref())?;
+            let (gcap, grads, value) = engine.gradients(&target)?;
+            eprintln!("target: {} = {value:.6}", target.describe());
+            if method == Method::Relevance {
+                query_map(
+                    relevance(&gcap.attentions, &grads, layout, token)?,
+                    format!(
+                        "Chefer et al. relevance: R = I; R += mean_h[(grad*A)+] R per layer; target {} = {value:.6}",
+                        target.describe()
+                    ),
+                )?
+            } else {
+                query_map(
+                    grad_rollout(&gcap.attentions, &grads, layout, token, &rollout_opts)?,
+                    format!(
+                        "gradient rollout: fused = max(mean_h(grad*A), 0), then residual alpha = {}, discard {}, rows renormalised, layers {}..={}; target {} = {value:.6}",
+                        a.residual,
+                        a.discard,
+                        a.start_layer,
+                        a.end_layer.unwrap_or(layers - 1),
+                        target.describe()
+                    ),
+                )?
+            }
+        }
+        Method::DinoMask => {
+            let l = one_layer(req.layer, layers)?;
+            let masks = dino_masks(&cap.attentions[l], layout, token, a.tau)?;
+            vec![methods::dino_masks(out, &masks, l, &qlabel, a.tau, photo)?]
+        }
+        Method::TokenNorm => {
+            let norms = token_norms(&cap.hidden_states, layout)?;
+            let mass = prefix_mass(&cap.attentions, layout)?;
+            eprintln!(
+                "{} high-norm outlier(s){}",
+                norms.outliers.len(),
+                if norms.outliers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ": {}",
+                        norms
+                            .outliers
+                            .iter()
+                            .map(|(l, t)| format!("L{l} {}", layout.token_label(*t)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            methods::token_norms(out, &norms, &mass, cap.input_hw)?
+        }
+        Method::FeaturePca => {
+            // `last`: the model's output tokens (after the final norm); a number: that block's output.
+            let layer = match req.layer.unwrap_or("last") {
+                "last" => None,
+                s => Some(one_layer(Some(s), layers)?),
+            };
+            let label = layer.map_or("last".to_string(), |l| format!("L{l:02}"));
+            let pick = |c: &Capture| -> Result<Tensor> {
+                Ok(match layer {
+                    None => c.last_hidden_state.shallow_clone(),
+                    Some(l) => c.hidden_states[l].shallow_clone(),
+                })
+            };
+            let patches = |c: &Capture| -> Result<(Tensor, usize, usize)> {
+                let p = c.layout.num_prefix() as i64;
+                Ok((
+                    pick(c)?.f_narrow(0, p, c.layout.num_patches() as i64)?,
+                    c.layout.grid_h,
+                    c.layout.grid_w,
+                ))
+            };
+            let mut feats = vec![patches(cap)?];
+            let (h, w) = cap.input_hw;
+            for path in &a.joint {
+                let img = crate::model::preprocess::load_image(path)?;
+                let r = crate::engine::forward(&m.vit, &img, InputSize::Exact { h, w })?;
+                feats.push(patches(&r.capture)?);
+            }
+            let threshold = match a.fg_threshold.trim() {
+                "none" => None,
+                t => Some(t.parse::<f64>().with_context(|| {
+                    format!("bad --fg-threshold {t:?}: use a number in 0..1 or none")
+                })?),
+            };
+            let images = feature_pca(&feats, threshold)?;
+            vec![methods::feature_pca(
+                out,
+                &images,
+                &label,
+                threshold,
+                cap.input_hw,
+            )?]
+        }
+        Method::PosSim | Method::PatchPca => unreachable!("handled above"),
+    })
+}
+
+/// `vitscope distance`: head statistics over images, as CSV (and a plot).
+fn distance(
+    model: &ModelArgs,
+    inputs: &[PathBuf],
+    out: &std::path::Path,
+    plot: Option<&std::path::Path>,
+    prefix: PrefixConvention,
+    force: bool,
+) -> Result<()> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+                .with_context(|| format!("cannot list {}", p.display()))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| {
+                    f.extension()
+                        .map(|e| {
+                            matches!(
+                                e.to_string_lossy().to_ascii_lowercase().as_str(),
+                                "png" | "jpg" | "jpeg"
+                            )
+                        })
+                        .unwrap_or(false)
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        bail!("no PNG or JPEG images found in {inputs:?}");
+    }
+    for f in [Some(out), plot].into_iter().flatten() {
+        if !force && f.exists() {
+            bail!("{} already exists (use --force to overwrite)", f.display());
+        }
+    }
+    let loaded = crate::engine::load_model(&model.model, model.device, model.precision)
+        .with_context(|| format!("cannot load model {}", model.model))?;
+    let mut total: Option<HeadStats> = None;
+    let mut skipped = Vec::new();
+    let start = std::time::Instant::now();
+    for (i, f) in files.iter().enumerate() {
+        let stats = crate::model::preprocess::load_image(f)
+            .map_err(anyhow::Error::from)
+            .and_then(|img| Ok(crate::engine::forward(&loaded.vit, &img, model.size)?))
+            .and_then(|r| {
+                Ok(head_stats(
+                    &r.capture.attentions,
+                    &r.capture.layout,
+                    prefix,
+                )?)
+            });
+        match stats {
+            Ok(s) => match &mut total {
+                Some(t) => t.add(&s)?,
+                None => total = Some(s),
+            },
+            Err(e) => {
+                eprintln!("skipping {}: {e:#}", f.display());
+                skipped.push(f.clone());
+            }
+        }
+        eprintln!("[{}/{}] {}", i + 1, files.len(), f.display());
+    }
+    let total = total.context("no image could be analysed")?;
+    crate::export::write_atomic(out, force, |w| {
+        use std::io::Write;
+        w.write_all(total.to_csv().as_bytes())
+            .map_err(|source| crate::export::ExportError::Write {
+                path: out.into(),
+                source,
+            })
+    })?;
+    println!("{}", out.display());
+    if let Some(plot) = plot {
+        let series: Vec<(Vec<Series>, Vec<Series>)> = vec![(
+            (0..total.heads)
+                .map(|h| Series {
+                    label: format!("head {h}"),
+                    points: (0..total.layers)
+                        .map(|l| (l as f64, total.distance(l, h)))
+                        .collect(),
+                    color: category(h),
+                })
+                .collect(),
+            (0..total.heads)
+                .map(|h| Series {
+                    label: format!("head {h}"),
+                    points: (0..total.layers)
+                        .map(|l| (l as f64, total.entropy(l, h)))
+                        .collect(),
+                    color: category(h),
+                })
+                .collect(),
+        )];
+        let (dist, ent) = &series[0];
+        let title = format!(
+            "{} - {} image(s), prefix {}",
+            loaded.info.name,
+            total.images,
+            match prefix {
+                PrefixConvention::Renormalise => "renormalised",
+                PrefixConvention::Drop => "dropped",
+            }
+        );
+        let img = scatter(
+            &[
+                Panel {
+                    title: &title,
+                    x_label: "layer (network depth)",
+                    y_label: "mean attention distance (px)",
+                    series: dist,
+                },
+                Panel {
+                    title: "",
+                    x_label: "layer (network depth)",
+                    y_label: "attention entropy (nats)",
+                    series: ent,
+                },
+            ],
+            560,
+            400,
+        );
+        crate::export::png_file::write_png(
+            plot,
+            &img,
+            &[
+                ("vitscope.model".into(), loaded.info.name.clone()),
+                ("vitscope.method".into(), "distance".into()),
+                ("vitscope.images".into(), total.images.to_string()),
+            ],
+            force,
+        )?;
+        println!("{}", plot.display());
+    }
+    eprintln!(
+        "{} image(s) in {:.1} s{}",
+        total.images,
+        start.elapsed().as_secs_f64(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped", skipped.len())
+        }
+    );
     Ok(())
 }

@@ -11,8 +11,8 @@ use tch::{Kind, Tensor};
 use crate::analysis::QueryRows;
 use crate::model::preprocess::{load_image, normalize, resize};
 use crate::model::{
-    Capture, Checkpoint, DeviceChoice, InputSize, ModelSource, Precision, Result, TokenLayout, Vit,
-    device_name,
+    Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError, ModelSource, Precision,
+    Result, TokenLayout, Vit, device_name,
 };
 
 /// Plain facts about the loaded model, for the UI and the CLI.
@@ -212,6 +212,15 @@ impl Engine {
 
     pub fn layout(&self) -> Option<&TokenLayout> {
         self.run.as_ref().map(|r| &r.capture.layout)
+    }
+
+    /// Re-run the current input with autograd and return the capture, `∂target/∂A_l` per layer and the
+    /// target's value (for the gradient-weighted methods).
+    pub fn gradients(&self, target: &GradTarget) -> Result<(Capture, Vec<Tensor>, f64)> {
+        let (Some(m), Some(run)) = (&self.model, &self.run) else {
+            return Err(ModelError::Invalid("no model and image to explain".into()));
+        };
+        m.vit.forward_with_gradients(&run.input, target)
     }
 
     /// Attention rows of `query` for every layer and head.

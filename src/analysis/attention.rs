@@ -49,7 +49,7 @@ impl QueryRows {
     ) -> Result<QueryRows, ModelError> {
         let n = layout.num_tokens();
         if query >= n {
-            return Err(ModelError::InputSize(format!(
+            return Err(ModelError::Invalid(format!(
                 "query token {query} out of range (model has {n} tokens)"
             )));
         }

@@ -62,8 +62,9 @@ pub fn query_label(rows: &QueryRows) -> String {
     }
 }
 
-/// Render one map in the requested style. `photo_small` is the photo at the model input size.
-fn render(
+/// Render one map in the requested style. `photo_small` is the photo at the model input size; `small` draws
+/// overlays at that size instead of the photo's.
+pub fn render(
     map: &Grid,
     photo: &RgbImage,
     photo_small: &RgbImage,

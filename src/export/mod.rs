@@ -3,6 +3,8 @@
 //! failure never leaves a partial file behind.
 pub mod dump;
 pub mod maps;
+pub mod methods;
+pub mod npy;
 pub mod png_file;
 
 use std::path::PathBuf;

@@ -27,7 +27,12 @@ pub fn write_png(
             )
             .map_err(enc)?;
         for (k, v) in text {
-            encoder.add_text_chunk(k.clone(), v.clone()).map_err(enc)?;
+            // tEXt holds Latin-1 only; anything else (α, τ, …) goes in a UTF-8 iTXt chunk.
+            if v.chars().all(|c| (c as u32) < 256) {
+                encoder.add_text_chunk(k.clone(), v.clone()).map_err(enc)?;
+            } else {
+                encoder.add_itxt_chunk(k.clone(), v.clone()).map_err(enc)?;
+            }
         }
         let mut writer = encoder.write_header().map_err(enc)?;
         writer.write_image_data(img.as_raw()).map_err(enc)?;
@@ -39,10 +44,17 @@ pub fn write_png(
 pub fn read_png_text(path: &Path) -> std::io::Result<Vec<(String, String)>> {
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path)?));
     let reader = decoder.read_info().map_err(std::io::Error::other)?;
-    Ok(reader
-        .info()
+    let info = reader.info();
+    let mut out: Vec<(String, String)> = info
         .uncompressed_latin1_text
         .iter()
         .map(|t| (t.keyword.clone(), t.text.clone()))
-        .collect())
+        .collect();
+    for t in &info.utf8_text {
+        out.push((
+            t.keyword.clone(),
+            t.get_text().map_err(std::io::Error::other)?,
+        ));
+    }
+    Ok(out)
 }

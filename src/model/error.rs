@@ -31,6 +31,9 @@ pub enum ModelError {
         "invalid input size {0:?}: use a number like 224 (the shorter side) or HxW like 224x336"
     )]
     InputSize(String),
+    /// A request that does not fit the model or the capture (a class the head lacks, a layer out of range…).
+    #[error("{0}")]
+    Invalid(String),
     #[error("CUDA was requested but is not available (libtorch sees no GPU); use --device cpu")]
     NoCuda,
     #[error("libtorch: {0}")]

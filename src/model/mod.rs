@@ -18,4 +18,4 @@ pub use error::{ModelError, Result};
 pub use layout::{PrefixToken, TokenLayout};
 pub use preprocess::InputSize;
 pub use source::ModelSource;
-pub use vit::{Capture, Vit};
+pub use vit::{Capture, GradTarget, Vit};

@@ -104,6 +104,8 @@ pub struct Capture {
     pub attentions: Vec<Tensor>,
     /// The family's final tokens `[N, D]` (after the final norm where the model has one).
     pub last_hidden_state: Tensor,
+    /// Per layer: the tokens each block outputs `[N, D]`, in the model's precision (before any final norm).
+    pub hidden_states: Vec<Tensor>,
     /// The pooled feature the head sees `[D]` (`[2D]` for `Pool::ClsAndAvg`).
     pub pooled: Tensor,
     /// Classifier logits `[classes]`, for models with a head.
@@ -115,6 +117,67 @@ pub struct Capture {
     pub input_hw: (usize, usize),
     /// Wall time of the forward pass (device synchronised), milliseconds.
     pub forward_ms: f64,
+}
+
+/// The scalar a gradient-weighted method explains.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum GradTarget {
+    /// The logit of one class (models with a classifier head).
+    Logit(usize),
+    /// The logit of class `a` minus that of class `b`.
+    LogitDiff(usize, usize),
+    /// For models without a head: the cosine similarity between the pooled feature (the CLS half when the
+    /// pooled feature is `[CLS; mean]`) and the final feature of one token.
+    Similarity(usize),
+}
+
+impl GradTarget {
+    pub fn describe(&self) -> String {
+        match self {
+            GradTarget::Logit(c) => format!("logit of class {c}"),
+            GradTarget::LogitDiff(a, b) => format!("logit {a} - logit {b}"),
+            GradTarget::Similarity(t) => {
+                format!("cosine(pooled feature, final feature of token {t})")
+            }
+        }
+    }
+
+    /// The scalar on a capture (differentiable when the capture was made with autograd on).
+    pub fn evaluate(&self, c: &Capture) -> Result<Tensor> {
+        let logit = |i: usize| -> Result<Tensor> {
+            let l = c.logits.as_ref().ok_or_else(|| {
+                ModelError::Invalid(
+                    "this model has no classifier head: pick a similarity target".into(),
+                )
+            })?;
+            let n = l.size()[0] as usize;
+            if i >= n {
+                return Err(ModelError::Invalid(format!(
+                    "class {i} out of range (the head has {n} classes)"
+                )));
+            }
+            Ok(l.f_get(i as i64)?)
+        };
+        match *self {
+            GradTarget::Logit(i) => logit(i),
+            GradTarget::LogitDiff(a, b) => Ok(logit(a)?.f_sub(&logit(b)?)?),
+            GradTarget::Similarity(t) => {
+                let n = c.last_hidden_state.size()[0] as usize;
+                if t >= n {
+                    return Err(ModelError::Invalid(format!(
+                        "token {t} out of range (the model has {n} tokens)"
+                    )));
+                }
+                let d = c.last_hidden_state.size()[1];
+                let mut pooled = c.pooled.shallow_clone();
+                if pooled.size()[0] != d {
+                    pooled = pooled.f_narrow(0, 0, d)?;
+                }
+                let token = c.last_hidden_state.f_get(t as i64)?;
+                Ok(Tensor::f_cosine_similarity(&pooled, &token, 0, 1e-8)?)
+            }
+        }
+    }
 }
 
 /// A ViT ready to run: validated weights on one device, in one precision.
@@ -210,6 +273,11 @@ impl Vit {
         })
     }
 
+    /// The patch projection's filters `[D, 3, P, P]` (in the model's precision).
+    pub fn patch_embedding_weight(&self) -> &Tensor {
+        &self.patch_weight
+    }
+
     /// Position embeddings for a `grid_h × grid_w` input grid: `[1, pos_prefix + grid_h·grid_w, D]`.
     pub fn position_embeddings_for(&self, grid_h: usize, grid_w: usize) -> Result<Tensor> {
         let (ph, pw) = self.config.pos_grid;
@@ -245,6 +313,61 @@ impl Vit {
     /// capture every layer's attention.
     pub fn forward(&self, pixels: &Tensor) -> Result<Capture> {
         let _guard = tch::no_grad_guard();
+        Ok(self.run(pixels)?.0)
+    }
+
+    /// Run the model with autograd on, evaluate `target` on the outputs and return the capture with
+    /// `∂target/∂A_l` for every layer (`[heads, N, N]`, f32), and the target's value. The gradients are
+    /// total derivatives: every path from `A_l` to the target counts, through later layers' attention too.
+    pub fn forward_with_gradients(
+        &self,
+        pixels: &Tensor,
+        target: &GradTarget,
+    ) -> Result<(Capture, Vec<Tensor>, f64)> {
+        tch::with_grad(|| self.gradients_inner(pixels, target))
+    }
+
+    fn gradients_inner(
+        &self,
+        pixels: &Tensor,
+        target: &GradTarget,
+    ) -> Result<(Capture, Vec<Tensor>, f64)> {
+        // Something upstream must require grad for autograd to record the graph; the pixels are cheapest.
+        let x = pixels
+            .f_to_device(self.device)?
+            .f_detach()?
+            .f_to_kind(Kind::Float)?
+            .set_requires_grad(true);
+        let (capture, raw) = self.run(&x)?;
+        let y = target.evaluate(&capture)?;
+        let value = y.f_double_value(&[])?;
+        let grads = Tensor::f_run_backward(&[&y], &raw, false, false)?
+            .into_iter()
+            .map(|g| g.f_squeeze_dim(0))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let detach = |t: &Tensor| t.f_detach();
+        let capture = Capture {
+            attentions: capture
+                .attentions
+                .iter()
+                .map(detach)
+                .collect::<std::result::Result<_, _>>()?,
+            last_hidden_state: capture.last_hidden_state.f_detach()?,
+            hidden_states: capture
+                .hidden_states
+                .iter()
+                .map(detach)
+                .collect::<std::result::Result<_, _>>()?,
+            pooled: capture.pooled.f_detach()?,
+            logits: capture.logits.as_ref().map(detach).transpose()?,
+            image_embeds: capture.image_embeds.as_ref().map(detach).transpose()?,
+            ..capture
+        };
+        Ok((capture, grads, value))
+    }
+
+    /// The forward pass; also returns each layer's attention `[1, heads, N, N]` as the graph uses it.
+    fn run(&self, pixels: &Tensor) -> Result<(Capture, Vec<Tensor>)> {
         let size = pixels.size();
         let p = self.config.patch_size as i64;
         if size.len() != 4
@@ -280,12 +403,18 @@ impl Vit {
         if let Some(n) = &self.norm_pre {
             x = n.forward(&x)?;
         }
-        let mut attentions = Vec::with_capacity(self.blocks.len());
+        let mut raw = Vec::with_capacity(self.blocks.len());
+        let mut hidden_states = Vec::with_capacity(self.blocks.len());
         for block in &self.blocks {
             let (y, attn) = self.block_forward(block, &x)?;
             x = y;
-            attentions.push(attn);
+            hidden_states.push(x.f_squeeze_dim(0)?);
+            raw.push(attn);
         }
+        let attentions = raw
+            .iter()
+            .map(|a| a.f_squeeze_dim(0))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         if let Some(n) = &self.norm {
             x = n.forward(&x)?;
         }
@@ -296,16 +425,18 @@ impl Vit {
         }
         let forward_ms = start.elapsed().as_secs_f64() * 1e3;
         let f32 = |t: Tensor| t.f_to_kind(Kind::Float);
-        Ok(Capture {
+        let capture = Capture {
             attentions,
             last_hidden_state: f32(tokens)?,
+            hidden_states,
             pooled: f32(pooled)?,
             logits: logits.map(f32).transpose()?,
             image_embeds: image_embeds.map(f32).transpose()?,
             layout,
             input_hw: (h, w),
             forward_ms,
-        })
+        };
+        Ok((capture, raw))
     }
 
     /// Prefix tokens, patch tokens and position embeddings, in the order and combination of the family
@@ -374,7 +505,7 @@ impl Vit {
         if let Some(ls) = &b.ls2 {
             m = m.f_mul(ls)?;
         }
-        Ok((x.f_add(&m)?, attn.f_squeeze_dim(0)?))
+        Ok((x.f_add(&m)?, attn))
     }
 
     /// Pooled feature, logits and projected embedding from the final tokens `[N, D]`.

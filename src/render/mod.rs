@@ -1,7 +1,10 @@
-//! Render: plain grids to RGB(A) images — colormaps, normalisation, upsampling, overlay, tiling.
+//! Render: plain grids to RGB(A) images — colormaps, normalisation, upsampling, overlay, tiling, outlines.
 //! No tch, no egui: shared by the UI and by export.
 pub mod colormap;
+pub mod draw;
 pub mod heatmap;
+pub mod plot;
 
 pub use colormap::Colormap;
+pub use draw::{category, outline, rgb_grid};
 pub use heatmap::{Upsample, colorize, normalize_min_max, overlay, tile, upsample};

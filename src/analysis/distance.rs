@@ -1,0 +1,209 @@
+//! Mean attention distance (ViT paper, Fig. 7 right) and attention entropy, per layer and head.
+//!
+//! ```text
+//! d(l, h) = mean over query patches i of  Σ_j A'[i, j] · P · ‖g_i − g_j‖      (pixels at the model input)
+//! H(l, h) = mean over query patches i of −Σ_k A[i, k] · ln A[i, k]            (nats, over all N keys)
+//! ```
+//! `g_i` is patch i's (row, col) in the grid, `P` the patch size, and `j` runs over patch keys only. Queries
+//! are patch tokens; prefix tokens (CLS, registers…) have no position. How the mass a query gives to prefix
+//! keys is handled ([`PrefixConvention`]):
+//! - `renormalise`: drop prefix keys and renormalise the row over the patches, `A' = A / Σ_patches A` (the
+//!   distance among the patch keys the query attends to; what most re-implementations do);
+//! - `drop`: drop prefix keys without renormalising, `A' = A` (prefix mass adds nothing, so heads that park
+//!   attention on CLS/registers come out shorter).
+//!
+//! Over several images each image counts once: `d` and `H` are the means of the per-image values.
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::rollout::to_vec_f32;
+use crate::model::{ModelError, TokenLayout};
+
+type Result<T> = std::result::Result<T, ModelError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum PrefixConvention {
+    #[default]
+    Renormalise,
+    Drop,
+}
+
+/// Per layer and head: `[layers × heads]`, row-major.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HeadStats {
+    pub layers: usize,
+    pub heads: usize,
+    pub distance_px: Vec<f64>,
+    pub entropy: Vec<f64>,
+    /// Images averaged.
+    pub images: usize,
+}
+
+impl HeadStats {
+    pub fn distance(&self, layer: usize, head: usize) -> f64 {
+        self.distance_px[layer * self.heads + head]
+    }
+    pub fn entropy(&self, layer: usize, head: usize) -> f64 {
+        self.entropy[layer * self.heads + head]
+    }
+
+    /// Accumulate another image's stats (each image weighs the same).
+    pub fn add(&mut self, other: &HeadStats) -> Result<()> {
+        if (self.layers, self.heads) != (other.layers, other.heads) {
+            return Err(ModelError::Invalid("stats of different models".into()));
+        }
+        let (a, b) = (self.images as f64, other.images as f64);
+        let mix = |x: &mut Vec<f64>, y: &[f64]| {
+            x.iter_mut()
+                .zip(y)
+                .for_each(|(x, y)| *x = (*x * a + y * b) / (a + b))
+        };
+        mix(&mut self.distance_px, &other.distance_px);
+        mix(&mut self.entropy, &other.entropy);
+        self.images += other.images;
+        Ok(())
+    }
+
+    /// CSV with columns `layer,head,mean_distance_px,entropy`.
+    pub fn to_csv(&self) -> String {
+        let mut s = String::from("layer,head,mean_distance_px,entropy\n");
+        for l in 0..self.layers {
+            for h in 0..self.heads {
+                s += &format!(
+                    "{l},{h},{:.6},{:.6}\n",
+                    self.distance(l, h),
+                    self.entropy(l, h)
+                );
+            }
+        }
+        s
+    }
+}
+
+/// Pairwise patch-centre distances in pixels, `[Np, Np]` f32.
+fn patch_distances(layout: &TokenLayout, device: tch::Device) -> Result<Tensor> {
+    let (gh, gw) = (layout.grid_h as i64, layout.grid_w as i64);
+    let opts = (Kind::Float, device);
+    let rows = Tensor::f_arange(gh, opts)?
+        .f_unsqueeze(1)?
+        .f_expand([gh, gw], false)?
+        .f_reshape([-1])?;
+    let cols = Tensor::f_arange(gw, opts)?
+        .f_unsqueeze(0)?
+        .f_expand([gh, gw], false)?
+        .f_reshape([-1])?;
+    let xy = Tensor::f_stack(&[rows, cols], 1)?; // [Np, 2]
+    Ok(Tensor::f_cdist(&xy, &xy, 2.0, None)?.f_mul_scalar(layout.patch_size as f64)?)
+}
+
+/// Mean attention distance and entropy of every layer and head for one image.
+pub fn head_stats(
+    attentions: &[Tensor],
+    layout: &TokenLayout,
+    convention: PrefixConvention,
+) -> Result<HeadStats> {
+    let _guard = tch::no_grad_guard();
+    let first = attentions
+        .first()
+        .ok_or_else(|| ModelError::Invalid("no attention captured".into()))?;
+    let heads = first.size()[0] as usize;
+    let np = layout.num_prefix() as i64;
+    let npatch = layout.num_patches() as i64;
+    let dist = patch_distances(layout, first.device())?;
+    let mut distance_px = Vec::new();
+    let mut entropy = Vec::new();
+    for a in attentions {
+        let a = a.f_to_kind(Kind::Float)?;
+        let rows = a.f_narrow(1, np, npatch)?; // [H, Np, N]: patch queries
+        let mut to_patches = rows.f_narrow(2, np, npatch)?; // [H, Np, Np]
+        if convention == PrefixConvention::Renormalise {
+            let s = to_patches
+                .f_sum_dim_intlist(-1, true, None)?
+                .f_clamp_min(1e-30)?;
+            to_patches = to_patches.f_div(&s)?;
+        }
+        let d = to_patches
+            .f_mul(&dist)?
+            .f_sum_dim_intlist(-1, false, None)?
+            .f_mean_dim(-1, false, None)?;
+        let h = rows
+            .f_mul(&rows.f_clamp_min(1e-30)?.f_log()?)?
+            .f_sum_dim_intlist(-1, false, None)?
+            .f_neg()?
+            .f_mean_dim(-1, false, None)?;
+        distance_px.extend(to_vec_f32(&d)?.into_iter().map(f64::from));
+        entropy.extend(to_vec_f32(&h)?.into_iter().map(f64::from));
+    }
+    Ok(HeadStats {
+        layers: attentions.len(),
+        heads,
+        distance_px,
+        entropy,
+        images: 1,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::Device;
+
+    fn layout(prefix: usize) -> TokenLayout {
+        TokenLayout {
+            prefix: (0..prefix)
+                .map(crate::model::PrefixToken::Register)
+                .collect(),
+            grid_h: 3,
+            grid_w: 4,
+            patch_size: 16,
+        }
+    }
+
+    #[test]
+    fn identity_attention_has_zero_distance_and_entropy() {
+        let eye = Tensor::eye(13, (Kind::Float, Device::Cpu))
+            .unsqueeze(0)
+            .repeat([2, 1, 1]);
+        let s = head_stats(&[eye], &layout(1), PrefixConvention::Renormalise).unwrap();
+        assert_eq!(s.distance_px, vec![0.0, 0.0]);
+        assert!(s.entropy.iter().all(|e| e.abs() < 1e-5), "{:?}", s.entropy);
+    }
+
+    #[test]
+    fn right_neighbour_attention_is_one_patch_away() {
+        // Every patch attends fully to the patch to its right (or itself at the right edge):
+        // 9 of the 12 queries move by 16 px.
+        let l = layout(0);
+        let mut a = vec![0f32; 144];
+        for r in 0..3 {
+            for c in 0..4 {
+                let i = r * 4 + c;
+                let j = if c < 3 { i + 1 } else { i };
+                a[i * 12 + j] = 1.0;
+            }
+        }
+        let a = Tensor::from_slice(&a).reshape([1, 12, 12]);
+        let s = head_stats(&[a], &l, PrefixConvention::Drop).unwrap();
+        assert!(
+            (s.distance_px[0] - 16.0 * 9.0 / 12.0).abs() < 1e-4,
+            "{:?}",
+            s.distance_px
+        );
+    }
+
+    #[test]
+    fn the_two_prefix_conventions_differ_by_the_prefix_mass() {
+        // Uniform attention over 1 prefix + 12 patches: renormalised is the mean pairwise distance,
+        // dropped is 12/13 of it.
+        let a = Tensor::full([1, 13, 13], 1.0 / 13.0, (Kind::Float, Device::Cpu));
+        let r = head_stats(
+            &[a.shallow_clone()],
+            &layout(1),
+            PrefixConvention::Renormalise,
+        )
+        .unwrap();
+        let d = head_stats(&[a], &layout(1), PrefixConvention::Drop).unwrap();
+        assert!((d.distance_px[0] - r.distance_px[0] * 12.0 / 13.0).abs() < 1e-4);
+        assert!((r.entropy[0] - 13f64.ln()).abs() < 1e-5);
+    }
+}

@@ -1,0 +1,87 @@
+//! Drawing on top of images: mask outlines, RGB grids, categorical colours.
+use image::{Rgb, RgbImage};
+
+use crate::grid::Grid;
+
+/// The cell of an `h × w` grid that output pixel (x, y) of a `width × height` image falls in.
+fn cell(g: &Grid, x: u32, y: u32, width: u32, height: u32) -> usize {
+    let r = ((y as usize * g.h) / height as usize).min(g.h - 1);
+    let c = ((x as usize * g.w) / width as usize).min(g.w - 1);
+    r * g.w + c
+}
+
+/// Draw the outline of the cells where `mask > 0.5` (the grid stretched over the whole image), `thickness`
+/// pixels wide, inside the masked region.
+pub fn outline(img: &mut RgbImage, mask: &Grid, color: [u8; 3], thickness: u32) {
+    let (w, h) = img.dimensions();
+    if mask.h == 0 || mask.w == 0 {
+        return;
+    }
+    let on = |x: i64, y: i64| {
+        x >= 0
+            && y >= 0
+            && x < w as i64
+            && y < h as i64
+            && mask.data[cell(mask, x as u32, y as u32, w, h)] > 0.5
+    };
+    let t = thickness.max(1) as i64;
+    let mut edge = Vec::new();
+    for y in 0..h as i64 {
+        for x in 0..w as i64 {
+            if on(x, y)
+                && [(-t, 0), (t, 0), (0, -t), (0, t)]
+                    .iter()
+                    .any(|(dx, dy)| !on(x + dx, y + dy))
+            {
+                edge.push((x as u32, y as u32));
+            }
+        }
+    }
+    for (x, y) in edge {
+        img.put_pixel(x, y, Rgb(color));
+    }
+}
+
+/// An RGB grid (`[h·w·3]` in 0..1) as an image of `width × height`, each cell a solid block.
+pub fn rgb_grid(h: usize, w: usize, rgb: &[f32], width: u32, height: u32) -> RgbImage {
+    let g = Grid {
+        h,
+        w,
+        data: vec![0.0; h * w],
+    };
+    RgbImage::from_fn(width, height, |x, y| {
+        let at = cell(&g, x, y, width, height) * 3;
+        Rgb([0, 1, 2].map(|k| (rgb[at + k] * 255.0).round().clamp(0.0, 255.0) as u8))
+    })
+}
+
+/// A distinct colour for category `i` (Tableau 10, cycled).
+pub fn category(i: usize) -> [u8; 3] {
+    let c = colorous::TABLEAU10[i % colorous::TABLEAU10.len()];
+    [c.r, c.g, c.b]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outline_traces_the_masked_block_only() {
+        let mask = Grid::new(2, 2, vec![1.0, 0.0, 0.0, 0.0]).unwrap();
+        let mut img = RgbImage::new(8, 8);
+        outline(&mut img, &mask, [255, 0, 0], 1);
+        // The top-left 4×4 block's border is red, its inside and everything else black.
+        assert_eq!(img.get_pixel(0, 0).0, [255, 0, 0]);
+        assert_eq!(img.get_pixel(3, 1).0, [255, 0, 0]);
+        assert_eq!(img.get_pixel(1, 1).0, [0, 0, 0]);
+        assert_eq!(img.get_pixel(5, 5).0, [0, 0, 0]);
+        assert_eq!(img.get_pixel(4, 0).0, [0, 0, 0]);
+    }
+
+    #[test]
+    fn rgb_grid_blocks() {
+        let img = rgb_grid(1, 2, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0], 4, 2);
+        assert_eq!(img.get_pixel(1, 1).0, [255, 0, 0]);
+        assert_eq!(img.get_pixel(2, 0).0, [0, 0, 255]);
+    }
+}
