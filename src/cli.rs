@@ -242,7 +242,7 @@ fn parse_layer(s: &str) -> Result<LayerSpec> {
     match s {
         "all" => Ok(LayerSpec::All),
         n => Ok(LayerSpec::One(n.parse().with_context(|| {
-            format!("bad --layer {n:?}: use a number or all")
+            format!("bad --layer {n:?}: use a number, last or all")
         })?)),
     }
 }
@@ -550,10 +550,9 @@ pub fn export_method(
     Ok(match method {
         Method::Attention => {
             let rows = QueryRows::from_attentions(&cap.attentions, layout, token)?;
-            let layers = parse_layer(req.layer.unwrap_or("all"))?;
-            let layers = match (req.layer, layers) {
-                (Some("last"), _) => LayerSpec::One(rows.layers - 1),
-                (_, l) => l,
+            let layers = match req.layer {
+                Some("last") => LayerSpec::One(rows.layers - 1),
+                l => parse_layer(l.unwrap_or("all"))?,
             };
             let heads = parse_head(req.head)?;
             match out.format {

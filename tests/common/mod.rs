@@ -72,3 +72,42 @@ pub fn to_vec(t: &Tensor) -> Vec<f32> {
     )
     .unwrap()
 }
+
+/// Read a `.npy` file: (descr, shape, values as f32).
+pub fn read_npy(path: &Path) -> (String, Vec<usize>, Vec<f32>) {
+    let b = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(&b[..8], b"\x93NUMPY\x01\x00", "{}", path.display());
+    let hlen = u16::from_le_bytes([b[8], b[9]]) as usize;
+    let header = std::str::from_utf8(&b[10..10 + hlen]).unwrap();
+    let descr = header
+        .split("'descr': '")
+        .nth(1)
+        .unwrap()
+        .split('\'')
+        .next()
+        .unwrap()
+        .to_string();
+    let dims = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = dims
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    let data = &b[10 + hlen..];
+    let values: Vec<f32> = match descr.as_str() {
+        "<f4" => data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        "|u1" => data.iter().map(|v| *v as f32).collect(),
+        d => panic!("unexpected dtype {d}"),
+    };
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+    (descr, shape, values)
+}
