@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use tch::Tensor;
 
 use crate::analysis::{
-    HeadFusion, HeadSel, HeadStats, PrefixConvention, QueryRows, RolloutOptions, TokenMap,
-    attention_flow, dino_masks, feature_pca, grad_rollout, head_stats, patch_filter_components,
-    position_similarity, prefix_mass, relevance, rollout, token_norms,
+    HeadFusion, HeadSel, PrefixConvention, QueryRows, RolloutOptions, TokenMap, attention_flow,
+    dino_masks, feature_pca, grad_rollout, patch_filter_components, position_similarity,
+    prefix_mass, relevance, rollout, token_norms,
 };
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style, export_maps};
@@ -585,13 +585,21 @@ pub fn export_method(
             rollout(&cap.attentions, layout, token, &rollout_opts)?,
             format!("attention rollout: {}", rollout_opts.describe(layers)),
         )?,
-        Method::Flow => query_map(
-            attention_flow(&cap.attentions, layout, token, &rollout_opts)?,
-            format!(
-                "attention flow (exact max-flow to the query through the rollout graph): {}",
-                rollout_opts.describe(layers)
-            ),
-        )?,
+        Method::Flow => {
+            if layout.num_tokens() > 600 {
+                eprintln!(
+                    "attention flow over {} tokens: one exact max-flow per token, this can take minutes",
+                    layout.num_tokens()
+                );
+            }
+            query_map(
+                attention_flow(&cap.attentions, layout, token, &rollout_opts)?,
+                format!(
+                    "attention flow (exact max-flow to the query through the rollout graph): {}",
+                    rollout_opts.describe(layers)
+                ),
+            )?
+        }
         Method::GradRollout | Method::Relevance => {
             let logits = match &cap.logits {
                 Some(l) => Some(crate::analysis::rollout::to_vec_f32(l)?),
@@ -705,30 +713,7 @@ fn distance(
     prefix: PrefixConvention,
     force: bool,
 ) -> Result<()> {
-    let mut files = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)
-                .with_context(|| format!("cannot list {}", p.display()))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|f| {
-                    f.extension()
-                        .map(|e| {
-                            matches!(
-                                e.to_string_lossy().to_ascii_lowercase().as_str(),
-                                "png" | "jpg" | "jpeg"
-                            )
-                        })
-                        .unwrap_or(false)
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(p.clone());
-        }
-    }
+    let files = crate::engine::image_files(inputs).context("cannot list the images")?;
     if files.is_empty() {
         bail!("no PNG or JPEG images found in {inputs:?}");
     }
@@ -739,33 +724,17 @@ fn distance(
     }
     let loaded = crate::engine::load_model(&model.model, model.device, model.precision)
         .with_context(|| format!("cannot load model {}", model.model))?;
-    let mut total: Option<HeadStats> = None;
-    let mut skipped = Vec::new();
     let start = std::time::Instant::now();
-    for (i, f) in files.iter().enumerate() {
-        let stats = crate::model::preprocess::load_image(f)
-            .map_err(anyhow::Error::from)
-            .and_then(|img| Ok(crate::engine::forward(&loaded.vit, &img, model.size)?))
-            .and_then(|r| {
-                Ok(head_stats(
-                    &r.capture.attentions,
-                    &r.capture.layout,
-                    prefix,
-                )?)
-            });
-        match stats {
-            Ok(s) => match &mut total {
-                Some(t) => t.add(&s)?,
-                None => total = Some(s),
-            },
-            Err(e) => {
-                eprintln!("skipping {}: {e:#}", f.display());
-                skipped.push(f.clone());
-            }
-        }
-        eprintln!("[{}/{}] {}", i + 1, files.len(), f.display());
+    let run =
+        crate::engine::head_stats_over(&loaded.vit, &files, model.size, prefix, |i, n, f| {
+            eprintln!("[{i}/{n}] {}", f.display());
+            true
+        })?;
+    for (f, why) in &run.skipped {
+        eprintln!("skipped {}: {why}", f.display());
     }
-    let total = total.context("no image could be analysed")?;
+    let skipped = &run.skipped;
+    let total = run.stats.context("no image could be analysed")?;
     crate::export::write_atomic(out, force, |w| {
         use std::io::Write;
         w.write_all(total.to_csv().as_bytes())

@@ -8,7 +8,7 @@ use image::RgbImage;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use crate::analysis::QueryRows;
+use crate::analysis::{HeadStats, PrefixConvention, QueryRows, head_stats};
 use crate::model::preprocess::{load_image, normalize, resize};
 use crate::model::{
     Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError, ModelSource, Precision,
@@ -232,6 +232,78 @@ impl Engine {
             query,
         ))
     }
+}
+
+/// Image files among `inputs`: files as given, folders expanded to the PNG/JPEG files directly inside
+/// (sorted by name).
+pub fn image_files(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for p in inputs {
+        if p.is_dir() {
+            let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|f| {
+                    f.is_file()
+                        && f.extension().is_some_and(|e| {
+                            matches!(
+                                e.to_string_lossy().to_ascii_lowercase().as_str(),
+                                "png" | "jpg" | "jpeg"
+                            )
+                        })
+                })
+                .collect();
+            found.sort();
+            files.extend(found);
+        } else {
+            files.push(p.clone());
+        }
+    }
+    Ok(files)
+}
+
+/// Head statistics averaged over images.
+#[derive(Debug)]
+pub struct StatsRun {
+    /// `None` when no image could be analysed.
+    pub stats: Option<HeadStats>,
+    /// Images that could not be read or run, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+    /// True when `progress` asked to stop; `stats` then covers the images done so far.
+    pub cancelled: bool,
+}
+
+/// Mean attention distance and entropy per layer and head over `files` (each image counts once).
+/// `progress(done, total, file)` is called after each image; returning `false` cancels.
+pub fn head_stats_over(
+    vit: &Vit,
+    files: &[PathBuf],
+    size: InputSize,
+    convention: PrefixConvention,
+    mut progress: impl FnMut(usize, usize, &Path) -> bool,
+) -> Result<StatsRun> {
+    let mut run = StatsRun {
+        stats: None,
+        skipped: Vec::new(),
+        cancelled: false,
+    };
+    for (i, f) in files.iter().enumerate() {
+        let one = load_image(f)
+            .and_then(|img| forward(vit, &img, size))
+            .and_then(|r| head_stats(&r.capture.attentions, &r.capture.layout, convention));
+        match one {
+            Ok(s) => match &mut run.stats {
+                Some(t) => t.add(&s)?,
+                None => run.stats = Some(s),
+            },
+            Err(e) => run.skipped.push((f.clone(), e.to_string())),
+        }
+        if !progress(i + 1, files.len(), f) {
+            run.cancelled = i + 1 < files.len();
+            break;
+        }
+    }
+    Ok(run)
 }
 
 #[cfg(test)]

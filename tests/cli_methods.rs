@@ -300,3 +300,41 @@ fn bad_method_options_fail_in_one_line() {
         "nothing written"
     );
 }
+
+#[test]
+fn folder_statistics_report_progress_and_can_be_cancelled() {
+    let m = vitscope::engine::load_model(
+        &ModelSource::Path(model().into()),
+        DeviceChoice::Cpu,
+        Precision::F32,
+    )
+    .unwrap();
+    let files = vitscope::engine::image_files(&[root().join("assets")]).unwrap();
+    assert!(files.len() >= 3, "{files:?}");
+    let size = InputSize::Exact { h: 20, w: 32 };
+    let mut seen = Vec::new();
+    let run = vitscope::engine::head_stats_over(
+        &m.vit,
+        &files,
+        size,
+        vitscope::analysis::PrefixConvention::Drop,
+        |i, n, _| {
+            seen.push((i, n));
+            i < 2
+        },
+    )
+    .unwrap();
+    assert_eq!(seen, vec![(1, files.len()), (2, files.len())]);
+    assert!(run.cancelled);
+    assert_eq!(run.stats.unwrap().images, 2);
+    let all = vitscope::engine::head_stats_over(
+        &m.vit,
+        &files,
+        size,
+        vitscope::analysis::PrefixConvention::Drop,
+        |_, _, _| true,
+    )
+    .unwrap();
+    assert!(!all.cancelled && all.skipped.is_empty());
+    assert_eq!(all.stats.unwrap().images, files.len());
+}
