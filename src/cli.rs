@@ -745,27 +745,17 @@ fn distance(
     })?;
     println!("{}", out.display());
     if let Some(plot) = plot {
-        let series: Vec<(Vec<Series>, Vec<Series>)> = vec![(
+        let per_head = |value: &dyn Fn(usize, usize) -> f64| -> Vec<Series> {
             (0..total.heads)
                 .map(|h| Series {
                     label: format!("head {h}"),
-                    points: (0..total.layers)
-                        .map(|l| (l as f64, total.distance(l, h)))
-                        .collect(),
+                    points: (0..total.layers).map(|l| (l as f64, value(l, h))).collect(),
                     color: category(h),
                 })
-                .collect(),
-            (0..total.heads)
-                .map(|h| Series {
-                    label: format!("head {h}"),
-                    points: (0..total.layers)
-                        .map(|l| (l as f64, total.entropy(l, h)))
-                        .collect(),
-                    color: category(h),
-                })
-                .collect(),
-        )];
-        let (dist, ent) = &series[0];
+                .collect()
+        };
+        let dist = &per_head(&|l, h| total.distance(l, h));
+        let ent = &per_head(&|l, h| total.entropy(l, h));
         let title = format!(
             "{} - {} image(s), prefix {}",
             loaded.info.name,

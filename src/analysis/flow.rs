@@ -13,7 +13,7 @@
 //! f64 (augmenting paths are saturated to within 1e-13).
 use tch::Tensor;
 
-use super::rollout::{RolloutOptions, TokenMap, to_vec_f32, transitions};
+use super::rollout::{RolloutOptions, TokenMap, check_query, to_vec_f32, transitions};
 use crate::model::{ModelError, TokenLayout};
 
 type Result<T> = std::result::Result<T, ModelError>;
@@ -229,11 +229,7 @@ pub fn attention_flow(
 ) -> Result<TokenMap> {
     let _guard = tch::no_grad_guard();
     let n = layout.num_tokens();
-    if query >= n {
-        return Err(ModelError::Invalid(format!(
-            "query token {query} out of range (the model has {n} tokens)"
-        )));
-    }
+    check_query(query, n)?;
     let mats = transitions(attentions, o)?
         .iter()
         .map(|t| Ok(to_vec_f32(t)?.into_iter().map(f64::from).collect()))

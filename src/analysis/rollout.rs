@@ -195,17 +195,23 @@ pub fn transitions(attentions: &[Tensor], o: &RolloutOptions) -> Result<Vec<Tens
         .collect()
 }
 
+/// An error unless `query` is one of `n` tokens.
+pub fn check_query(query: usize, n: usize) -> Result<()> {
+    if query >= n {
+        return Err(ModelError::Invalid(format!(
+            "query token {query} out of range (the model has {n} tokens)"
+        )));
+    }
+    Ok(())
+}
+
 /// Row `query` of `M_last ··· M_first` for matrices given in forward order: `[N]`.
 pub fn product_row(mats: &[Tensor], query: usize) -> Result<Tensor> {
     let first = mats
         .first()
         .ok_or_else(|| ModelError::Invalid("no layers to roll out".into()))?;
     let n = first.size()[0];
-    if query as i64 >= n {
-        return Err(ModelError::Invalid(format!(
-            "query token {query} out of range (the model has {n} tokens)"
-        )));
-    }
+    check_query(query, n as usize)?;
     let mut v = Tensor::f_zeros([1, n], (Kind::Float, first.device()))?;
     let _ = v.f_narrow(1, query as i64, 1)?.f_fill_(1.0)?;
     for m in mats.iter().rev() {

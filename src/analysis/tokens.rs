@@ -14,7 +14,7 @@
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use super::rollout::to_vec_f32;
+use super::rollout::{check_query, to_vec_f32};
 use crate::grid::Grid;
 use crate::model::{ModelError, TokenLayout};
 
@@ -53,11 +53,7 @@ pub fn dino_masks(
         return Err(ModelError::Invalid(format!("τ = {tau} must be in (0, 1]")));
     }
     let n = layout.num_tokens();
-    if query >= n {
-        return Err(ModelError::Invalid(format!(
-            "query token {query} out of range (the model has {n} tokens)"
-        )));
-    }
+    check_query(query, n)?;
     let np = layout.num_patches();
     let rows =
         attention
