@@ -32,6 +32,9 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub open: ModelImageArgs,
+    /// The view the app opens on (default: the one used last).
+    #[arg(long, value_enum)]
+    pub view: Option<crate::ui::settings::View>,
 }
 
 #[derive(Args, Debug, Clone)]

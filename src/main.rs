@@ -17,7 +17,7 @@ fn main() -> std::process::ExitCode {
     };
     let result = match cli.command {
         Some(command) => run(command),
-        None => vitscope::ui::run_app(cli.open),
+        None => vitscope::ui::run_app(cli.open, cli.view),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -226,7 +226,7 @@ mod tests {
 
     #[test]
     fn a_high_norm_patch_is_flagged_and_cls_is_not() {
-        let mut x = Tensor::ones([7, 4], (Kind::Float, Device::Cpu));
+        let x = Tensor::ones([7, 4], (Kind::Float, Device::Cpu));
         let _ = x.get(0).fill_(50.0);
         let _ = x.get(4).fill_(20.0);
         let _ = x.get(2).fill_(1.1);

@@ -10,7 +10,10 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_
 
 use image::RgbImage;
 
-use crate::analysis::QueryRows;
+use crate::analysis::{
+    HeadStats, PatchFilters, PosSimilarity, PrefixConvention, QueryRows, RolloutOptions, TokenMap,
+    TokenNorms,
+};
 use crate::engine::{ClassScore, Engine, ModelInfo};
 use crate::export::maps::{MapExport, export_maps, with_free_stem};
 use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout};
@@ -48,6 +51,49 @@ pub enum Job {
     SetQuery(QuerySpec),
     /// Export maps; the stem is made unique first, so the app never overwrites a file.
     Export(MapExport),
+    /// Run an analysis on the current capture and query.
+    Analyse(AnalysisRequest),
+}
+
+/// What the analysis views ask the worker for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisRequest {
+    /// Aggregate maps for the current query: rollout, gradient rollout and relevance (and flow when asked).
+    Methods {
+        opts: RolloutOptions,
+        /// As `vitscope export --target`: `top`, `N`, `A-B`, `sim:ROW,COL`.
+        target: String,
+        flow: bool,
+    },
+    /// Mean attention distance and entropy per layer and head of the current image.
+    Stats(PrefixConvention),
+    /// Token norms and prefix mass.
+    Tokens,
+    /// Position-embedding similarity (trained grid, or the input's) and patch-filter components.
+    Embeddings { input_grid: bool },
+}
+
+/// One aggregate map with what it is.
+#[derive(Debug, Clone)]
+pub struct MethodMap {
+    pub name: &'static str,
+    pub definition: String,
+    pub map: TokenMap,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum AnalysisResult {
+    Methods(Vec<MethodMap>),
+    Stats(HeadStats),
+    Tokens {
+        norms: TokenNorms,
+        prefix_mass: Vec<Vec<f32>>,
+    },
+    Embeddings {
+        pos: PosSimilarity,
+        filters: PatchFilters,
+    },
 }
 
 /// The result of a forward pass, for the UI.
@@ -62,10 +108,17 @@ pub struct Computed {
 
 pub enum Outcome {
     ModelLoaded(ModelInfo),
-    ImageLoaded { path: PathBuf, image: Arc<RgbImage> },
+    ImageLoaded {
+        path: PathBuf,
+        image: Arc<RgbImage>,
+    },
     Computed(Computed),
     Rows(QueryRows),
     Exported(Vec<PathBuf>),
+    Analysis {
+        request: AnalysisRequest,
+        result: Box<AnalysisResult>,
+    },
     Failed(String),
 }
 
@@ -178,8 +231,97 @@ impl State {
                     .map_err(|e| e.to_string())?;
                 out.push(Outcome::Exported(files));
             }
+            Job::Analyse(request) => {
+                let result = self.analyse(&request).map_err(|e| format!("{e:#}"))?;
+                out.push(Outcome::Analysis {
+                    request,
+                    result: Box::new(result),
+                });
+            }
         }
         Ok(out)
+    }
+
+    fn analyse(&mut self, request: &AnalysisRequest) -> anyhow::Result<AnalysisResult> {
+        use crate::analysis as a;
+        use anyhow::Context;
+        let m = self.engine.model.as_ref().context("no model loaded")?;
+        if let AnalysisRequest::Embeddings { input_grid } = request {
+            let grid = match (input_grid, self.engine.layout()) {
+                (true, Some(l)) => Some((l.grid_h, l.grid_w)),
+                _ => None,
+            };
+            return Ok(AnalysisResult::Embeddings {
+                pos: a::position_similarity(&m.vit, grid)?,
+                filters: a::patch_filter_components(&m.vit, 28)?,
+            });
+        }
+        let run = self.engine.run.as_ref().context("no image loaded")?;
+        let cap = &run.capture;
+        let layout = &cap.layout;
+        Ok(match request {
+            AnalysisRequest::Methods { opts, target, flow } => {
+                let token = self
+                    .query
+                    .token(layout)
+                    .unwrap_or_else(|| layout.default_query());
+                let timed =
+                    |name, definition: String, f: &dyn Fn() -> crate::model::Result<TokenMap>| {
+                        let t = std::time::Instant::now();
+                        f().map(|map| MethodMap {
+                            name,
+                            definition,
+                            map,
+                            ms: t.elapsed().as_secs_f64() * 1e3,
+                        })
+                    };
+                let layers = cap.attentions.len();
+                let mut maps = vec![timed(
+                    "Rollout",
+                    format!("attention rollout: {}", opts.describe(layers)),
+                    &|| a::rollout(&cap.attentions, layout, token, opts),
+                )?];
+                if *flow {
+                    maps.push(timed(
+                        "Flow",
+                        format!("attention flow (exact max-flow): {}", opts.describe(layers)),
+                        &|| a::attention_flow(&cap.attentions, layout, token, opts),
+                    )?);
+                }
+                let logits = match &cap.logits {
+                    Some(l) => Some(a::rollout::to_vec_f32(l)?),
+                    None => None,
+                };
+                let target = crate::cli::parse_target(target, layout, logits.as_deref())?;
+                let (g, grads, value) = self.engine.gradients(&target)?;
+                let t = format!("{} = {value:.4}", target.describe());
+                maps.push(timed(
+                    "Gradient rollout",
+                    format!(
+                        "max(mean_h(grad*A), 0), residual alpha = {}, discard {}, layers {}..={}; target {t}",
+                        opts.residual,
+                        opts.discard_ratio,
+                        opts.start_layer,
+                        opts.end_layer.unwrap_or(layers - 1)
+                    ),
+                    &|| a::grad_rollout(&g.attentions, &grads, layout, token, opts),
+                )?);
+                maps.push(timed(
+                    "Relevance",
+                    format!("Chefer et al.: R = I; R += mean_h[(grad*A)+] R; target {t}"),
+                    &|| a::relevance(&g.attentions, &grads, layout, token),
+                )?);
+                AnalysisResult::Methods(maps)
+            }
+            AnalysisRequest::Stats(conv) => {
+                AnalysisResult::Stats(a::head_stats(&cap.attentions, layout, *conv)?)
+            }
+            AnalysisRequest::Tokens => AnalysisResult::Tokens {
+                norms: a::token_norms(&cap.hidden_states, layout)?,
+                prefix_mass: a::prefix_mass(&cap.attentions, layout)?,
+            },
+            AnalysisRequest::Embeddings { .. } => unreachable!("answered above"),
+        })
     }
 }
 

@@ -6,12 +6,17 @@ use std::time::{Duration, Instant};
 
 use image::RgbImage;
 
+use super::settings::View;
 use super::settings::{STORAGE_KEY, Settings};
 use super::textures::Cached;
-use super::{attention_view, controls, head_grid, model_info, status_bar};
-use crate::analysis::{HeadSel, QueryRows};
+use super::{
+    attention_view, controls, distance_view, embeddings_view, head_grid, methods_view, model_info,
+    status_bar, tokens_view,
+};
+use crate::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions};
 use crate::engine::{ClassScore, ModelInfo};
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
 use crate::jobs::{Job, Outcome, QuerySpec, Worker};
 use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 
@@ -25,6 +30,8 @@ pub struct StartOptions {
     pub precision: Precision,
     /// Overrides the persisted export folder (tests use a temporary folder).
     pub export_dir: Option<PathBuf>,
+    /// Overrides the persisted view.
+    pub view: Option<View>,
 }
 
 /// Everything views emit; [`App::apply`] is the only place that acts on them.
@@ -42,6 +49,13 @@ pub enum UiCommand {
     ExportMap,
     ExportHeadGrid,
     DismissError,
+    SetView(View),
+    /// Show layer and head in the Attention view (a click in the distance plot).
+    OpenHead(usize, usize),
+    /// Step the layer (−1 / +1) or the head (cycling mean, h0, h1, …).
+    StepLayer(i64),
+    StepHead(i64),
+    ToggleOverlay,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +91,50 @@ pub struct ViewState {
     pub model_field: String,
     pub size_field: String,
     pub export_field: String,
+    /// The Methods view's target field (applied with a button or Enter).
+    pub target_field: String,
+    /// Bumped by every new forward pass or query: analyses made before are stale.
+    pub analysis_epoch: u64,
+    pub methods: MethodParams,
+    pub stats_convention: PrefixConvention,
+    pub pos_input_grid: bool,
+    /// The latest analysis of each kind, with the epoch and request it answers.
+    pub results: Vec<(u64, AnalysisRequest, AnalysisResult)>,
+    /// Analyses sent and not answered: job generation → (epoch, request).
+    pending: Vec<(u64, u64, AnalysisRequest)>,
+    /// Opacity before the overlay was toggled off.
+    hidden_opacity: Option<f32>,
+    /// Analyses that failed at an epoch (not retried until something changes).
+    failed: Vec<(u64, AnalysisRequest)>,
+}
+
+/// The Methods view's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodParams {
+    pub opts: RolloutOptions,
+    pub target: String,
+    pub flow: bool,
+}
+
+impl Default for MethodParams {
+    fn default() -> Self {
+        MethodParams {
+            opts: RolloutOptions::default(),
+            target: "top".into(),
+            flow: false,
+        }
+    }
+}
+
+impl ViewState {
+    /// The latest result for a request of the same kind as `like`, and whether it answers `like` now.
+    pub fn result(&self, like: &AnalysisRequest) -> Option<(&AnalysisResult, bool)> {
+        let kind = std::mem::discriminant(like);
+        self.results
+            .iter()
+            .find(|(_, r, _)| std::mem::discriminant(r) == kind)
+            .map(|(epoch, r, res)| (res, *epoch == self.analysis_epoch && r == like))
+    }
 }
 
 pub struct App {
@@ -93,6 +151,8 @@ pub struct App {
     pub(super) thumbs: Vec<Cached<(u64, usize, HeadSel, crate::render::Colormap, bool)>>,
     pub(super) photo_generation: u64,
     query_generation: u64,
+    /// Textures of the analysis views, by name, with a hash of what they show.
+    pub(super) store: std::collections::HashMap<String, (u64, egui::TextureHandle)>,
 }
 
 impl App {
@@ -103,6 +163,9 @@ impl App {
             .unwrap_or_default();
         if let Some(dir) = &start.export_dir {
             settings.export_dir = dir.clone();
+        }
+        if let Some(v) = start.view {
+            settings.view = v;
         }
         let ctx = cc.egui_ctx.clone();
         let worker = Worker::spawn(move || ctx.request_repaint());
@@ -124,6 +187,7 @@ impl App {
             thumbs: Vec::new(),
             photo_generation: 0,
             query_generation: 0,
+            store: Default::default(),
         };
         app.worker.send(Job::SetSize(start.size));
         if let Some(m) = start.model {
@@ -140,10 +204,45 @@ impl App {
         self.photo_tex.current().map(|t| t.id())
     }
 
+    /// The photo's texture, made now if no view has drawn it yet.
+    pub(super) fn photo_texture(&mut self, ctx: &egui::Context) -> Option<egui::TextureId> {
+        let photo = self.state.image.clone()?;
+        Some(
+            self.photo_tex
+                .get(self.photo_generation, || {
+                    super::textures::from_rgb(ctx, "photo", &photo, egui::TextureOptions::LINEAR)
+                })
+                .id(),
+        )
+    }
+
     /// The map the central view shows now: `[grid_h, grid_w]` attention of the current layer, head and query.
     pub fn shown_map(&self) -> Option<crate::grid::Grid> {
         let s = &self.state;
         s.rows.as_ref().map(|r| r.patch_map(s.layer, s.head))
+    }
+
+    /// A cached texture `name` showing what `key` describes; rebuilt only when the key changes.
+    pub(super) fn texture(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        key: impl std::hash::Hash,
+        build: impl FnOnce() -> RgbImage,
+        options: egui::TextureOptions,
+    ) -> egui::TextureId {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(key);
+        match self.store.get(name) {
+            Some((k, t)) if *k == h => t.id(),
+            _ => {
+                let t = super::textures::from_rgb(ctx, name, &build(), options);
+                let id = t.id();
+                self.store.insert(name.to_string(), (h, t));
+                id
+            }
+        }
     }
 
     /// Work queued on the worker and not answered yet.
@@ -219,7 +318,68 @@ impl App {
                 self.worker.send(Job::Export(req));
             }
             UiCommand::DismissError => s.error = None,
+            UiCommand::SetView(v) => self.settings.view = v,
+            UiCommand::OpenHead(l, h) => {
+                self.settings.view = View::Attention;
+                self.apply(UiCommand::SetHead(HeadSel::Head(h)));
+                self.apply(UiCommand::SetLayer(l));
+            }
+            UiCommand::StepLayer(d) => {
+                let l = (s.layer as i64 + d).max(0) as usize;
+                self.apply(UiCommand::SetLayer(l));
+            }
+            UiCommand::StepHead(d) => {
+                if let Some(rows) = &s.rows {
+                    // Order: mean, h0 … h(H−1), cycling.
+                    let n = rows.heads as i64 + 1;
+                    let at = match s.head {
+                        HeadSel::Mean => 0,
+                        HeadSel::Head(h) => h as i64 + 1,
+                    };
+                    s.head = match (at + d).rem_euclid(n) {
+                        0 => HeadSel::Mean,
+                        k => HeadSel::Head(k as usize - 1),
+                    };
+                }
+            }
+            UiCommand::ToggleOverlay => match s.hidden_opacity.take() {
+                Some(o) => self.settings.opacity = o,
+                None => {
+                    s.hidden_opacity = Some(self.settings.opacity);
+                    self.settings.opacity = 0.0;
+                }
+            },
         }
+    }
+
+    /// Ask the worker for the analysis the current view needs, unless it is there or on its way.
+    pub fn request_analysis(&mut self) {
+        let s = &self.state;
+        if s.rows.is_none() {
+            return;
+        }
+        let want = match self.settings.view {
+            View::Attention => return,
+            View::Methods => AnalysisRequest::Methods {
+                opts: s.methods.opts,
+                target: s.methods.target.clone(),
+                flow: s.methods.flow,
+            },
+            View::Distance => AnalysisRequest::Stats(s.stats_convention),
+            View::Tokens => AnalysisRequest::Tokens,
+            View::Embeddings => AnalysisRequest::Embeddings {
+                input_grid: s.pos_input_grid,
+            },
+        };
+        let epoch = s.analysis_epoch;
+        if matches!(s.result(&want), Some((_, true)))
+            || s.pending.iter().any(|(_, e, r)| *e == epoch && *r == want)
+            || s.failed.iter().any(|(e, r)| *e == epoch && *r == want)
+        {
+            return;
+        }
+        let generation = self.worker.send(Job::Analyse(want.clone()));
+        self.state.pending.push((generation, epoch, want));
     }
 
     fn open_dialog(&mut self, kind: DialogKind) {
@@ -304,6 +464,7 @@ impl App {
                     }
                 }
                 s.query = query_of(&c.rows);
+                s.analysis_epoch += 1;
                 s.rows = Some(c.rows);
                 s.rows_generation = generation;
                 s.input_hw = Some(c.input_hw);
@@ -312,6 +473,7 @@ impl App {
             }
             Outcome::Rows(rows) => {
                 if generation >= self.query_generation {
+                    s.analysis_epoch += 1;
                     s.query = query_of(&rows);
                     s.rows = Some(rows);
                     s.rows_generation = generation;
@@ -328,8 +490,25 @@ impl App {
                 ));
                 s.last_export = files;
             }
-            Outcome::Failed(msg) => s.error = Some(msg),
+            Outcome::Analysis { request, result } => {
+                let epoch = s
+                    .pending
+                    .iter()
+                    .find(|(g, _, _)| *g == generation)
+                    .map_or(0, |(_, e, _)| *e);
+                let kind = std::mem::discriminant(&request);
+                s.results
+                    .retain(|(_, r, _)| std::mem::discriminant(r) != kind);
+                s.results.push((epoch, request, *result));
+            }
+            Outcome::Failed(msg) => {
+                if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
+                    s.failed.push((*e, r.clone()));
+                }
+                s.error = Some(msg);
+            }
         }
+        s.pending.retain(|(g, _, _)| *g != generation);
     }
 }
 
@@ -368,10 +547,49 @@ impl eframe::App for App {
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| head_grid::ui(self, ui, &mut cmds));
             });
-        egui::CentralPanel::default().show(ui, |ui| attention_view::ui(self, ui, &mut cmds));
+        egui::CentralPanel::default().show(ui, |ui| {
+            ui.horizontal(|ui| {
+                for v in View::ALL {
+                    if ui
+                        .selectable_label(self.settings.view == v, v.label())
+                        .clicked()
+                    {
+                        cmds.push(UiCommand::SetView(v));
+                    }
+                }
+                ui.separator();
+                ui.small("keys: Left/Right layer · Up/Down head · O overlay · E export")
+                    .on_hover_text("Keyboard shortcuts (when no text field has focus)");
+            });
+            ui.separator();
+            match self.settings.view {
+                View::Attention => attention_view::ui(self, ui, &mut cmds),
+                View::Methods => methods_view::ui(self, ui, &mut cmds),
+                View::Distance => distance_view::ui(self, ui, &mut cmds),
+                View::Tokens => tokens_view::ui(self, ui, &mut cmds),
+                View::Embeddings => embeddings_view::ui(self, ui, &mut cmds),
+            }
+        });
+        if ui.ctx().memory(|m| m.focused().is_none()) {
+            ui.ctx().input(|i| {
+                for (key, cmd) in [
+                    (egui::Key::ArrowLeft, UiCommand::StepLayer(-1)),
+                    (egui::Key::ArrowRight, UiCommand::StepLayer(1)),
+                    (egui::Key::ArrowUp, UiCommand::StepHead(-1)),
+                    (egui::Key::ArrowDown, UiCommand::StepHead(1)),
+                    (egui::Key::O, UiCommand::ToggleOverlay),
+                    (egui::Key::E, UiCommand::ExportMap),
+                ] {
+                    if i.key_pressed(key) {
+                        cmds.push(cmd);
+                    }
+                }
+            });
+        }
         for c in cmds {
             self.apply(c);
         }
+        self.request_analysis();
         if self.busy() {
             ui.ctx().request_repaint_after(Duration::from_millis(100));
         }

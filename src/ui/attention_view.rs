@@ -71,7 +71,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
 }
 
 /// The patch (row, col) under a screen position inside `rect`.
-fn patch_at(rect: Rect, pos: egui::Pos2, gh: usize, gw: usize) -> (usize, usize) {
+pub(super) fn patch_at(rect: Rect, pos: egui::Pos2, gh: usize, gw: usize) -> (usize, usize) {
     let rel = (pos - rect.min) / rect.size();
     let r = ((rel.y * gh as f32).floor().max(0.0) as usize).min(gh - 1);
     let c = ((rel.x * gw as f32).floor().max(0.0) as usize).min(gw - 1);

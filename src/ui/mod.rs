@@ -3,11 +3,16 @@
 pub mod app;
 mod attention_view;
 mod controls;
+mod distance_view;
+mod embeddings_view;
 mod head_grid;
+mod methods_view;
 mod model_info;
 pub mod settings;
 mod status_bar;
 mod textures;
+mod tiles;
+mod tokens_view;
 
 pub use app::{App, StartOptions};
 
@@ -15,7 +20,7 @@ use crate::cli::ModelImageArgs;
 use crate::model::source::default_image;
 
 /// Open the app window (blocks until it closes).
-pub fn run_app(args: ModelImageArgs) -> anyhow::Result<()> {
+pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Result<()> {
     let start = StartOptions {
         model: Some(args.model),
         image: args.image.or_else(default_image),
@@ -23,6 +28,7 @@ pub fn run_app(args: ModelImageArgs) -> anyhow::Result<()> {
         device: args.device,
         precision: args.precision,
         export_dir: None,
+        view,
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

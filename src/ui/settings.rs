@@ -15,6 +15,38 @@ pub struct Settings {
     pub smooth: bool,
     /// Folder the Export buttons write to.
     pub export_dir: PathBuf,
+    /// The view shown in the centre (restored at start).
+    pub view: View,
+}
+
+/// The central views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+pub enum View {
+    #[default]
+    Attention,
+    Methods,
+    Distance,
+    Tokens,
+    Embeddings,
+}
+
+impl View {
+    pub const ALL: [View; 5] = [
+        View::Attention,
+        View::Methods,
+        View::Distance,
+        View::Tokens,
+        View::Embeddings,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            View::Attention => "Attention",
+            View::Methods => "Methods",
+            View::Distance => "Distance",
+            View::Tokens => "Tokens",
+            View::Embeddings => "Embeddings",
+        }
+    }
 }
 
 impl Default for Settings {
@@ -26,6 +58,7 @@ impl Default for Settings {
             export_dir: std::env::current_dir()
                 .unwrap_or_default()
                 .join("vitscope-export"),
+            view: View::Attention,
         }
     }
 }

@@ -1,0 +1,98 @@
+//! Distance: mean attention distance and entropy per head against layer (the ViT paper's Fig. 7 right), as
+//! egui_plot scatters; hovering names the head, a click opens that layer and head in the Attention view.
+use egui_plot::{Legend, Plot, PlotPoints, Points};
+
+use super::app::{App, UiCommand};
+use crate::analysis::{HeadStats, PrefixConvention};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
+use crate::render::category;
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+    ui.horizontal(|ui| {
+        ui.label("Prefix tokens:");
+        let c = &mut app.state.stats_convention;
+        ui.radio_value(c, PrefixConvention::Renormalise, "renormalise over patches")
+            .on_hover_text("Drop attention to CLS/registers and renormalise each row over the patches.");
+        ui.radio_value(c, PrefixConvention::Drop, "drop")
+            .on_hover_text("Drop attention to CLS/registers without renormalising: that mass counts as distance 0.");
+    });
+    let want = AnalysisRequest::Stats(app.state.stats_convention);
+    let Some((AnalysisResult::Stats(stats), fresh)) = app.state.result(&want) else {
+        ui.spinner();
+        return;
+    };
+    let stats = stats.clone();
+    if !fresh {
+        ui.spinner();
+    }
+    ui.small("d(l,h) = mean over patch queries of Σ_j A[i,j]·P·|g_i − g_j| (pixels at the model input). Entropy over the full row, nats. Click a dot to open that head; `vitscope distance` averages a folder.");
+    let h = (ui.available_height() / 2.0 - 10.0).max(150.0);
+    plot(
+        ui,
+        "distance",
+        "mean attention distance (px)",
+        &stats,
+        h,
+        |l, hd| stats.distance(l, hd),
+        cmds,
+    );
+    plot(
+        ui,
+        "entropy",
+        "attention entropy (nats)",
+        &stats,
+        h,
+        |l, hd| stats.entropy(l, hd),
+        cmds,
+    );
+}
+
+fn plot(
+    ui: &mut egui::Ui,
+    id: &str,
+    y_label: &str,
+    stats: &HeadStats,
+    height: f32,
+    value: impl Fn(usize, usize) -> f64,
+    cmds: &mut Vec<UiCommand>,
+) {
+    let response = Plot::new(id)
+        .legend(Legend::default())
+        .height(height)
+        .x_axis_label("layer")
+        .y_axis_label(y_label)
+        .allow_scroll(false)
+        .show(ui, |p| {
+            for hd in 0..stats.heads {
+                let pts: Vec<[f64; 2]> = (0..stats.layers)
+                    .map(|l| [l as f64, value(l, hd)])
+                    .collect();
+                let [r, g, b] = category(hd);
+                p.points(
+                    Points::new(format!("head {hd}"), PlotPoints::from(pts))
+                        .radius(4.0)
+                        .color(egui::Color32::from_rgb(r, g, b)),
+                );
+            }
+            p.pointer_coordinate()
+        });
+    if response.response.clicked()
+        && let Some(at) = response.inner
+    {
+        // The nearest dot in screen space.
+        let t = response.transform;
+        let mut best = (f32::MAX, 0, 0);
+        for l in 0..stats.layers {
+            for hd in 0..stats.heads {
+                let s = t.position_from_point(&egui_plot::PlotPoint::new(l as f64, value(l, hd)));
+                let d = s.distance(t.position_from_point(&at));
+                if d < best.0 {
+                    best = (d, l, hd);
+                }
+            }
+        }
+        if best.0 < 12.0 {
+            cmds.push(UiCommand::OpenHead(best.1, best.2));
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! Embeddings: position-embedding similarity tiles and the principal components of the patch-embedding
+//! filters (the ViT paper's Fig. 7 left and centre).
+use egui::TextureOptions;
+
+use super::app::{App, UiCommand};
+use crate::export::methods::{patch_pca_image, pos_sim_image};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
+    ui.horizontal(|ui| {
+        ui.label("Position grid:");
+        ui.radio_value(&mut app.state.pos_input_grid, false, "as trained");
+        ui.radio_value(&mut app.state.pos_input_grid, true, "resized to the input")
+            .on_hover_text(
+                "The embeddings exactly as the forward pass resizes them for this input.",
+            );
+    });
+    let want = AnalysisRequest::Embeddings {
+        input_grid: app.state.pos_input_grid,
+    };
+    let Some((AnalysisResult::Embeddings { pos, filters }, fresh)) = app.state.result(&want) else {
+        ui.spinner();
+        return;
+    };
+    let (pos, filters) = (pos.clone(), filters.clone());
+    if !fresh {
+        ui.spinner();
+    }
+    let ctx = ui.ctx().clone();
+    let cmap = app.settings.colormap;
+    let sim = app.texture(
+        &ctx,
+        "pos-sim",
+        (
+            app.state.analysis_epoch,
+            pos.grid_h,
+            pos.grid_w,
+            cmap.name(),
+        ),
+        || pos_sim_image(&pos, cmap),
+        TextureOptions::NEAREST,
+    );
+    let pca = app.texture(
+        &ctx,
+        "patch-pca",
+        (app.state.analysis_epoch, filters.count),
+        || patch_pca_image(&filters),
+        TextureOptions::NEAREST,
+    );
+    let half = (ui.available_width() / 2.0 - 12.0).max(150.0);
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.label(format!("Position-embedding similarity, {}×{} grid", pos.grid_h, pos.grid_w))
+                .on_hover_text("Tile (r, c): cosine similarity of patch (r, c)'s position embedding to every patch's; colour scale −1…1.");
+            let aspect = pos.grid_h as f32 / pos.grid_w as f32;
+            let w = half.min((ui.available_height() - 30.0) / aspect.max(0.01));
+            ui.add(egui::Image::new((sim, egui::vec2(w, w * aspect))))
+                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Position similarity"));
+        });
+        ui.vertical(|ui| {
+            ui.label(format!("Patch-embedding filters: top {} principal components", filters.count))
+                .on_hover_text("Filters as vectors of length 3·P², centred; components min–max scaled, shown as P×P RGB; first = largest variance.");
+            let rows = filters.count.div_ceil(7) as f32;
+            ui.add(egui::Image::new((pca, egui::vec2(half, half * rows / 7.0))))
+                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Patch filters"));
+            let ev: Vec<String> = filters.explained.iter().take(6).map(|e| format!("{:.1}%", e * 100.0)).collect();
+            ui.small(format!("variance explained: {} …", ev.join(", ")));
+        });
+    });
+}

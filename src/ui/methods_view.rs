@@ -1,0 +1,184 @@
+//! Methods: raw attention, rollout, (flow), gradient rollout and relevance side by side for the same query,
+//! with live parameters. Hover a map for its exact definition; click a patch to make it the query.
+use egui::{TextureOptions, vec2};
+
+use super::app::{App, UiCommand};
+use super::attention_view::patch_at;
+use super::tiles::{colour_bar, map_tile, outline_cell};
+use crate::analysis::HeadFusion;
+use crate::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
+use crate::render::{colorize, normalize_min_max};
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+    let Some(rows) = app.state.rows.clone() else {
+        ui.label("Load a model and an image.");
+        return;
+    };
+    let layers = rows.layers;
+    let p = &mut app.state.methods;
+    ui.spacing_mut().slider_width = 110.0;
+    ui.horizontal_wrapped(|ui| {
+        egui::ComboBox::from_label("Head fusion")
+            .selected_text(p.opts.fusion.label())
+            .show_ui(ui, |ui| {
+                for f in [HeadFusion::Mean, HeadFusion::Max, HeadFusion::Min] {
+                    ui.selectable_value(&mut p.opts.fusion, f, f.label());
+                }
+            });
+        ui.label("Residual α");
+        ui.add(egui::Slider::new(&mut p.opts.residual, 0.0..=1.0))
+            .on_hover_text("Â = rownorm((1 − α)·F + α·I)");
+        ui.label("Discard");
+        ui.add(egui::Slider::new(&mut p.opts.discard_ratio, 0.0..=0.99))
+            .on_hover_text("In each row the floor(r·N) smallest entries are set to 0 before the residual; the row's largest entry is always kept.");
+    });
+    ui.horizontal_wrapped(|ui| {
+        let mut end = p.opts.end_layer.unwrap_or(layers - 1).min(layers - 1);
+        p.opts.start_layer = p.opts.start_layer.min(end);
+        ui.label("Layers");
+        ui.add(egui::Slider::new(&mut p.opts.start_layer, 0..=layers - 1));
+        ui.label("to");
+        ui.add(egui::Slider::new(&mut end, p.opts.start_layer..=layers - 1));
+        p.opts.end_layer = (end != layers - 1).then_some(end);
+        ui.checkbox(&mut p.flow, "Flow").on_hover_text(
+            "Attention flow: an exact max-flow per input token (seconds at high resolution).",
+        );
+    });
+    ui.horizontal(|ui| {
+        ui.label("Target");
+        let field = ui.add(
+            egui::TextEdit::singleline(&mut app.state.target_field)
+                .desired_width(120.0)
+                .hint_text("top"),
+        );
+        field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Target"));
+        if ui.button("Apply target").clicked()
+            || (field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)))
+        {
+            let t = app.state.target_field.trim();
+            app.state.methods.target = if t.is_empty() { "top".into() } else { t.to_string() };
+        }
+        ui.small("top · class N · A-B · sim:ROW,COL")
+            .on_hover_text("The scalar the gradient methods explain: a class logit, a difference of two logits, or for models without a head the cosine similarity of the pooled feature to a token's final feature.");
+    });
+    ui.separator();
+
+    let want = AnalysisRequest::Methods {
+        opts: app.state.methods.opts,
+        target: app.state.methods.target.clone(),
+        flow: app.state.methods.flow,
+    };
+    let result = app.state.result(&want).and_then(|(r, fresh)| match r {
+        AnalysisResult::Methods(m) => Some((m.clone(), fresh)),
+        _ => None,
+    });
+    let (maps, fresh) = match result {
+        Some((m, f)) => (m, f),
+        None => (Vec::new(), false),
+    };
+    if !fresh {
+        ui.horizontal(|ui| {
+            ui.spinner();
+            ui.label("computing…");
+        });
+    }
+    // Tiles: the raw attention of the current layer and head, then each method.
+    let s = &app.state;
+    let mut tiles = vec![(
+        format!("Attention L{} {}", s.layer, s.head.label()),
+        "The query's softmax attention in the selected layer and head (patch tokens; min–max)."
+            .to_string(),
+        rows.patch_map(s.layer, s.head),
+        vec![],
+    )];
+    for m in &maps {
+        tiles.push((
+            format!("{} ({:.0} ms)", m.name, m.ms),
+            m.definition.clone(),
+            m.map.patch_grid(),
+            m.map.prefix(),
+        ));
+    }
+    let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
+    let Some((ih, iw)) = s
+        .image
+        .as_ref()
+        .map(|i| (i.height() as f32, i.width() as f32))
+    else {
+        return;
+    };
+    let cols = if tiles.len() > 3 { 3 } else { tiles.len() };
+    let avail = ui.clip_rect().right() - ui.cursor().left() - 8.0 * cols as f32 - 16.0;
+    let w = (avail / cols as f32).max(120.0);
+    let size = vec2(w, w * ih / iw);
+    let ctx = ui.ctx().clone();
+    let photo = app.photo_texture(&ctx);
+    let (cmap, smooth, opacity) = (
+        app.settings.colormap,
+        app.settings.smooth,
+        app.settings.opacity,
+    );
+    let query = app.state.query;
+    let epoch = app.state.analysis_epoch;
+    egui::ScrollArea::vertical().show(ui, |ui| {
+        for chunk in tiles.chunks(cols).enumerate() {
+            ui.horizontal(|ui| {
+                for (k, (caption, definition, grid, prefix)) in chunk.1.iter().enumerate() {
+                    let i = chunk.0 * cols + k;
+                    let opts = if smooth {
+                        TextureOptions::LINEAR
+                    } else {
+                        TextureOptions::NEAREST
+                    };
+                    let heat = app.texture(
+                        &ctx,
+                        &format!("method-{i}"),
+                        (
+                            epoch,
+                            caption,
+                            definition,
+                            &grid.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                            cmap.name(),
+                            smooth,
+                        ),
+                        || colorize(&normalize_min_max(grid), cmap),
+                        opts,
+                    );
+                    ui.vertical(|ui| {
+                        let r = map_tile(ui, photo, heat, opacity, size, caption);
+                        if let QuerySpec::Patch(qr, qc) = query {
+                            outline_cell(
+                                &ui.painter_at(r.rect),
+                                r.rect,
+                                gh,
+                                gw,
+                                (qr, qc),
+                                egui::Color32::RED,
+                            );
+                        }
+                        if r.clicked()
+                            && let Some(pos) = r.interact_pointer_pos()
+                        {
+                            cmds.push(UiCommand::SetQuery(QuerySpec::Patch(
+                                patch_at(r.rect, pos, gh, gw).0,
+                                patch_at(r.rect, pos, gh, gw).1,
+                            )));
+                        }
+                        let prefix_text = prefix
+                            .iter()
+                            .map(|(l, v)| format!("{l} {v:.3}"))
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        r.on_hover_text(if prefix_text.is_empty() {
+                            definition.clone()
+                        } else {
+                            format!("{definition}\nPrefix tokens: {prefix_text}")
+                        });
+                        let (lo, hi) = grid.min_max();
+                        colour_bar(ui, cmap, lo, hi, "");
+                    });
+                }
+            });
+        }
+    });
+}

@@ -1,0 +1,93 @@
+//! Shared drawing for the analysis views: a map over the photo with a caption, and a colour bar.
+use egui::{Color32, Rect, Response, Sense, TextureId, pos2, vec2};
+
+use crate::render::Colormap;
+
+const UV: Rect = Rect {
+    min: pos2(0.0, 0.0),
+    max: pos2(1.0, 1.0),
+};
+
+/// The photo with a heat texture over it at `opacity`, a caption in the corner; clickable and hoverable.
+/// The tile carries `caption` as its accessible name.
+pub fn map_tile(
+    ui: &mut egui::Ui,
+    photo: Option<TextureId>,
+    heat: TextureId,
+    opacity: f32,
+    size: egui::Vec2,
+    caption: &str,
+) -> Response {
+    let (rect, response) = ui.allocate_exact_size(size, Sense::click());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, caption));
+    let painter = ui.painter_at(rect);
+    match photo {
+        Some(p) => {
+            painter.image(p, rect, UV, Color32::WHITE);
+            painter.image(
+                heat,
+                rect,
+                UV,
+                Color32::from_white_alpha((opacity * 255.0).round() as u8),
+            );
+        }
+        None => {
+            painter.image(heat, rect, UV, Color32::WHITE);
+        }
+    }
+    let galley = painter.layout_no_wrap(
+        caption.to_string(),
+        egui::FontId::proportional(13.0),
+        Color32::WHITE,
+    );
+    let bg = Rect::from_min_size(rect.min + vec2(3.0, 3.0), galley.size() + vec2(6.0, 2.0));
+    painter.rect_filled(bg, 3.0, Color32::from_black_alpha(170));
+    painter.galley(bg.min + vec2(3.0, 1.0), galley, Color32::WHITE);
+    if response.hovered() {
+        painter.rect_stroke(rect, 2.0, (1.0, Color32::WHITE), egui::StrokeKind::Inside);
+    }
+    response
+}
+
+/// Outline cell (r, c) of a `gh × gw` grid stretched over `rect`.
+pub fn outline_cell(
+    painter: &egui::Painter,
+    rect: Rect,
+    gh: usize,
+    gw: usize,
+    rc: (usize, usize),
+    color: Color32,
+) {
+    let cell = vec2(rect.width() / gw as f32, rect.height() / gh as f32);
+    let min = rect.min + vec2(rc.1 as f32 * cell.x, rc.0 as f32 * cell.y);
+    painter.rect_stroke(
+        Rect::from_min_size(min, cell),
+        0.0,
+        (2.0, color),
+        egui::StrokeKind::Middle,
+    );
+}
+
+/// A horizontal colour bar from `lo` to `hi` with its end values.
+pub fn colour_bar(ui: &mut egui::Ui, cmap: Colormap, lo: f32, hi: f32, what: &str) {
+    ui.horizontal(|ui| {
+        ui.small(format!("{lo:.3}"));
+        let (rect, response) = ui.allocate_exact_size(vec2(180.0, 12.0), Sense::hover());
+        response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Colour bar"));
+        let painter = ui.painter_at(rect);
+        let n = 64;
+        for i in 0..n {
+            let t = i as f32 / (n - 1) as f32;
+            let [r, g, b] = cmap.rgb(t);
+            let x0 = rect.min.x + rect.width() * i as f32 / n as f32;
+            let x1 = rect.min.x + rect.width() * (i + 1) as f32 / n as f32;
+            painter.rect_filled(
+                Rect::from_min_max(pos2(x0, rect.min.y), pos2(x1 + 0.5, rect.max.y)),
+                0.0,
+                Color32::from_rgb(r, g, b),
+            );
+        }
+        ui.small(format!("{hi:.3}"));
+        ui.small(what);
+    });
+}

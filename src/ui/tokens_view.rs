@@ -1,0 +1,130 @@
+//! Tokens: the norm of every patch token after the selected layer as a map over the photo, with high-norm
+//! outliers outlined (the register/artifact phenomenon), and the attention mass patch queries give each
+//! prefix token per layer.
+use egui::TextureOptions;
+use egui_plot::{Legend, Line, Plot, PlotPoints};
+
+use super::app::{App, UiCommand};
+use super::tiles::{colour_bar, map_tile, outline_cell};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
+use crate::render::{category, colorize, normalize_min_max};
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+    let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
+        app.state.result(&AnalysisRequest::Tokens)
+    else {
+        ui.spinner();
+        return;
+    };
+    let (norms, prefix_mass) = (norms.clone(), prefix_mass.clone());
+    let layer = app.state.layer.min(norms.layers - 1);
+    ui.horizontal(|ui| {
+        if ui.button("Prev layer").clicked() {
+            cmds.push(UiCommand::StepLayer(-1));
+        }
+        ui.label(format!("Token norms after layer {layer}"));
+        if ui.button("Next layer").clicked() {
+            cmds.push(UiCommand::StepLayer(1));
+        }
+    });
+    let grid = norms.patch_grid(layer);
+    let outliers: Vec<String> = norms
+        .outliers
+        .iter()
+        .filter(|(l, _)| *l == layer)
+        .map(|(_, t)| norms.layout.token_label(*t))
+        .collect();
+    ui.small(format!(
+        "Outliers (norm > max(median + 6·1.4826·MAD, 2·median)): {}",
+        if outliers.is_empty() {
+            "none".to_string()
+        } else {
+            outliers.join(", ")
+        }
+    ));
+    let prefix: Vec<String> = norms
+        .layout
+        .prefix
+        .iter()
+        .zip(norms.layer(layer))
+        .map(|(t, n)| format!("{} {n:.1}", t.label()))
+        .collect();
+    if !prefix.is_empty() {
+        ui.small(format!("Prefix-token norms: {}", prefix.join(", ")));
+    }
+    let Some((ih, iw)) = app
+        .state
+        .image
+        .as_ref()
+        .map(|i| (i.height() as f32, i.width() as f32))
+    else {
+        return;
+    };
+    let ctx = ui.ctx().clone();
+    let cmap = app.settings.colormap;
+    let opts = if app.settings.smooth {
+        TextureOptions::LINEAR
+    } else {
+        TextureOptions::NEAREST
+    };
+    let heat = app.texture(
+        &ctx,
+        "token-norm",
+        (
+            app.state.analysis_epoch,
+            layer,
+            cmap.name(),
+            app.settings.smooth,
+        ),
+        || colorize(&normalize_min_max(&grid), cmap),
+        opts,
+    );
+    let w = (ui.available_width() * 0.55)
+        .min((ui.available_height() - 60.0) * iw / ih)
+        .max(120.0);
+    let photo = app.photo_texture(&ctx);
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            let r = map_tile(
+                ui,
+                photo,
+                heat,
+                app.settings.opacity,
+                egui::vec2(w, w * ih / iw),
+                "Token norms",
+            );
+            let painter = ui.painter_at(r.rect);
+            for (_, t) in norms.outliers.iter().filter(|(l, _)| *l == layer) {
+                if let Some(rc) = norms.layout.patch_of_token(*t) {
+                    outline_cell(&painter, r.rect, grid.h, grid.w, rc, egui::Color32::RED);
+                }
+            }
+            let (lo, hi) = grid.min_max();
+            colour_bar(ui, cmap, lo, hi, "norm");
+        });
+        if !norms.layout.prefix.is_empty() {
+            ui.vertical(|ui| {
+                ui.label("Attention to prefix tokens (mean over heads and patch queries)");
+                Plot::new("prefix-mass")
+                    .legend(Legend::default())
+                    .x_axis_label("layer")
+                    .y_axis_label("mass")
+                    .allow_scroll(false)
+                    .show(ui, |p| {
+                        for (k, t) in norms.layout.prefix.iter().enumerate() {
+                            let pts: Vec<[f64; 2]> = prefix_mass
+                                .iter()
+                                .enumerate()
+                                .map(|(l, m)| [l as f64, m[k] as f64])
+                                .collect();
+                            let [r, g, b] = category(k);
+                            p.line(
+                                Line::new(t.label(), PlotPoints::from(pts))
+                                    .color(egui::Color32::from_rgb(r, g, b)),
+                            );
+                        }
+                    });
+            });
+        }
+    });
+}

@@ -1,0 +1,245 @@
+//! UI tests of the analysis views (Methods, Distance, Tokens, Embeddings) and the keyboard, driving the real
+//! `App` through egui_kittest on the tiny DINOv2 fixture: each view asks the worker for its analysis, shows
+//! it, and follows parameter changes, query clicks and model changes.
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use common::*;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+use vitscope::analysis::{HeadSel, PrefixConvention};
+use vitscope::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
+use vitscope::model::{InputSize, ModelSource};
+use vitscope::ui::app::UiCommand;
+use vitscope::ui::settings::View;
+use vitscope::ui::{App, StartOptions};
+
+fn harness(export_dir: &Path) -> Harness<'static, App> {
+    let start = StartOptions {
+        model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
+        image: Some(root().join("assets/chelsea.png")),
+        size: InputSize::Shorter(24),
+        export_dir: Some(export_dir.to_path_buf()),
+        view: Some(View::Attention),
+        ..Default::default()
+    };
+    let mut h = Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(|cc| App::new(cc, start));
+    settle(&mut h);
+    h
+}
+
+/// Step frames until the worker has answered everything (views send their requests during a frame).
+fn settle(h: &mut Harness<'static, App>) {
+    let start = Instant::now();
+    for _ in 0..3 {
+        loop {
+            h.step();
+            if !h.state().busy() {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "worker did not finish"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    h.step();
+}
+
+fn methods(h: &Harness<'static, App>) -> (Vec<(String, String, Vec<f32>)>, bool) {
+    let s = &h.state().state;
+    let want = AnalysisRequest::Methods {
+        opts: s.methods.opts,
+        target: s.methods.target.clone(),
+        flow: s.methods.flow,
+    };
+    match s.result(&want) {
+        Some((AnalysisResult::Methods(m), fresh)) => (
+            m.iter()
+                .map(|m| {
+                    (
+                        m.name.to_string(),
+                        m.definition.clone(),
+                        m.map.values.clone(),
+                    )
+                })
+                .collect(),
+            fresh,
+        ),
+        _ => (Vec::new(), false),
+    }
+}
+
+#[test]
+fn methods_view_shows_the_aggregate_maps_and_follows_parameters_and_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Methods").click();
+    settle(&mut h);
+    assert_eq!(h.state().settings.view, View::Methods);
+    let (maps, fresh) = methods(&h);
+    assert!(fresh);
+    let names: Vec<&str> = maps.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(names, ["Rollout", "Gradient rollout", "Relevance"]);
+    assert!(maps[0].1.contains("residual alpha = 0.5"), "{}", maps[0].1);
+    // Without a head, the gradient target is the similarity to the centre patch, and it says so.
+    assert!(maps[2].1.contains("cosine(pooled feature"), "{}", maps[2].1);
+    // Rolled-out rows sum to 1 over all tokens.
+    assert!((maps[0].2.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert!(h.query_by_label_contains("Rollout (").is_some());
+
+    // A parameter change recomputes.
+    h.state_mut().state.methods.opts.residual = 0.2;
+    settle(&mut h);
+    let (after, fresh) = methods(&h);
+    assert!(fresh && after[0].1.contains("residual alpha = 0.2"));
+    assert!(max_abs_diff(&after[0].2, &maps[0].2) > 1e-4);
+
+    // Flow joins the row of maps.
+    h.get_by_label("Flow").click();
+    settle(&mut h);
+    let (with_flow, _) = methods(&h);
+    assert_eq!(with_flow[1].0, "Flow");
+    assert!(with_flow[1].2.iter().all(|v| *v <= 1.0 + 1e-5));
+
+    // Clicking a map makes that patch the query for every map.
+    let rect = h.get_by_label_contains("Relevance (").rect();
+    let pos = rect.min + egui::vec2(2.0, rect.height() - 2.0);
+    h.input_mut().events.push(egui::Event::PointerMoved(pos));
+    for pressed in [true, false] {
+        h.input_mut().events.push(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: Default::default(),
+        });
+    }
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Patch(5, 0));
+    let (patch_maps, fresh) = methods(&h);
+    assert!(fresh);
+    assert!(max_abs_diff(&patch_maps[0].2, &with_flow[0].2) > 1e-4);
+
+    // A target the model cannot have fails with a message and the previous maps stay.
+    h.state_mut().state.target_field = "3".into();
+    h.get_by_label("Apply target").click();
+    settle(&mut h);
+    let err = h.state().state.error.clone().unwrap_or_default();
+    assert!(err.contains("no classifier head"), "{err}");
+    assert!(h.query_by_label_contains("Rollout (").is_some());
+}
+
+#[test]
+fn distance_view_has_every_head_and_opens_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Distance").click();
+    settle(&mut h);
+    let stats =
+        |h: &Harness<'static, App>, c| match h.state().state.result(&AnalysisRequest::Stats(c)) {
+            Some((AnalysisResult::Stats(s), true)) => s.clone(),
+            _ => panic!("no stats"),
+        };
+    let renorm = stats(&h, PrefixConvention::Renormalise);
+    let model = h.state().state.model.clone().unwrap();
+    assert_eq!((renorm.layers, renorm.heads), (model.layers, model.heads));
+    h.get_by_label("drop").click();
+    settle(&mut h);
+    let drop = stats(&h, PrefixConvention::Drop);
+    assert!(
+        drop.distance_px
+            .iter()
+            .zip(&renorm.distance_px)
+            .all(|(d, r)| d <= r)
+    );
+    assert!(
+        drop.distance_px
+            .iter()
+            .zip(&renorm.distance_px)
+            .any(|(d, r)| d < r)
+    );
+    // A click on a dot opens that layer and head in the Attention view.
+    h.state_mut().apply(UiCommand::OpenHead(1, 2));
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(
+        (h.state().settings.view, s.layer, s.head),
+        (View::Attention, 1, HeadSel::Head(2))
+    );
+}
+
+#[test]
+fn tokens_and_embeddings_views_show_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Tokens").click();
+    settle(&mut h);
+    let (layers, tokens) = match h.state().state.result(&AnalysisRequest::Tokens) {
+        Some((AnalysisResult::Tokens { norms, prefix_mass }, true)) => {
+            assert_eq!(prefix_mass.len(), norms.layers);
+            (norms.layers, norms.tokens)
+        }
+        _ => panic!("no token norms"),
+    };
+    assert_eq!((layers, tokens), (3, 1 + 6 * 9));
+    assert!(h.query_by_label("Token norms").is_some());
+
+    h.get_by_label("Embeddings").click();
+    settle(&mut h);
+    let grid = |h: &Harness<'static, App>, input_grid| match h
+        .state()
+        .state
+        .result(&AnalysisRequest::Embeddings { input_grid })
+    {
+        Some((AnalysisResult::Embeddings { pos, filters }, true)) => {
+            assert!(filters.count > 0);
+            (pos.grid_h, pos.grid_w)
+        }
+        _ => panic!("no embeddings"),
+    };
+    let trained = grid(&h, false);
+    h.get_by_label("resized to the input").click();
+    settle(&mut h);
+    assert_eq!(grid(&h, true), (6, 9));
+    assert_ne!(trained, (6, 9));
+    assert!(h.query_by_label("Position similarity").is_some());
+    assert!(h.query_by_label("Patch filters").is_some());
+}
+
+#[test]
+fn keyboard_steps_layer_and_head_and_toggles_the_overlay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    assert_eq!(h.state().state.layer, 2);
+    h.key_press(egui::Key::ArrowLeft);
+    h.step();
+    assert_eq!(h.state().state.layer, 1);
+    h.key_press(egui::Key::ArrowDown);
+    h.step();
+    assert_eq!(h.state().state.head, HeadSel::Head(0));
+    h.key_press(egui::Key::ArrowUp);
+    h.key_press(egui::Key::ArrowUp);
+    h.step();
+    let heads = h.state().state.model.as_ref().unwrap().heads;
+    assert_eq!(
+        h.state().state.head,
+        HeadSel::Head(heads - 1),
+        "cycles past mean"
+    );
+    let opacity = h.state().settings.opacity;
+    h.key_press(egui::Key::O);
+    h.step();
+    assert_eq!(h.state().settings.opacity, 0.0);
+    h.key_press(egui::Key::O);
+    h.step();
+    assert_eq!(h.state().settings.opacity, opacity);
+    h.key_press(egui::Key::E);
+    settle(&mut h);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert_eq!(files.len(), 1, "E exported the shown map");
+}
