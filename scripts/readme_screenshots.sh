@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The README's screenshots, made from the real app under Xvfb (see scripts/screenshot.sh for what it needs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet
+export SCREENSHOT_WAIT=${SCREENSHOT_WAIT:-15}
+bash scripts/screenshot.sh docs/screenshot.png --view attention
+for v in methods distance tokens embeddings; do
+    bash scripts/screenshot.sh "docs/view-$v.png" --view "$v"
+done
