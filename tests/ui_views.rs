@@ -243,3 +243,37 @@ fn keyboard_steps_layer_and_head_and_toggles_the_overlay() {
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert_eq!(files.len(), 1, "E exported the shown map");
 }
+
+#[test]
+fn model_view_shows_every_layer_and_head_with_linked_hover() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Model view").click();
+    settle(&mut h);
+    let model = h.state().state.model.clone().unwrap();
+    for l in 0..model.layers {
+        assert!(h.query_by_label(&format!("L{l} mean")).is_some());
+        for hd in 0..model.heads {
+            assert!(
+                h.query_by_label(&format!("L{l} h{hd}")).is_some(),
+                "L{l} h{hd}"
+            );
+        }
+    }
+    // Pointing at patch (2, 7) of one tile makes it the query everywhere.
+    let rect = h.get_by_label("L1 h0").rect();
+    let pos = rect.min + egui::vec2(7.5 / 9.0 * rect.width(), 2.5 / 6.0 * rect.height());
+    h.input_mut().events.push(egui::Event::PointerMoved(pos));
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Patch(2, 7));
+    let rows = h.state().state.rows.clone().unwrap();
+    assert_eq!(rows.layout.patch_of_token(rows.query), Some((2, 7)));
+    // A click opens that map.
+    h.get_by_label("L1 h0").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(
+        (h.state().settings.view, s.layer, s.head),
+        (View::Attention, 1, HeadSel::Head(0))
+    );
+}

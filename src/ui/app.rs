@@ -11,7 +11,7 @@ use super::settings::{STORAGE_KEY, Settings};
 use super::textures::Cached;
 use super::{
     attention_view, controls, distance_view, embeddings_view, head_grid, methods_view, model_info,
-    status_bar, tokens_view,
+    model_view, status_bar, tokens_view,
 };
 use crate::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions};
 use crate::engine::{ClassScore, ModelInfo};
@@ -359,7 +359,7 @@ impl App {
             return;
         }
         let want = match self.settings.view {
-            View::Attention => return,
+            View::Attention | View::Model => return,
             View::Methods => AnalysisRequest::Methods {
                 opts: s.methods.opts,
                 target: s.methods.target.clone(),
@@ -564,6 +564,7 @@ impl eframe::App for App {
             ui.separator();
             match self.settings.view {
                 View::Attention => attention_view::ui(self, ui, &mut cmds),
+                View::Model => model_view::ui(self, ui, &mut cmds),
                 View::Methods => methods_view::ui(self, ui, &mut cmds),
                 View::Distance => distance_view::ui(self, ui, &mut cmds),
                 View::Tokens => tokens_view::ui(self, ui, &mut cmds),

@@ -8,6 +8,7 @@ mod embeddings_view;
 mod head_grid;
 mod methods_view;
 mod model_info;
+mod model_view;
 pub mod settings;
 mod status_bar;
 mod textures;

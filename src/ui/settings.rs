@@ -24,6 +24,7 @@ pub struct Settings {
 pub enum View {
     #[default]
     Attention,
+    Model,
     Methods,
     Distance,
     Tokens,
@@ -31,8 +32,9 @@ pub enum View {
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Attention,
+        View::Model,
         View::Methods,
         View::Distance,
         View::Tokens,
@@ -41,6 +43,7 @@ impl View {
     pub fn label(self) -> &'static str {
         match self {
             View::Attention => "Attention",
+            View::Model => "Model view",
             View::Methods => "Methods",
             View::Distance => "Distance",
             View::Tokens => "Tokens",

@@ -1,0 +1,100 @@
+//! Model view: every layer × head at once as small maps (rows = layers, columns = heads, plus the head
+//! mean), with linked hover: pointing at a patch in any tile makes it the query everywhere; a click opens
+//! that layer and head in the Attention view.
+use egui::{Color32, Sense, TextureOptions, vec2};
+
+use super::app::{App, UiCommand};
+use super::attention_view::patch_at;
+use super::tiles::outline_cell;
+use crate::analysis::HeadSel;
+use crate::jobs::QuerySpec;
+use crate::render::{colorize, normalize_min_max};
+
+pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+    let Some(rows) = app.state.rows.clone() else {
+        ui.label("Load a model and an image.");
+        return;
+    };
+    let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
+    ui.small("Rows: layers (0 at the top); columns: the head mean, then each head. Point at a patch to make it the query everywhere; click to open that map.");
+    let cols = rows.heads + 1;
+    let avail_w = ui.clip_rect().right() - ui.cursor().left() - 40.0;
+    let avail_h = ui.clip_rect().bottom() - ui.cursor().top() - 8.0;
+    let gap = 2.0;
+    let w_by_width = (avail_w - gap * cols as f32) / cols as f32;
+    let h_by_height = (avail_h - 24.0 - gap * rows.layers as f32) / rows.layers as f32;
+    let w = w_by_width
+        .min(h_by_height * gw as f32 / gh as f32)
+        .max(24.0);
+    let size = vec2(w, w * gh as f32 / gw as f32);
+    let ctx = ui.ctx().clone();
+    let (cmap, smooth) = (app.settings.colormap, app.settings.smooth);
+    let generation = app.state.rows_generation;
+    let query = app.state.query;
+    let mut hovered = None;
+    egui::ScrollArea::both().show(ui, |ui| {
+        egui::Grid::new("model-grid")
+            .spacing(vec2(gap, gap))
+            .show(ui, |ui| {
+                ui.label("");
+                for c in 0..cols {
+                    ui.small(if c == 0 {
+                        "mean".to_string()
+                    } else {
+                        format!("h{}", c - 1)
+                    });
+                }
+                ui.end_row();
+                for l in 0..rows.layers {
+                    ui.small(format!("L{l}"));
+                    for c in 0..cols {
+                        let head = if c == 0 {
+                            HeadSel::Mean
+                        } else {
+                            HeadSel::Head(c - 1)
+                        };
+                        let map = rows.patch_map(l, head);
+                        let opts = if smooth {
+                            TextureOptions::LINEAR
+                        } else {
+                            TextureOptions::NEAREST
+                        };
+                        let tex = app.texture(
+                            &ctx,
+                            &format!("model-{l}-{c}"),
+                            (generation, cmap.name(), smooth),
+                            || colorize(&normalize_min_max(&map), cmap),
+                            opts,
+                        );
+                        let (rect, r) = ui.allocate_exact_size(size, Sense::click());
+                        let name = format!("L{l} {}", head.label());
+                        r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &name));
+                        let painter = ui.painter_at(rect);
+                        painter.image(
+                            tex,
+                            rect,
+                            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
+                            Color32::WHITE,
+                        );
+                        if let QuerySpec::Patch(qr, qc) = query {
+                            outline_cell(&painter, rect, gh, gw, (qr, qc), Color32::RED);
+                        }
+                        if let Some(pos) = r.hover_pos() {
+                            hovered = Some(patch_at(rect, pos, gh, gw));
+                        }
+                        if r.clicked() {
+                            cmds.push(UiCommand::SetHead(head));
+                            cmds.push(UiCommand::SetLayer(l));
+                            cmds.push(UiCommand::SetView(super::settings::View::Attention));
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+    });
+    if let Some((r, c)) = hovered
+        && query != QuerySpec::Patch(r, c)
+    {
+        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
+    }
+}
