@@ -277,3 +277,36 @@ fn model_view_shows_every_layer_and_head_with_linked_hover() {
         (View::Attention, 1, HeadSel::Head(0))
     );
 }
+
+#[test]
+fn colour_scales_are_shared_per_layer_or_globally_and_clip_percentiles() {
+    use vitscope::ui::settings::Normalization;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let heads = h.state().state.model.as_ref().unwrap().heads;
+    let range = |h: &Harness<'static, App>, l, hd| h.state().map_range(l, hd).unwrap();
+    // Per map: each map its own min and max.
+    let m = h.state().state.rows.clone().unwrap();
+    let own = m.patch_map(1, HeadSel::Head(0)).min_max();
+    assert_eq!(range(&h, 1, HeadSel::Head(0)), own);
+    assert_ne!(range(&h, 1, HeadSel::Head(0)), range(&h, 1, HeadSel::Head(1)));
+    h.state_mut().settings.normalization = Normalization::PerLayer;
+    let layer1 = range(&h, 1, HeadSel::Mean);
+    for hd in 0..heads {
+        assert_eq!(range(&h, 1, HeadSel::Head(hd)), layer1);
+    }
+    assert_ne!(range(&h, 2, HeadSel::Mean), layer1);
+    h.state_mut().settings.normalization = Normalization::Global;
+    let global = range(&h, 0, HeadSel::Mean);
+    assert_eq!(range(&h, 2, HeadSel::Head(heads - 1)), global);
+    assert!(global.0 <= layer1.0 && global.1 >= layer1.1);
+    h.state_mut().settings.clip_percentile = 5.0;
+    let clipped = range(&h, 0, HeadSel::Mean);
+    assert!(clipped.0 >= global.0 && clipped.1 < global.1, "{clipped:?} vs {global:?}");
+    // The controls drive the same settings, and the views draw with them.
+    h.get_by_label("Mask").click();
+    h.get_by_label("Patch grid").click();
+    h.step();
+    assert!(h.state().settings.show_mask && h.state().settings.show_grid);
+    assert!(h.query_by_label("Colour bar").is_some());
+}

@@ -12,7 +12,7 @@ use crate::grid::Grid;
 use crate::model::{ModelError, TokenLayout};
 
 /// Which head a map shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub enum HeadSel {
     Head(usize),
     /// The mean over heads (of the attention probabilities).

@@ -41,6 +41,24 @@ impl HeadMasks {
     }
 }
 
+/// The smallest set of entries of `row` (non-negative) whose share of the row's total reaches `tau`:
+/// entries taken in decreasing order. Returns the set as flags and the share it holds.
+pub fn smallest_set_holding(row: &[f32], tau: f64) -> (Vec<bool>, f32) {
+    let total: f64 = row.iter().map(|v| *v as f64).sum();
+    let mut order: Vec<usize> = (0..row.len()).collect();
+    order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
+    let mut mask = vec![false; row.len()];
+    let mut acc = 0.0;
+    for &i in &order {
+        mask[i] = true;
+        acc += row[i] as f64 / total.max(1e-30);
+        if acc >= tau {
+            break;
+        }
+    }
+    (mask, acc.min(1.0) as f32)
+}
+
 /// DINO head masks of `query` in one layer's attention `[H, N, N]`.
 pub fn dino_masks(
     attention: &Tensor,
@@ -64,21 +82,9 @@ pub fn dino_masks(
     let mut masks = Vec::with_capacity(heads);
     let mut mass = Vec::with_capacity(heads);
     for h in 0..heads {
-        let row = &data[h * np..(h + 1) * np];
-        let total: f64 = row.iter().map(|v| *v as f64).sum();
-        let mut order: Vec<usize> = (0..np).collect();
-        order.sort_by(|a, b| row[*b].total_cmp(&row[*a]));
-        let mut mask = vec![false; np];
-        let mut acc = 0.0;
-        for &i in &order {
-            mask[i] = true;
-            acc += row[i] as f64 / total.max(1e-30);
-            if acc >= tau {
-                break;
-            }
-        }
+        let (mask, kept) = smallest_set_holding(&data[h * np..(h + 1) * np], tau);
         masks.push(mask);
-        mass.push(acc.min(1.0) as f32);
+        mass.push(kept);
     }
     Ok(HeadMasks {
         grid_h: layout.grid_h,

@@ -26,6 +26,39 @@ pub fn normalize_min_max(g: &Grid) -> Grid {
     }
 }
 
+/// Scale to 0..1 with `lo → 0` and `hi → 1`, clamped (values outside a clipped range saturate).
+pub fn normalize_range(g: &Grid, lo: f32, hi: f32) -> Grid {
+    let span = hi - lo;
+    Grid {
+        h: g.h,
+        w: g.w,
+        data: g
+            .data
+            .iter()
+            .map(|&v| {
+                if span > 0.0 && v.is_finite() {
+                    ((v - lo) / span).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                }
+            })
+            .collect(),
+    }
+}
+
+/// The range `[p-th percentile, (100 − p)-th percentile]` of the finite `values` (nearest rank);
+/// `p = 0` is the min–max range.
+pub fn percentile_range(values: impl IntoIterator<Item = f32>, p: f32) -> (f32, f32) {
+    let mut v: Vec<f32> = values.into_iter().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return (0.0, 0.0);
+    }
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |q: f32| v[((q / 100.0) * (v.len() - 1) as f32).round() as usize];
+    let p = p.clamp(0.0, 49.0);
+    (at(p), at(100.0 - p))
+}
+
 /// How a patch grid becomes pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub enum Upsample {
@@ -134,6 +167,15 @@ mod tests {
         assert_eq!(normalize_min_max(&g).data, vec![0.0, 1.0, 0.5]);
         let c = Grid::new(1, 2, vec![5.0, 5.0]).unwrap();
         assert_eq!(normalize_min_max(&c).data, vec![0.0, 0.0]);
+    }
+
+    #[test]
+    fn percentile_clipping_saturates_the_tails() {
+        let v: Vec<f32> = (0..=100).map(|i| i as f32).collect();
+        assert_eq!(percentile_range(v.iter().copied(), 0.0), (0.0, 100.0));
+        assert_eq!(percentile_range(v.iter().copied(), 5.0), (5.0, 95.0));
+        let g = Grid::new(1, 3, vec![0.0, 50.0, 100.0]).unwrap();
+        assert_eq!(normalize_range(&g, 25.0, 75.0).data, vec![0.0, 0.5, 1.0]);
     }
 
     #[test]

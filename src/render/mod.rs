@@ -7,4 +7,7 @@ pub mod plot;
 
 pub use colormap::Colormap;
 pub use draw::{category, outline, rgb_grid};
-pub use heatmap::{Upsample, colorize, normalize_min_max, overlay, tile, upsample};
+pub use heatmap::{
+    Upsample, colorize, normalize_min_max, normalize_range, overlay, percentile_range, tile,
+    upsample,
+};

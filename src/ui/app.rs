@@ -147,13 +147,31 @@ pub struct App {
     ),
     dialog_open: bool,
     pub(super) photo_tex: Cached<u64>,
-    pub(super) heat_tex: Cached<(u64, usize, HeadSel, crate::render::Colormap, bool)>,
-    pub(super) thumbs: Vec<Cached<(u64, usize, HeadSel, crate::render::Colormap, bool)>>,
+    pub(super) heat_tex: Cached<MapKey>,
+    pub(super) thumbs: Vec<Cached<MapKey>>,
     pub(super) photo_generation: u64,
     query_generation: u64,
     /// Textures of the analysis views, by name, with a hash of what they show.
     pub(super) store: std::collections::HashMap<String, (u64, egui::TextureHandle)>,
+    range_cache: std::cell::RefCell<std::collections::HashMap<RangeKey, (f32, f32)>>,
 }
+
+/// What a heat texture shows: rows generation, layer, head, colormap, smooth, colour range (bits).
+pub(super) type MapKey = (
+    u64,
+    usize,
+    HeadSel,
+    crate::render::Colormap,
+    bool,
+    (u32, u32),
+);
+
+type RangeKey = (
+    u64,
+    super::settings::Normalization,
+    u32,
+    (usize, Option<HeadSel>),
+);
 
 impl App {
     pub fn new(cc: &eframe::CreationContext<'_>, start: StartOptions) -> App {
@@ -188,6 +206,7 @@ impl App {
             photo_generation: 0,
             query_generation: 0,
             store: Default::default(),
+            range_cache: Default::default(),
         };
         app.worker.send(Job::SetSize(start.size));
         if let Some(m) = start.model {
@@ -243,6 +262,44 @@ impl App {
                 id
             }
         }
+    }
+
+    /// The colour-scale range of the map of `layer`/`head`, following the normalisation setting and
+    /// percentile clipping.
+    pub fn map_range(&self, layer: usize, head: HeadSel) -> Option<(f32, f32)> {
+        use super::settings::Normalization;
+        let rows = self.state.rows.as_ref()?;
+        let p = self.settings.clip_percentile;
+        let heads = || std::iter::once(HeadSel::Mean).chain((0..rows.heads).map(HeadSel::Head));
+        let key = (
+            self.state.rows_generation,
+            self.settings.normalization,
+            p.to_bits(),
+            match self.settings.normalization {
+                Normalization::PerMap => (layer, Some(head)),
+                Normalization::PerLayer => (layer, None),
+                Normalization::Global => (0, None),
+            },
+        );
+        if let Some(r) = self.range_cache.borrow().get(&key) {
+            return Some(*r);
+        }
+        let values: Vec<f32> = match self.settings.normalization {
+            Normalization::PerMap => rows.patch_map(layer, head).data,
+            Normalization::PerLayer => heads()
+                .flat_map(|h| rows.patch_map(layer, h).data)
+                .collect(),
+            Normalization::Global => (0..rows.layers)
+                .flat_map(|l| heads().flat_map(move |h| rows.patch_map(l, h).data))
+                .collect(),
+        };
+        let r = crate::render::percentile_range(values, p);
+        let mut cache = self.range_cache.borrow_mut();
+        if cache.len() > 512 {
+            cache.clear();
+        }
+        cache.insert(key, r);
+        Some(r)
     }
 
     /// Work queued on the worker and not answered yet.

@@ -3,6 +3,8 @@ use egui::{Color32, Rect, Sense, Stroke, TextureOptions, pos2, vec2};
 
 use super::app::{App, UiCommand};
 use super::textures;
+use super::tiles::colour_bar;
+use crate::analysis::tokens::smallest_set_holding;
 use crate::jobs::QuerySpec;
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
@@ -20,7 +22,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         })
         .id();
     let (iw, ih) = (photo.width() as f32, photo.height() as f32);
-    let avail = ui.available_size();
+    let mut avail = ui.available_size();
+    avail.y -= 24.0; // the colour bar
     let scale = (avail.x / iw).min(avail.y / ih).max(0.01);
     let (rect, response) = ui.allocate_exact_size(vec2(iw * scale, ih * scale), Sense::click());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Attention map"));
@@ -30,12 +33,22 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &app.state;
     let Some(rows) = &s.rows else { return };
     let set = &app.settings;
-    let key = (s.rows_generation, s.layer, s.head, set.colormap, set.smooth);
+    let Some(range) = app.map_range(s.layer, s.head) else {
+        return;
+    };
+    let key = (
+        s.rows_generation,
+        s.layer,
+        s.head,
+        set.colormap,
+        set.smooth,
+        (range.0.to_bits(), range.1.to_bits()),
+    );
     let Some(map) = app.shown_map() else { return };
     let heat = app
         .heat_tex
         .get(key, || {
-            textures::heatmap(&ctx, "heatmap", &map, set.colormap, set.smooth)
+            textures::heatmap(&ctx, "heatmap", &map, range, set.colormap, set.smooth)
         })
         .id();
     painter.image(
@@ -55,6 +68,50 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             egui::StrokeKind::Middle,
         );
     };
+    if set.show_grid {
+        let stroke = Stroke::new(0.5, Color32::from_white_alpha(90));
+        for r in 1..gh {
+            let y = rect.min.y + r as f32 * cell.y;
+            painter.hline(rect.x_range(), y, stroke);
+        }
+        for c in 1..gw {
+            let x = rect.min.x + c as f32 * cell.x;
+            painter.vline(x, rect.y_range(), stroke);
+        }
+    }
+    if set.show_mask {
+        // The smallest set of patches holding τ of the shown map (DINO's mask for a CLS query).
+        let (mask, _) = smallest_set_holding(&map.data, set.mask_tau as f64);
+        let on = |r: i64, c: i64| {
+            r >= 0
+                && c >= 0
+                && (r as usize) < gh
+                && (c as usize) < gw
+                && mask[r as usize * gw + c as usize]
+        };
+        let stroke = Stroke::new(2.0, Color32::WHITE);
+        for r in 0..gh as i64 {
+            for c in 0..gw as i64 {
+                if !on(r, c) {
+                    continue;
+                }
+                let min = rect.min + vec2(c as f32 * cell.x, r as f32 * cell.y);
+                let max = min + cell;
+                if !on(r - 1, c) {
+                    painter.hline(min.x..=max.x, min.y, stroke);
+                }
+                if !on(r + 1, c) {
+                    painter.hline(min.x..=max.x, max.y, stroke);
+                }
+                if !on(r, c - 1) {
+                    painter.vline(min.x, min.y..=max.y, stroke);
+                }
+                if !on(r, c + 1) {
+                    painter.vline(max.x, min.y..=max.y, stroke);
+                }
+            }
+        }
+    }
     if let QuerySpec::Patch(r, c) = s.query {
         outline(r, c, Stroke::new(2.0, Color32::RED));
     }
@@ -62,12 +119,17 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         let (r, c) = patch_at(rect, pos, gh, gw);
         outline(r, c, Stroke::new(1.0, Color32::WHITE));
     }
-    if response.clicked() {
-        if let Some(pos) = response.interact_pointer_pos() {
-            let (r, c) = patch_at(rect, pos, gh, gw);
-            cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
-        }
+    if response.clicked()
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        let (r, c) = patch_at(rect, pos, gh, gw);
+        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
     }
+    let what = match (set.normalization, set.clip_percentile) {
+        (n, p) if p > 0.0 => format!("{} scale, {p}% clipped at each end", n.label()),
+        (n, _) => format!("{} scale (min to max)", n.label()),
+    };
+    colour_bar(ui, set.colormap, range.0, range.1, &what);
 }
 
 /// The patch (row, col) under a screen position inside `rect`.

@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use super::app::{App, DialogKind, UiCommand};
+use super::settings::Normalization;
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
 use crate::model::source::find_resource;
@@ -185,6 +186,25 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     });
     ui.add(egui::Slider::new(&mut set.opacity, 0.0..=1.0).text("Opacity"));
     ui.checkbox(&mut set.smooth, "Smooth (bilinear between patch centres)");
+    ui.horizontal(|ui| {
+        egui::ComboBox::from_label("Colour scale")
+            .selected_text(set.normalization.label())
+            .show_ui(ui, |ui| {
+                for n in Normalization::ALL {
+                    ui.selectable_value(&mut set.normalization, n, n.label());
+                }
+            })
+            .response
+            .on_hover_text("Per map: each map its own range. Per layer: all heads of the layer share one range. Global: every layer and head share one.");
+    });
+    ui.add(egui::Slider::new(&mut set.clip_percentile, 0.0..=10.0).text("Clip %"))
+        .on_hover_text("Clip this percentile at each end of the colour scale (outliers saturate); 0 = min to max.");
+    ui.checkbox(&mut set.show_grid, "Patch grid");
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut set.show_mask, "Mask")
+            .on_hover_text("Outline the smallest set of patches holding τ of the shown map's mass (DINO's head mask for a CLS query).");
+        ui.add_enabled(set.show_mask, egui::Slider::new(&mut set.mask_tau, 0.05..=1.0).text("τ"));
+    });
 
     ui.separator();
     ui.heading("Export");

@@ -18,6 +18,10 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         .chain((0..rows.heads).map(HeadSel::Head))
         .collect();
     app.thumbs.resize_with(heads.len(), Cached::default);
+    let ranges: Vec<(f32, f32)> = heads
+        .iter()
+        .map(|h| app.map_range(app.state.layer, *h).unwrap_or((0.0, 0.0)))
+        .collect();
     let aspect = rows.layout.grid_h as f32 / rows.layout.grid_w as f32;
     let photo = app.photo_tex_id();
     let (set, s) = (&app.settings, &app.state);
@@ -30,7 +34,15 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             for (k, &h) in pair.iter().enumerate() {
                 let i = row * 2 + k;
                 let ui = &mut cols[k];
-                let key = (s.rows_generation, s.layer, h, set.colormap, set.smooth);
+                let range = ranges[i];
+                let key = (
+                    s.rows_generation,
+                    s.layer,
+                    h,
+                    set.colormap,
+                    set.smooth,
+                    (range.0.to_bits(), range.1.to_bits()),
+                );
                 let map = rows.patch_map(s.layer, h);
                 let tex = thumbs[i]
                     .get(key, || {
@@ -38,6 +50,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                             &ctx,
                             &format!("thumb-{i}"),
                             &map,
+                            range,
                             set.colormap,
                             set.smooth,
                         )

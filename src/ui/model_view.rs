@@ -8,7 +8,7 @@ use super::attention_view::patch_at;
 use super::tiles::outline_cell;
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
-use crate::render::{colorize, normalize_min_max};
+use crate::render::{colorize, normalize_range};
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
@@ -54,6 +54,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                             HeadSel::Head(c - 1)
                         };
                         let map = rows.patch_map(l, head);
+                        let range = app.map_range(l, head).unwrap_or((0.0, 0.0));
                         let opts = if smooth {
                             TextureOptions::LINEAR
                         } else {
@@ -62,8 +63,14 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         let tex = app.texture(
                             &ctx,
                             &format!("model-{l}-{c}"),
-                            (generation, cmap.name(), smooth),
-                            || colorize(&normalize_min_max(&map), cmap),
+                            (
+                                generation,
+                                cmap.name(),
+                                smooth,
+                                range.0.to_bits(),
+                                range.1.to_bits(),
+                            ),
+                            || colorize(&normalize_range(&map, range.0, range.1), cmap),
                             opts,
                         );
                         let (rect, r) = ui.allocate_exact_size(size, Sense::click());

@@ -17,6 +17,42 @@ pub struct Settings {
     pub export_dir: PathBuf,
     /// The view shown in the centre (restored at start).
     pub view: View,
+    /// Which maps share one colour scale.
+    pub normalization: Normalization,
+    /// Percentile clipped at each end of the colour scale (0 = min–max).
+    pub clip_percentile: f32,
+    /// Draw the patch grid over the maps.
+    pub show_grid: bool,
+    /// Outline the DINO mask (the smallest set of patches holding `mask_tau` of the shown map).
+    pub show_mask: bool,
+    pub mask_tau: f32,
+}
+
+/// Which maps share one colour scale in the Attention and Model views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub enum Normalization {
+    /// Each map scaled to its own range.
+    #[default]
+    PerMap,
+    /// All heads of a layer share one scale.
+    PerLayer,
+    /// Every layer and head share one scale.
+    Global,
+}
+
+impl Normalization {
+    pub const ALL: [Normalization; 3] = [
+        Normalization::PerMap,
+        Normalization::PerLayer,
+        Normalization::Global,
+    ];
+    pub fn label(self) -> &'static str {
+        match self {
+            Normalization::PerMap => "per map",
+            Normalization::PerLayer => "per layer",
+            Normalization::Global => "global",
+        }
+    }
 }
 
 /// The central views.
@@ -62,6 +98,11 @@ impl Default for Settings {
                 .unwrap_or_default()
                 .join("vitscope-export"),
             view: View::Attention,
+            normalization: Normalization::PerMap,
+            clip_percentile: 0.0,
+            show_grid: false,
+            show_mask: false,
+            mask_tau: 0.6,
         }
     }
 }

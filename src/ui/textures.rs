@@ -3,7 +3,7 @@ use egui::{ColorImage, Context, TextureHandle, TextureOptions};
 use image::RgbImage;
 
 use crate::grid::Grid;
-use crate::render::{Colormap, colorize, normalize_min_max};
+use crate::render::{Colormap, colorize, normalize_range};
 
 pub fn from_rgb(
     ctx: &Context,
@@ -15,11 +15,12 @@ pub fn from_rgb(
     ctx.load_texture(name, ColorImage::from_rgb(size, img.as_raw()), options)
 }
 
-/// A heatmap texture at grid resolution (min–max normalised); the GPU upsamples it.
+/// A heatmap texture at grid resolution, `range` mapped to the colormap's ends; the GPU upsamples it.
 pub fn heatmap(
     ctx: &Context,
     name: &str,
     map: &Grid,
+    range: (f32, f32),
     cmap: Colormap,
     smooth: bool,
 ) -> TextureHandle {
@@ -28,7 +29,12 @@ pub fn heatmap(
     } else {
         TextureOptions::NEAREST
     };
-    from_rgb(ctx, name, &colorize(&normalize_min_max(map), cmap), options)
+    from_rgb(
+        ctx,
+        name,
+        &colorize(&normalize_range(map, range.0, range.1), cmap),
+        options,
+    )
 }
 
 /// A texture and the key of what it shows; rebuilt only when the key changes.
