@@ -289,7 +289,10 @@ fn colour_scales_are_shared_per_layer_or_globally_and_clip_percentiles() {
     let m = h.state().state.rows.clone().unwrap();
     let own = m.patch_map(1, HeadSel::Head(0)).min_max();
     assert_eq!(range(&h, 1, HeadSel::Head(0)), own);
-    assert_ne!(range(&h, 1, HeadSel::Head(0)), range(&h, 1, HeadSel::Head(1)));
+    assert_ne!(
+        range(&h, 1, HeadSel::Head(0)),
+        range(&h, 1, HeadSel::Head(1))
+    );
     h.state_mut().settings.normalization = Normalization::PerLayer;
     let layer1 = range(&h, 1, HeadSel::Mean);
     for hd in 0..heads {
@@ -302,11 +305,55 @@ fn colour_scales_are_shared_per_layer_or_globally_and_clip_percentiles() {
     assert!(global.0 <= layer1.0 && global.1 >= layer1.1);
     h.state_mut().settings.clip_percentile = 5.0;
     let clipped = range(&h, 0, HeadSel::Mean);
-    assert!(clipped.0 >= global.0 && clipped.1 < global.1, "{clipped:?} vs {global:?}");
+    assert!(
+        clipped.0 >= global.0 && clipped.1 < global.1,
+        "{clipped:?} vs {global:?}"
+    );
     // The controls drive the same settings, and the views draw with them.
     h.get_by_label("Mask").click();
     h.get_by_label("Patch grid").click();
     h.step();
     assert!(h.state().settings.show_mask && h.state().settings.show_grid);
     assert!(h.query_by_label("Colour bar").is_some());
+}
+
+#[test]
+fn distance_over_a_folder_averages_its_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    for f in ["chelsea.png", "coffee.png", "astronaut.png"] {
+        std::fs::copy(root().join("assets").join(f), imgs.join(f)).unwrap();
+    }
+    std::fs::write(imgs.join("broken.jpg"), b"no").unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Distance").click();
+    settle(&mut h);
+    h.get_by_label("a folder").click();
+    h.step();
+    h.state_mut().state.folder_field = imgs.display().to_string();
+    h.get_by_label("Run over folder").click();
+    settle(&mut h);
+    let want = AnalysisRequest::FolderStats {
+        folder: imgs.clone(),
+        convention: PrefixConvention::Renormalise,
+    };
+    match h.state().state.result(&want) {
+        Some((AnalysisResult::FolderStats { stats, skipped, cancelled }, true)) => {
+            assert_eq!(stats.images, 3);
+            assert_eq!(skipped.len(), 1, "{skipped:?}");
+            assert!(skipped[0].contains("broken.jpg"));
+            assert!(!cancelled);
+        }
+        _ => panic!("no folder stats"),
+    }
+    assert!(h.query_by_label_contains("3 image(s) averaged").is_some());
+    // A changed query does not recompute a folder.
+    h.state_mut().apply(UiCommand::SetQuery(QuerySpec::Patch(1, 1)));
+    settle(&mut h);
+    assert!(matches!(h.state().state.result(&want), Some((_, true))));
+    // Cancelling long work also stops asking for flow.
+    h.state_mut().state.methods.flow = true;
+    h.state_mut().apply(UiCommand::CancelWork);
+    assert!(!h.state().state.methods.flow);
 }

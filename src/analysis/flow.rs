@@ -11,6 +11,8 @@
 //! every scan is contiguous, only the source's and the sink's nodes in the first and last layer (no flow
 //! can pass through the others), and the input tokens spread over all cores. Values are exact max-flows in
 //! f64 (augmenting paths are saturated to within 1e-13).
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
 use tch::Tensor;
 
 use super::rollout::{RolloutOptions, TokenMap, check_query, to_vec_f32, transitions};
@@ -67,6 +69,18 @@ impl LayeredGraph {
 
     /// Max-flow from every input token to `sink`, spread over `threads` threads.
     pub fn flows_to(&self, sink: usize, threads: usize) -> Vec<f64> {
+        self.flows_to_with(sink, threads, &Progress::default())
+            .expect("not cancelled")
+    }
+
+    /// As [`flows_to`](Self::flows_to), counting finished tokens in `progress.done` and stopping (with
+    /// `None`) once `progress.cancel` is set.
+    pub fn flows_to_with(
+        &self,
+        sink: usize,
+        threads: usize,
+        progress: &Progress,
+    ) -> Option<Vec<f64>> {
         let n = self.n;
         let threads = threads.clamp(1, n.max(1));
         let mut out = vec![0.0; n];
@@ -78,15 +92,26 @@ impl LayeredGraph {
                     .spawn_scoped(s, move || {
                         let mut d = Dinic::new(self, 0, sink);
                         for (k, v) in part.iter_mut().enumerate() {
+                            if progress.cancel.load(Ordering::Relaxed) {
+                                return;
+                            }
                             d.reset(t * chunk + k);
                             *v = d.run();
+                            progress.done.fetch_add(1, Ordering::Relaxed);
                         }
                     })
                     .expect("spawn flow worker");
             }
         });
-        out
+        (!progress.cancel.load(Ordering::Relaxed)).then_some(out)
     }
+}
+
+/// Progress of long work shared between threads: units done, and a cancel request.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub done: AtomicUsize,
+    pub cancel: AtomicBool,
 }
 
 /// Dinic's algorithm on a [`LayeredGraph`]. Node id `k·n + i`.
@@ -227,6 +252,18 @@ pub fn attention_flow(
     query: usize,
     o: &RolloutOptions,
 ) -> Result<TokenMap> {
+    attention_flow_with(attentions, layout, query, o, &Progress::default())?
+        .ok_or_else(|| ModelError::Invalid("attention flow cancelled".into()))
+}
+
+/// [`attention_flow`] with progress (input tokens done) and cancellation (`None` when cancelled).
+pub fn attention_flow_with(
+    attentions: &[Tensor],
+    layout: &TokenLayout,
+    query: usize,
+    o: &RolloutOptions,
+    progress: &Progress,
+) -> Result<Option<TokenMap>> {
     let _guard = tch::no_grad_guard();
     let n = layout.num_tokens();
     check_query(query, n)?;
@@ -236,11 +273,11 @@ pub fn attention_flow(
         .collect::<Result<Vec<Vec<f64>>>>()?;
     let g = LayeredGraph::from_transitions(&mats, n)?;
     let threads = std::thread::available_parallelism().map_or(1, |p| p.get());
-    let values = g.flows_to(query, threads);
-    Ok(TokenMap {
-        layout: layout.clone(),
-        values: values.into_iter().map(|v| v as f32).collect(),
-    })
+    Ok(g.flows_to_with(query, threads, progress)
+        .map(|values| TokenMap {
+            layout: layout.clone(),
+            values: values.into_iter().map(|v| v as f32).collect(),
+        }))
 }
 
 /// A straightforward max-flow (Edmonds–Karp: shortest augmenting paths by BFS on a dense capacity matrix),
@@ -362,6 +399,17 @@ mod tests {
         for j in 0..6 {
             assert!((f[j] - mats[0][3 * 6 + j]).abs() < 1e-15);
         }
+    }
+
+    #[test]
+    fn a_cancelled_flow_stops_and_says_so() {
+        let mats = random_stochastic(6, 3, 0.0, 3);
+        let g = LayeredGraph::from_transitions(&mats, 6).unwrap();
+        let p = Progress::default();
+        assert!(g.flows_to_with(0, 2, &p).is_some());
+        assert_eq!(p.done.load(Ordering::Relaxed), 6);
+        p.cancel.store(true, Ordering::Relaxed);
+        assert!(g.flows_to_with(0, 2, &p).is_none());
     }
 
     #[test]

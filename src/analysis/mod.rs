@@ -12,7 +12,7 @@ pub mod tokens;
 pub use attention::{HeadSel, QueryRows};
 pub use distance::{HeadStats, PrefixConvention, head_stats};
 pub use embeddings::{PatchFilters, PosSimilarity, patch_filter_components, position_similarity};
-pub use flow::attention_flow;
+pub use flow::{Progress, attention_flow, attention_flow_with};
 pub use gradient::{grad_rollout, relevance};
 pub use pca::{FeaturePcaImage, feature_pca};
 pub use rollout::{HeadFusion, RolloutOptions, TokenMap, rollout};

@@ -71,6 +71,58 @@ pub enum AnalysisRequest {
     Tokens,
     /// Position-embedding similarity (trained grid, or the input's) and patch-filter components.
     Embeddings { input_grid: bool },
+    /// Distance and entropy averaged over the PNG/JPEG images of a folder (at the current input size).
+    FolderStats {
+        folder: PathBuf,
+        convention: PrefixConvention,
+    },
+}
+
+impl AnalysisRequest {
+    /// Whether the answer depends on the current image and query (else only on the model and parameters).
+    pub fn per_image(&self) -> bool {
+        !matches!(self, AnalysisRequest::FolderStats { .. })
+    }
+}
+
+/// Long work in progress on the worker, shared with the UI: what, how far, and a cancel request.
+#[derive(Debug, Default)]
+pub struct Busy {
+    pub what: std::sync::Mutex<String>,
+    pub total: std::sync::atomic::AtomicUsize,
+    pub progress: crate::analysis::Progress,
+}
+
+impl Busy {
+    fn start(&self, what: &str, total: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut w) = self.what.lock() {
+            *w = what.to_string();
+        }
+        self.progress.done.store(0, Relaxed);
+        self.progress.cancel.store(false, Relaxed);
+        self.total.store(total, Relaxed);
+    }
+    fn finish(&self) {
+        self.total.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// (what, done, total) while long work runs.
+    pub fn get(&self) -> Option<(String, usize, usize)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.total.load(Relaxed);
+        (total > 0).then(|| {
+            (
+                self.what.lock().map(|w| w.clone()).unwrap_or_default(),
+                self.progress.done.load(Relaxed),
+                total,
+            )
+        })
+    }
+    pub fn cancel(&self) {
+        self.progress
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// One aggregate map with what it is.
@@ -86,6 +138,11 @@ pub struct MethodMap {
 pub enum AnalysisResult {
     Methods(Vec<MethodMap>),
     Stats(HeadStats),
+    FolderStats {
+        stats: HeadStats,
+        skipped: Vec<String>,
+        cancelled: bool,
+    },
     Tokens {
         norms: TokenNorms,
         prefix_mass: Vec<Vec<f32>>,
@@ -138,11 +195,13 @@ pub struct Worker {
     rx: Receiver<Reply>,
     next_generation: u64,
     in_flight: usize,
+    busy: Arc<Busy>,
 }
 
 struct State {
     engine: Engine,
     query: QuerySpec,
+    busy: Arc<Busy>,
 }
 
 impl State {
@@ -256,6 +315,9 @@ impl State {
                 filters: a::patch_filter_components(&m.vit, 28)?,
             });
         }
+        if let AnalysisRequest::FolderStats { .. } = request {
+            return self.folder_stats(request);
+        }
         let run = self.engine.run.as_ref().context("no image loaded")?;
         let cap = &run.capture;
         let layout = &cap.layout;
@@ -282,11 +344,25 @@ impl State {
                     &|| a::rollout(&cap.attentions, layout, token, opts),
                 )?];
                 if *flow {
-                    maps.push(timed(
+                    self.busy.start("attention flow", layout.num_tokens());
+                    let flow = timed(
                         "Flow",
                         format!("attention flow (exact max-flow): {}", opts.describe(layers)),
-                        &|| a::attention_flow(&cap.attentions, layout, token, opts),
-                    )?);
+                        &|| {
+                            a::attention_flow_with(
+                                &cap.attentions,
+                                layout,
+                                token,
+                                opts,
+                                &self.busy.progress,
+                            )?
+                            .ok_or_else(|| {
+                                crate::model::ModelError::Invalid("attention flow cancelled".into())
+                            })
+                        },
+                    );
+                    self.busy.finish();
+                    maps.push(flow?);
                 }
                 let logits = match &cap.logits {
                     Some(l) => Some(a::rollout::to_vec_f32(l)?),
@@ -321,6 +397,50 @@ impl State {
                 prefix_mass: a::prefix_mass(&cap.attentions, layout)?,
             },
             AnalysisRequest::Embeddings { .. } => unreachable!("answered above"),
+            AnalysisRequest::FolderStats { .. } => unreachable!("answered above"),
+        })
+    }
+
+    fn folder_stats(&mut self, request: &AnalysisRequest) -> anyhow::Result<AnalysisResult> {
+        use anyhow::Context;
+        let AnalysisRequest::FolderStats { folder, convention } = request else {
+            anyhow::bail!("not a folder request");
+        };
+        let m = self.engine.model.as_ref().context("no model loaded")?;
+        let files = crate::engine::image_files(std::slice::from_ref(folder))
+            .with_context(|| format!("cannot list {}", folder.display()))?;
+        if files.is_empty() {
+            anyhow::bail!("no PNG or JPEG images in {}", folder.display());
+        }
+        self.busy.start("distance over the folder", files.len());
+        let busy = &self.busy;
+        let run = crate::engine::head_stats_over(
+            &m.vit,
+            &files,
+            self.engine.size,
+            *convention,
+            |done, _, _| {
+                busy.progress
+                    .done
+                    .store(done, std::sync::atomic::Ordering::Relaxed);
+                !busy
+                    .progress
+                    .cancel
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            },
+        );
+        self.busy.finish();
+        let run = run?;
+        Ok(AnalysisResult::FolderStats {
+            stats: run
+                .stats
+                .context("no image in the folder could be analysed")?,
+            skipped: run
+                .skipped
+                .iter()
+                .map(|(f, why)| format!("{}: {why}", f.display()))
+                .collect(),
+            cancelled: run.cancelled,
         })
     }
 }
@@ -336,6 +456,8 @@ impl Worker {
     /// Start the worker thread. `notify` is called after every reply (the UI requests a repaint).
     pub fn spawn(notify: impl Fn() + Send + 'static) -> Worker {
         let (tx, requests) = sync_channel::<Request>(64);
+        let busy = Arc::new(Busy::default());
+        let shared = busy.clone();
         let (replies, rx): (Sender<Reply>, Receiver<Reply>) = channel();
         std::thread::Builder::new()
             .name("vitscope-worker".into())
@@ -343,6 +465,7 @@ impl Worker {
                 let mut state = State {
                     engine: Engine::default(),
                     query: QuerySpec::Cls,
+                    busy: shared,
                 };
                 for Request { generation, job } in requests {
                     let outcomes = match catch_unwind(AssertUnwindSafe(|| state.handle(job))) {
@@ -371,6 +494,7 @@ impl Worker {
             rx,
             next_generation: 1,
             in_flight: 0,
+            busy,
         }
     }
 
@@ -393,6 +517,16 @@ impl Worker {
             }
             Err(TryRecvError::Empty | TryRecvError::Disconnected) => None,
         }
+    }
+
+    /// Long work in progress: (what, done, total).
+    pub fn progress(&self) -> Option<(String, usize, usize)> {
+        self.busy.get()
+    }
+
+    /// Ask the long work in progress to stop.
+    pub fn cancel(&self) {
+        self.busy.cancel();
     }
 
     /// Jobs sent and not answered yet.

@@ -56,6 +56,10 @@ pub enum UiCommand {
     StepLayer(i64),
     StepHead(i64),
     ToggleOverlay,
+    /// Stop the long work in progress (flow, a folder).
+    CancelWork,
+    /// Distance and entropy over the images of a folder.
+    RunFolderStats(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,6 +95,9 @@ pub struct ViewState {
     pub model_field: String,
     pub size_field: String,
     pub export_field: String,
+    /// Distance view: statistics over a folder instead of the current image.
+    pub distance_folder: bool,
+    pub folder_field: String,
     /// The Methods view's target field (applied with a button or Enter).
     pub target_field: String,
     /// Bumped by every new forward pass or query: analyses made before are stale.
@@ -133,7 +140,12 @@ impl ViewState {
         self.results
             .iter()
             .find(|(_, r, _)| std::mem::discriminant(r) == kind)
-            .map(|(epoch, r, res)| (res, *epoch == self.analysis_epoch && r == like))
+            .map(|(epoch, r, res)| {
+                (
+                    res,
+                    r == like && (!like.per_image() || *epoch == self.analysis_epoch),
+                )
+            })
     }
 }
 
@@ -302,6 +314,11 @@ impl App {
         Some(r)
     }
 
+    /// Long work in progress: (what, done, total).
+    pub fn progress(&self) -> Option<(String, usize, usize)> {
+        self.worker.progress()
+    }
+
     /// Work queued on the worker and not answered yet.
     pub fn busy(&self) -> bool {
         self.worker.in_flight() > 0
@@ -399,6 +416,21 @@ impl App {
                     };
                 }
             }
+            UiCommand::CancelWork => {
+                self.worker.cancel();
+                // A cancelled flow is not asked for again.
+                s.methods.flow = false;
+            }
+            UiCommand::RunFolderStats(folder) => {
+                let req = AnalysisRequest::FolderStats {
+                    folder,
+                    convention: s.stats_convention,
+                };
+                s.failed.retain(|(_, r)| *r != req);
+                s.results.retain(|(_, r, _)| *r != req);
+                let generation = self.worker.send(Job::Analyse(req.clone()));
+                s.pending.push((generation, s.analysis_epoch, req));
+            }
             UiCommand::ToggleOverlay => match s.hidden_opacity.take() {
                 Some(o) => self.settings.opacity = o,
                 None => {
@@ -422,6 +454,7 @@ impl App {
                 target: s.methods.target.clone(),
                 flow: s.methods.flow,
             },
+            View::Distance if s.distance_folder => return,
             View::Distance => AnalysisRequest::Stats(s.stats_convention),
             View::Tokens => AnalysisRequest::Tokens,
             View::Embeddings => AnalysisRequest::Embeddings {
@@ -502,6 +535,7 @@ impl App {
         let s = &mut self.state;
         match outcome {
             Outcome::ModelLoaded(info) => {
+                s.results.retain(|(_, r, _)| r.per_image());
                 s.head = HeadSel::Mean;
                 s.layer = info.layers.saturating_sub(1); // the last layer is where attention is most semantic
                 s.model = Some(info);
@@ -585,7 +619,7 @@ impl eframe::App for App {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let mut cmds = Vec::new();
-        egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(self, ui));
+        egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(self, ui, &mut cmds));
         egui::Panel::left("controls")
             .resizable(true)
             .default_size(330.0)

@@ -16,12 +16,72 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.radio_value(c, PrefixConvention::Drop, "drop")
             .on_hover_text("Drop attention to CLS/registers without renormalising: that mass counts as distance 0.");
     });
-    let want = AnalysisRequest::Stats(app.state.stats_convention);
-    let Some((AnalysisResult::Stats(stats), fresh)) = app.state.result(&want) else {
-        ui.spinner();
-        return;
+    ui.horizontal(|ui| {
+        ui.label("Images:");
+        ui.radio_value(&mut app.state.distance_folder, false, "this image");
+        ui.radio_value(&mut app.state.distance_folder, true, "a folder");
+        if app.state.distance_folder {
+            let field = ui.add(
+                egui::TextEdit::singleline(&mut app.state.folder_field)
+                    .desired_width(260.0)
+                    .hint_text("folder of PNG/JPEG images"),
+            );
+            field.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Folder of images")
+            });
+            if ui.button("Run over folder").clicked() {
+                cmds.push(UiCommand::RunFolderStats(
+                    app.state.folder_field.trim().into(),
+                ));
+            }
+        }
+    });
+    let (stats, fresh) = if app.state.distance_folder {
+        let want = AnalysisRequest::FolderStats {
+            folder: app.state.folder_field.trim().into(),
+            convention: app.state.stats_convention,
+        };
+        match app.state.result(&want) {
+            Some((
+                AnalysisResult::FolderStats {
+                    stats,
+                    skipped,
+                    cancelled,
+                },
+                fresh,
+            )) => {
+                ui.small(format!(
+                    "{} image(s) averaged{}{}",
+                    stats.images,
+                    if skipped.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", {} skipped", skipped.len())
+                    },
+                    if *cancelled {
+                        " (cancelled: partial)"
+                    } else {
+                        ""
+                    }
+                ))
+                .on_hover_text(skipped.join("\n"));
+                (stats.clone(), fresh)
+            }
+            _ => {
+                ui.label("Pick a folder and press Run over folder (progress and Cancel in the status bar).");
+                return;
+            }
+        }
+    } else {
+        let want = AnalysisRequest::Stats(app.state.stats_convention);
+        match app.state.result(&want) {
+            Some((AnalysisResult::Stats(stats), fresh)) => (stats.clone(), fresh),
+            _ => {
+                ui.spinner();
+                return;
+            }
+        }
     };
-    let stats = stats.clone();
     if !fresh {
         ui.spinner();
     }

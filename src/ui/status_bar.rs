@@ -1,10 +1,21 @@
 //! The status bar: model, device, input size, time of the last forward pass, busy state.
-use super::app::App;
+use super::app::{App, UiCommand};
 
-pub fn ui(app: &App, ui: &mut egui::Ui) {
+pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &app.state;
     ui.horizontal(|ui| {
-        if app.busy() {
+        if let Some((what, done, total)) = app.progress() {
+            ui.spinner();
+            ui.add(
+                egui::ProgressBar::new(done as f32 / total.max(1) as f32)
+                    .desired_width(140.0)
+                    .text(format!("{what} {done}/{total}")),
+            );
+            if ui.button("Cancel").clicked() {
+                cmds.push(UiCommand::CancelWork);
+            }
+            ui.separator();
+        } else if app.busy() {
             ui.spinner();
             ui.label("working…");
             ui.separator();
