@@ -200,6 +200,9 @@ pub struct MethodArgs {
     /// patch-pca: number of principal components.
     #[arg(long, default_value_t = 28)]
     pub components: usize,
+    /// attention: add a colour bar with each map's value range under single-map PNGs.
+    #[arg(long)]
+    pub colour_bar: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -579,6 +582,9 @@ pub fn export_method(
                         overwrite: out.overwrite,
                         model_name: out.model_name.clone(),
                         image_name: out.image_name.clone(),
+                        colour_bar: req.args.colour_bar,
+                        npy: false,
+                        mosaic: layers == LayerSpec::All,
                     };
                     export_maps(&rows, photo, cap.input_hw, &req)?
                 }

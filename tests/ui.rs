@@ -277,10 +277,28 @@ fn switching_models_keeps_the_image_and_follows_each_token_layout() {
         h.query_by_label(names[0]).is_some(),
         "the best class is on screen"
     );
+    // The left panel scrolls: wheel down over it until the section is in view, then open it.
+    let at = h.get_by_label("Export map").rect().center();
+    h.input_mut().events.push(egui::Event::PointerMoved(at));
+    for _ in 0..5 {
+        h.input_mut().events.push(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, -200.0),
+            modifiers: Default::default(),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+        });
+        h.run_steps(2);
+    }
     h.get_by_label("Model info").click();
-    h.run_steps(2);
+    h.run_steps(4);
+    let found: Vec<String> = h
+        .query_all_by_label_contains("Checkpoint")
+        .map(|n| format!("{n:?}").chars().take(200).collect())
+        .collect();
     assert!(
         h.query_by_label("Checkpoint: Hugging Face ViTForImageClassification")
-            .is_some()
+            .is_some(),
+        "{found:?}"
     );
 }

@@ -339,7 +339,14 @@ fn distance_over_a_folder_averages_its_images() {
         convention: PrefixConvention::Renormalise,
     };
     match h.state().state.result(&want) {
-        Some((AnalysisResult::FolderStats { stats, skipped, cancelled }, true)) => {
+        Some((
+            AnalysisResult::FolderStats {
+                stats,
+                skipped,
+                cancelled,
+            },
+            true,
+        )) => {
             assert_eq!(stats.images, 3);
             assert_eq!(skipped.len(), 1, "{skipped:?}");
             assert!(skipped[0].contains("broken.jpg"));
@@ -349,11 +356,59 @@ fn distance_over_a_folder_averages_its_images() {
     }
     assert!(h.query_by_label_contains("3 image(s) averaged").is_some());
     // A changed query does not recompute a folder.
-    h.state_mut().apply(UiCommand::SetQuery(QuerySpec::Patch(1, 1)));
+    h.state_mut()
+        .apply(UiCommand::SetQuery(QuerySpec::Patch(1, 1)));
     settle(&mut h);
     assert!(matches!(h.state().state.result(&want), Some((_, true))));
     // Cancelling long work also stops asking for flow.
     h.state_mut().state.methods.flow = true;
     h.state_mut().apply(UiCommand::CancelWork);
     assert!(!h.state().state.methods.flow);
+}
+
+#[test]
+fn export_all_layers_writes_each_layer_a_mosaic_colour_bars_and_npy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("With colour bar").click();
+    h.get_by_label("Raw .npy too").click();
+    h.step();
+    h.get_by_label("Export all layers").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let (layers, heads) = {
+        let m = s.model.as_ref().unwrap();
+        (m.layers, m.heads)
+    };
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let pngs: Vec<&String> = names.iter().filter(|n| n.ends_with("_mean.png")).collect();
+    let npys: Vec<&String> = names.iter().filter(|n| n.ends_with("_mean.npy")).collect();
+    assert_eq!((pngs.len(), npys.len()), (layers, layers), "{names:?}");
+    // A single map: the photo (451×300) with a colour bar underneath.
+    let one = image::open(dir.path().join(pngs[0])).unwrap().to_rgb8();
+    assert_eq!(one.dimensions(), (451, 300 + 44));
+    let (_, shape, values) = read_npy(&dir.path().join(npys[0]));
+    assert_eq!(shape, [6, 9]);
+    let rows = s.rows.as_ref().unwrap();
+    assert!(max_abs_diff(&values, &rows.patch_map(0, HeadSel::Mean).data) < 1e-7);
+    let mosaic = names
+        .iter()
+        .find(|n| n.ends_with("_mosaic.png"))
+        .expect("mosaic");
+    let m = image::open(dir.path().join(mosaic)).unwrap().to_rgb8();
+    // Tiles at the model input (24×36) with 2 px gaps: (H+1) columns, L rows.
+    let cols = heads as u32 + 1;
+    assert_eq!(
+        m.dimensions(),
+        (
+            cols * 36 + (cols + 1) * 2,
+            layers as u32 * 24 + (layers as u32 + 1) * 2
+        )
+    );
 }

@@ -48,6 +48,12 @@ pub struct MapExport {
     pub overwrite: bool,
     pub model_name: String,
     pub image_name: String,
+    /// Add a colour bar with the map's value range under each single map.
+    pub colour_bar: bool,
+    /// Write each single map's raw values `[gh, gw]` as `.npy` next to its PNG.
+    pub npy: bool,
+    /// With all layers: also an L × (1 + H) mosaic (rows = layers; columns = the head mean, then each head).
+    pub mosaic: bool,
 }
 
 /// A short, file-name-safe label of a query token: `cls`, `reg0`, `p3-7`.
@@ -120,6 +126,7 @@ pub fn export_maps(
     let photo_small = resize(photo, input_hw.0, input_hw.1);
     let q = query_label(rows);
     let mut written = Vec::new();
+    let mut written_npy = Vec::new();
     let style_name = match req.style {
         Style::Overlay { opacity } => format!("overlay (opacity {opacity})"),
         Style::Raw => "raw".into(),
@@ -167,22 +174,43 @@ pub fn export_maps(
                 false,
             )
         };
+        let single = |h: HeadSel| -> RgbImage {
+            let img = one(h);
+            if req.colour_bar {
+                let (lo, hi) = rows.patch_map(l, h).min_max();
+                with_colour_bar(&img, req.colormap, lo, hi)
+            } else {
+                img
+            }
+        };
+        let mut npy = |path: &Path, h: HeadSel| -> Result<(), ExportError> {
+            if req.npy {
+                let m = rows.patch_map(l, h);
+                let p = path.with_extension("npy");
+                super::npy::write_npy(
+                    &p,
+                    &[m.h, m.w],
+                    super::npy::NpyData::F32(&m.data),
+                    req.overwrite,
+                )?;
+                written_npy.push(p);
+            }
+            Ok(())
+        };
         match req.heads {
-            HeadSpec::One(h) => write(
-                file(&req.out_dir, l, &h.label()),
-                &one(h),
-                provenance(l, &h.label()),
-            )?,
+            HeadSpec::One(h) => {
+                let path = file(&req.out_dir, l, &h.label());
+                npy(&path, h)?;
+                write(path, &single(h), provenance(l, &h.label()))?
+            }
             HeadSpec::All | HeadSpec::GridOnly => {
                 let mut tiles = Vec::with_capacity(rows.heads);
                 for h in 0..rows.heads {
                     let sel = HeadSel::Head(h);
                     if req.heads == HeadSpec::All {
-                        write(
-                            file(&req.out_dir, l, &sel.label()),
-                            &one(sel),
-                            provenance(l, &sel.label()),
-                        )?;
+                        let path = file(&req.out_dir, l, &sel.label());
+                        npy(&path, sel)?;
+                        write(path, &single(sel), provenance(l, &sel.label()))?;
                     }
                     tiles.push(render(
                         &rows.patch_map(l, sel),
@@ -206,7 +234,62 @@ pub fn export_maps(
             }
         }
     }
+    if req.mosaic && req.layers == LayerSpec::All {
+        let cols = rows.heads + 1;
+        let mut tiles = Vec::with_capacity(rows.layers * cols);
+        for l in 0..rows.layers {
+            for h in std::iter::once(HeadSel::Mean).chain((0..rows.heads).map(HeadSel::Head)) {
+                tiles.push(render(
+                    &rows.patch_map(l, h),
+                    photo,
+                    &photo_small,
+                    req.style,
+                    req.colormap,
+                    true,
+                ));
+            }
+        }
+        let path = req.out_dir.join(format!("{}_{q}_mosaic.png", req.stem));
+        let mut text = provenance(0, "all");
+        text.retain(|(k, _)| k != "vitscope.layer" && k != "vitscope.head");
+        text.push((
+            "vitscope.layout".into(),
+            format!(
+                "{} rows (layers 0..{}) x {cols} columns (head mean, then h0..h{})",
+                rows.layers,
+                rows.layers - 1,
+                rows.heads - 1
+            ),
+        ));
+        write(path, &tile(&tiles, cols, 2, [255, 255, 255]), text)?;
+    }
+    written.extend(written_npy);
     Ok(written)
+}
+
+/// `img` with a colour bar and its value range underneath.
+pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32) -> RgbImage {
+    let (w, h) = img.dimensions();
+    let bar_h = 14u32;
+    let pad = 6u32;
+    let text_h = 18u32;
+    let mut out =
+        RgbImage::from_pixel(w, h + pad * 2 + bar_h + text_h, image::Rgb([255, 255, 255]));
+    image::imageops::replace(&mut out, img, 0, 0);
+    let (x0, x1) = (pad, w.saturating_sub(pad).max(pad + 1));
+    for x in x0..x1 {
+        let t = (x - x0) as f32 / (x1 - x0 - 1).max(1) as f32;
+        for y in h + pad..h + pad + bar_h {
+            out.put_pixel(x, y, image::Rgb(cmap.rgb(t)));
+        }
+    }
+    let y = (h + pad + bar_h + 2) as f32;
+    let black = [0, 0, 0];
+    crate::render::plot::text(&mut out, x0 as f32, y, 13.0, &format!("{lo:.4}"), black);
+    let hi_s = format!("{hi:.4}");
+    let hi_w = 7.5 * hi_s.len() as f32;
+    crate::render::plot::text(&mut out, x1 as f32 - hi_w, y, 13.0, &hi_s, black);
+    out
 }
 
 /// The same request with a file stem that no existing file in the output folder starts with

@@ -48,6 +48,8 @@ pub enum UiCommand {
     OpenDialog(DialogKind),
     ExportMap,
     ExportHeadGrid,
+    /// Every layer (current head) as files plus the L × H mosaic.
+    ExportAllLayers,
     DismissError,
     SetView(View),
     /// Show layer and head in the Attention view (a click in the distance plot).
@@ -359,12 +361,13 @@ impl App {
             UiCommand::SetDevice(d) => s.device = d,
             UiCommand::SetPrecision(p) => s.precision = p,
             UiCommand::OpenDialog(kind) => self.open_dialog(kind),
-            UiCommand::ExportMap | UiCommand::ExportHeadGrid => {
-                let heads = if cmd == UiCommand::ExportMap {
-                    HeadSpec::One(s.head)
-                } else {
+            UiCommand::ExportMap | UiCommand::ExportHeadGrid | UiCommand::ExportAllLayers => {
+                let heads = if cmd == UiCommand::ExportHeadGrid {
                     HeadSpec::GridOnly
+                } else {
+                    HeadSpec::One(s.head)
                 };
+                let all = cmd == UiCommand::ExportAllLayers;
                 let req = MapExport {
                     out_dir: PathBuf::from(&s.export_field),
                     stem: s
@@ -373,8 +376,15 @@ impl App {
                         .and_then(Path::file_stem)
                         .map(|x| x.to_string_lossy().into_owned())
                         .unwrap_or_else(|| "image".into()),
-                    layers: LayerSpec::One(s.layer),
+                    layers: if all {
+                        LayerSpec::All
+                    } else {
+                        LayerSpec::One(s.layer)
+                    },
                     heads,
+                    colour_bar: self.settings.export_colour_bar,
+                    npy: self.settings.export_npy,
+                    mosaic: all,
                     colormap: self.settings.colormap,
                     style: Style::Overlay {
                         opacity: self.settings.opacity,

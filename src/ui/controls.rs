@@ -231,6 +231,21 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             cmds.push(UiCommand::ExportHeadGrid);
         }
     });
+    ui.horizontal(|ui| {
+        if ui
+            .add_enabled(s.rows.is_some(), egui::Button::new("Export all layers"))
+            .on_hover_text(
+                "One file per layer (the selected head) and an L×H mosaic of every layer and head.",
+            )
+            .clicked()
+        {
+            cmds.push(UiCommand::ExportAllLayers);
+        }
+    });
+    ui.horizontal(|ui| {
+        ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar");
+        ui.checkbox(&mut app.settings.export_npy, "Raw .npy too");
+    });
     if let Some(n) = &s.notice {
         ui.small(n.as_str());
     }

@@ -20,7 +20,7 @@ pub fn ui(app: &App, ui: &mut egui::Ui) {
             });
         ui.separator();
     }
-    egui::CollapsingHeader::new("Model info")
+    let header = egui::CollapsingHeader::new("Model info")
         .default_open(false)
         .show(ui, |ui| {
             let tokens = match s.input_hw {
@@ -87,4 +87,11 @@ pub fn ui(app: &App, ui: &mut egui::Ui) {
                 }
             }
         });
+    // Opening the section scrolls it into view (the panel above it is long).
+    if header.openness > 0.0
+        && header.openness < 1.0
+        && let Some(body) = &header.body_response
+    {
+        ui.scroll_to_rect(body.rect, Some(egui::Align::TOP));
+    }
 }

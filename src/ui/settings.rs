@@ -26,6 +26,9 @@ pub struct Settings {
     /// Outline the DINO mask (the smallest set of patches holding `mask_tau` of the shown map).
     pub show_mask: bool,
     pub mask_tau: f32,
+    /// Exports: a colour bar under single maps, raw `.npy` next to each PNG.
+    pub export_colour_bar: bool,
+    pub export_npy: bool,
 }
 
 /// Which maps share one colour scale in the Attention and Model views.
@@ -103,6 +106,8 @@ impl Default for Settings {
             show_grid: false,
             show_mask: false,
             mask_tau: 0.6,
+            export_colour_bar: false,
+            export_npy: false,
         }
     }
 }
