@@ -18,8 +18,7 @@ use crate::export::methods::{self, Format, Method, Output};
 use crate::model::{
     Capture, DeviceChoice, GradTarget, InputSize, ModelSource, Precision, PrefixToken, TokenLayout,
 };
-use crate::render::plot::{Panel, Series, scatter};
-use crate::render::{Colormap, category};
+use crate::render::Colormap;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -754,44 +753,7 @@ fn distance(
     })?;
     println!("{}", out.display());
     if let Some(plot) = plot {
-        let per_head = |value: &dyn Fn(usize, usize) -> f64| -> Vec<Series> {
-            (0..total.heads)
-                .map(|h| Series {
-                    label: format!("head {h}"),
-                    points: (0..total.layers).map(|l| (l as f64, value(l, h))).collect(),
-                    color: category(h),
-                })
-                .collect()
-        };
-        let dist = &per_head(&|l, h| total.distance(l, h));
-        let ent = &per_head(&|l, h| total.entropy(l, h));
-        let title = format!(
-            "{} - {} image(s), prefix {}",
-            loaded.info.name,
-            total.images,
-            match prefix {
-                PrefixConvention::Renormalise => "renormalised",
-                PrefixConvention::Drop => "dropped",
-            }
-        );
-        let img = scatter(
-            &[
-                Panel {
-                    title: &title,
-                    x_label: "layer (network depth)",
-                    y_label: "mean attention distance (px)",
-                    series: dist,
-                },
-                Panel {
-                    title: "",
-                    x_label: "layer (network depth)",
-                    y_label: "attention entropy (nats)",
-                    series: ent,
-                },
-            ],
-            560,
-            400,
-        );
+        let img = crate::render::plot::distance_figure(&total, &loaded.info.name, prefix);
         crate::export::png_file::write_png(
             plot,
             &img,

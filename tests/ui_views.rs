@@ -412,3 +412,35 @@ fn export_all_layers_writes_each_layer_a_mosaic_colour_bars_and_npy() {
         )
     );
 }
+
+#[test]
+fn distance_plot_and_table_export_and_recent_files_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let set = &h.state().settings;
+    assert_eq!(
+        set.recent_images.first(),
+        Some(&root().join("assets/chelsea.png"))
+    );
+    assert!(set.recent_models[0].starts_with(fixture("dinov2_tiny")));
+    h.state_mut()
+        .apply(UiCommand::LoadImage(root().join("assets/coffee.png")));
+    settle(&mut h);
+    let recent = &h.state().settings.recent_images;
+    assert_eq!(recent.len(), 2);
+    assert!(recent[0].ends_with("coffee.png"));
+
+    h.get_by_label("Distance").click();
+    settle(&mut h);
+    h.get_by_label("Export plot + CSV").click();
+    settle(&mut h);
+    let png = dir.path().join("coffee_distance.png");
+    let csv = std::fs::read_to_string(dir.path().join("coffee_distance.csv")).unwrap();
+    let model = h.state().state.model.clone().unwrap();
+    assert_eq!(csv.lines().count(), 1 + model.layers * model.heads);
+    assert_eq!(image::image_dimensions(&png).unwrap(), (1120, 428));
+    // A second export never overwrites the first.
+    h.get_by_label("Export plot + CSV").click();
+    settle(&mut h);
+    assert!(dir.path().join("coffee_distance-2.csv").exists());
+}

@@ -195,6 +195,51 @@ pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
     img
 }
 
+/// The ViT paper's figure: mean attention distance and entropy against layer, one colour per head.
+pub fn distance_figure(
+    stats: &crate::analysis::HeadStats,
+    model: &str,
+    prefix: crate::analysis::PrefixConvention,
+) -> RgbImage {
+    let per_head = |value: &dyn Fn(usize, usize) -> f64| -> Vec<Series> {
+        (0..stats.heads)
+            .map(|h| Series {
+                label: format!("head {h}"),
+                points: (0..stats.layers).map(|l| (l as f64, value(l, h))).collect(),
+                color: super::category(h),
+            })
+            .collect()
+    };
+    let dist = per_head(&|l, h| stats.distance(l, h));
+    let ent = per_head(&|l, h| stats.entropy(l, h));
+    let title = format!(
+        "{model} - {} image(s), prefix {}",
+        stats.images,
+        match prefix {
+            crate::analysis::PrefixConvention::Renormalise => "renormalised",
+            crate::analysis::PrefixConvention::Drop => "dropped",
+        }
+    );
+    scatter(
+        &[
+            Panel {
+                title: &title,
+                x_label: "layer (network depth)",
+                y_label: "mean attention distance (px)",
+                series: &dist,
+            },
+            Panel {
+                title: "",
+                x_label: "layer (network depth)",
+                y_label: "attention entropy (nats)",
+                series: &ent,
+            },
+        ],
+        560,
+        400,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -62,6 +62,8 @@ pub enum UiCommand {
     CancelWork,
     /// Distance and entropy over the images of a folder.
     RunFolderStats(PathBuf),
+    /// Write the distance plot (PNG) and table (CSV) shown in the Distance view.
+    ExportDistance,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,6 +443,21 @@ impl App {
                 let generation = self.worker.send(Job::Analyse(req.clone()));
                 s.pending.push((generation, s.analysis_epoch, req));
             }
+            UiCommand::ExportDistance => match self.export_distance() {
+                Ok(files) => {
+                    let s = &mut self.state;
+                    s.notice = Some(format!(
+                        "exported {}",
+                        files
+                            .iter()
+                            .map(|f| f.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ));
+                    s.last_export = files;
+                }
+                Err(e) => self.state.error = Some(e),
+            },
             UiCommand::ToggleOverlay => match s.hidden_opacity.take() {
                 Some(o) => self.settings.opacity = o,
                 None => {
@@ -449,6 +466,92 @@ impl App {
                 }
             },
         }
+    }
+
+    /// The statistics the Distance view shows now (folder or image), with a file stem.
+    pub fn shown_stats(&self) -> Option<(crate::analysis::HeadStats, String)> {
+        let s = &self.state;
+        if s.distance_folder {
+            let folder = PathBuf::from(s.folder_field.trim());
+            let want = AnalysisRequest::FolderStats {
+                folder: folder.clone(),
+                convention: s.stats_convention,
+            };
+            match s.result(&want) {
+                Some((AnalysisResult::FolderStats { stats, .. }, _)) => Some((
+                    stats.clone(),
+                    folder
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "folder".into()),
+                )),
+                _ => None,
+            }
+        } else {
+            match s.result(&AnalysisRequest::Stats(s.stats_convention)) {
+                Some((AnalysisResult::Stats(stats), _)) => Some((
+                    stats.clone(),
+                    s.image_path
+                        .as_deref()
+                        .and_then(Path::file_stem)
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "image".into()),
+                )),
+                _ => None,
+            }
+        }
+    }
+
+    fn export_distance(&mut self) -> Result<Vec<PathBuf>, String> {
+        let (stats, stem) = self
+            .shown_stats()
+            .ok_or("no distance statistics to export yet")?;
+        let dir = PathBuf::from(&self.state.export_field);
+        let free = |n: usize| {
+            let base = if n == 1 {
+                format!("{stem}_distance")
+            } else {
+                format!("{stem}_distance-{n}")
+            };
+            (
+                dir.join(format!("{base}.png")),
+                dir.join(format!("{base}.csv")),
+            )
+        };
+        let mut n = 1;
+        while free(n).0.exists() || free(n).1.exists() {
+            n += 1;
+        }
+        let (png, csv) = free(n);
+        let model = self
+            .state
+            .model
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let img = crate::render::plot::distance_figure(&stats, &model, self.state.stats_convention);
+        crate::export::png_file::write_png(
+            &png,
+            &img,
+            &[
+                ("vitscope.model".into(), model),
+                ("vitscope.method".into(), "distance".into()),
+                ("vitscope.images".into(), stats.images.to_string()),
+            ],
+            false,
+        )
+        .map_err(|e| e.to_string())?;
+        crate::export::write_atomic(&csv, false, |w| {
+            use std::io::Write;
+            w.write_all(stats.to_csv().as_bytes()).map_err(|source| {
+                crate::export::ExportError::Write {
+                    path: csv.clone(),
+                    source,
+                }
+            })
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(vec![png, csv])
     }
 
     /// Ask the worker for the analysis the current view needs, unless it is there or on its way.
@@ -545,6 +648,7 @@ impl App {
         let s = &mut self.state;
         match outcome {
             Outcome::ModelLoaded(info) => {
+                super::settings::remember(&mut self.settings.recent_models, &info.path);
                 s.results.retain(|(_, r, _)| r.per_image());
                 s.head = HeadSel::Mean;
                 s.layer = info.layers.saturating_sub(1); // the last layer is where attention is most semantic
@@ -552,6 +656,7 @@ impl App {
                 s.error = None;
             }
             Outcome::ImageLoaded { path, image } => {
+                super::settings::remember(&mut self.settings.recent_images, &path);
                 s.image_path = Some(path);
                 s.image = Some(image);
                 self.photo_generation += 1;

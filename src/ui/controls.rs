@@ -31,6 +31,16 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         if ui.button("Open image…").clicked() {
             cmds.push(UiCommand::OpenDialog(DialogKind::Image));
         }
+        let recent = app.settings.recent_images.clone();
+        ui.add_enabled_ui(!recent.is_empty(), |ui| {
+            ui.menu_button("Recent", |ui| {
+                for p in &recent {
+                    if ui.button(p.display().to_string()).clicked() {
+                        cmds.push(UiCommand::LoadImage(p.clone()));
+                    }
+                }
+            })
+        });
         ui.menu_button("Samples", |ui| {
             for name in SAMPLES {
                 if let Some(p) = find_resource(&format!("assets/{name}")) {
@@ -54,6 +64,16 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         if ui.button("Built-in model").clicked() {
             cmds.push(UiCommand::LoadModel(ModelSource::Default));
         }
+        let recent = app.settings.recent_models.clone();
+        ui.add_enabled_ui(!recent.is_empty(), |ui| {
+            ui.menu_button("Recent models", |ui| {
+                for p in &recent {
+                    if ui.button(p.display().to_string()).clicked() {
+                        cmds.push(UiCommand::LoadModel(ModelSource::Path(p.clone())));
+                    }
+                }
+            })
+        });
     });
     path_field(ui, "Model", &mut s.model_field, "Load model", |p| {
         cmds.push(UiCommand::LoadModel(ModelSource::Path(p)))

@@ -85,6 +85,13 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     if !fresh {
         ui.spinner();
     }
+    if ui
+        .button("Export plot + CSV")
+        .on_hover_text("The ViT-paper figure as PNG and layer,head,mean_distance_px,entropy as CSV, in the export folder.")
+        .clicked()
+    {
+        cmds.push(UiCommand::ExportDistance);
+    }
     ui.small("d(l,h) = mean over patch queries of Σ_j A[i,j]·P·|g_i − g_j| (pixels at the model input). Entropy over the full row, nats. Click a dot to open that head; `vitscope distance` averages a folder.");
     let h = (ui.available_height() / 2.0 - 10.0).max(150.0);
     plot(

@@ -29,6 +29,16 @@ pub struct Settings {
     /// Exports: a colour bar under single maps, raw `.npy` next to each PNG.
     pub export_colour_bar: bool,
     pub export_npy: bool,
+    /// Recently opened images and models, newest first.
+    pub recent_images: Vec<PathBuf>,
+    pub recent_models: Vec<PathBuf>,
+}
+
+/// Put `p` first in a recent-files list (no duplicates, at most 8).
+pub fn remember(list: &mut Vec<PathBuf>, p: &std::path::Path) {
+    list.retain(|x| x != p);
+    list.insert(0, p.to_path_buf());
+    list.truncate(8);
 }
 
 /// Which maps share one colour scale in the Attention and Model views.
@@ -108,6 +118,8 @@ impl Default for Settings {
             mask_tau: 0.6,
             export_colour_bar: false,
             export_npy: false,
+            recent_images: Vec::new(),
+            recent_models: Vec::new(),
         }
     }
 }
