@@ -444,3 +444,54 @@ fn distance_plot_and_table_export_and_recent_files_are_remembered() {
     settle(&mut h);
     assert!(dir.path().join("coffee_distance-2.csv").exists());
 }
+
+#[test]
+fn compare_view_shows_panes_side_by_side_sharing_query_and_scale() {
+    use vitscope::ui::compare_view::Pane;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Compare").click();
+    settle(&mut h);
+    let layers = h.state().state.model.as_ref().unwrap().layers;
+    assert_eq!(
+        h.state().state.compare,
+        vec![
+            Pane::Attention {
+                layer: 0,
+                head: HeadSel::Mean
+            },
+            Pane::Attention {
+                layer: layers - 1,
+                head: HeadSel::Mean
+            }
+        ]
+    );
+    assert!(h.query_by_label("Attention L0 mean").is_some());
+    // Four panes, two of them methods: the Methods analysis is requested for them.
+    h.get_by_label("4").click();
+    settle(&mut h);
+    h.state_mut().state.compare[2] = Pane::Method("Rollout");
+    h.state_mut().state.compare[3] = Pane::Method("Relevance");
+    settle(&mut h);
+    assert!(h.query_by_label("Rollout").is_some());
+    assert!(h.query_by_label("Relevance").is_some());
+    assert_eq!(h.state().state.compare.len(), 4);
+    // One colour scale: every pane's bar shows the same range.
+    h.get_by_label("One colour scale").click();
+    settle(&mut h);
+    assert_eq!(h.query_all_by_label("Colour bar").count(), 4);
+    // A click in any pane moves the query for all.
+    let rect = h.get_by_label("Attention L0 mean").rect();
+    let pos = rect.min + egui::vec2(rect.width() - 2.0, 2.0);
+    h.input_mut().events.push(egui::Event::PointerMoved(pos));
+    for pressed in [true, false] {
+        h.input_mut().events.push(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed,
+            modifiers: Default::default(),
+        });
+    }
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Patch(0, 8));
+}

@@ -10,8 +10,8 @@ use super::settings::View;
 use super::settings::{STORAGE_KEY, Settings};
 use super::textures::Cached;
 use super::{
-    attention_view, controls, distance_view, embeddings_view, head_grid, methods_view, model_info,
-    model_view, status_bar, tokens_view,
+    attention_view, compare_view, controls, distance_view, embeddings_view, head_grid,
+    methods_view, model_info, model_view, status_bar, tokens_view,
 };
 use crate::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions};
 use crate::engine::{ClassScore, ModelInfo};
@@ -99,6 +99,9 @@ pub struct ViewState {
     pub model_field: String,
     pub size_field: String,
     pub export_field: String,
+    /// Compare view: what each pane shows, and whether they share one colour scale.
+    pub compare: Vec<super::compare_view::Pane>,
+    pub compare_shared_scale: bool,
     /// Distance view: statistics over a folder instead of the current image.
     pub distance_folder: bool,
     pub folder_field: String,
@@ -567,6 +570,10 @@ impl App {
                 target: s.methods.target.clone(),
                 flow: s.methods.flow,
             },
+            View::Compare => match super::compare_view::methods_request(self) {
+                Some(r) => r,
+                None => return,
+            },
             View::Distance if s.distance_folder => return,
             View::Distance => AnalysisRequest::Stats(s.stats_convention),
             View::Tokens => AnalysisRequest::Tokens,
@@ -649,6 +656,30 @@ impl App {
         match outcome {
             Outcome::ModelLoaded(info) => {
                 super::settings::remember(&mut self.settings.recent_models, &info.path);
+                {
+                    use super::compare_view::Pane;
+                    let last = info.layers.saturating_sub(1);
+                    if s.compare.len() < 2 {
+                        s.compare = vec![
+                            Pane::Attention {
+                                layer: 0,
+                                head: HeadSel::Mean,
+                            },
+                            Pane::Attention {
+                                layer: last,
+                                head: HeadSel::Mean,
+                            },
+                        ];
+                    }
+                    for p in &mut s.compare {
+                        if let Pane::Attention { layer, head } = p {
+                            *layer = (*layer).min(last);
+                            if matches!(head, HeadSel::Head(h) if *h >= info.heads) {
+                                *head = HeadSel::Mean;
+                            }
+                        }
+                    }
+                }
                 s.results.retain(|(_, r, _)| r.per_image());
                 s.head = HeadSel::Mean;
                 s.layer = info.layers.saturating_sub(1); // the last layer is where attention is most semantic
@@ -772,6 +803,7 @@ impl eframe::App for App {
                 View::Attention => attention_view::ui(self, ui, &mut cmds),
                 View::Model => model_view::ui(self, ui, &mut cmds),
                 View::Methods => methods_view::ui(self, ui, &mut cmds),
+                View::Compare => compare_view::ui(self, ui, &mut cmds),
                 View::Distance => distance_view::ui(self, ui, &mut cmds),
                 View::Tokens => tokens_view::ui(self, ui, &mut cmds),
                 View::Embeddings => embeddings_view::ui(self, ui, &mut cmds),

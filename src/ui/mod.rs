@@ -2,6 +2,7 @@
 //! place commands change state. Only the worker thread touches tch.
 pub mod app;
 mod attention_view;
+pub mod compare_view;
 mod controls;
 mod distance_view;
 mod embeddings_view;

@@ -75,16 +75,18 @@ pub enum View {
     Attention,
     Model,
     Methods,
+    Compare,
     Distance,
     Tokens,
     Embeddings,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Attention,
         View::Model,
         View::Methods,
+        View::Compare,
         View::Distance,
         View::Tokens,
         View::Embeddings,
@@ -94,6 +96,7 @@ impl View {
             View::Attention => "Attention",
             View::Model => "Model view",
             View::Methods => "Methods",
+            View::Compare => "Compare",
             View::Distance => "Distance",
             View::Tokens => "Tokens",
             View::Embeddings => "Embeddings",
