@@ -273,6 +273,32 @@ pub struct StatsRun {
     pub cancelled: bool,
 }
 
+/// Run `vit` on each of `files` and hand each run to `each`; images that cannot be read or run, and runs
+/// `each` fails on, are skipped with the reason. `progress(done, total, file)` is called after each image;
+/// returning `false` cancels. Returns the skipped files and whether it was cancelled.
+pub fn over_images(
+    vit: &Vit,
+    files: &[PathBuf],
+    size: InputSize,
+    mut each: impl FnMut(&Path, &RgbImage, &Run) -> std::result::Result<(), String>,
+    mut progress: impl FnMut(usize, usize, &Path) -> bool,
+) -> (Vec<(PathBuf, String)>, bool) {
+    let mut skipped = Vec::new();
+    for (i, f) in files.iter().enumerate() {
+        let one = load_image(f)
+            .and_then(|img| Ok((forward(vit, &img, size)?, img)))
+            .map_err(|e| e.to_string())
+            .and_then(|(run, img)| each(f, &img, &run));
+        if let Err(e) = one {
+            skipped.push((f.clone(), e));
+        }
+        if !progress(i + 1, files.len(), f) {
+            return (skipped, i + 1 < files.len());
+        }
+    }
+    (skipped, false)
+}
+
 /// Mean attention distance and entropy per layer and head over `files` (each image counts once).
 /// `progress(done, total, file)` is called after each image; returning `false` cancels.
 pub fn head_stats_over(
@@ -280,30 +306,31 @@ pub fn head_stats_over(
     files: &[PathBuf],
     size: InputSize,
     convention: PrefixConvention,
-    mut progress: impl FnMut(usize, usize, &Path) -> bool,
+    progress: impl FnMut(usize, usize, &Path) -> bool,
 ) -> Result<StatsRun> {
-    let mut run = StatsRun {
-        stats: None,
-        skipped: Vec::new(),
-        cancelled: false,
-    };
-    for (i, f) in files.iter().enumerate() {
-        let one = load_image(f)
-            .and_then(|img| forward(vit, &img, size))
-            .and_then(|r| head_stats(&r.capture.attentions, &r.capture.layout, convention));
-        match one {
-            Ok(s) => match &mut run.stats {
-                Some(t) => t.add(&s)?,
-                None => run.stats = Some(s),
-            },
-            Err(e) => run.skipped.push((f.clone(), e.to_string())),
-        }
-        if !progress(i + 1, files.len(), f) {
-            run.cancelled = i + 1 < files.len();
-            break;
-        }
-    }
-    Ok(run)
+    let mut stats: Option<HeadStats> = None;
+    let (skipped, cancelled) = over_images(
+        vit,
+        files,
+        size,
+        |_, _, r| {
+            let s = head_stats(&r.capture.attentions, &r.capture.layout, convention)
+                .map_err(|e| e.to_string())?;
+            match &mut stats {
+                Some(t) => t.add(&s).map_err(|e| e.to_string()),
+                None => {
+                    stats = Some(s);
+                    Ok(())
+                }
+            }
+        },
+        progress,
+    );
+    Ok(StatsRun {
+        stats,
+        skipped,
+        cancelled,
+    })
 }
 
 #[cfg(test)]

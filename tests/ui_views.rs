@@ -495,3 +495,52 @@ fn compare_view_shows_panes_side_by_side_sharing_query_and_scale() {
     settle(&mut h);
     assert_eq!(h.state().state.query, QuerySpec::Patch(0, 8));
 }
+
+#[test]
+fn batch_export_writes_the_map_for_every_image_of_a_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = tempfile::tempdir().unwrap();
+    for f in ["coffee.png", "astronaut.png"] {
+        std::fs::copy(root().join("assets").join(f), imgs.path().join(f)).unwrap();
+    }
+    std::fs::write(imgs.path().join("bad.png"), b"x").unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Raw .npy too").click();
+    h.step();
+    h.state_mut().state.batch_field = imgs.path().display().to_string();
+    h.get_by_label("Batch export").click();
+    settle(&mut h);
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "astronaut_cls_L02_mean.npy",
+            "astronaut_cls_L02_mean.png",
+            "coffee_cls_L02_mean.npy",
+            "coffee_cls_L02_mean.png"
+        ]
+    );
+    // The unreadable file is reported; the loaded image is still chelsea.
+    let err = h.state().state.error.clone().unwrap_or_default();
+    assert!(err.contains("bad.png"), "{err}");
+    assert!(
+        h.state()
+            .state
+            .image_path
+            .as_ref()
+            .unwrap()
+            .ends_with("chelsea.png")
+    );
+    let text =
+        vitscope::export::png_file::read_png_text(&dir.path().join("coffee_cls_L02_mean.png"))
+            .unwrap();
+    assert!(
+        text.iter()
+            .any(|(k, v)| k == "vitscope.image" && v == "coffee.png")
+    );
+}

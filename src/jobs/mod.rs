@@ -53,6 +53,12 @@ pub enum Job {
     Export(MapExport),
     /// Run an analysis on the current capture and query.
     Analyse(AnalysisRequest),
+    /// Export `req` (the stem replaced by each image's) for every PNG/JPEG image in a folder, with the
+    /// current model, input size and query; the loaded image stays.
+    ExportFolder {
+        folder: PathBuf,
+        req: MapExport,
+    },
 }
 
 /// What the analysis views ask the worker for.
@@ -289,6 +295,75 @@ impl State {
                 let files = export_maps(&rows, img, run.capture.input_hw, &with_free_stem(req))
                     .map_err(|e| e.to_string())?;
                 out.push(Outcome::Exported(files));
+            }
+            Job::ExportFolder { folder, req } => {
+                let m = self.engine.model.as_ref().ok_or("no model loaded")?;
+                let files = crate::engine::image_files(std::slice::from_ref(&folder))
+                    .map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
+                if files.is_empty() {
+                    return Err(format!("no PNG or JPEG images in {}", folder.display()));
+                }
+                self.busy.start("batch export", files.len());
+                let query = self.query;
+                let mut written = Vec::new();
+                let busy = &self.busy;
+                let (skipped, cancelled) = crate::engine::over_images(
+                    &m.vit,
+                    &files,
+                    self.engine.size,
+                    |path, img, run| {
+                        let layout = &run.capture.layout;
+                        let token = query
+                            .token(layout)
+                            .unwrap_or_else(|| layout.default_query());
+                        let rows =
+                            QueryRows::from_attentions(&run.capture.attentions, layout, token)
+                                .map_err(|e| e.to_string())?;
+                        let mut one = req.clone();
+                        one.stem = path
+                            .file_stem()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "image".into());
+                        one.image_name = path
+                            .file_name()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_default();
+                        let files =
+                            export_maps(&rows, img, run.capture.input_hw, &with_free_stem(one))
+                                .map_err(|e| e.to_string())?;
+                        written.extend(files);
+                        Ok(())
+                    },
+                    |done, _, _| {
+                        busy.progress
+                            .done
+                            .store(done, std::sync::atomic::Ordering::Relaxed);
+                        !busy
+                            .progress
+                            .cancel
+                            .load(std::sync::atomic::Ordering::Relaxed)
+                    },
+                );
+                self.busy.finish();
+                out.push(Outcome::Exported(written));
+                if cancelled || !skipped.is_empty() {
+                    out.push(Outcome::Failed(format!(
+                        "batch export{}{}",
+                        if cancelled { " cancelled" } else { "" },
+                        if skipped.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                "; skipped {}",
+                                skipped
+                                    .iter()
+                                    .map(|(f, why)| format!("{}: {why}", f.display()))
+                                    .collect::<Vec<_>>()
+                                    .join("; ")
+                            )
+                        }
+                    )));
+                }
             }
             Job::Analyse(request) => {
                 let result = self.analyse(&request).map_err(|e| format!("{e:#}"))?;

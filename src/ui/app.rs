@@ -50,6 +50,8 @@ pub enum UiCommand {
     ExportHeadGrid,
     /// Every layer (current head) as files plus the L × H mosaic.
     ExportAllLayers,
+    /// The current layer and head for every image of a folder.
+    ExportFolder(PathBuf),
     DismissError,
     SetView(View),
     /// Show layer and head in the Attention view (a click in the distance plot).
@@ -99,6 +101,8 @@ pub struct ViewState {
     pub model_field: String,
     pub size_field: String,
     pub export_field: String,
+    /// Export: the folder for batch export.
+    pub batch_field: String,
     /// Compare view: what each pane shows, and whether they share one colour scale.
     pub compare: Vec<super::compare_view::Pane>,
     pub compare_shared_scale: bool,
@@ -366,7 +370,10 @@ impl App {
             UiCommand::SetDevice(d) => s.device = d,
             UiCommand::SetPrecision(p) => s.precision = p,
             UiCommand::OpenDialog(kind) => self.open_dialog(kind),
-            UiCommand::ExportMap | UiCommand::ExportHeadGrid | UiCommand::ExportAllLayers => {
+            UiCommand::ExportMap
+            | UiCommand::ExportHeadGrid
+            | UiCommand::ExportAllLayers
+            | UiCommand::ExportFolder(_) => {
                 let heads = if cmd == UiCommand::ExportHeadGrid {
                     HeadSpec::GridOnly
                 } else {
@@ -404,7 +411,10 @@ impl App {
                         .unwrap_or_default(),
                 };
                 self.settings.export_dir = req.out_dir.clone();
-                self.worker.send(Job::Export(req));
+                self.worker.send(match cmd {
+                    UiCommand::ExportFolder(folder) => Job::ExportFolder { folder, req },
+                    _ => Job::Export(req),
+                });
             }
             UiCommand::DismissError => s.error = None,
             UiCommand::SetView(v) => self.settings.view = v,

@@ -263,6 +263,21 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         }
     });
     ui.horizontal(|ui| {
+        let field = ui.add(
+            egui::TextEdit::singleline(&mut s.batch_field)
+                .desired_width(150.0)
+                .hint_text("folder of images"),
+        );
+        field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Batch folder"));
+        if ui
+            .add_enabled(s.model.is_some(), egui::Button::new("Batch export"))
+            .on_hover_text("The selected layer and head (and query) for every PNG/JPEG in the folder, into the export folder; progress and Cancel in the status bar.")
+            .clicked()
+        {
+            cmds.push(UiCommand::ExportFolder(s.batch_field.trim().into()));
+        }
+    });
+    ui.horizontal(|ui| {
         ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar");
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too");
     });
