@@ -5,6 +5,6 @@ cd "$(dirname "$0")/.."
 cargo build --quiet
 export SCREENSHOT_WAIT=${SCREENSHOT_WAIT:-15}
 bash scripts/screenshot.sh docs/screenshot.png --view attention
-for v in model methods distance tokens embeddings; do
+for v in model methods compare distance tokens embeddings; do
     bash scripts/screenshot.sh "docs/view-$v.png" --view "$v"
 done

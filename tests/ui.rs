@@ -3,47 +3,18 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
+use common::ui::{click_at, settle};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use vitscope::analysis::HeadSel;
 use vitscope::jobs::QuerySpec;
-use vitscope::model::{InputSize, ModelSource};
-use vitscope::ui::{App, StartOptions};
+use vitscope::ui::App;
+use vitscope::ui::settings::View;
 
 fn harness(export_dir: &Path) -> Harness<'static, App> {
-    let start = StartOptions {
-        model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
-        image: Some(root().join("assets/chelsea.png")),
-        size: InputSize::Shorter(24),
-        export_dir: Some(export_dir.to_path_buf()),
-        ..Default::default()
-    };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(|cc| App::new(cc, start));
-    settle(&mut h);
-    h
-}
-
-/// Step frames until the worker has answered everything, then render the result.
-fn settle(h: &mut Harness<'static, App>) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if !h.state().busy() {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "worker did not finish"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    h.step();
-    h.step();
+    common::ui::harness(export_dir, View::Attention)
 }
 
 #[test]
@@ -101,16 +72,7 @@ fn clicking_a_patch_makes_it_the_query() {
             (c as f32 + 0.5) / 9.0 * rect.width(),
             (r as f32 + 0.5) / 6.0 * rect.height(),
         );
-    h.input_mut().events.push(egui::Event::PointerMoved(pos));
-    for pressed in [true, false] {
-        h.input_mut().events.push(egui::Event::PointerButton {
-            pos,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: Default::default(),
-        });
-    }
-    settle(&mut h);
+    click_at(&mut h, pos);
     let s = &h.state().state;
     assert_eq!(s.query, QuerySpec::Patch(r, c));
     let rows = s.rows.as_ref().unwrap();

@@ -4,51 +4,19 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
+use common::ui::{click_at, copy_assets, file_names, settle};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use vitscope::analysis::{HeadSel, PrefixConvention};
 use vitscope::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
-use vitscope::model::{InputSize, ModelSource};
+use vitscope::ui::App;
 use vitscope::ui::app::UiCommand;
 use vitscope::ui::settings::View;
-use vitscope::ui::{App, StartOptions};
 
 fn harness(export_dir: &Path) -> Harness<'static, App> {
-    let start = StartOptions {
-        model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
-        image: Some(root().join("assets/chelsea.png")),
-        size: InputSize::Shorter(24),
-        export_dir: Some(export_dir.to_path_buf()),
-        view: Some(View::Attention),
-        ..Default::default()
-    };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .build_eframe(|cc| App::new(cc, start));
-    settle(&mut h);
-    h
-}
-
-/// Step frames until the worker has answered everything (views send their requests during a frame).
-fn settle(h: &mut Harness<'static, App>) {
-    let start = Instant::now();
-    for _ in 0..3 {
-        loop {
-            h.step();
-            if !h.state().busy() {
-                break;
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "worker did not finish"
-            );
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
-    h.step();
+    common::ui::harness(export_dir, View::Attention)
 }
 
 fn methods(h: &Harness<'static, App>) -> (Vec<(String, String, Vec<f32>)>, bool) {
@@ -110,16 +78,7 @@ fn methods_view_shows_the_aggregate_maps_and_follows_parameters_and_query() {
     // Clicking a map makes that patch the query for every map.
     let rect = h.get_by_label_contains("Relevance (").rect();
     let pos = rect.min + egui::vec2(2.0, rect.height() - 2.0);
-    h.input_mut().events.push(egui::Event::PointerMoved(pos));
-    for pressed in [true, false] {
-        h.input_mut().events.push(egui::Event::PointerButton {
-            pos,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: Default::default(),
-        });
-    }
-    settle(&mut h);
+    click_at(&mut h, pos);
     assert_eq!(h.state().state.query, QuerySpec::Patch(5, 0));
     let (patch_maps, fresh) = methods(&h);
     assert!(fresh);
@@ -322,9 +281,7 @@ fn distance_over_a_folder_averages_its_images() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = dir.path().join("imgs");
     std::fs::create_dir(&imgs).unwrap();
-    for f in ["chelsea.png", "coffee.png", "astronaut.png"] {
-        std::fs::copy(root().join("assets").join(f), imgs.join(f)).unwrap();
-    }
+    copy_assets(&imgs, &["chelsea.png", "coffee.png", "astronaut.png"]);
     std::fs::write(imgs.join("broken.jpg"), b"no").unwrap();
     let mut h = harness(dir.path());
     h.get_by_label("Distance").click();
@@ -381,12 +338,7 @@ fn export_all_layers_writes_each_layer_a_mosaic_colour_bars_and_npy() {
         let m = s.model.as_ref().unwrap();
         (m.layers, m.heads)
     };
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = file_names(dir.path());
     let pngs: Vec<&String> = names.iter().filter(|n| n.ends_with("_mean.png")).collect();
     let npys: Vec<&String> = names.iter().filter(|n| n.ends_with("_mean.npy")).collect();
     assert_eq!((pngs.len(), npys.len()), (layers, layers), "{names:?}");
@@ -483,16 +435,7 @@ fn compare_view_shows_panes_side_by_side_sharing_query_and_scale() {
     // A click in any pane moves the query for all.
     let rect = h.get_by_label("Attention L0 mean").rect();
     let pos = rect.min + egui::vec2(rect.width() - 2.0, 2.0);
-    h.input_mut().events.push(egui::Event::PointerMoved(pos));
-    for pressed in [true, false] {
-        h.input_mut().events.push(egui::Event::PointerButton {
-            pos,
-            button: egui::PointerButton::Primary,
-            pressed,
-            modifiers: Default::default(),
-        });
-    }
-    settle(&mut h);
+    click_at(&mut h, pos);
     assert_eq!(h.state().state.query, QuerySpec::Patch(0, 8));
 }
 
@@ -500,9 +443,7 @@ fn compare_view_shows_panes_side_by_side_sharing_query_and_scale() {
 fn batch_export_writes_the_map_for_every_image_of_a_folder() {
     let dir = tempfile::tempdir().unwrap();
     let imgs = tempfile::tempdir().unwrap();
-    for f in ["coffee.png", "astronaut.png"] {
-        std::fs::copy(root().join("assets").join(f), imgs.path().join(f)).unwrap();
-    }
+    copy_assets(imgs.path(), &["coffee.png", "astronaut.png"]);
     std::fs::write(imgs.path().join("bad.png"), b"x").unwrap();
     let mut h = harness(dir.path());
     h.get_by_label("Raw .npy too").click();
@@ -510,12 +451,7 @@ fn batch_export_writes_the_map_for_every_image_of_a_folder() {
     h.state_mut().state.batch_field = imgs.path().display().to_string();
     h.get_by_label("Batch export").click();
     settle(&mut h);
-    let mut names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
+    let names = file_names(dir.path());
     assert_eq!(
         names,
         [

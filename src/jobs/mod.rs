@@ -129,6 +129,12 @@ impl Busy {
             .cancel
             .store(true, std::sync::atomic::Ordering::Relaxed);
     }
+    /// Record `done` units; false once cancel was asked for.
+    fn tick(&self, done: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.progress.done.store(done, Relaxed);
+        !self.progress.cancel.load(Relaxed)
+    }
 }
 
 /// One aggregate map with what it is.
@@ -334,15 +340,7 @@ impl State {
                         written.extend(files);
                         Ok(())
                     },
-                    |done, _, _| {
-                        busy.progress
-                            .done
-                            .store(done, std::sync::atomic::Ordering::Relaxed);
-                        !busy
-                            .progress
-                            .cancel
-                            .load(std::sync::atomic::Ordering::Relaxed)
-                    },
+                    |done, _, _| busy.tick(done),
                 );
                 self.busy.finish();
                 out.push(Outcome::Exported(written));
@@ -494,15 +492,7 @@ impl State {
             &files,
             self.engine.size,
             *convention,
-            |done, _, _| {
-                busy.progress
-                    .done
-                    .store(done, std::sync::atomic::Ordering::Relaxed);
-                !busy
-                    .progress
-                    .cancel
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            },
+            |done, _, _| busy.tick(done),
         );
         self.busy.finish();
         let run = run?;

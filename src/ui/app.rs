@@ -145,6 +145,19 @@ impl Default for MethodParams {
 }
 
 impl ViewState {
+    /// Note files just written.
+    fn exported(&mut self, files: Vec<PathBuf>) {
+        self.notice = Some(format!(
+            "exported {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        self.last_export = files;
+    }
+
     /// The latest result for a request of the same kind as `like`, and whether it answers `like` now.
     pub fn result(&self, like: &AnalysisRequest) -> Option<(&AnalysisResult, bool)> {
         let kind = std::mem::discriminant(like);
@@ -330,6 +343,42 @@ impl App {
         self.worker.progress()
     }
 
+    /// A heat texture of `grid` with `range` mapped to the colormap's ends, smooth or blocky as set;
+    /// rebuilt only when `key`, the range or the display settings change.
+    pub(super) fn heat_texture(
+        &mut self,
+        ctx: &egui::Context,
+        name: &str,
+        key: impl std::hash::Hash,
+        grid: &crate::grid::Grid,
+        range: (f32, f32),
+    ) -> egui::TextureId {
+        let (cmap, smooth) = (self.settings.colormap, self.settings.smooth);
+        let options = if smooth {
+            egui::TextureOptions::LINEAR
+        } else {
+            egui::TextureOptions::NEAREST
+        };
+        self.texture(
+            ctx,
+            name,
+            (
+                key,
+                range.0.to_bits(),
+                range.1.to_bits(),
+                cmap.name(),
+                smooth,
+            ),
+            || {
+                crate::render::colorize(
+                    &crate::render::normalize_range(grid, range.0, range.1),
+                    cmap,
+                )
+            },
+            options,
+        )
+    }
+
     /// Work queued on the worker and not answered yet.
     pub fn busy(&self) -> bool {
         self.worker.in_flight() > 0
@@ -457,18 +506,7 @@ impl App {
                 s.pending.push((generation, s.analysis_epoch, req));
             }
             UiCommand::ExportDistance => match self.export_distance() {
-                Ok(files) => {
-                    let s = &mut self.state;
-                    s.notice = Some(format!(
-                        "exported {}",
-                        files
-                            .iter()
-                            .map(|f| f.display().to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
-                    s.last_export = files;
-                }
+                Ok(files) => self.state.exported(files),
                 Err(e) => self.state.error = Some(e),
             },
             UiCommand::ToggleOverlay => match s.hidden_opacity.take() {
@@ -726,17 +764,7 @@ impl App {
                     s.rows_generation = generation;
                 }
             }
-            Outcome::Exported(files) => {
-                s.notice = Some(format!(
-                    "exported {}",
-                    files
-                        .iter()
-                        .map(|f| f.display().to_string())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                s.last_export = files;
-            }
+            Outcome::Exported(files) => s.exported(files),
             Outcome::Analysis { request, result } => {
                 let epoch = s
                     .pending

@@ -1,6 +1,6 @@
 //! Compare: 2–4 synchronised panes side by side — layers, heads or methods — sharing the query (click any
 //! pane) and, optionally, one colour scale.
-use egui::{TextureOptions, vec2};
+use egui::vec2;
 
 use super::app::{App, UiCommand};
 use super::attention_view::patch_at;
@@ -8,7 +8,6 @@ use super::tiles::{colour_bar, map_tile, outline_cell};
 use crate::analysis::HeadSel;
 use crate::grid::Grid;
 use crate::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
-use crate::render::{colorize, normalize_range};
 
 /// What one pane shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -135,11 +134,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let size = vec2(w, w * ih / iw);
     let ctx = ui.ctx().clone();
     let photo = app.photo_texture(&ctx);
-    let (cmap, smooth, opacity) = (
-        app.settings.colormap,
-        app.settings.smooth,
-        app.settings.opacity,
-    );
+    let (cmap, opacity) = (app.settings.colormap, app.settings.opacity);
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     let query = app.state.query;
     let epoch = app.state.analysis_epoch;
@@ -156,24 +151,12 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         return;
                     };
                     let range = shared.unwrap_or_else(|| grid.min_max());
-                    let opts = if smooth {
-                        TextureOptions::LINEAR
-                    } else {
-                        TextureOptions::NEAREST
-                    };
-                    let tex = app.texture(
+                    let tex = app.heat_texture(
                         &ctx,
                         &format!("compare-{i}"),
-                        (
-                            epoch,
-                            label,
-                            range.0.to_bits(),
-                            range.1.to_bits(),
-                            cmap.name(),
-                            smooth,
-                        ),
-                        || colorize(&normalize_range(grid, range.0, range.1), cmap),
-                        opts,
+                        (epoch, label),
+                        grid,
+                        range,
                     );
                     let r = map_tile(ui, photo, tex, opacity, size, label);
                     if let QuerySpec::Patch(qr, qc) = query {

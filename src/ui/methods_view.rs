@@ -1,13 +1,12 @@
 //! Methods: raw attention, rollout, (flow), gradient rollout and relevance side by side for the same query,
 //! with live parameters. Hover a map for its exact definition; click a patch to make it the query.
-use egui::{TextureOptions, vec2};
+use egui::vec2;
 
 use super::app::{App, UiCommand};
 use super::attention_view::patch_at;
 use super::tiles::{colour_bar, map_tile, outline_cell};
 use crate::analysis::HeadFusion;
 use crate::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
-use crate::render::{colorize, normalize_min_max};
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
@@ -113,11 +112,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let size = vec2(w, w * ih / iw);
     let ctx = ui.ctx().clone();
     let photo = app.photo_texture(&ctx);
-    let (cmap, smooth, opacity) = (
-        app.settings.colormap,
-        app.settings.smooth,
-        app.settings.opacity,
-    );
+    let (cmap, opacity) = (app.settings.colormap, app.settings.opacity);
     let query = app.state.query;
     let epoch = app.state.analysis_epoch;
     egui::ScrollArea::vertical().show(ui, |ui| {
@@ -125,24 +120,12 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             ui.horizontal(|ui| {
                 for (k, (caption, definition, grid, prefix)) in chunk.1.iter().enumerate() {
                     let i = chunk.0 * cols + k;
-                    let opts = if smooth {
-                        TextureOptions::LINEAR
-                    } else {
-                        TextureOptions::NEAREST
-                    };
-                    let heat = app.texture(
+                    let heat = app.heat_texture(
                         &ctx,
                         &format!("method-{i}"),
-                        (
-                            epoch,
-                            caption,
-                            definition,
-                            &grid.data.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
-                            cmap.name(),
-                            smooth,
-                        ),
-                        || colorize(&normalize_min_max(grid), cmap),
-                        opts,
+                        (epoch, caption, definition),
+                        grid,
+                        grid.min_max(),
                     );
                     ui.vertical(|ui| {
                         let r = map_tile(ui, photo, heat, opacity, size, caption);

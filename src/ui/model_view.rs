@@ -1,14 +1,13 @@
 //! Model view: every layer × head at once as small maps (rows = layers, columns = heads, plus the head
 //! mean), with linked hover: pointing at a patch in any tile makes it the query everywhere; a click opens
 //! that layer and head in the Attention view.
-use egui::{Color32, Sense, TextureOptions, vec2};
+use egui::{Color32, Sense, vec2};
 
 use super::app::{App, UiCommand};
 use super::attention_view::patch_at;
 use super::tiles::outline_cell;
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
-use crate::render::{colorize, normalize_range};
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
@@ -28,7 +27,6 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         .max(24.0);
     let size = vec2(w, w * gh as f32 / gw as f32);
     let ctx = ui.ctx().clone();
-    let (cmap, smooth) = (app.settings.colormap, app.settings.smooth);
     let generation = app.state.rows_generation;
     let query = app.state.query;
     let mut hovered = None;
@@ -55,23 +53,12 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         };
                         let map = rows.patch_map(l, head);
                         let range = app.map_range(l, head).unwrap_or((0.0, 0.0));
-                        let opts = if smooth {
-                            TextureOptions::LINEAR
-                        } else {
-                            TextureOptions::NEAREST
-                        };
-                        let tex = app.texture(
+                        let tex = app.heat_texture(
                             &ctx,
                             &format!("model-{l}-{c}"),
-                            (
-                                generation,
-                                cmap.name(),
-                                smooth,
-                                range.0.to_bits(),
-                                range.1.to_bits(),
-                            ),
-                            || colorize(&normalize_range(&map, range.0, range.1), cmap),
-                            opts,
+                            generation,
+                            &map,
+                            range,
                         );
                         let (rect, r) = ui.allocate_exact_size(size, Sense::click());
                         let name = format!("L{l} {}", head.label());

@@ -1,13 +1,12 @@
 //! Tokens: the norm of every patch token after the selected layer as a map over the photo, with high-norm
 //! outliers outlined (the register/artifact phenomenon), and the attention mass patch queries give each
 //! prefix token per layer.
-use egui::TextureOptions;
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
 use super::app::{App, UiCommand};
 use super::tiles::{colour_bar, map_tile, outline_cell};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
-use crate::render::{category, colorize, normalize_min_max};
+use crate::render::category;
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
@@ -62,22 +61,12 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     };
     let ctx = ui.ctx().clone();
     let cmap = app.settings.colormap;
-    let opts = if app.settings.smooth {
-        TextureOptions::LINEAR
-    } else {
-        TextureOptions::NEAREST
-    };
-    let heat = app.texture(
+    let heat = app.heat_texture(
         &ctx,
         "token-norm",
-        (
-            app.state.analysis_epoch,
-            layer,
-            cmap.name(),
-            app.settings.smooth,
-        ),
-        || colorize(&normalize_min_max(&grid), cmap),
-        opts,
+        (app.state.analysis_epoch, layer),
+        &grid,
+        grid.min_max(),
     );
     let w = (ui.available_width() * 0.55)
         .min((ui.available_height() - 60.0) * iw / ih)
