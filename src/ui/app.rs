@@ -259,6 +259,14 @@ impl App {
         self.photo_tex.current().map(|t| t.id())
     }
 
+    /// The photo's (height, width) in pixels.
+    pub(super) fn photo_size(&self) -> Option<(f32, f32)> {
+        self.state
+            .image
+            .as_ref()
+            .map(|i| (i.height() as f32, i.width() as f32))
+    }
+
     /// The photo's texture, made now if no view has drawn it yet.
     pub(super) fn photo_texture(&mut self, ctx: &egui::Context) -> Option<egui::TextureId> {
         let photo = self.state.image.clone()?;

@@ -3,11 +3,10 @@
 use egui::vec2;
 
 use super::app::{App, UiCommand};
-use super::attention_view::patch_at;
-use super::tiles::{colour_bar, map_tile, outline_cell};
+use super::tiles::{colour_bar, query_tile};
 use crate::analysis::HeadSel;
 use crate::grid::Grid;
-use crate::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
 
 /// What one pane shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -116,12 +115,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 (lo.min(a), hi.max(b))
             })
     });
-    let Some((ih, iw)) = app
-        .state
-        .image
-        .as_ref()
-        .map(|i| (i.height() as f32, i.width() as f32))
-    else {
+    let Some((ih, iw)) = app.photo_size() else {
         return;
     };
     let n = grids.len();
@@ -158,23 +152,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         grid,
                         range,
                     );
-                    let r = map_tile(ui, photo, tex, opacity, size, label);
-                    if let QuerySpec::Patch(qr, qc) = query {
-                        outline_cell(
-                            &ui.painter_at(r.rect),
-                            r.rect,
-                            gh,
-                            gw,
-                            (qr, qc),
-                            egui::Color32::RED,
-                        );
-                    }
-                    if r.clicked()
-                        && let Some(pos) = r.interact_pointer_pos()
-                    {
-                        let (pr, pc) = patch_at(r.rect, pos, gh, gw);
-                        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(pr, pc)));
-                    }
+                    query_tile(ui, photo, tex, opacity, size, label, (gh, gw), query, cmds);
                     colour_bar(
                         ui,
                         cmap,

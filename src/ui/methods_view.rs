@@ -3,10 +3,9 @@
 use egui::vec2;
 
 use super::app::{App, UiCommand};
-use super::attention_view::patch_at;
-use super::tiles::{colour_bar, map_tile, outline_cell};
+use super::tiles::{colour_bar, query_tile};
 use crate::analysis::HeadFusion;
-use crate::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
@@ -99,11 +98,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ));
     }
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
-    let Some((ih, iw)) = s
-        .image
-        .as_ref()
-        .map(|i| (i.height() as f32, i.width() as f32))
-    else {
+    let Some((ih, iw)) = app.photo_size() else {
         return;
     };
     let cols = if tiles.len() > 3 { 3 } else { tiles.len() };
@@ -128,25 +123,17 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         grid.min_max(),
                     );
                     ui.vertical(|ui| {
-                        let r = map_tile(ui, photo, heat, opacity, size, caption);
-                        if let QuerySpec::Patch(qr, qc) = query {
-                            outline_cell(
-                                &ui.painter_at(r.rect),
-                                r.rect,
-                                gh,
-                                gw,
-                                (qr, qc),
-                                egui::Color32::RED,
-                            );
-                        }
-                        if r.clicked()
-                            && let Some(pos) = r.interact_pointer_pos()
-                        {
-                            cmds.push(UiCommand::SetQuery(QuerySpec::Patch(
-                                patch_at(r.rect, pos, gh, gw).0,
-                                patch_at(r.rect, pos, gh, gw).1,
-                            )));
-                        }
+                        let r = query_tile(
+                            ui,
+                            photo,
+                            heat,
+                            opacity,
+                            size,
+                            caption,
+                            (gh, gw),
+                            query,
+                            cmds,
+                        );
                         let prefix_text = prefix
                             .iter()
                             .map(|(l, v)| format!("{l} {v:.3}"))

@@ -1,6 +1,8 @@
 //! Shared drawing for the analysis views: a map over the photo with a caption, and a colour bar.
 use egui::{Color32, Rect, Response, Sense, TextureId, pos2, vec2};
 
+use super::app::UiCommand;
+use crate::jobs::QuerySpec;
 use crate::render::Colormap;
 
 const UV: Rect = Rect {
@@ -47,6 +49,41 @@ pub fn map_tile(
         painter.rect_stroke(rect, 2.0, (1.0, Color32::WHITE), egui::StrokeKind::Inside);
     }
     response
+}
+
+/// A [`map_tile`] linked to the query: the query patch outlined in red, a click makes the clicked patch
+/// the query.
+#[allow(clippy::too_many_arguments)]
+pub fn query_tile(
+    ui: &mut egui::Ui,
+    photo: Option<TextureId>,
+    heat: TextureId,
+    opacity: f32,
+    size: egui::Vec2,
+    caption: &str,
+    grid: (usize, usize),
+    query: QuerySpec,
+    cmds: &mut Vec<UiCommand>,
+) -> Response {
+    let (gh, gw) = grid;
+    let r = map_tile(ui, photo, heat, opacity, size, caption);
+    if let QuerySpec::Patch(qr, qc) = query {
+        outline_cell(
+            &ui.painter_at(r.rect),
+            r.rect,
+            gh,
+            gw,
+            (qr, qc),
+            Color32::RED,
+        );
+    }
+    if r.clicked()
+        && let Some(pos) = r.interact_pointer_pos()
+    {
+        let (pr, pc) = super::attention_view::patch_at(r.rect, pos, gh, gw);
+        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(pr, pc)));
+    }
+    r
 }
 
 /// Outline cell (r, c) of a `gh × gw` grid stretched over `rect`.

@@ -51,12 +51,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     if !prefix.is_empty() {
         ui.small(format!("Prefix-token norms: {}", prefix.join(", ")));
     }
-    let Some((ih, iw)) = app
-        .state
-        .image
-        .as_ref()
-        .map(|i| (i.height() as f32, i.width() as f32))
-    else {
+    let Some((ih, iw)) = app.photo_size() else {
         return;
     };
     let ctx = ui.ctx().clone();
