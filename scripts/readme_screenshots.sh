@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
 export SCREENSHOT_WAIT=${SCREENSHOT_WAIT:-15}
-bash scripts/screenshot.sh docs/screenshot.png --view attention
+bash scripts/screenshot.sh docs/screenshot.png --view attention --image assets/chelsea.png
 for v in model methods compare distance tokens embeddings; do
-    bash scripts/screenshot.sh "docs/view-$v.png" --view "$v"
+    bash scripts/screenshot.sh "docs/view-$v.png" --view "$v" --image assets/chelsea.png
 done

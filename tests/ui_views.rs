@@ -480,3 +480,49 @@ fn batch_export_writes_the_map_for_every_image_of_a_folder() {
             .any(|(k, v)| k == "vitscope.image" && v == "coffee.png")
     );
 }
+
+#[test]
+fn the_last_model_and_image_are_reopened_when_nothing_is_asked_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = vitscope::ui::settings::Settings::default();
+    settings.recent_images = vec![
+        root().join("assets/coffee.png"),
+        root().join("assets/chelsea.png"),
+    ];
+    settings.recent_models = vec![fixture("dinov2_tiny/model.safetensors")];
+    settings.view = View::Tokens;
+    let start = vitscope::ui::StartOptions {
+        model: Some(vitscope::model::ModelSource::Default),
+        image: Some(root().join("assets/astronaut.png")),
+        size: vitscope::model::InputSize::Shorter(24),
+        export_dir: Some(dir.path().to_path_buf()),
+        restore_last: true,
+        ..Default::default()
+    };
+    let mut h = egui_kittest::Harness::builder()
+        .with_size(egui::vec2(1280.0, 800.0))
+        .build_eframe(move |cc| {
+            let mut app = App::new(
+                cc,
+                vitscope::ui::StartOptions {
+                    model: None,
+                    image: None,
+                    restore_last: false,
+                    ..start.clone()
+                },
+            );
+            // What eframe storage would hold: apply the persisted settings, then start as at launch.
+            app.settings = settings.clone();
+            app.reopen(&start);
+            app
+        });
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.image_path.as_ref().unwrap().ends_with("coffee.png"));
+    assert_eq!(
+        s.model.as_ref().unwrap().layers,
+        3,
+        "the tiny model, not the built-in one"
+    );
+    assert_eq!(h.state().settings.view, View::Tokens);
+}

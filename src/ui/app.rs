@@ -32,6 +32,8 @@ pub struct StartOptions {
     pub export_dir: Option<PathBuf>,
     /// Overrides the persisted view.
     pub view: Option<View>,
+    /// Open the last model and image (from the persisted recent files) instead of `model` and `image`.
+    pub restore_last: bool,
 }
 
 /// Everything views emit; [`App::apply`] is the only place that acts on them.
@@ -245,18 +247,34 @@ impl App {
             range_cache: Default::default(),
         };
         app.worker.send(Job::SetSize(start.size));
-        if let Some(m) = start.model {
-            app.apply(UiCommand::LoadModel(m));
-        }
-        if let Some(i) = start.image {
-            app.apply(UiCommand::LoadImage(i));
-        }
+        app.reopen(&start);
         app
     }
 
     /// The photo's texture, once it has been drawn.
     pub(super) fn photo_tex_id(&self) -> Option<egui::TextureId> {
         self.photo_tex.current().map(|t| t.id())
+    }
+
+    /// Open the model and image of `start` — or, with `restore_last`, the last ones that still exist.
+    pub fn reopen(&mut self, start: &StartOptions) {
+        let (mut model, mut image) = (start.model.clone(), start.image.clone());
+        if start.restore_last {
+            // Nothing was asked for on the command line: reopen the last model and image that still exist.
+            let existing = |list: &[PathBuf]| list.first().filter(|p| p.exists()).cloned();
+            if let Some(m) = existing(&self.settings.recent_models) {
+                model = Some(ModelSource::Path(m));
+            }
+            if let Some(i) = existing(&self.settings.recent_images) {
+                image = Some(i);
+            }
+        }
+        if let Some(m) = model {
+            self.apply(UiCommand::LoadModel(m));
+        }
+        if let Some(i) = image {
+            self.apply(UiCommand::LoadImage(i));
+        }
     }
 
     /// The photo's (height, width) in pixels.

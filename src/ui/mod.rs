@@ -23,7 +23,12 @@ use crate::model::source::default_image;
 
 /// Open the app window (blocks until it closes).
 pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Result<()> {
+    // With no model or image on the command line, the app reopens the last ones (the built-in model and a
+    // sample photo on first start).
+    let restore_last =
+        matches!(args.model, crate::model::ModelSource::Default) && args.image.is_none();
     let start = StartOptions {
+        restore_last,
         model: Some(args.model),
         image: args.image.or_else(default_image),
         size: args.size,
