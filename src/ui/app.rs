@@ -2,9 +2,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use image::RgbImage;
+
+mod analysis;
+mod display;
+mod replies;
 
 use super::settings::View;
 use super::settings::{STORAGE_KEY, Settings};
@@ -17,7 +21,7 @@ use crate::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions};
 use crate::engine::{ClassScore, ModelInfo};
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
-use crate::jobs::{Job, Outcome, QuerySpec, Worker};
+use crate::jobs::{Job, QuerySpec, Worker};
 use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 
 /// What the app opens at start.
@@ -277,132 +281,15 @@ impl App {
         }
     }
 
-    /// The photo's (height, width) in pixels.
-    pub(super) fn photo_size(&self) -> Option<(f32, f32)> {
-        self.state
-            .image
-            .as_ref()
-            .map(|i| (i.height() as f32, i.width() as f32))
-    }
-
-    /// The photo's texture, made now if no view has drawn it yet.
-    pub(super) fn photo_texture(&mut self, ctx: &egui::Context) -> Option<egui::TextureId> {
-        let photo = self.state.image.clone()?;
-        Some(
-            self.photo_tex
-                .get(self.photo_generation, || {
-                    super::textures::from_rgb(ctx, "photo", &photo, egui::TextureOptions::LINEAR)
-                })
-                .id(),
-        )
-    }
-
     /// The map the central view shows now: `[grid_h, grid_w]` attention of the current layer, head and query.
     pub fn shown_map(&self) -> Option<crate::grid::Grid> {
         let s = &self.state;
         s.rows.as_ref().map(|r| r.patch_map(s.layer, s.head))
     }
 
-    /// A cached texture `name` showing what `key` describes; rebuilt only when the key changes.
-    pub(super) fn texture(
-        &mut self,
-        ctx: &egui::Context,
-        name: &str,
-        key: impl std::hash::Hash,
-        build: impl FnOnce() -> RgbImage,
-        options: egui::TextureOptions,
-    ) -> egui::TextureId {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let h = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .hash_one(key);
-        match self.store.get(name) {
-            Some((k, t)) if *k == h => t.id(),
-            _ => {
-                let t = super::textures::from_rgb(ctx, name, &build(), options);
-                let id = t.id();
-                self.store.insert(name.to_string(), (h, t));
-                id
-            }
-        }
-    }
-
-    /// The colour-scale range of the map of `layer`/`head`, following the normalisation setting and
-    /// percentile clipping.
-    pub fn map_range(&self, layer: usize, head: HeadSel) -> Option<(f32, f32)> {
-        use super::settings::Normalization;
-        let rows = self.state.rows.as_ref()?;
-        let p = self.settings.clip_percentile;
-        let heads = || std::iter::once(HeadSel::Mean).chain((0..rows.heads).map(HeadSel::Head));
-        let key = (
-            self.state.rows_generation,
-            self.settings.normalization,
-            p.to_bits(),
-            match self.settings.normalization {
-                Normalization::PerMap => (layer, Some(head)),
-                Normalization::PerLayer => (layer, None),
-                Normalization::Global => (0, None),
-            },
-        );
-        if let Some(r) = self.range_cache.borrow().get(&key) {
-            return Some(*r);
-        }
-        let values: Vec<f32> = match self.settings.normalization {
-            Normalization::PerMap => rows.patch_map(layer, head).data,
-            Normalization::PerLayer => heads()
-                .flat_map(|h| rows.patch_map(layer, h).data)
-                .collect(),
-            Normalization::Global => (0..rows.layers)
-                .flat_map(|l| heads().flat_map(move |h| rows.patch_map(l, h).data))
-                .collect(),
-        };
-        let r = crate::render::percentile_range(values, p);
-        let mut cache = self.range_cache.borrow_mut();
-        if cache.len() > 512 {
-            cache.clear();
-        }
-        cache.insert(key, r);
-        Some(r)
-    }
-
     /// Long work in progress: (what, done, total).
     pub fn progress(&self) -> Option<(String, usize, usize)> {
         self.worker.progress()
-    }
-
-    /// A heat texture of `grid` with `range` mapped to the colormap's ends, smooth or blocky as set;
-    /// rebuilt only when `key`, the range or the display settings change.
-    pub(super) fn heat_texture(
-        &mut self,
-        ctx: &egui::Context,
-        name: &str,
-        key: impl std::hash::Hash,
-        grid: &crate::grid::Grid,
-        range: (f32, f32),
-    ) -> egui::TextureId {
-        let (cmap, smooth) = (self.settings.colormap, self.settings.smooth);
-        let options = if smooth {
-            egui::TextureOptions::LINEAR
-        } else {
-            egui::TextureOptions::NEAREST
-        };
-        self.texture(
-            ctx,
-            name,
-            (
-                key,
-                range.0.to_bits(),
-                range.1.to_bits(),
-                cmap.name(),
-                smooth,
-            ),
-            || {
-                crate::render::colorize(
-                    &crate::render::normalize_range(grid, range.0, range.1),
-                    cmap,
-                )
-            },
-            options,
-        )
     }
 
     /// Work queued on the worker and not answered yet.
@@ -543,273 +430,6 @@ impl App {
                 }
             },
         }
-    }
-
-    /// The statistics the Distance view shows now (folder or image), with a file stem.
-    pub fn shown_stats(&self) -> Option<(crate::analysis::HeadStats, String)> {
-        let s = &self.state;
-        if s.distance_folder {
-            let folder = PathBuf::from(s.folder_field.trim());
-            let want = AnalysisRequest::FolderStats {
-                folder: folder.clone(),
-                convention: s.stats_convention,
-            };
-            match s.result(&want) {
-                Some((AnalysisResult::FolderStats { stats, .. }, _)) => Some((
-                    stats.clone(),
-                    folder
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "folder".into()),
-                )),
-                _ => None,
-            }
-        } else {
-            match s.result(&AnalysisRequest::Stats(s.stats_convention)) {
-                Some((AnalysisResult::Stats(stats), _)) => Some((
-                    stats.clone(),
-                    s.image_path
-                        .as_deref()
-                        .and_then(Path::file_stem)
-                        .map(|x| x.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "image".into()),
-                )),
-                _ => None,
-            }
-        }
-    }
-
-    fn export_distance(&mut self) -> Result<Vec<PathBuf>, String> {
-        let (stats, stem) = self
-            .shown_stats()
-            .ok_or("no distance statistics to export yet")?;
-        let dir = PathBuf::from(&self.state.export_field);
-        let free = |n: usize| {
-            let base = if n == 1 {
-                format!("{stem}_distance")
-            } else {
-                format!("{stem}_distance-{n}")
-            };
-            (
-                dir.join(format!("{base}.png")),
-                dir.join(format!("{base}.csv")),
-            )
-        };
-        let mut n = 1;
-        while free(n).0.exists() || free(n).1.exists() {
-            n += 1;
-        }
-        let (png, csv) = free(n);
-        let model = self
-            .state
-            .model
-            .as_ref()
-            .map(|m| m.name.clone())
-            .unwrap_or_default();
-        let img = crate::render::plot::distance_figure(&stats, &model, self.state.stats_convention);
-        crate::export::png_file::write_png(
-            &png,
-            &img,
-            &[
-                ("vitscope.model".into(), model),
-                ("vitscope.method".into(), "distance".into()),
-                ("vitscope.images".into(), stats.images.to_string()),
-            ],
-            false,
-        )
-        .map_err(|e| e.to_string())?;
-        crate::export::write_atomic(&csv, false, |w| {
-            use std::io::Write;
-            w.write_all(stats.to_csv().as_bytes()).map_err(|source| {
-                crate::export::ExportError::Write {
-                    path: csv.clone(),
-                    source,
-                }
-            })
-        })
-        .map_err(|e| e.to_string())?;
-        Ok(vec![png, csv])
-    }
-
-    /// Ask the worker for the analysis the current view needs, unless it is there or on its way.
-    pub fn request_analysis(&mut self) {
-        let s = &self.state;
-        if s.rows.is_none() {
-            return;
-        }
-        let want = match self.settings.view {
-            View::Attention | View::Model => return,
-            View::Methods => AnalysisRequest::Methods {
-                opts: s.methods.opts,
-                target: s.methods.target.clone(),
-                flow: s.methods.flow,
-            },
-            View::Compare => match super::compare_view::methods_request(self) {
-                Some(r) => r,
-                None => return,
-            },
-            View::Distance if s.distance_folder => return,
-            View::Distance => AnalysisRequest::Stats(s.stats_convention),
-            View::Tokens => AnalysisRequest::Tokens,
-            View::Embeddings => AnalysisRequest::Embeddings {
-                input_grid: s.pos_input_grid,
-            },
-        };
-        let epoch = s.analysis_epoch;
-        if matches!(s.result(&want), Some((_, true)))
-            || s.pending.iter().any(|(_, e, r)| *e == epoch && *r == want)
-            || s.failed.iter().any(|(e, r)| *e == epoch && *r == want)
-        {
-            return;
-        }
-        let generation = self.worker.send(Job::Analyse(want.clone()));
-        self.state.pending.push((generation, epoch, want));
-    }
-
-    fn open_dialog(&mut self, kind: DialogKind) {
-        if self.dialog_open {
-            return;
-        }
-        self.dialog_open = true;
-        let tx = self.dialogs.0.clone();
-        let _ = std::thread::Builder::new()
-            .name("vitscope-dialog".into())
-            .spawn(move || {
-                let t = Instant::now();
-                let dialog = rfd::FileDialog::new();
-                let path = match kind {
-                    DialogKind::Image => dialog
-                        .add_filter("Images", &["png", "jpg", "jpeg"])
-                        .pick_file(),
-                    DialogKind::Model => dialog
-                        .add_filter("safetensors", &["safetensors"])
-                        .pick_file(),
-                };
-                let _ = tx.send((kind, path, t.elapsed()));
-            });
-    }
-
-    /// Drain the worker's replies and finished dialogs; apply dropped files.
-    pub fn poll(&mut self, ctx: &egui::Context) {
-        while let Some(reply) = self.worker.try_recv() {
-            for outcome in reply.outcomes {
-                self.receive(reply.generation, outcome);
-            }
-        }
-        while let Ok((kind, path, elapsed)) = self.dialogs.1.try_recv() {
-            self.dialog_open = false;
-            match (kind, path) {
-                (DialogKind::Image, Some(p)) => self.apply(UiCommand::LoadImage(p)),
-                (DialogKind::Model, Some(p)) => self.apply(UiCommand::LoadModel(ModelSource::Path(p))),
-                (_, None) if elapsed < Duration::from_millis(300) => {
-                    self.state.notice = Some("No file dialog is available here (no desktop portal): type a path in the field, or drop the file on the window.".into())
-                }
-                (_, None) => {}
-            }
-        }
-        let dropped: Vec<PathBuf> = ctx.input(|i| {
-            i.raw
-                .dropped_files
-                .iter()
-                .map(|f| f.path().to_path_buf())
-                .filter(|p| !p.as_os_str().is_empty())
-                .collect()
-        });
-        for p in dropped {
-            let is_model = p.is_dir() || p.extension().is_some_and(|e| e == "safetensors");
-            self.apply(if is_model {
-                UiCommand::LoadModel(ModelSource::Path(p))
-            } else {
-                UiCommand::LoadImage(p)
-            });
-        }
-    }
-
-    fn receive(&mut self, generation: u64, outcome: Outcome) {
-        let s = &mut self.state;
-        match outcome {
-            Outcome::ModelLoaded(info) => {
-                super::settings::remember(&mut self.settings.recent_models, &info.path);
-                {
-                    use super::compare_view::Pane;
-                    let last = info.layers.saturating_sub(1);
-                    if s.compare.len() < 2 {
-                        s.compare = vec![
-                            Pane::Attention {
-                                layer: 0,
-                                head: HeadSel::Mean,
-                            },
-                            Pane::Attention {
-                                layer: last,
-                                head: HeadSel::Mean,
-                            },
-                        ];
-                    }
-                    for p in &mut s.compare {
-                        if let Pane::Attention { layer, head } = p {
-                            *layer = (*layer).min(last);
-                            if matches!(head, HeadSel::Head(h) if *h >= info.heads) {
-                                *head = HeadSel::Mean;
-                            }
-                        }
-                    }
-                }
-                s.results.retain(|(_, r, _)| r.per_image());
-                s.head = HeadSel::Mean;
-                s.layer = info.layers.saturating_sub(1); // the last layer is where attention is most semantic
-                s.model = Some(info);
-                s.error = None;
-            }
-            Outcome::ImageLoaded { path, image } => {
-                super::settings::remember(&mut self.settings.recent_images, &path);
-                s.image_path = Some(path);
-                s.image = Some(image);
-                self.photo_generation += 1;
-                s.error = None;
-            }
-            Outcome::Computed(c) => {
-                s.layer = s.layer.min(c.rows.layers.saturating_sub(1));
-                if let HeadSel::Head(h) = s.head {
-                    if h >= c.rows.heads {
-                        s.head = HeadSel::Mean;
-                    }
-                }
-                s.query = query_of(&c.rows);
-                s.analysis_epoch += 1;
-                s.rows = Some(c.rows);
-                s.rows_generation = generation;
-                s.input_hw = Some(c.input_hw);
-                s.forward_ms = Some(c.forward_ms);
-                s.classes = c.classes;
-            }
-            Outcome::Rows(rows) => {
-                if generation >= self.query_generation {
-                    s.analysis_epoch += 1;
-                    s.query = query_of(&rows);
-                    s.rows = Some(rows);
-                    s.rows_generation = generation;
-                }
-            }
-            Outcome::Exported(files) => s.exported(files),
-            Outcome::Analysis { request, result } => {
-                let epoch = s
-                    .pending
-                    .iter()
-                    .find(|(g, _, _)| *g == generation)
-                    .map_or(0, |(_, e, _)| *e);
-                let kind = std::mem::discriminant(&request);
-                s.results
-                    .retain(|(_, r, _)| std::mem::discriminant(r) != kind);
-                s.results.push((epoch, request, *result));
-            }
-            Outcome::Failed(msg) => {
-                if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
-                    s.failed.push((*e, r.clone()));
-                }
-                s.error = Some(msg);
-            }
-        }
-        s.pending.retain(|(g, _, _)| *g != generation);
     }
 }
 

@@ -1,0 +1,375 @@
+//! `vitscope export --method …` and `vitscope distance`: every analysis method, headless.
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use tch::Tensor;
+
+use super::{MethodArgs, ModelArgs, PosGrid, parse_head, parse_layer, parse_query};
+use crate::analysis::{
+    HeadSel, PrefixConvention, QueryRows, RolloutOptions, TokenMap, attention_flow, dino_masks,
+    feature_pca, grad_rollout, patch_filter_components, position_similarity, prefix_mass,
+    relevance, rollout, token_norms,
+};
+use crate::engine::Engine;
+use crate::export::maps::{HeadSpec, LayerSpec, MapExport, export_maps};
+use crate::export::methods::{self, Format, Method, Output};
+use crate::model::{Capture, GradTarget, InputSize, TokenLayout};
+
+/// The per-method options of `export`, as given.
+pub struct MethodRequest<'a> {
+    pub layer: Option<&'a str>,
+    pub head: &'a str,
+    pub query: &'a str,
+    pub args: &'a MethodArgs,
+}
+
+/// `--layer` for one layer: a number or `last`.
+fn one_layer(s: Option<&str>, layers: usize) -> Result<usize> {
+    match s.unwrap_or("last") {
+        "last" => Ok(layers - 1),
+        "all" => bail!("this method shows one layer: give a number or last"),
+        n => {
+            let l: usize = n
+                .parse()
+                .with_context(|| format!("bad --layer {n:?}: use a number or last"))?;
+            if l >= layers {
+                bail!(
+                    "layer {l} does not exist (the model has {layers} layers: 0..{})",
+                    layers - 1
+                );
+            }
+            Ok(l)
+        }
+    }
+}
+
+/// Parse `--target` against the layout and the model's head.
+pub fn parse_target(s: &str, layout: &TokenLayout, logits: Option<&[f32]>) -> Result<GradTarget> {
+    let s = s.trim().to_ascii_lowercase();
+    if let Some(tok) = s.strip_prefix("sim:") {
+        return Ok(GradTarget::Similarity(parse_query(tok, layout)?));
+    }
+    if s == "top" {
+        return Ok(match logits {
+            Some(l) => GradTarget::Logit(
+                l.iter()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(b.1))
+                    .map(|(i, _)| i)
+                    .context("empty head")?,
+            ),
+            None => GradTarget::Similarity(parse_query(
+                &format!("{},{}", layout.grid_h / 2, layout.grid_w / 2),
+                layout,
+            )?),
+        });
+    }
+    if logits.is_none() {
+        bail!("this model has no classifier head: use --target sim:ROW,COL (or top)");
+    }
+    match s.split_once('-') {
+        Some((a, b)) => Ok(GradTarget::LogitDiff(
+            a.trim()
+                .parse()
+                .with_context(|| format!("bad --target {s:?}"))?,
+            b.trim()
+                .parse()
+                .with_context(|| format!("bad --target {s:?}"))?,
+        )),
+        None => Ok(GradTarget::Logit(s.parse().with_context(|| {
+            format!("bad --target {s:?}: use top, N, A-B or sim:ROW,COL")
+        })?)),
+    }
+}
+
+/// Compute `method` on the engine's current model and image and write its file(s).
+pub fn export_method(
+    engine: &Engine,
+    method: Method,
+    out: &Output,
+    req: &MethodRequest,
+) -> Result<Vec<PathBuf>> {
+    let m = engine.model.as_ref().context("no model")?;
+    if !method.needs_image() {
+        return Ok(vec![match method {
+            Method::PatchPca => {
+                methods::patch_pca(out, &patch_filter_components(&m.vit, req.args.components)?)?
+            }
+            _ => {
+                let (grid, source) = match req.args.pos_grid {
+                    PosGrid::Trained => (None, "trained grid"),
+                    PosGrid::Input => {
+                        let l = engine.layout().context(
+                            "--pos-grid input needs --image (the input decides the grid)",
+                        )?;
+                        (Some((l.grid_h, l.grid_w)), "resized to the input grid")
+                    }
+                };
+                methods::pos_sim(out, &position_similarity(&m.vit, grid)?, source)?
+            }
+        }]);
+    }
+    let (Some(run), Some((_, photo))) = (&engine.run, &engine.image) else {
+        bail!("nothing was computed")
+    };
+    let cap = &run.capture;
+    let layout = &cap.layout;
+    let layers = cap.attentions.len();
+    let token = parse_query(req.query, layout)?;
+    let qlabel = layout.token_label(token);
+    let a = req.args;
+    let rollout_opts = RolloutOptions {
+        fusion: a.fusion,
+        residual: a.residual,
+        discard_ratio: a.discard,
+        start_layer: a.start_layer,
+        end_layer: a.end_layer,
+    };
+    let query_map = |map: TokenMap, definition: String| -> Result<Vec<PathBuf>> {
+        let prefix = map.prefix();
+        if !prefix.is_empty() {
+            eprintln!(
+                "values on prefix tokens: {}",
+                prefix
+                    .iter()
+                    .map(|(l, v)| format!("{l} {v:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Ok(vec![methods::token_map(
+            out,
+            method,
+            &map,
+            &qlabel,
+            &definition,
+            photo,
+            cap.input_hw,
+        )?])
+    };
+    Ok(match method {
+        Method::Attention => {
+            let rows = QueryRows::from_attentions(&cap.attentions, layout, token)?;
+            let layers = match req.layer {
+                Some("last") => LayerSpec::One(rows.layers - 1),
+                l => parse_layer(l.unwrap_or("all"))?,
+            };
+            let heads = parse_head(req.head)?;
+            match out.format {
+                Format::Npy => {
+                    let (all, one) = match heads {
+                        HeadSpec::One(h) => (None, h),
+                        _ => (Some(()), HeadSel::Mean),
+                    };
+                    vec![methods::attention_npy(
+                        out, &rows, layers, all, one, &qlabel,
+                    )?]
+                }
+                Format::Png => {
+                    let req = MapExport {
+                        out_dir: out.out_dir.clone(),
+                        stem: out.stem.clone(),
+                        layers,
+                        heads,
+                        colormap: out.colormap,
+                        style: out.style,
+                        overwrite: out.overwrite,
+                        model_name: out.model_name.clone(),
+                        image_name: out.image_name.clone(),
+                        colour_bar: req.args.colour_bar,
+                        npy: false,
+                        mosaic: layers == LayerSpec::All,
+                    };
+                    export_maps(&rows, photo, cap.input_hw, &req)?
+                }
+            }
+        }
+        Method::Rollout => query_map(
+            rollout(&cap.attentions, layout, token, &rollout_opts)?,
+            format!("attention rollout: {}", rollout_opts.describe(layers)),
+        )?,
+        Method::Flow => {
+            if layout.num_tokens() > 600 {
+                eprintln!(
+                    "attention flow over {} tokens: one exact max-flow per token, this can take minutes",
+                    layout.num_tokens()
+                );
+            }
+            query_map(
+                attention_flow(&cap.attentions, layout, token, &rollout_opts)?,
+                format!(
+                    "attention flow (exact max-flow to the query through the rollout graph): {}",
+                    rollout_opts.describe(layers)
+                ),
+            )?
+        }
+        Method::GradRollout | Method::Relevance => {
+            let logits = match &cap.logits {
+                Some(l) => Some(crate::analysis::rollout::to_vec_f32(l)?),
+                None => None,
+            };
+            let target = parse_target(&a.target, layout, logits.as_deref())?;
+            let (gcap, grads, value) = engine.gradients(&target)?;
+            eprintln!("target: {} = {value:.6}", target.describe());
+            if method == Method::Relevance {
+                query_map(
+                    relevance(&gcap.attentions, &grads, layout, token)?,
+                    format!(
+                        "Chefer et al. relevance: R = I; R += mean_h[(grad*A)+] R per layer; target {} = {value:.6}",
+                        target.describe()
+                    ),
+                )?
+            } else {
+                query_map(
+                    grad_rollout(&gcap.attentions, &grads, layout, token, &rollout_opts)?,
+                    format!(
+                        "gradient rollout: fused = max(mean_h(grad*A), 0), then residual alpha = {}, discard {}, rows renormalised, layers {}..={}; target {} = {value:.6}",
+                        a.residual,
+                        a.discard,
+                        a.start_layer,
+                        a.end_layer.unwrap_or(layers - 1),
+                        target.describe()
+                    ),
+                )?
+            }
+        }
+        Method::DinoMask => {
+            let l = one_layer(req.layer, layers)?;
+            let masks = dino_masks(&cap.attentions[l], layout, token, a.tau)?;
+            vec![methods::dino_masks(out, &masks, l, &qlabel, a.tau, photo)?]
+        }
+        Method::TokenNorm => {
+            let norms = token_norms(&cap.hidden_states, layout)?;
+            let mass = prefix_mass(&cap.attentions, layout)?;
+            eprintln!(
+                "{} high-norm outlier(s){}",
+                norms.outliers.len(),
+                if norms.outliers.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ": {}",
+                        norms
+                            .outliers
+                            .iter()
+                            .map(|(l, t)| format!("L{l} {}", layout.token_label(*t)))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            );
+            methods::token_norms(out, &norms, &mass, cap.input_hw)?
+        }
+        Method::FeaturePca => {
+            // `last`: the model's output tokens (after the final norm); a number: that block's output.
+            let layer = match req.layer.unwrap_or("last") {
+                "last" => None,
+                s => Some(one_layer(Some(s), layers)?),
+            };
+            let label = layer.map_or("last".to_string(), |l| format!("L{l:02}"));
+            let pick = |c: &Capture| -> Result<Tensor> {
+                Ok(match layer {
+                    None => c.last_hidden_state.shallow_clone(),
+                    Some(l) => c.hidden_states[l].shallow_clone(),
+                })
+            };
+            let patches = |c: &Capture| -> Result<(Tensor, usize, usize)> {
+                let p = c.layout.num_prefix() as i64;
+                Ok((
+                    pick(c)?.f_narrow(0, p, c.layout.num_patches() as i64)?,
+                    c.layout.grid_h,
+                    c.layout.grid_w,
+                ))
+            };
+            let mut feats = vec![patches(cap)?];
+            let (h, w) = cap.input_hw;
+            for path in &a.joint {
+                let img = crate::model::preprocess::load_image(path)?;
+                let r = crate::engine::forward(&m.vit, &img, InputSize::Exact { h, w })?;
+                feats.push(patches(&r.capture)?);
+            }
+            let threshold = match a.fg_threshold.trim() {
+                "none" => None,
+                t => Some(t.parse::<f64>().with_context(|| {
+                    format!("bad --fg-threshold {t:?}: use a number in 0..1 or none")
+                })?),
+            };
+            let images = feature_pca(&feats, threshold)?;
+            vec![methods::feature_pca(
+                out,
+                &images,
+                &label,
+                threshold,
+                cap.input_hw,
+            )?]
+        }
+        Method::PosSim | Method::PatchPca => unreachable!("handled above"),
+    })
+}
+
+/// `vitscope distance`: head statistics over images, as CSV (and a plot).
+pub(super) fn distance(
+    model: &ModelArgs,
+    inputs: &[PathBuf],
+    out: &std::path::Path,
+    plot: Option<&std::path::Path>,
+    prefix: PrefixConvention,
+    force: bool,
+) -> Result<()> {
+    let files = crate::engine::image_files(inputs).context("cannot list the images")?;
+    if files.is_empty() {
+        bail!("no PNG or JPEG images found in {inputs:?}");
+    }
+    for f in [Some(out), plot].into_iter().flatten() {
+        if !force && f.exists() {
+            bail!("{} already exists (use --force to overwrite)", f.display());
+        }
+    }
+    let loaded = crate::engine::load_model(&model.model, model.device, model.precision)
+        .with_context(|| format!("cannot load model {}", model.model))?;
+    let start = std::time::Instant::now();
+    let run =
+        crate::engine::head_stats_over(&loaded.vit, &files, model.size, prefix, |i, n, f| {
+            eprintln!("[{i}/{n}] {}", f.display());
+            true
+        })?;
+    for (f, why) in &run.skipped {
+        eprintln!("skipped {}: {why}", f.display());
+    }
+    let skipped = &run.skipped;
+    let total = run.stats.context("no image could be analysed")?;
+    crate::export::write_atomic(out, force, |w| {
+        use std::io::Write;
+        w.write_all(total.to_csv().as_bytes())
+            .map_err(|source| crate::export::ExportError::Write {
+                path: out.into(),
+                source,
+            })
+    })?;
+    println!("{}", out.display());
+    if let Some(plot) = plot {
+        let img = crate::render::plot::distance_figure(&total, &loaded.info.name, prefix);
+        crate::export::png_file::write_png(
+            plot,
+            &img,
+            &[
+                ("vitscope.model".into(), loaded.info.name.clone()),
+                ("vitscope.method".into(), "distance".into()),
+                ("vitscope.images".into(), total.images.to_string()),
+            ],
+            force,
+        )?;
+        println!("{}", plot.display());
+    }
+    eprintln!(
+        "{} image(s) in {:.1} s{}",
+        total.images,
+        start.elapsed().as_secs_f64(),
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(", {} skipped", skipped.len())
+        }
+    );
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! The analysis views' requests to the worker, and the Distance view's export.
+use std::path::{Path, PathBuf};
+
+use super::{App, Job};
+use crate::jobs::{AnalysisRequest, AnalysisResult};
+use crate::ui::settings::View;
+
+impl App {
+    /// The statistics the Distance view shows now (folder or image), with a file stem.
+    pub fn shown_stats(&self) -> Option<(crate::analysis::HeadStats, String)> {
+        let s = &self.state;
+        if s.distance_folder {
+            let folder = PathBuf::from(s.folder_field.trim());
+            let want = AnalysisRequest::FolderStats {
+                folder: folder.clone(),
+                convention: s.stats_convention,
+            };
+            match s.result(&want) {
+                Some((AnalysisResult::FolderStats { stats, .. }, _)) => Some((
+                    stats.clone(),
+                    folder
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "folder".into()),
+                )),
+                _ => None,
+            }
+        } else {
+            match s.result(&AnalysisRequest::Stats(s.stats_convention)) {
+                Some((AnalysisResult::Stats(stats), _)) => Some((
+                    stats.clone(),
+                    s.image_path
+                        .as_deref()
+                        .and_then(Path::file_stem)
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .unwrap_or_else(|| "image".into()),
+                )),
+                _ => None,
+            }
+        }
+    }
+
+    pub(in crate::ui) fn export_distance(&mut self) -> Result<Vec<PathBuf>, String> {
+        let (stats, stem) = self
+            .shown_stats()
+            .ok_or("no distance statistics to export yet")?;
+        let dir = PathBuf::from(&self.state.export_field);
+        let free = |n: usize| {
+            let base = if n == 1 {
+                format!("{stem}_distance")
+            } else {
+                format!("{stem}_distance-{n}")
+            };
+            (
+                dir.join(format!("{base}.png")),
+                dir.join(format!("{base}.csv")),
+            )
+        };
+        let mut n = 1;
+        while free(n).0.exists() || free(n).1.exists() {
+            n += 1;
+        }
+        let (png, csv) = free(n);
+        let model = self
+            .state
+            .model
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default();
+        let img = crate::render::plot::distance_figure(&stats, &model, self.state.stats_convention);
+        crate::export::png_file::write_png(
+            &png,
+            &img,
+            &[
+                ("vitscope.model".into(), model),
+                ("vitscope.method".into(), "distance".into()),
+                ("vitscope.images".into(), stats.images.to_string()),
+            ],
+            false,
+        )
+        .map_err(|e| e.to_string())?;
+        crate::export::write_atomic(&csv, false, |w| {
+            use std::io::Write;
+            w.write_all(stats.to_csv().as_bytes()).map_err(|source| {
+                crate::export::ExportError::Write {
+                    path: csv.clone(),
+                    source,
+                }
+            })
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(vec![png, csv])
+    }
+
+    /// Ask the worker for the analysis the current view needs, unless it is there or on its way.
+    pub fn request_analysis(&mut self) {
+        let s = &self.state;
+        if s.rows.is_none() {
+            return;
+        }
+        let want = match self.settings.view {
+            View::Attention | View::Model => return,
+            View::Methods => AnalysisRequest::Methods {
+                opts: s.methods.opts,
+                target: s.methods.target.clone(),
+                flow: s.methods.flow,
+            },
+            View::Compare => match crate::ui::compare_view::methods_request(self) {
+                Some(r) => r,
+                None => return,
+            },
+            View::Distance if s.distance_folder => return,
+            View::Distance => AnalysisRequest::Stats(s.stats_convention),
+            View::Tokens => AnalysisRequest::Tokens,
+            View::Embeddings => AnalysisRequest::Embeddings {
+                input_grid: s.pos_input_grid,
+            },
+        };
+        let epoch = s.analysis_epoch;
+        if matches!(s.result(&want), Some((_, true)))
+            || s.pending.iter().any(|(_, e, r)| *e == epoch && *r == want)
+            || s.failed.iter().any(|(e, r)| *e == epoch && *r == want)
+        {
+            return;
+        }
+        let generation = self.worker.send(Job::Analyse(want.clone()));
+        self.state.pending.push((generation, epoch, want));
+    }
+}

@@ -1,0 +1,156 @@
+//! What comes back: worker replies, finished file dialogs, dropped files.
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::{App, DialogKind, UiCommand, query_of};
+use crate::analysis::HeadSel;
+use crate::jobs::Outcome;
+use crate::model::ModelSource;
+
+impl App {
+    pub(in crate::ui) fn open_dialog(&mut self, kind: DialogKind) {
+        if self.dialog_open {
+            return;
+        }
+        self.dialog_open = true;
+        let tx = self.dialogs.0.clone();
+        let _ = std::thread::Builder::new()
+            .name("vitscope-dialog".into())
+            .spawn(move || {
+                let t = Instant::now();
+                let dialog = rfd::FileDialog::new();
+                let path = match kind {
+                    DialogKind::Image => dialog
+                        .add_filter("Images", &["png", "jpg", "jpeg"])
+                        .pick_file(),
+                    DialogKind::Model => dialog
+                        .add_filter("safetensors", &["safetensors"])
+                        .pick_file(),
+                };
+                let _ = tx.send((kind, path, t.elapsed()));
+            });
+    }
+
+    /// Drain the worker's replies and finished dialogs; apply dropped files.
+    pub fn poll(&mut self, ctx: &egui::Context) {
+        while let Some(reply) = self.worker.try_recv() {
+            for outcome in reply.outcomes {
+                self.receive(reply.generation, outcome);
+            }
+        }
+        while let Ok((kind, path, elapsed)) = self.dialogs.1.try_recv() {
+            self.dialog_open = false;
+            match (kind, path) {
+                (DialogKind::Image, Some(p)) => self.apply(UiCommand::LoadImage(p)),
+                (DialogKind::Model, Some(p)) => self.apply(UiCommand::LoadModel(ModelSource::Path(p))),
+                (_, None) if elapsed < Duration::from_millis(300) => {
+                    self.state.notice = Some("No file dialog is available here (no desktop portal): type a path in the field, or drop the file on the window.".into())
+                }
+                (_, None) => {}
+            }
+        }
+        let dropped: Vec<PathBuf> = ctx.input(|i| {
+            i.raw
+                .dropped_files
+                .iter()
+                .map(|f| f.path().to_path_buf())
+                .filter(|p| !p.as_os_str().is_empty())
+                .collect()
+        });
+        for p in dropped {
+            let is_model = p.is_dir() || p.extension().is_some_and(|e| e == "safetensors");
+            self.apply(if is_model {
+                UiCommand::LoadModel(ModelSource::Path(p))
+            } else {
+                UiCommand::LoadImage(p)
+            });
+        }
+    }
+
+    pub(in crate::ui) fn receive(&mut self, generation: u64, outcome: Outcome) {
+        let s = &mut self.state;
+        match outcome {
+            Outcome::ModelLoaded(info) => {
+                crate::ui::settings::remember(&mut self.settings.recent_models, &info.path);
+                {
+                    use crate::ui::compare_view::Pane;
+                    let last = info.layers.saturating_sub(1);
+                    if s.compare.len() < 2 {
+                        s.compare = vec![
+                            Pane::Attention {
+                                layer: 0,
+                                head: HeadSel::Mean,
+                            },
+                            Pane::Attention {
+                                layer: last,
+                                head: HeadSel::Mean,
+                            },
+                        ];
+                    }
+                    for p in &mut s.compare {
+                        if let Pane::Attention { layer, head } = p {
+                            *layer = (*layer).min(last);
+                            if matches!(head, HeadSel::Head(h) if *h >= info.heads) {
+                                *head = HeadSel::Mean;
+                            }
+                        }
+                    }
+                }
+                s.results.retain(|(_, r, _)| r.per_image());
+                s.head = HeadSel::Mean;
+                s.layer = info.layers.saturating_sub(1); // the last layer is where attention is most semantic
+                s.model = Some(info);
+                s.error = None;
+            }
+            Outcome::ImageLoaded { path, image } => {
+                crate::ui::settings::remember(&mut self.settings.recent_images, &path);
+                s.image_path = Some(path);
+                s.image = Some(image);
+                self.photo_generation += 1;
+                s.error = None;
+            }
+            Outcome::Computed(c) => {
+                s.layer = s.layer.min(c.rows.layers.saturating_sub(1));
+                if let HeadSel::Head(h) = s.head {
+                    if h >= c.rows.heads {
+                        s.head = HeadSel::Mean;
+                    }
+                }
+                s.query = query_of(&c.rows);
+                s.analysis_epoch += 1;
+                s.rows = Some(c.rows);
+                s.rows_generation = generation;
+                s.input_hw = Some(c.input_hw);
+                s.forward_ms = Some(c.forward_ms);
+                s.classes = c.classes;
+            }
+            Outcome::Rows(rows) => {
+                if generation >= self.query_generation {
+                    s.analysis_epoch += 1;
+                    s.query = query_of(&rows);
+                    s.rows = Some(rows);
+                    s.rows_generation = generation;
+                }
+            }
+            Outcome::Exported(files) => s.exported(files),
+            Outcome::Analysis { request, result } => {
+                let epoch = s
+                    .pending
+                    .iter()
+                    .find(|(g, _, _)| *g == generation)
+                    .map_or(0, |(_, e, _)| *e);
+                let kind = std::mem::discriminant(&request);
+                s.results
+                    .retain(|(_, r, _)| std::mem::discriminant(r) != kind);
+                s.results.push((epoch, request, *result));
+            }
+            Outcome::Failed(msg) => {
+                if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
+                    s.failed.push((*e, r.clone()));
+                }
+                s.error = Some(msg);
+            }
+        }
+        s.pending.retain(|(g, _, _)| *g != generation);
+    }
+}
