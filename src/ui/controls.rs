@@ -31,15 +31,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         if ui.button("Open image…").clicked() {
             cmds.push(UiCommand::OpenDialog(DialogKind::Image));
         }
-        let recent = app.settings.recent_images.clone();
-        ui.add_enabled_ui(!recent.is_empty(), |ui| {
-            ui.menu_button("Recent", |ui| {
-                for p in &recent {
-                    if ui.button(p.display().to_string()).clicked() {
-                        cmds.push(UiCommand::LoadImage(p.clone()));
-                    }
-                }
-            })
+        recent_menu(ui, "Recent", &app.settings.recent_images, |p| {
+            cmds.push(UiCommand::LoadImage(p))
         });
         ui.menu_button("Samples", |ui| {
             for name in SAMPLES {
@@ -64,15 +57,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         if ui.button("Built-in model").clicked() {
             cmds.push(UiCommand::LoadModel(ModelSource::Default));
         }
-        let recent = app.settings.recent_models.clone();
-        ui.add_enabled_ui(!recent.is_empty(), |ui| {
-            ui.menu_button("Recent models", |ui| {
-                for p in &recent {
-                    if ui.button(p.display().to_string()).clicked() {
-                        cmds.push(UiCommand::LoadModel(ModelSource::Path(p.clone())));
-                    }
-                }
-            })
+        recent_menu(ui, "Recent models", &app.settings.recent_models, |p| {
+            cmds.push(UiCommand::LoadModel(ModelSource::Path(p)))
         });
     });
     path_field(ui, "Model", &mut s.model_field, "Load model", |p| {
@@ -313,5 +299,18 @@ fn path_field(
         if (ui.button(button).clicked() || enter) && !text.trim().is_empty() {
             on_load(PathBuf::from(text.trim()));
         }
+    });
+}
+
+/// A menu of recent files (disabled when there are none); `open` gets the one picked.
+fn recent_menu(ui: &mut egui::Ui, label: &str, recent: &[PathBuf], mut open: impl FnMut(PathBuf)) {
+    ui.add_enabled_ui(!recent.is_empty(), |ui| {
+        ui.menu_button(label, |ui| {
+            for p in recent {
+                if ui.button(p.display().to_string()).clicked() {
+                    open(p.clone());
+                }
+            }
+        })
     });
 }
