@@ -35,4 +35,5 @@ pub mod grid;
 pub mod jobs;
 pub mod model;
 pub mod render;
+pub mod spec;
 pub mod ui;

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use tch::Tensor;
 
-use super::{MethodArgs, ModelArgs, PosGrid, parse_head, parse_layer, parse_query};
+use super::{MethodArgs, ModelArgs, PosGrid, parse_head, parse_layer};
 use crate::analysis::{
     HeadSel, PrefixConvention, QueryRows, RolloutOptions, TokenMap, attention_flow, dino_masks,
     feature_pca, grad_rollout, patch_filter_components, position_similarity, prefix_mass,
@@ -13,7 +13,8 @@ use crate::analysis::{
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, export_maps};
 use crate::export::methods::{self, Format, Method, Output};
-use crate::model::{Capture, GradTarget, InputSize, TokenLayout};
+use crate::model::{Capture, InputSize};
+use crate::spec::{parse_query, parse_target};
 
 /// The per-method options of `export`, as given.
 pub struct MethodRequest<'a> {
@@ -40,45 +41,6 @@ fn one_layer(s: Option<&str>, layers: usize) -> Result<usize> {
             }
             Ok(l)
         }
-    }
-}
-
-/// Parse `--target` against the layout and the model's head.
-pub fn parse_target(s: &str, layout: &TokenLayout, logits: Option<&[f32]>) -> Result<GradTarget> {
-    let s = s.trim().to_ascii_lowercase();
-    if let Some(tok) = s.strip_prefix("sim:") {
-        return Ok(GradTarget::Similarity(parse_query(tok, layout)?));
-    }
-    if s == "top" {
-        return Ok(match logits {
-            Some(l) => GradTarget::Logit(
-                l.iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map(|(i, _)| i)
-                    .context("empty head")?,
-            ),
-            None => GradTarget::Similarity(parse_query(
-                &format!("{},{}", layout.grid_h / 2, layout.grid_w / 2),
-                layout,
-            )?),
-        });
-    }
-    if logits.is_none() {
-        bail!("this model has no classifier head: use --target sim:ROW,COL (or top)");
-    }
-    match s.split_once('-') {
-        Some((a, b)) => Ok(GradTarget::LogitDiff(
-            a.trim()
-                .parse()
-                .with_context(|| format!("bad --target {s:?}"))?,
-            b.trim()
-                .parse()
-                .with_context(|| format!("bad --target {s:?}"))?,
-        )),
-        None => Ok(GradTarget::Logit(s.parse().with_context(|| {
-            format!("bad --target {s:?}: use top, N, A-B or sim:ROW,COL")
-        })?)),
     }
 }
 

@@ -9,11 +9,12 @@ use crate::analysis::{HeadFusion, HeadSel, PrefixConvention};
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, Style};
 use crate::export::methods::{Format, Method, Output};
-use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout};
+use crate::model::{DeviceChoice, InputSize, ModelSource, Precision};
 use crate::render::Colormap;
 
 mod method_export;
-pub use method_export::{MethodRequest, export_method, parse_target};
+pub use crate::spec::{parse_query, parse_target};
+pub use method_export::{MethodRequest, export_method};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,22 +34,11 @@ pub struct Cli {
 
 #[derive(Args, Debug, Clone)]
 pub struct ModelImageArgs {
-    /// Model: `default` (built-in DINOv2 ViT-S/14), a .safetensors file, a folder holding one, or a Hugging Face
-    /// repo id (`org/name`) already in the local hub cache ($HF_HUB_CACHE or $HF_HOME/hub; never downloaded).
-    #[arg(long, default_value = "default")]
-    pub model: ModelSource,
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Image file (PNG or JPEG). The app opens a sample photo when none is given.
     #[arg(long)]
     pub image: Option<PathBuf>,
-    /// Input size: N (shorter side to N px, aspect kept) or HxW; rounded to whole patches.
-    #[arg(long, default_value = "224")]
-    pub size: InputSize,
-    /// Where the model runs: auto (CUDA if available), cpu or cuda.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// Precision of weights and activations (softmax and captured attention are always f32).
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: Precision,
 }
 
 #[derive(Subcommand, Debug)]
@@ -139,17 +129,20 @@ pub enum Command {
     },
 }
 
-/// Model options without an image (for commands that take many).
+/// Model options (commands that take many images use these without `--image`).
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// Model: `default`, a .safetensors file, a folder holding one, or a cached Hugging Face repo id.
+    /// Model: `default` (built-in DINOv2 ViT-S/14), a .safetensors file, a folder holding one, or a Hugging Face
+    /// repo id (`org/name`) already in the local hub cache ($HF_HUB_CACHE or $HF_HOME/hub; never downloaded).
     #[arg(long, default_value = "default")]
     pub model: ModelSource,
     /// Input size: N (shorter side to N px, aspect kept) or HxW; rounded to whole patches.
     #[arg(long, default_value = "224")]
     pub size: InputSize,
+    /// Where the model runs: auto (CUDA if available), cpu or cuda.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
+    /// Precision of weights and activations (softmax and captured attention are always f32).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
 }
@@ -205,39 +198,6 @@ pub enum PosGrid {
     Input,
 }
 
-/// Parse `--query` against a token layout.
-pub fn parse_query(s: &str, layout: &TokenLayout) -> Result<usize> {
-    let s = s.trim().to_ascii_lowercase();
-    let find = |t: PrefixToken| layout.prefix.iter().position(|p| *p == t);
-    let token = match s.as_str() {
-        "auto" => layout.default_query(),
-        "cls" => find(PrefixToken::Cls).context("this model has no CLS token")?,
-        "dist" => {
-            find(PrefixToken::Distillation).context("this model has no distillation token")?
-        }
-        r if r.starts_with("reg") => {
-            let i: usize = r[3..]
-                .parse()
-                .with_context(|| format!("bad register {s:?}: use reg0, reg1, …"))?;
-            find(PrefixToken::Register(i))
-                .with_context(|| format!("this model has no register {i}"))?
-        }
-        _ => {
-            let (r, c) = s
-                .split_once(',')
-                .with_context(|| format!("bad query {s:?}: use cls, dist, regN or ROW,COL"))?;
-            let (r, c): (usize, usize) = (r.trim().parse()?, c.trim().parse()?);
-            layout.token_of_patch(r, c).with_context(|| {
-                format!(
-                    "patch ({r}, {c}) is outside the {}x{} patch grid",
-                    layout.grid_h, layout.grid_w
-                )
-            })?
-        }
-    };
-    Ok(token)
-}
-
 fn parse_layer(s: &str) -> Result<LayerSpec> {
     match s {
         "all" => Ok(LayerSpec::All),
@@ -260,12 +220,12 @@ fn parse_head(s: &str) -> Result<HeadSpec> {
 /// An engine with the model of `a` loaded and, when given, its image run.
 fn engine_with(a: &ModelImageArgs) -> Result<Engine> {
     let mut engine = Engine {
-        size: a.size,
+        size: a.model.size,
         ..Engine::default()
     };
     engine
-        .load_model(&a.model, a.device, a.precision)
-        .with_context(|| format!("cannot load model {}", a.model))?;
+        .load_model(&a.model.model, a.model.device, a.model.precision)
+        .with_context(|| format!("cannot load model {}", a.model.model))?;
     if let Some(image) = &a.image {
         engine.load_image(image)?;
     }

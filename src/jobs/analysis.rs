@@ -70,7 +70,7 @@ impl State {
                     Some(l) => Some(a::rollout::to_vec_f32(l)?),
                     None => None,
                 };
-                let target = crate::cli::parse_target(target, layout, logits.as_deref())?;
+                let target = crate::spec::parse_target(target, layout, logits.as_deref())?;
                 let (g, grads, value) = self.engine.gradients(&target)?;
                 let t = format!("{} = {value:.4}", target.describe());
                 maps.push(timed(

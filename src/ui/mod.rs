@@ -26,14 +26,14 @@ pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Re
     // With no model or image on the command line, the app reopens the last ones (the built-in model and a
     // sample photo on first start).
     let restore_last =
-        matches!(args.model, crate::model::ModelSource::Default) && args.image.is_none();
+        matches!(args.model.model, crate::model::ModelSource::Default) && args.image.is_none();
     let start = StartOptions {
         restore_last,
-        model: Some(args.model),
+        model: Some(args.model.model),
         image: args.image.or_else(default_image),
-        size: args.size,
-        device: args.device,
-        precision: args.precision,
+        size: args.model.size,
+        device: args.model.device,
+        precision: args.model.precision,
         export_dir: None,
         view,
     };
