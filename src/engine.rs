@@ -44,6 +44,8 @@ pub struct ModelInfo {
     pub inferred: Vec<String>,
     /// Tensors in the file that inference does not use, summarised.
     pub ignored: Vec<String>,
+    /// Problems that did not stop loading (NaN or Inf weights).
+    pub warnings: Vec<String>,
 }
 
 /// One of the classifier's top classes.
@@ -94,6 +96,8 @@ pub struct Run {
 pub struct Engine {
     pub model: Option<LoadedModel>,
     pub image: Option<(PathBuf, RgbImage)>,
+    /// What decoding did to the loaded image (see [`crate::model::preprocess::decode_image`]).
+    pub image_notes: Vec<String>,
     pub size: InputSize,
     pub run: Option<Run>,
 }
@@ -139,6 +143,7 @@ pub fn load_model(
         precision: precision.label().into(),
         inferred: c.inferred.clone(),
         ignored: vit.ignored.clone(),
+        warnings: ckpt.warnings.clone(),
     };
     Ok(LoadedModel { vit, info })
 }
@@ -146,13 +151,71 @@ pub fn load_model(
 /// Preprocess `img` for `vit` at `size` and run it.
 pub fn forward(vit: &Vit, img: &RgbImage, size: InputSize) -> Result<Run> {
     let c = &vit.config;
+    if (img.width() as usize) < c.patch_size || (img.height() as usize) < c.patch_size {
+        return Err(ModelError::Invalid(format!(
+            "the image is {} × {} pixels, smaller than one {p} × {p} patch of this model",
+            img.width(),
+            img.height(),
+            p = c.patch_size
+        )));
+    }
     let (h, w) = size.resolve(img.width(), img.height(), c.patch_size);
+    if vit.device == tch::Device::Cpu {
+        check_memory(c, h, w, available_memory())?;
+    }
     let pixels = normalize(&resize(img, h, w), c.image_mean, c.image_std);
     let input = Tensor::f_from_slice(&pixels)?
         .f_reshape([1, 3, h as i64, w as i64])?
         .f_to_kind(Kind::Float)?;
     let capture = vit.forward(&input)?;
     Ok(Run { input, capture })
+}
+
+/// Bytes a forward pass at `h × w` needs for attention: the kept maps (`L·H·N²` f32) plus one
+/// layer's transient scores and softmax.
+pub fn attention_bytes(c: &crate::model::VitConfig, h: usize, w: usize) -> u64 {
+    let n = c.layout_for(h, w).num_tokens() as u64;
+    let per_layer = c.num_attention_heads as u64 * n * n * 4;
+    per_layer * (c.num_hidden_layers as u64 + 2)
+}
+
+/// Refuse an input whose attention would not fit in `available` bytes (with a 20 % margin), naming a
+/// shorter side that would.
+pub fn check_memory(
+    c: &crate::model::VitConfig,
+    h: usize,
+    w: usize,
+    available: Option<u64>,
+) -> Result<()> {
+    let Some(avail) = available else {
+        return Ok(());
+    };
+    let need = attention_bytes(c, h, w);
+    let budget = avail as f64 * 0.8;
+    if (need as f64) <= budget {
+        return Ok(());
+    }
+    // Memory grows with the fourth power of the side.
+    let scale = (budget / need as f64).powf(0.25);
+    let p = c.patch_size;
+    let suggest = ((h.min(w) as f64 * scale) as usize / p).max(1) * p;
+    const GIB: f64 = (1u64 << 30) as f64;
+    Err(ModelError::TooLarge {
+        tokens: c.layout_for(h, w).num_tokens(),
+        layers: c.num_hidden_layers,
+        heads: c.num_attention_heads,
+        need_gib: need as f64 / GIB,
+        avail_gib: avail as f64 / GIB,
+        suggest,
+    })
+}
+
+/// Memory the system can give without swapping (`MemAvailable` in /proc/meminfo), in bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Engine {
@@ -174,11 +237,13 @@ impl Engine {
     }
 
     /// Load an image; if a model is loaded, run it (the old image stays if either step fails).
-    pub fn load_image(&mut self, path: &Path) -> Result<()> {
+    /// Returns what decoding did to the file (EXIF rotation, alpha compositing, …).
+    pub fn load_image(&mut self, path: &Path) -> Result<&[String]> {
         let img = load_image(path)?;
-        self.run_with(Some(&img), self.size)?;
-        self.image = Some((path.to_path_buf(), img));
-        Ok(())
+        self.run_with(Some(&img.rgb), self.size)?;
+        self.image = Some((path.to_path_buf(), img.rgb));
+        self.image_notes = img.notes;
+        Ok(&self.image_notes)
     }
 
     /// Change the input size and re-run.
@@ -248,7 +313,7 @@ pub fn image_files(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
                         && f.extension().is_some_and(|e| {
                             matches!(
                                 e.to_string_lossy().to_ascii_lowercase().as_str(),
-                                "png" | "jpg" | "jpeg"
+                                "png" | "jpg" | "jpeg" | "gif" | "webp" | "tif" | "tiff" | "bmp"
                             )
                         })
                 })
@@ -286,7 +351,7 @@ pub fn over_images(
     let mut skipped = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let one = load_image(f)
-            .and_then(|img| Ok((forward(vit, &img, size)?, img)))
+            .and_then(|img| Ok((forward(vit, &img.rgb, size)?, img.rgb)))
             .map_err(|e| e.to_string())
             .and_then(|(run, img)| each(f, &img, &run));
         if let Err(e) = one {

@@ -16,7 +16,21 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = match cli.command {
-        Some(command) => run(command),
+        Some(command) => {
+            // A bug must still end in one clear line, not a backtrace hint.
+            std::panic::set_hook(Box::new(|info| {
+                let msg = vitscope::jobs::panic_text(info.payload());
+                let at = info
+                    .location()
+                    .map(|l| format!(" at {}:{}", l.file(), l.line()))
+                    .unwrap_or_default();
+                eprintln!("error: internal error (please report): {msg}{at}");
+            }));
+            match std::panic::catch_unwind(|| run(command)) {
+                Ok(r) => r,
+                Err(_) => return std::process::ExitCode::from(101),
+            }
+        }
         None => vitscope::ui::run_app(cli.open, cli.view),
     };
     match result {

@@ -246,7 +246,7 @@ pub fn export_method(
             let mut feats = vec![patches(cap)?];
             let (h, w) = cap.input_hw;
             for path in &a.joint {
-                let img = crate::model::preprocess::load_image(path)?;
+                let img = crate::model::preprocess::load_image(path)?.rgb;
                 let r = crate::engine::forward(&m.vit, &img, InputSize::Exact { h, w })?;
                 feats.push(patches(&r.capture)?);
             }

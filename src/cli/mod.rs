@@ -226,8 +226,15 @@ fn engine_with(a: &ModelImageArgs) -> Result<Engine> {
     engine
         .load_model(&a.model.model, a.model.device, a.model.precision)
         .with_context(|| format!("cannot load model {}", a.model.model))?;
+    if let Some(m) = &engine.model {
+        for w in &m.info.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if let Some(image) = &a.image {
-        engine.load_image(image)?;
+        for note in engine.load_image(image)? {
+            eprintln!("note: {}: {note}", image.display());
+        }
     }
     Ok(engine)
 }

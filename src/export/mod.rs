@@ -45,6 +45,12 @@ pub fn write_atomic(
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(std::path::Path::new("."));
+    if dir.exists() && !dir.is_dir() {
+        return Err(ExportError::CreateDir {
+            path: dir.into(),
+            source: std::io::Error::other("it is a file, not a folder"),
+        });
+    }
     std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
         path: dir.into(),
         source,
@@ -82,4 +88,51 @@ pub fn write_atomic(
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(dir: &std::path::Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_failed_write_leaves_no_file_and_keeps_the_old_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("map.png");
+        std::fs::write(&path, b"old").unwrap();
+        let full = |w: &mut std::io::BufWriter<std::fs::File>| {
+            use std::io::Write;
+            w.write_all(b"partial").unwrap();
+            Err(ExportError::Write {
+                path: "map.png".into(),
+                source: std::io::Error::from_raw_os_error(28), // ENOSPC
+            })
+        };
+        let e = write_atomic(&path, true, full).unwrap_err();
+        assert!(e.to_string().contains("No space left"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(names(dir.path()), ["map.png"]);
+        // not overwritten without permission
+        let e = write_atomic(&path, false, |_| Ok(())).unwrap_err();
+        assert!(matches!(e, ExportError::Exists { .. }));
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+    }
+
+    #[test]
+    fn a_folder_that_is_a_file_is_named_as_such() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        std::fs::write(&file, b"x").unwrap();
+        let e = write_atomic(&file.join("map.png"), false, |_| Ok(())).unwrap_err();
+        assert!(e.to_string().contains("it is a file, not a folder"), "{e}");
+        assert_eq!(names(dir.path()), ["out"]);
+    }
 }

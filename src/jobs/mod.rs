@@ -182,6 +182,8 @@ pub enum Outcome {
     ImageLoaded {
         path: PathBuf,
         image: Arc<RgbImage>,
+        /// What decoding did to the file (EXIF rotation, alpha compositing, …).
+        notes: Vec<String>,
     },
     Computed(Computed),
     Rows(QueryRows),
@@ -268,11 +270,12 @@ impl State {
                 self.computed(&mut out).map_err(e)?;
             }
             Job::LoadImage(path) => {
-                self.engine.load_image(&path).map_err(e)?;
+                let notes = self.engine.load_image(&path).map_err(e)?.to_vec();
                 let img = self.engine.image.as_ref().expect("just loaded").1.clone();
                 out.push(Outcome::ImageLoaded {
                     path,
                     image: Arc::new(img),
+                    notes,
                 });
                 self.computed(&mut out).map_err(e)?;
             }
@@ -377,11 +380,24 @@ impl State {
     }
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+/// The message of a panic payload.
+pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| p.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// Run one job; an error or a panic becomes [`Outcome::Failed`], so the worker keeps serving.
+fn guarded(job: impl FnOnce() -> Result<Vec<Outcome>, String>) -> Vec<Outcome> {
+    match catch_unwind(AssertUnwindSafe(job)) {
+        Ok(Ok(o)) => o,
+        Ok(Err(msg)) => vec![Outcome::Failed(msg)],
+        Err(p) => vec![Outcome::Failed(format!(
+            "internal error (please report): {}",
+            panic_text(p.as_ref())
+        ))],
+    }
 }
 
 impl Worker {
@@ -400,14 +416,7 @@ impl Worker {
                     busy: shared,
                 };
                 for Request { generation, job } in requests {
-                    let outcomes = match catch_unwind(AssertUnwindSafe(|| state.handle(job))) {
-                        Ok(Ok(o)) => o,
-                        Ok(Err(msg)) => vec![Outcome::Failed(msg)],
-                        Err(p) => vec![Outcome::Failed(format!(
-                            "internal error (please report): {}",
-                            panic_message(p)
-                        ))],
-                    };
+                    let outcomes = guarded(|| state.handle(job));
                     if replies
                         .send(Reply {
                             generation,
@@ -464,5 +473,20 @@ impl Worker {
     /// Jobs sent and not answered yet.
     pub fn in_flight(&self) -> usize {
         self.in_flight
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_is_reported_and_an_erring_one_keeps_its_message() {
+        let out = guarded(|| panic!("boom {}", 7));
+        assert!(
+            matches!(&out[..], [Outcome::Failed(m)] if m == "internal error (please report): boom 7")
+        );
+        let out = guarded(|| Err("bad layer".into()));
+        assert!(matches!(&out[..], [Outcome::Failed(m)] if m == "bad layer"));
     }
 }

@@ -21,6 +21,11 @@ use super::naming::{self, Source};
 pub struct Checkpoint {
     pub weights_path: PathBuf,
     pub tensors: HashMap<String, Tensor>,
+    /// Tensors with an integer or boolean dtype (name → dtype), kept out of `tensors`; an error only
+    /// when the architecture needs one of them (see [`Checkpoint::validate`]).
+    pub non_float: BTreeMap<String, (String, Vec<usize>)>,
+    /// Problems that do not stop loading (NaN or Inf weights), one line each.
+    pub warnings: Vec<String>,
     pub config: Option<Value>,
     pub preprocessor_config: Option<Value>,
 }
@@ -106,58 +111,165 @@ fn kind_of(dtype: Dtype) -> Option<Kind> {
     }
 }
 
+/// Largest safetensors header accepted (the format's own limit).
+const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// What the first bytes of a weights file say, before the file is read whole: a clear error for
+/// anything that is not a safetensors file or whose header cannot fit in it.
+fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let io = |source| ModelError::Io {
+        path: path.into(),
+        source,
+    };
+    let bad = |reason: String| ModelError::Safetensors {
+        path: path.into(),
+        reason,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut head = [0u8; 9];
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let got = file.by_ref().take(9).read(&mut head).map_err(io)?;
+    let head = &head[..got];
+    if is_pickle(head) {
+        return Err(ModelError::Pickle { path: path.into() });
+    }
+    if len < 8 {
+        return Err(bad(format!(
+            "the file is {len} bytes, shorter than a safetensors header (8 bytes of length, then JSON)"
+        )));
+    }
+    let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    if n > MAX_HEADER_BYTES {
+        return Err(bad(format!(
+            "the header would be {n} bytes, over the format's limit of {MAX_HEADER_BYTES}; this is not a safetensors file or it is corrupt"
+        )));
+    }
+    if 8 + n > len {
+        return Err(bad(format!(
+            "the header needs {n} bytes but the file holds only {len}; the file is truncated"
+        )));
+    }
+    if head.get(8).is_some_and(|&b| b != b'{') {
+        return Err(bad(
+            "the header is not JSON; this is not a safetensors file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A zip archive (torch.save since 1.6) or a raw pickle (protocol 2-5: 0x80, then the protocol).
+fn is_pickle(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04")
+        || (head.len() > 1 && head[0] == 0x80 && (2..=5).contains(&head[1]))
+}
+
+/// A safetensors parse error in words.
+fn describe_safetensors(e: safetensors::SafeTensorError, len: usize) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => format!("the file is {len} bytes, shorter than a safetensors header"),
+        E::HeaderTooLarge => "the header is larger than the format's 100 MB limit".into(),
+        E::InvalidHeaderLength => {
+            "the header length runs past the end of the file (truncated?)".into()
+        }
+        E::InvalidHeaderStart | E::InvalidHeader | E::InvalidHeaderDeserialization => {
+            "the header is not valid safetensors JSON".into()
+        }
+        E::MetadataIncompleteBuffer => format!(
+            "the tensors' data does not fill the file's {len} bytes exactly; the file is truncated or has trailing data"
+        ),
+        E::InvalidOffset(name) => format!("tensor {name} has data offsets outside the file"),
+        E::TensorInvalidInfo | E::ValidationOverflow => {
+            "a tensor's shape does not match its data size".into()
+        }
+        e => format!("{e:?}"),
+    }
+}
+
 impl Checkpoint {
     /// Read a safetensors file (or a folder holding one) and its config files.
     pub fn read(path: &Path) -> Result<Checkpoint> {
         let weights_path = resolve_weights_path(path)?;
+        check_header(&weights_path)?;
         let bytes = std::fs::read(&weights_path).map_err(|source| ModelError::Io {
             path: weights_path.clone(),
             source,
         })?;
-        let st = match SafeTensors::deserialize(&bytes) {
+        let mut ckpt = Self::from_bytes(&bytes, &weights_path)?;
+        let dir = weights_path.parent().unwrap_or(Path::new("."));
+        ckpt.config = read_json(&dir.join("config.json"))?;
+        ckpt.preprocessor_config = read_json(&dir.join("preprocessor_config.json"))?;
+        Ok(ckpt)
+    }
+
+    /// Parse safetensors bytes (`path` names them in messages); no config files.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Checkpoint> {
+        let st = match SafeTensors::deserialize(bytes) {
             Ok(st) => st,
-            // Only a file that is not valid safetensors is sniffed for PyTorch's formats: a zip archive
-            // (torch.save since 1.6) or a raw pickle (protocol 2-5: 0x80, then the protocol number).
-            Err(_)
-                if bytes.starts_with(b"PK\x03\x04")
-                    || (bytes.len() > 1 && bytes[0] == 0x80 && (2..=5).contains(&bytes[1])) =>
-            {
-                return Err(ModelError::Pickle { path: weights_path });
+            // Only a file that is not valid safetensors is sniffed for PyTorch's formats.
+            Err(_) if is_pickle(bytes) => {
+                return Err(ModelError::Pickle { path: path.into() });
             }
             Err(e) => {
                 return Err(ModelError::Safetensors {
-                    path: weights_path.clone(),
-                    reason: format!("{e:?}"),
+                    path: path.into(),
+                    reason: describe_safetensors(e, bytes.len()),
                 });
             }
         };
         let mut tensors = HashMap::new();
+        let mut non_float = BTreeMap::new();
+        let mut non_finite = Vec::new();
         for (name, view) in st.tensors() {
-            let kind = kind_of(view.dtype()).ok_or_else(|| ModelError::Dtype {
-                name: name.clone(),
-                dtype: format!("{:?}", view.dtype()),
-            })?;
+            let Some(kind) = kind_of(view.dtype()) else {
+                non_float.insert(name, (format!("{:?}", view.dtype()), view.shape().to_vec()));
+                continue;
+            };
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             let t = Tensor::f_from_data_size(view.data(), &shape, kind)?.f_to_kind(Kind::Float)?;
+            let nan = t.f_isnan()?.f_sum(Kind::Int64)?.int64_value(&[]);
+            let inf = t.f_isinf()?.f_sum(Kind::Int64)?.int64_value(&[]);
+            if nan + inf > 0 {
+                non_finite.push(format!("{name} ({nan} NaN, {inf} Inf)"));
+            }
             tensors.insert(name, t);
         }
-        let dir = weights_path.parent().unwrap_or(Path::new("."));
+        non_finite.sort();
+        let mut warnings = Vec::new();
+        if !non_finite.is_empty() {
+            warnings.push(format!(
+                "{} tensor{} hold NaN or Inf values, so maps may be blank: {}",
+                non_finite.len(),
+                if non_finite.len() == 1 { "" } else { "s" },
+                non_finite.join(", ")
+            ));
+        }
         Ok(Checkpoint {
-            config: read_json(&dir.join("config.json"))?,
-            preprocessor_config: read_json(&dir.join("preprocessor_config.json"))?,
-            weights_path,
+            weights_path: path.into(),
             tensors,
+            non_float,
+            warnings,
+            config: None,
+            preprocessor_config: None,
         })
     }
 
+    /// The shape of a tensor of any dtype.
     fn shape(&self, name: &str) -> Option<Vec<usize>> {
-        self.tensors
-            .get(name)
-            .map(|t| t.size().iter().map(|&d| d as usize).collect())
+        match self.tensors.get(name) {
+            Some(t) => Some(t.size().iter().map(|&d| d as usize).collect()),
+            None => self.non_float.get(name).map(|(_, s)| s.clone()),
+        }
+    }
+
+    /// Whether the file holds a tensor of this name (of any dtype).
+    fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name) || self.non_float.contains_key(name)
     }
 
     pub(super) fn source(&self, family: Family, root: &str, canonical: &str) -> Option<Source> {
-        naming::source(family, root, canonical, &|n| self.tensors.contains_key(n))
+        naming::source(family, root, canonical, &|n| self.contains(n))
     }
 
     /// The canonical shape of `canonical` when the file holds every tensor behind it.
@@ -175,7 +287,7 @@ impl Checkpoint {
 
     /// Detect the family (naming) and the prefix under which the vision model's tensors sit.
     pub fn detect_family(&self) -> Result<(Family, String)> {
-        let has = |n: &str| self.tensors.contains_key(n);
+        let has = |n: &str| self.contains(n);
         if has("patch_embed.proj.weight") && has("blocks.0.attn.qkv.weight") {
             return Ok((Family::Timm, String::new()));
         }
@@ -344,7 +456,12 @@ impl Checkpoint {
         }
         let mut missing = Vec::new();
         let mut misshaped = Vec::new();
+        let mut wrong_dtype = Vec::new();
         for (name, shape) in &expected {
+            if let Some((dtype, _)) = self.non_float.get(name) {
+                wrong_dtype.push(format!("{name} ({dtype})"));
+                continue;
+            }
             match self.shape(name) {
                 None => missing.push(name.clone()),
                 Some(s) if &s != shape => {
@@ -356,13 +473,18 @@ impl Checkpoint {
         let mut unexpected: Vec<String> = self
             .tensors
             .keys()
+            .chain(self.non_float.keys())
             .filter(|k| {
                 !expected.contains_key(*k) && naming::ignorable(cfg.family, &cfg.root, k).is_none()
             })
             .cloned()
             .collect();
         unexpected.sort();
-        if missing.is_empty() && misshaped.is_empty() && unexpected.is_empty() {
+        if missing.is_empty()
+            && misshaped.is_empty()
+            && unexpected.is_empty()
+            && wrong_dtype.is_empty()
+        {
             return Ok(());
         }
         let mut report = String::new();
@@ -378,6 +500,10 @@ impl Checkpoint {
         section("missing", &missing);
         section("unexpected", &unexpected);
         section("misshaped", &misshaped);
+        section(
+            "not floating point (F32, F16, BF16 or F64 needed)",
+            &wrong_dtype,
+        );
         Err(ModelError::Mismatch {
             family: cfg.family.name().into(),
             report: report.trim_end().into(),
@@ -387,7 +513,7 @@ impl Checkpoint {
     /// The file's tensors that inference does not use, summarised by reason (`CLIP text tower: 196 tensors`).
     pub fn ignored(&self, cfg: &VitConfig) -> Vec<String> {
         let mut by_reason: BTreeMap<&str, usize> = BTreeMap::new();
-        for k in self.tensors.keys() {
+        for k in self.tensors.keys().chain(self.non_float.keys()) {
             if let Some(r) = naming::ignorable(cfg.family, &cfg.root, k) {
                 *by_reason.entry(r).or_default() += 1;
             }

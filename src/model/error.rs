@@ -23,8 +23,6 @@ pub enum ModelError {
     UnknownLayout { found: String },
     #[error("checkpoint does not match a {family} model:\n{report}")]
     Mismatch { family: String, report: String },
-    #[error("tensor {name} has dtype {dtype}; only F32, F16, BF16 and F64 weights are supported")]
-    Dtype { name: String, dtype: String },
     #[error("cannot decode image {path}: {reason}")]
     Image { path: PathBuf, reason: String },
     #[error(
@@ -36,8 +34,74 @@ pub enum ModelError {
     Invalid(String),
     #[error("CUDA was requested but is not available (libtorch sees no GPU); use --device cpu")]
     NoCuda,
+    /// libtorch could not allocate memory (GPU or CPU), with the way on.
+    #[error(
+        "out of memory: {detail}. Way on: a smaller input size (e.g. --size 224), reduced precision (f16 or bf16), or the CPU (--device cpu) when the GPU is the one that is full"
+    )]
+    OutOfMemory { detail: String },
+    /// The capture for this input would not fit in memory; refused before running.
+    #[error(
+        "{tokens} tokens need about {need_gib:.1} GiB for the attention maps of {layers} layers × {heads} heads, and about {avail_gib:.1} GiB of memory is available. Use a smaller input size (for example --size {suggest})"
+    )]
+    TooLarge {
+        tokens: usize,
+        layers: usize,
+        heads: usize,
+        need_gib: f64,
+        avail_gib: f64,
+        suggest: usize,
+    },
     #[error("libtorch: {0}")]
-    Torch(#[from] tch::TchError),
+    Torch(tch::TchError),
+}
+
+impl From<tch::TchError> for ModelError {
+    /// Allocation failures become [`ModelError::OutOfMemory`] (libtorch reports them as plain errors).
+    fn from(e: tch::TchError) -> Self {
+        let text = e.to_string();
+        let lower = text.to_ascii_lowercase();
+        if lower.contains("out of memory")
+            || lower.contains("not enough memory")
+            || lower.contains("can't allocate memory")
+            || lower.contains("failed to allocate")
+        {
+            let detail = text
+                .lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .chars()
+                .take(300)
+                .collect();
+            ModelError::OutOfMemory { detail }
+        } else {
+            ModelError::Torch(e)
+        }
+    }
 }
 
 pub type Result<T> = std::result::Result<T, ModelError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_allocation_in_libtorch_is_out_of_memory_with_a_way_on() {
+        let e: ModelError =
+            tch::Tensor::f_empty([1i64 << 50], (tch::Kind::Float, tch::Device::Cpu))
+                .unwrap_err()
+                .into();
+        assert!(matches!(e, ModelError::OutOfMemory { .. }), "{e:?}");
+        let text = e.to_string();
+        assert!(text.contains("smaller input size") && text.contains("--device cpu"));
+        assert!(!text.contains('\n'), "{text}");
+        // other libtorch errors stay as they are
+        let e: ModelError = tch::Tensor::f_zeros([2, 3], (tch::Kind::Float, tch::Device::Cpu))
+            .unwrap()
+            .f_reshape([7])
+            .unwrap_err()
+            .into();
+        assert!(matches!(e, ModelError::Torch(_)), "{e:?}");
+    }
+}

@@ -2,8 +2,10 @@
 //!
 //! What happens to a photo before the model sees it, exactly:
 //! 1. decode with the `image` crate (format from the file's content, not its name), within explicit
-//!    limits ([`MAX_IMAGE_SIDE`] per side, [`MAX_DECODE_BYTES`] of decoder memory);
-//! 2. convert to 8-bit RGB (an alpha channel is dropped; grayscale is replicated to three channels);
+//!    limits checked from the header before decoding ([`MAX_IMAGE_SIDE`] per side, [`MAX_IMAGE_PIXELS`],
+//!    [`MAX_ASPECT`], [`MAX_DECODE_BYTES`] of decoder memory);
+//! 2. convert to 8-bit RGB as [`decode_image`] states (EXIF orientation applied, transparency
+//!    composited over white, grayscale replicated to three channels);
 //! 3. resize the whole image, without cropping or padding, to the input size ([`InputSize::resolve`]):
 //!    by default the shorter side becomes 224 and the longer side keeps the aspect ratio, both rounded to
 //!    whole patches. The filter is a separable triangle (bilinear) filter whose support grows with the
@@ -11,9 +13,13 @@
 //! 4. scale to 0..1 and normalise each channel with the model's mean and std:
 //!    `x = (v / 255 − mean[c]) / std[c]`, laid out as `[1, 3, H, W]` f32.
 
+use std::io::Cursor;
 use std::path::Path;
 
-use image::{ImageReader, RgbImage, imageops::FilterType};
+use image::{
+    DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, imageops::FilterType,
+    metadata::Orientation,
+};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ModelError, Result};
@@ -102,34 +108,203 @@ impl InputSize {
     }
 }
 
+/// A decoded photo in 8-bit RGB, with what was done to get there (said to the user).
+#[derive(Debug, Clone)]
+pub struct DecodedImage {
+    pub rgb: RgbImage,
+    /// One line per conversion that changed what the file holds: EXIF rotation, alpha compositing,
+    /// 16-bit or CMYK or palette conversion, the first frame of an animation.
+    pub notes: Vec<String>,
+}
+
+/// Largest image file read, in bytes.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+/// Most pixels an image may declare; checked from the header, before any pixel is decoded.
+pub const MAX_IMAGE_PIXELS: u64 = 100_000_000;
+/// Widest accepted aspect ratio (longer side : shorter side).
+pub const MAX_ASPECT: u32 = 20;
+
+const FORMATS: &str = "PNG, JPEG, GIF, WebP, TIFF or BMP";
+
 /// Decode an image file to 8-bit RGB, within the limits above.
-pub fn load_image(path: &Path) -> Result<RgbImage> {
+pub fn load_image(path: &Path) -> Result<DecodedImage> {
     let err = |reason: String| ModelError::Image {
         path: path.into(),
         reason,
     };
-    let mut reader = ImageReader::open(path)
-        .map_err(|source| ModelError::Io {
-            path: path.into(),
-            source,
-        })?
-        .with_guessed_format()
-        .map_err(|e| err(e.to_string()))?;
-    if reader.format().is_none() {
-        return Err(err(
-            "not an image format vitscope can read (PNG or JPEG)".into()
-        ));
+    let io = |source| ModelError::Io {
+        path: path.into(),
+        source,
+    };
+    let len = std::fs::metadata(path).map_err(io)?.len();
+    if len > MAX_FILE_BYTES {
+        return Err(err(format!(
+            "the file is {} MiB; vitscope reads images up to {} MiB",
+            len >> 20,
+            MAX_FILE_BYTES >> 20
+        )));
     }
+    let bytes = std::fs::read(path).map_err(io)?;
+    decode_image(&bytes).map_err(err)
+}
+
+/// Decode image bytes (any of [`FORMATS`], recognised by content) to 8-bit RGB.
+///
+/// The header is read first and its size checked against [`MAX_IMAGE_SIDE`], [`MAX_IMAGE_PIXELS`] and
+/// [`MAX_ASPECT`] before any pixel buffer is allocated; decoders are also capped at
+/// [`MAX_DECODE_BYTES`]. Then: the EXIF orientation is applied; transparent pixels are composited
+/// over white, `out = α·rgb + (1 − α)·255` (α in 0..1); 16-bit samples are rounded to 8 bits;
+/// grayscale is repeated in R, G and B; CMYK is converted by the JPEG decoder; an animated GIF gives
+/// its first frame.
+pub fn decode_image(bytes: &[u8]) -> std::result::Result<DecodedImage, String> {
+    if bytes.is_empty() {
+        return Err("the file is empty (0 bytes)".into());
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| e.to_string())?;
+    let Some(format) = reader.format() else {
+        return Err(format!("not an image vitscope can read ({FORMATS})"));
+    };
+    let mut reader = reader;
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    reader.limits(limits);
+    let mut decoder = reader.into_decoder().map_err(|e| describe(format, e))?;
+    let (w, h) = decoder.dimensions();
+    check_dimensions(w, h)?;
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_IMAGE_SIDE);
     limits.max_image_height = Some(MAX_IMAGE_SIDE);
     limits.max_alloc = Some(MAX_DECODE_BYTES);
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| err(e.to_string()))?;
-    if img.width() == 0 || img.height() == 0 {
-        return Err(err("the image has no pixels".into()));
+    decoder
+        .set_limits(limits)
+        .map_err(|e| describe(format, e))?;
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| describe(format, e))?;
+    let mut notes = Vec::new();
+    if orientation != Orientation::NoTransforms {
+        img.apply_orientation(orientation);
+        notes.push(format!("EXIF orientation applied ({orientation:?})"));
     }
-    Ok(img.to_rgb8())
+    let colour = img.color();
+    if format == ImageFormat::Png && png_is_palette(bytes) {
+        notes.push("palette colours expanded to RGB".into());
+    }
+    if format == ImageFormat::Jpeg && jpeg_components(bytes) == Some(4) {
+        notes.push("CMYK converted to RGB".into());
+    }
+    if colour.bytes_per_pixel() / colour.channel_count() > 1 {
+        notes.push("16-bit samples rounded to 8 bits".into());
+    }
+    if !colour.has_color() {
+        notes.push("grayscale: the one channel is repeated in R, G and B".into());
+    }
+    if format == ImageFormat::Gif && gif_frames(bytes) > 1 {
+        notes.push("animated GIF: the first frame is used".into());
+    }
+    let rgb = if colour.has_alpha() {
+        let rgba = img.to_rgba8();
+        if rgba.pixels().any(|p| p.0[3] < 255) {
+            notes.push("transparent pixels composited over white (α·rgb + (1 − α)·255)".into());
+        }
+        composite_over_white(&rgba)
+    } else {
+        img.to_rgb8()
+    };
+    Ok(DecodedImage { rgb, notes })
+}
+
+fn check_dimensions(w: u32, h: u32) -> std::result::Result<(), String> {
+    if w == 0 || h == 0 {
+        return Err(format!("the image has no pixels ({w} × {h})"));
+    }
+    if w > MAX_IMAGE_SIDE || h > MAX_IMAGE_SIDE || w as u64 * h as u64 > MAX_IMAGE_PIXELS {
+        return Err(format!(
+            "the image declares {w} × {h} pixels; vitscope opens at most {MAX_IMAGE_SIDE} per side and {} megapixels (a decompression bomb is refused before decoding)",
+            MAX_IMAGE_PIXELS / 1_000_000
+        ));
+    }
+    let (long, short) = (w.max(h), w.min(h));
+    if long > short.saturating_mul(MAX_ASPECT) {
+        return Err(format!(
+            "the image is {w} × {h} pixels, an aspect ratio over {MAX_ASPECT}:1; crop it first"
+        ));
+    }
+    Ok(())
+}
+
+/// A decoder error in words (the `image` crate's messages name no format when data is missing).
+fn describe(format: ImageFormat, e: image::ImageError) -> String {
+    let name = format!("{format:?}").to_uppercase();
+    match e {
+        image::ImageError::Limits(l) => format!(
+            "decoding needs more memory than vitscope allows ({} MiB): {l}",
+            MAX_DECODE_BYTES >> 20
+        ),
+        e if is_truncation(&e) => format!("the {name} data ends early (truncated file?)"),
+        image::ImageError::Unsupported(u) => format!("{name}: {u}"),
+        e => format!("{name}: {e}"),
+    }
+}
+
+fn is_truncation(e: &image::ImageError) -> bool {
+    if let image::ImageError::IoError(io) = e
+        && io.kind() == std::io::ErrorKind::UnexpectedEof
+    {
+        return true;
+    }
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "not enough bytes",
+        "unexpected eof",
+        "unexpected end",
+        "end of file",
+        "no more data",
+    ]
+    .iter()
+    .any(|p| text.contains(p))
+}
+
+/// `out = α·rgb + (1 − α)·255`, rounded, with α = a/255.
+pub fn composite_over_white(rgba: &image::RgbaImage) -> RgbImage {
+    RgbImage::from_fn(rgba.width(), rgba.height(), |x, y| {
+        let [r, g, b, a] = rgba.get_pixel(x, y).0;
+        let a = a as u32;
+        let mix = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+        image::Rgb([mix(r), mix(g), mix(b)])
+    })
+}
+
+/// Whether a PNG's IHDR declares an indexed (palette) image.
+fn png_is_palette(bytes: &[u8]) -> bool {
+    bytes.len() > 25 && &bytes[12..16] == b"IHDR" && bytes[25] == 3
+}
+
+/// The number of colour components in a JPEG's start-of-frame header.
+fn jpeg_components(bytes: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    while i + 9 < bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+            return Some(bytes[i + 9]);
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// How many frames a GIF has, counting up to 2.
+fn gif_frames(bytes: &[u8]) -> usize {
+    use image::AnimationDecoder;
+    match image::codecs::gif::GifDecoder::new(Cursor::new(bytes)) {
+        Ok(d) => d.into_frames().take(2).filter(|f| f.is_ok()).count(),
+        Err(_) => 0,
+    }
 }
 
 /// Resize `img` to `h × w` (see the module docs for the filter).

@@ -25,6 +25,14 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 }
             });
     }
+    if let Some(n) = &s.notice {
+        let colour = if n.starts_with("Warning") {
+            ui.visuals().warn_fg_color
+        } else {
+            ui.visuals().text_color()
+        };
+        ui.add(egui::Label::new(egui::RichText::new(n.as_str()).small().color(colour)).wrap());
+    }
 
     ui.heading("Image");
     ui.horizontal(|ui| {
@@ -267,9 +275,6 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar");
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too");
     });
-    if let Some(n) = &s.notice {
-        ui.small(n.as_str());
-    }
 }
 
 fn head_name(h: HeadSel) -> String {

@@ -1,5 +1,6 @@
 #![allow(dead_code)]
 //! Shared helpers for integration tests.
+pub mod corpus;
 pub mod ui;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -21,7 +21,10 @@ impl App {
                 let dialog = rfd::FileDialog::new();
                 let path = match kind {
                     DialogKind::Image => dialog
-                        .add_filter("Images", &["png", "jpg", "jpeg"])
+                        .add_filter(
+                            "Images",
+                            &["png", "jpg", "jpeg", "gif", "webp", "tif", "tiff", "bmp"],
+                        )
                         .pick_file(),
                     DialogKind::Model => dialog
                         .add_filter("safetensors", &["safetensors"])
@@ -72,6 +75,8 @@ impl App {
         match outcome {
             Outcome::ModelLoaded(info) => {
                 crate::ui::settings::remember(&mut self.settings.recent_models, &info.path);
+                s.notice = (!info.warnings.is_empty())
+                    .then(|| format!("Warning: {}", info.warnings.join("; ")));
                 {
                     use crate::ui::compare_view::Pane;
                     let last = info.layers.saturating_sub(1);
@@ -102,8 +107,12 @@ impl App {
                 s.model = Some(info);
                 s.error = None;
             }
-            Outcome::ImageLoaded { path, image } => {
+            Outcome::ImageLoaded { path, image, notes } => {
                 crate::ui::settings::remember(&mut self.settings.recent_images, &path);
+                s.notice = (!notes.is_empty()).then(|| {
+                    let name = path.file_name().unwrap_or_default().to_string_lossy();
+                    format!("{name}: {}", notes.join("; "))
+                });
                 s.image_path = Some(path);
                 s.image = Some(image);
                 self.photo_generation += 1;
