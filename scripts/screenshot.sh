@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Screenshot of the real app under Xvfb: scripts/screenshot.sh [OUT.png] [vitscope args...]
+# Env: SCREENSHOT_SIZE=WxH (screen, 1280x800), SCREENSHOT_WAIT=s, SCREENSHOT_CLICK="x y;x y", SCREENSHOT_KEYS="e e".
 # Needs: apt-get install -y --no-install-recommends xvfb x11-apps imagemagick xdotool
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,13 +9,17 @@ for t in Xvfb xwd convert xdotool; do command -v $t >/dev/null || { echo "screen
 bin=${VITSCOPE_BIN:-target/debug/vitscope}
 [ -x "$bin" ] || cargo build --quiet
 export DISPLAY=:${SCREENSHOT_DISPLAY:-97}
-Xvfb "$DISPLAY" -screen 0 1280x800x24 >/dev/null 2>&1 & xvfb=$!
+Xvfb "$DISPLAY" -screen 0 "${SCREENSHOT_SIZE:-1280x800}x24" >/dev/null 2>&1 & xvfb=$!
 trap 'kill $app $xvfb 2>/dev/null || true' EXIT
 sleep 1
 "$bin" "$@" >/dev/null 2>&1 & app=$!
 for _ in $(seq 1 60); do xdotool search --onlyvisible --name vitscope >/dev/null 2>&1 && break; sleep 0.5; done
+size=${SCREENSHOT_SIZE:-1280x800}
+xdotool search --onlyvisible --name vitscope windowmove 0 0 windowsize "${size%x*}" "${size#*x}" >/dev/null 2>&1 || true
 sleep "${SCREENSHOT_WAIT:-8}"   # the model loads and runs on the worker thread
-[ -n "${SCREENSHOT_CLICK:-}" ] && { xdotool mousemove $SCREENSHOT_CLICK click 1; sleep 2; }
+IFS=';' read -ra clicks <<< "${SCREENSHOT_CLICK:-}"
+for c in "${clicks[@]}"; do xdotool mousemove $c click 1; sleep 2; done
+for k in ${SCREENSHOT_KEYS:-}; do xdotool key "$k"; sleep 2; done
 mkdir -p "$(dirname "$out")"
 xwd -root -silent | convert xwd:- "$out"
 echo "$out"

@@ -299,7 +299,7 @@ impl Engine {
     }
 }
 
-/// Image files among `inputs`: files as given, folders expanded to the PNG/JPEG files directly inside
+/// Image files among `inputs`: files as given, folders expanded to the image files directly inside
 /// (sorted by name).
 pub fn image_files(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     let mut files = Vec::new();

@@ -279,8 +279,8 @@ fn the_app_shows_each_error_and_keeps_its_state() {
     let s = &h.state().state;
     assert_eq!(s.image_path.as_deref(), Some(rgba.path.as_path()));
     assert_eq!(s.image.as_ref().unwrap().as_ref(), &rgba.expected);
-    let notice = s.notice.clone().unwrap_or_default();
-    assert!(notice.contains("composited over white"), "{notice}");
+    let notes = s.image_notes.join("; ");
+    assert!(notes.contains("composited over white"), "{notes}");
     assert!(h.query_by_label_contains("composited over white").is_some());
 
     // NaN weights: the model loads and the warning is on screen
@@ -291,4 +291,50 @@ fn the_app_shows_each_error_and_keeps_its_state() {
     let s = &h.state().state;
     assert!(s.model.as_ref().unwrap().path.starts_with(&nan));
     assert!(h.query_by_label_contains("2 NaN, 1 Inf").is_some());
+}
+
+/// The app never replaces a file without asking: a second export of the same map asks; Cancel writes
+/// nothing, Keep both writes under a numbered stem, Replace rewrites the file in place.
+#[test]
+fn the_app_asks_before_replacing_an_exported_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let export = dir.path().join("export");
+    let mut h = common::ui::harness(&export, View::Attention);
+    let names = || {
+        let mut v = entries(&export);
+        v.sort();
+        v
+    };
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    let first = names();
+    assert_eq!(first.len(), 1, "{first:?}");
+    assert!(h.state().state.overwrite_prompt.is_none());
+
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    let (_, existing) = h.state().state.overwrite_prompt.clone().expect("asks");
+    assert_eq!(existing, first);
+    assert!(h.query_by_label("Replace existing files?").is_some());
+    h.get_by_label("Cancel export").click();
+    settle(&mut h);
+    assert!(h.state().state.overwrite_prompt.is_none());
+    assert_eq!(names(), first, "cancel writes nothing");
+
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    h.get_by_label("Keep both").click();
+    settle(&mut h);
+    let both = names();
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert!(both.iter().any(|n| n.starts_with("chelsea-2_")), "{both:?}");
+
+    let original = export.join(&first[0]);
+    std::fs::write(&original, b"not a png any more").unwrap();
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    h.get_by_label("Replace").click();
+    settle(&mut h);
+    assert_eq!(names(), both, "replaced in place");
+    assert!(image::open(&original).is_ok(), "the file was rewritten");
 }

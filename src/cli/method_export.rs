@@ -280,7 +280,7 @@ pub(super) fn distance(
 ) -> Result<()> {
     let files = crate::engine::image_files(inputs).context("cannot list the images")?;
     if files.is_empty() {
-        bail!("no PNG or JPEG images found in {inputs:?}");
+        bail!("no images (PNG, JPEG, GIF, WebP, TIFF, BMP) found in {inputs:?}");
     }
     for f in [Some(out), plot].into_iter().flatten() {
         if !force && f.exists() {

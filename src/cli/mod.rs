@@ -36,7 +36,7 @@ pub struct Cli {
 pub struct ModelImageArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Image file (PNG or JPEG). The app opens a sample photo when none is given.
+    /// Image file (PNG, JPEG, GIF, WebP, TIFF or BMP; recognised by content). The app opens a sample photo when none is given.
     #[arg(long)]
     pub image: Option<PathBuf>,
 }
@@ -111,7 +111,7 @@ pub enum Command {
     Distance {
         #[command(flatten)]
         model: ModelArgs,
-        /// Image files and folders (every PNG/JPEG directly inside a folder).
+        /// Image files and folders (every image directly inside a folder).
         #[arg(long, num_args = 1.., required = true)]
         images: Vec<PathBuf>,
         /// Output CSV: layer,head,mean_distance_px,entropy.

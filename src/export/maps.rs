@@ -292,6 +292,31 @@ pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32) -> RgbI
     out
 }
 
+/// The files in the output folder that exporting `req` for `rows` would replace (PNG or `.npy`),
+/// sorted; the app asks before overwriting any of them.
+pub fn existing_files(req: &MapExport, rows: &QueryRows) -> Vec<String> {
+    let base = format!("{}_{}_", req.stem, query_label(rows));
+    let prefixes: Vec<String> = match (req.layers, req.heads) {
+        (LayerSpec::All, _) => vec![format!("{base}L"), format!("{base}mosaic.")],
+        (LayerSpec::One(l), HeadSpec::One(h)) => vec![format!("{base}L{l:02}_{}.", h.label())],
+        (LayerSpec::One(l), HeadSpec::GridOnly) => vec![format!("{base}L{l:02}_heads.")],
+        (LayerSpec::One(l), HeadSpec::All) => vec![format!("{base}L{l:02}_")],
+    };
+    let mut found: Vec<String> = std::fs::read_dir(&req.out_dir)
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| {
+                    (n.ends_with(".png") || n.ends_with(".npy"))
+                        && prefixes.iter().any(|p| n.starts_with(p.as_str()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found
+}
+
 /// The same request with a file stem that no existing file in the output folder starts with
 /// (`name`, `name-2`, `name-3`, …), so an export from the app never overwrites an earlier one.
 pub fn with_free_stem(mut req: MapExport) -> MapExport {

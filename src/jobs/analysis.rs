@@ -112,7 +112,10 @@ impl State {
         let files = crate::engine::image_files(std::slice::from_ref(folder))
             .with_context(|| format!("cannot list {}", folder.display()))?;
         if files.is_empty() {
-            anyhow::bail!("no PNG or JPEG images in {}", folder.display());
+            anyhow::bail!(
+                "no images (PNG, JPEG, GIF, WebP, TIFF, BMP) in {}",
+                folder.display()
+            );
         }
         self.busy.start("distance over the folder", files.len());
         let busy = &self.busy;

@@ -51,11 +51,11 @@ pub enum Job {
     LoadImage(PathBuf),
     SetSize(InputSize),
     SetQuery(QuerySpec),
-    /// Export maps; the stem is made unique first, so the app never overwrites a file.
+    /// Export maps; unless `overwrite` is set (the user said so), the stem is made unique first.
     Export(MapExport),
     /// Run an analysis on the current capture and query.
     Analyse(AnalysisRequest),
-    /// Export `req` (the stem replaced by each image's) for every PNG/JPEG image in a folder, with the
+    /// Export `req` (the stem replaced by each image's) for every image in a folder, with the
     /// current model, input size and query; the loaded image stays.
     ExportFolder {
         folder: PathBuf,
@@ -79,7 +79,7 @@ pub enum AnalysisRequest {
     Tokens,
     /// Position-embedding similarity (trained grid, or the input's) and patch-filter components.
     Embeddings { input_grid: bool },
-    /// Distance and entropy averaged over the PNG/JPEG images of a folder (at the current input size).
+    /// Distance and entropy averaged over the images of a folder (at the current input size).
     FolderStats {
         folder: PathBuf,
         convention: PrefixConvention,
@@ -303,7 +303,13 @@ impl State {
                 let (Some((_, img)), Some(run)) = (&self.engine.image, &self.engine.run) else {
                     return Err("nothing to export yet".into());
                 };
-                let files = export_maps(&rows, img, run.capture.input_hw, &with_free_stem(req))
+                // The app asked before setting `overwrite`; otherwise new files get a free stem.
+                let req = if req.overwrite {
+                    req
+                } else {
+                    with_free_stem(req)
+                };
+                let files = export_maps(&rows, img, run.capture.input_hw, &req)
                     .map_err(|e| e.to_string())?;
                 out.push(Outcome::Exported(files));
             }
@@ -312,7 +318,10 @@ impl State {
                 let files = crate::engine::image_files(std::slice::from_ref(&folder))
                     .map_err(|e| format!("cannot list {}: {e}", folder.display()))?;
                 if files.is_empty() {
-                    return Err(format!("no PNG or JPEG images in {}", folder.display()));
+                    return Err(format!(
+                        "no images (PNG, JPEG, GIF, WebP, TIFF, BMP) in {}",
+                        folder.display()
+                    ));
                 }
                 self.busy.start("batch export", files.len());
                 let query = self.query;

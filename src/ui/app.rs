@@ -72,6 +72,8 @@ pub enum UiCommand {
     RunFolderStats(PathBuf),
     /// Write the distance plot (PNG) and table (CSV) shown in the Distance view.
     ExportDistance,
+    /// The answer to the overwrite prompt.
+    ResolveOverwrite(super::overwrite::OverwriteChoice),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +103,8 @@ pub struct ViewState {
     pub classes: Vec<ClassScore>,
     pub error: Option<String>,
     pub notice: Option<String>,
+    /// What decoding did to the shown image (EXIF rotation, alpha compositing, …).
+    pub image_notes: Vec<String>,
     pub last_export: Vec<PathBuf>,
     /// Text fields.
     pub image_field: String,
@@ -130,6 +134,8 @@ pub struct ViewState {
     hidden_opacity: Option<f32>,
     /// Analyses that failed at an epoch (not retried until something changes).
     failed: Vec<(u64, AnalysisRequest)>,
+    /// An export that would replace these files, waiting for the user's answer.
+    pub overwrite_prompt: Option<(MapExport, Vec<String>)>,
 }
 
 /// The Methods view's parameters.
@@ -373,10 +379,22 @@ impl App {
                         .unwrap_or_default(),
                 };
                 self.settings.export_dir = req.out_dir.clone();
-                self.worker.send(match cmd {
-                    UiCommand::ExportFolder(folder) => Job::ExportFolder { folder, req },
-                    _ => Job::Export(req),
-                });
+                let existing = match (&cmd, &self.state.rows) {
+                    (UiCommand::ExportFolder(_), _) | (_, None) => Vec::new(),
+                    (_, Some(rows)) => crate::export::maps::existing_files(&req, rows),
+                };
+                match cmd {
+                    // A folder export never replaces a file: each image gets a free stem.
+                    UiCommand::ExportFolder(folder) => {
+                        self.worker.send(Job::ExportFolder { folder, req });
+                    }
+                    _ if !existing.is_empty() => {
+                        self.state.overwrite_prompt = Some((req, existing));
+                    }
+                    _ => {
+                        self.worker.send(Job::Export(req));
+                    }
+                }
             }
             UiCommand::DismissError => s.error = None,
             UiCommand::SetView(v) => self.settings.view = v,
@@ -422,6 +440,21 @@ impl App {
                 Ok(files) => self.state.exported(files),
                 Err(e) => self.state.error = Some(e),
             },
+            UiCommand::ResolveOverwrite(choice) => {
+                use super::overwrite::OverwriteChoice;
+                if let Some((mut req, _)) = s.overwrite_prompt.take() {
+                    match choice {
+                        OverwriteChoice::Replace => {
+                            req.overwrite = true;
+                            self.worker.send(Job::Export(req));
+                        }
+                        OverwriteChoice::KeepBoth => {
+                            self.worker.send(Job::Export(req));
+                        }
+                        OverwriteChoice::Cancel => {}
+                    }
+                }
+            }
             UiCommand::ToggleOverlay => match s.hidden_opacity.take() {
                 Some(o) => self.settings.opacity = o,
                 None => {
@@ -493,7 +526,8 @@ impl eframe::App for App {
                 View::Embeddings => embeddings_view::ui(self, ui, &mut cmds),
             }
         });
-        if ui.ctx().memory(|m| m.focused().is_none()) {
+        super::overwrite::ui(self, ui, &mut cmds);
+        if self.state.overwrite_prompt.is_none() && ui.ctx().memory(|m| m.focused().is_none()) {
             ui.ctx().input(|i| {
                 for (key, cmd) in [
                     (egui::Key::ArrowLeft, UiCommand::StepLayer(-1)),

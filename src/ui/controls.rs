@@ -25,14 +25,6 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 }
             });
     }
-    if let Some(n) = &s.notice {
-        let colour = if n.starts_with("Warning") {
-            ui.visuals().warn_fg_color
-        } else {
-            ui.visuals().text_color()
-        };
-        ui.add(egui::Label::new(egui::RichText::new(n.as_str()).small().color(colour)).wrap());
-    }
 
     ui.heading("Image");
     ui.horizontal(|ui| {
@@ -55,6 +47,10 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     path_field(ui, "Image", &mut s.image_field, "Load image", |p| {
         cmds.push(UiCommand::LoadImage(p))
     });
+    for n in &s.image_notes {
+        ui.small(n.as_str())
+            .on_hover_text("What decoding did to the file before the model saw it");
+    }
 
     ui.separator();
     ui.heading("Model");
@@ -72,6 +68,18 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     path_field(ui, "Model", &mut s.model_field, "Load model", |p| {
         cmds.push(UiCommand::LoadModel(ModelSource::Path(p)))
     });
+    if let Some(m) = &s.model {
+        for w in &m.warnings {
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!("Warning: {w}"))
+                        .small()
+                        .color(ui.visuals().warn_fg_color),
+                )
+                .wrap(),
+            );
+        }
+    }
     ui.horizontal(|ui| {
         let mut device = s.device;
         egui::ComboBox::from_label("Device")
@@ -265,7 +273,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         field.widget_info(|| egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Batch folder"));
         if ui
             .add_enabled(s.model.is_some(), egui::Button::new("Batch export"))
-            .on_hover_text("The selected layer and head (and query) for every PNG/JPEG in the folder, into the export folder; progress and Cancel in the status bar.")
+            .on_hover_text("The selected layer and head (and query) for every image in the folder, into the export folder; progress and Cancel in the status bar.")
             .clicked()
         {
             cmds.push(UiCommand::ExportFolder(s.batch_field.trim().into()));
@@ -275,6 +283,9 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar");
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too");
     });
+    if let Some(n) = &s.notice {
+        ui.small(n.as_str());
+    }
 }
 
 fn head_name(h: HeadSel) -> String {

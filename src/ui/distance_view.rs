@@ -24,7 +24,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             let field = ui.add(
                 egui::TextEdit::singleline(&mut app.state.folder_field)
                     .desired_width(260.0)
-                    .hint_text("folder of PNG/JPEG images"),
+                    .hint_text("folder of images"),
             );
             field.widget_info(|| {
                 egui::WidgetInfo::labeled(egui::Role::TextInput, true, "Folder of images")

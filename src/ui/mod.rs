@@ -10,6 +10,7 @@ mod head_grid;
 mod methods_view;
 mod model_info;
 mod model_view;
+pub mod overwrite;
 pub mod settings;
 mod status_bar;
 mod textures;

@@ -75,8 +75,6 @@ impl App {
         match outcome {
             Outcome::ModelLoaded(info) => {
                 crate::ui::settings::remember(&mut self.settings.recent_models, &info.path);
-                s.notice = (!info.warnings.is_empty())
-                    .then(|| format!("Warning: {}", info.warnings.join("; ")));
                 {
                     use crate::ui::compare_view::Pane;
                     let last = info.layers.saturating_sub(1);
@@ -109,10 +107,7 @@ impl App {
             }
             Outcome::ImageLoaded { path, image, notes } => {
                 crate::ui::settings::remember(&mut self.settings.recent_images, &path);
-                s.notice = (!notes.is_empty()).then(|| {
-                    let name = path.file_name().unwrap_or_default().to_string_lossy();
-                    format!("{name}: {}", notes.join("; "))
-                });
+                s.image_notes = notes;
                 s.image_path = Some(path);
                 s.image = Some(image);
                 self.photo_generation += 1;
