@@ -187,10 +187,21 @@ pub fn check_memory(
     w: usize,
     available: Option<u64>,
 ) -> Result<()> {
+    check_memory_scaled(c, h, w, 1, available)
+}
+
+/// [`check_memory`] for work that needs `factor` times the forward pass's attention memory.
+pub fn check_memory_scaled(
+    c: &crate::model::VitConfig,
+    h: usize,
+    w: usize,
+    factor: u64,
+    available: Option<u64>,
+) -> Result<()> {
     let Some(avail) = available else {
         return Ok(());
     };
-    let need = attention_bytes(c, h, w);
+    let need = attention_bytes(c, h, w) * factor;
     let budget = avail as f64 * 0.8;
     if (need as f64) <= budget {
         return Ok(());
@@ -285,6 +296,11 @@ impl Engine {
         let (Some(m), Some(run)) = (&self.model, &self.run) else {
             return Err(ModelError::Invalid("no model and image to explain".into()));
         };
+        if m.vit.device == tch::Device::Cpu {
+            // Autograd keeps every layer's scores and softmax, and the attention gradients come back.
+            let (h, w) = run.capture.input_hw;
+            check_memory_scaled(&m.vit.config, h, w, 3, available_memory())?;
+        }
         m.vit.forward_with_gradients(&run.input, target)
     }
 

@@ -338,3 +338,38 @@ fn folder_statistics_report_progress_and_can_be_cancelled() {
     assert!(!all.cancelled && all.skipped.is_empty());
     assert_eq!(all.stats.unwrap().images, files.len());
 }
+
+/// `--long-side` resizes single maps (chelsea is 451×300) and leaves the head grid at the input size.
+#[test]
+fn long_side_resizes_single_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let files = export(
+        dir.path(),
+        "attention",
+        "png",
+        &["--head", "all", "--long-side", "200"],
+    );
+    let single = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with("_h0.png"))
+        .unwrap();
+    assert_eq!(image::image_dimensions(single).unwrap(), (200, 133));
+    let grid = files
+        .iter()
+        .find(|f| f.to_string_lossy().ends_with("_heads.png"))
+        .unwrap();
+    assert_ne!(image::image_dimensions(grid).unwrap().0, 200);
+    let out = vitscope(&[
+        "export",
+        "--model",
+        &model(),
+        "--image",
+        &chelsea(),
+        "--out",
+        "x",
+        "--long-side",
+        "3",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--long-side"));
+}

@@ -141,6 +141,7 @@ pub fn export_method(
                         colour_bar: req.args.colour_bar,
                         npy: false,
                         mosaic: layers == LayerSpec::All,
+                        long_side: req.args.long_side,
                     };
                     export_maps(&rows, photo, cap.input_hw, &req)?
                 }

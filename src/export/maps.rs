@@ -54,6 +54,25 @@ pub struct MapExport {
     pub npy: bool,
     /// With all layers: also an L × (1 + H) mosaic (rows = layers; columns = the head mean, then each head).
     pub mosaic: bool,
+    /// Resize single maps so their longer side is this many pixels (None: the photo's resolution).
+    pub long_side: Option<u32>,
+}
+
+/// `img` resized (triangle filter, antialiased when shrinking) so its longer side is `long` pixels.
+pub fn fit_long_side(img: RgbImage, long: Option<u32>) -> RgbImage {
+    let Some(long) = long.filter(|&l| l > 0) else {
+        return img;
+    };
+    let (w, h) = img.dimensions();
+    let scale = long as f64 / w.max(h).max(1) as f64;
+    let (nw, nh) = (
+        ((w as f64 * scale).round() as u32).max(1),
+        ((h as f64 * scale).round() as u32).max(1),
+    );
+    if (nw, nh) == (w, h) {
+        return img;
+    }
+    image::imageops::resize(&img, nw, nh, image::imageops::FilterType::Triangle)
 }
 
 /// A short, file-name-safe label of a query token: `cls`, `reg0`, `p3-7`.
@@ -175,7 +194,7 @@ pub fn export_maps(
             )
         };
         let single = |h: HeadSel| -> RgbImage {
-            let img = one(h);
+            let img = fit_long_side(one(h), req.long_side);
             if req.colour_bar {
                 let (lo, hi) = rows.patch_map(l, h).min_max();
                 with_colour_bar(&img, req.colormap, lo, hi)

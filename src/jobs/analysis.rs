@@ -20,6 +20,9 @@ impl State {
         if let AnalysisRequest::FolderStats { .. } = request {
             return self.folder_stats(request);
         }
+        if let AnalysisRequest::Other(source) = request {
+            return self.other(source);
+        }
         let run = self.engine.run.as_ref().context("no image loaded")?;
         let cap = &run.capture;
         let layout = &cap.layout;
@@ -99,7 +102,9 @@ impl State {
                 prefix_mass: a::prefix_mass(&cap.attentions, layout)?,
             },
             AnalysisRequest::Embeddings { .. } => unreachable!("answered above"),
-            AnalysisRequest::FolderStats { .. } => unreachable!("answered above"),
+            AnalysisRequest::FolderStats { .. } | AnalysisRequest::Other(_) => {
+                unreachable!("answered above")
+            }
         })
     }
 

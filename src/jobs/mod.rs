@@ -11,6 +11,8 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, TryRecvError, channel, sync_
 use image::RgbImage;
 
 mod analysis;
+mod other;
+pub use other::{PaneSource, map_query};
 
 use crate::analysis::{
     HeadStats, PatchFilters, PosSimilarity, PrefixConvention, QueryRows, RolloutOptions, TokenMap,
@@ -84,12 +86,22 @@ pub enum AnalysisRequest {
         folder: PathBuf,
         convention: PrefixConvention,
     },
+    /// The current query's rows for another image or model (a Compare pane).
+    Other(PaneSource),
 }
 
 impl AnalysisRequest {
     /// Whether the answer depends on the current image and query (else only on the model and parameters).
     pub fn per_image(&self) -> bool {
         !matches!(self, AnalysisRequest::FolderStats { .. })
+    }
+
+    /// Whether two requests fill the same result slot: one per kind, and one per source for `Other`.
+    pub fn same_slot(&self, other: &AnalysisRequest) -> bool {
+        match (self, other) {
+            (AnalysisRequest::Other(a), AnalysisRequest::Other(b)) => a == b,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
     }
 }
 
@@ -165,6 +177,11 @@ pub enum AnalysisResult {
         pos: PosSimilarity,
         filters: PatchFilters,
     },
+    Other {
+        rows: QueryRows,
+        photo: Arc<RgbImage>,
+        input_hw: (usize, usize),
+    },
 }
 
 /// The result of a forward pass, for the UI.
@@ -218,6 +235,10 @@ struct State {
     engine: Engine,
     query: QuerySpec,
     busy: Arc<Busy>,
+    /// The device and precision of the last model load (other models in Compare use them too).
+    device: DeviceChoice,
+    precision: Precision,
+    others: other::Others,
 }
 
 impl State {
@@ -256,6 +277,7 @@ impl State {
                 device,
                 precision,
             } => {
+                (self.device, self.precision) = (device, precision);
                 self.engine
                     .load_model(&source, device, precision)
                     .map_err(e)?;
@@ -423,6 +445,9 @@ impl Worker {
                     engine: Engine::default(),
                     query: QuerySpec::Cls,
                     busy: shared,
+                    device: DeviceChoice::Auto,
+                    precision: Precision::F32,
+                    others: Default::default(),
                 };
                 for Request { generation, job } in requests {
                     let outcomes = guarded(|| state.handle(job));

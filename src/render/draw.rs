@@ -85,3 +85,25 @@ mod tests {
         assert_eq!(img.get_pixel(2, 0).0, [0, 0, 255]);
     }
 }
+
+/// Images of any sizes in rows of `cols`, each under its caption, on white: every cell is as large as
+/// the largest image, which sits at its top-left.
+pub fn captioned_grid(items: &[(String, RgbImage)], cols: usize) -> RgbImage {
+    let (gap, cap_h) = (10u32, 22u32);
+    let cols = cols.clamp(1, items.len().max(1));
+    let rows = items.len().div_ceil(cols);
+    let cell_w = items.iter().map(|(_, i)| i.width()).max().unwrap_or(1);
+    let cell_h = items.iter().map(|(_, i)| i.height()).max().unwrap_or(1) + cap_h;
+    let mut out = RgbImage::from_pixel(
+        cols as u32 * (cell_w + gap) + gap,
+        rows as u32 * (cell_h + gap) + gap,
+        image::Rgb([255, 255, 255]),
+    );
+    for (k, (caption, img)) in items.iter().enumerate() {
+        let x = gap + (k % cols) as u32 * (cell_w + gap);
+        let y = gap + (k / cols) as u32 * (cell_h + gap);
+        super::plot::text(&mut out, x as f32, y as f32, 15.0, caption, [0, 0, 0]);
+        image::imageops::replace(&mut out, img, x as i64, (y + cap_h) as i64);
+    }
+    out
+}

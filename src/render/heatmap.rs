@@ -120,8 +120,30 @@ pub fn overlay(
     opacity: f32,
     mode: Upsample,
 ) -> RgbImage {
+    overlay_normalised(photo, &normalize_min_max(map), cmap, opacity, mode)
+}
+
+/// [`overlay`] with `range` mapped to the colormap's ends (a scale shared by several maps).
+pub fn overlay_range(
+    photo: &RgbImage,
+    map: &Grid,
+    range: (f32, f32),
+    cmap: Colormap,
+    opacity: f32,
+) -> RgbImage {
+    let norm = normalize_range(map, range.0, range.1);
+    overlay_normalised(photo, &norm, cmap, opacity, Upsample::Bilinear)
+}
+
+fn overlay_normalised(
+    photo: &RgbImage,
+    norm: &Grid,
+    cmap: Colormap,
+    opacity: f32,
+    mode: Upsample,
+) -> RgbImage {
     let (w, h) = (photo.width() as usize, photo.height() as usize);
-    let heat = colorize(&upsample(&normalize_min_max(map), h, w, mode), cmap);
+    let heat = colorize(&upsample(norm, h, w, mode), cmap);
     let a = opacity.clamp(0.0, 1.0);
     let mut out = photo.clone();
     for (o, c) in out.pixels_mut().zip(heat.pixels()) {

@@ -6,8 +6,8 @@ pub mod heatmap;
 pub mod plot;
 
 pub use colormap::Colormap;
-pub use draw::{category, outline, rgb_grid};
+pub use draw::{captioned_grid, category, outline, rgb_grid};
 pub use heatmap::{
-    Upsample, colorize, normalize_min_max, normalize_range, overlay, percentile_range, tile,
-    upsample,
+    Upsample, colorize, normalize_min_max, normalize_range, overlay, overlay_range,
+    percentile_range, tile, upsample,
 };

@@ -8,6 +8,8 @@ pub struct Series {
     pub label: String,
     pub points: Vec<(f64, f64)>,
     pub color: [u8; 3],
+    /// Join consecutive points with a line.
+    pub joined: bool,
 }
 
 /// One panel of a figure.
@@ -180,6 +182,15 @@ pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
             black,
         );
         for s in p.series {
+            if s.joined {
+                for w in s.points.windows(2) {
+                    let a = (sx(w[0].0) as i64, sy(w[0].1) as i64);
+                    let b = (sx(w[1].0) as i64, sy(w[1].1) as i64);
+                    for d in -1..=1 {
+                        line(&mut img, (a.0, a.1 + d), (b.0, b.1 + d), s.color);
+                    }
+                }
+            }
             for &(x, y) in &s.points {
                 dot(&mut img, sx(x), sy(y), 3.5, s.color);
             }
@@ -207,6 +218,7 @@ pub fn distance_figure(
                 label: format!("head {h}"),
                 points: (0..stats.layers).map(|l| (l as f64, value(l, h))).collect(),
                 color: super::category(h),
+                joined: false,
             })
             .collect()
     };
@@ -240,6 +252,36 @@ pub fn distance_figure(
     )
 }
 
+/// The Tokens view's plot: the attention mass patch queries give each prefix token, per layer
+/// (`mass[layer][token]`, mean over heads and patch queries), one line per token.
+pub fn prefix_mass_figure(mass: &[Vec<f32>], labels: &[String], model: &str) -> RgbImage {
+    let series: Vec<Series> = labels
+        .iter()
+        .enumerate()
+        .map(|(k, label)| Series {
+            label: label.clone(),
+            points: mass
+                .iter()
+                .enumerate()
+                .map(|(l, m)| (l as f64, m.get(k).copied().unwrap_or(0.0) as f64))
+                .collect(),
+            color: super::category(k),
+            joined: true,
+        })
+        .collect();
+    let title = format!("{model} - attention mass on prefix tokens");
+    scatter(
+        &[Panel {
+            title: &title,
+            x_label: "layer (network depth)",
+            y_label: "mean attention from patch queries",
+            series: &series,
+        }],
+        640,
+        400,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +305,7 @@ mod tests {
             label: "h0".into(),
             points: vec![(0.0, 1.0), (1.0, 2.0)],
             color: [255, 0, 0],
+            joined: false,
         }];
         let img = scatter(
             &[Panel {

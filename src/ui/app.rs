@@ -9,6 +9,7 @@ use image::RgbImage;
 mod analysis;
 mod display;
 mod replies;
+mod view_export;
 
 use super::settings::View;
 use super::settings::{STORAGE_KEY, Settings};
@@ -74,6 +75,10 @@ pub enum UiCommand {
     ExportDistance,
     /// The answer to the overwrite prompt.
     ResolveOverwrite(super::overwrite::OverwriteChoice),
+    /// The Methods or Compare view as one PNG.
+    ExportView,
+    /// The Tokens view's prefix-mass plot and table.
+    ExportPrefixMass,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +121,8 @@ pub struct ViewState {
     /// Compare view: what each pane shows, and whether they share one colour scale.
     pub compare: Vec<super::compare_view::Pane>,
     pub compare_shared_scale: bool,
+    /// Compare view: where each pane's maps come from (by pane index; missing = the current ones).
+    pub compare_sources: Vec<crate::jobs::PaneSource>,
     /// Distance view: statistics over a folder instead of the current image.
     pub distance_folder: bool,
     pub folder_field: String,
@@ -172,10 +179,9 @@ impl ViewState {
 
     /// The latest result for a request of the same kind as `like`, and whether it answers `like` now.
     pub fn result(&self, like: &AnalysisRequest) -> Option<(&AnalysisResult, bool)> {
-        let kind = std::mem::discriminant(like);
         self.results
             .iter()
-            .find(|(_, r, _)| std::mem::discriminant(r) == kind)
+            .find(|(_, r, _)| r.same_slot(like))
             .map(|(epoch, r, res)| {
                 (
                     res,
@@ -365,6 +371,7 @@ impl App {
                     colour_bar: self.settings.export_colour_bar,
                     npy: self.settings.export_npy,
                     mosaic: all,
+                    long_side: self.settings.export_long_side,
                     colormap: self.settings.colormap,
                     style: Style::Overlay {
                         opacity: self.settings.opacity,
@@ -436,10 +443,17 @@ impl App {
                 let generation = self.worker.send(Job::Analyse(req.clone()));
                 s.pending.push((generation, s.analysis_epoch, req));
             }
-            UiCommand::ExportDistance => match self.export_distance() {
-                Ok(files) => self.state.exported(files),
-                Err(e) => self.state.error = Some(e),
-            },
+            UiCommand::ExportDistance | UiCommand::ExportView | UiCommand::ExportPrefixMass => {
+                let done = match cmd {
+                    UiCommand::ExportDistance => self.export_distance(),
+                    UiCommand::ExportView => self.export_view(),
+                    _ => self.export_prefix_mass(),
+                };
+                match done {
+                    Ok(files) => self.state.exported(files),
+                    Err(e) => self.state.error = Some(e),
+                }
+            }
             UiCommand::ResolveOverwrite(choice) => {
                 use super::overwrite::OverwriteChoice;
                 if let Some((mut req, _)) = s.overwrite_prompt.take() {

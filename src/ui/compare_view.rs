@@ -1,12 +1,19 @@
-//! Compare: 2–4 synchronised panes side by side — layers, heads or methods — sharing the query (click any
-//! pane) and, optionally, one colour scale.
+//! Compare: 2–4 synchronised panes side by side — layers, heads, methods, other images or other models —
+//! sharing the query (click any pane; on another image it moves to the same place) and, optionally, one
+//! colour scale.
 use egui::vec2;
+
+use std::sync::Arc;
+
+use image::RgbImage;
 
 use super::app::{App, UiCommand};
 use super::tiles::{colour_bar, query_tile};
-use crate::analysis::HeadSel;
+use crate::analysis::{HeadSel, QueryRows};
 use crate::grid::Grid;
-use crate::jobs::{AnalysisRequest, AnalysisResult};
+use crate::jobs::{AnalysisRequest, AnalysisResult, PaneSource, QuerySpec, map_query};
+use crate::model::ModelSource;
+use crate::model::source::find_resource;
 
 /// What one pane shows.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -41,11 +48,147 @@ pub fn methods_request(app: &App) -> Option<AnalysisRequest> {
     })
 }
 
+/// Where pane `i` takes its maps from. Methods always use the current image and model.
+pub fn source(app: &App, i: usize) -> PaneSource {
+    match app.state.compare.get(i) {
+        Some(Pane::Attention { .. }) => app
+            .state
+            .compare_sources
+            .get(i)
+            .cloned()
+            .unwrap_or_default(),
+        _ => PaneSource::Current,
+    }
+}
+
+/// Everything the panes need from the worker: the methods, and one run per other image or model.
+pub fn requests(app: &App) -> Vec<AnalysisRequest> {
+    let mut out: Vec<AnalysisRequest> = methods_request(app).into_iter().collect();
+    for i in 0..app.state.compare.len() {
+        let src = source(app, i);
+        let req = AnalysisRequest::Other(src.clone());
+        if src != PaneSource::Current && !out.contains(&req) {
+            out.push(req);
+        }
+    }
+    out
+}
+
+/// The sources a pane can switch to: the current ones, recent and sample images, recent models and the
+/// built-in one.
+fn source_choices(app: &App) -> Vec<PaneSource> {
+    let s = &app.state;
+    let mut out = vec![PaneSource::Current];
+    let samples = super::controls::SAMPLES
+        .iter()
+        .filter_map(|n| find_resource(&format!("assets/{n}")));
+    for p in app.settings.recent_images.iter().cloned().chain(samples) {
+        let same = s.image_path.as_ref().is_some_and(|c| same_file(c, &p));
+        let src = PaneSource::Image(p);
+        if !same && !out.contains(&src) {
+            out.push(src);
+        }
+    }
+    let models = app
+        .settings
+        .recent_models
+        .iter()
+        .map(|p| ModelSource::Path(p.clone()))
+        .chain([ModelSource::Default]);
+    for m in models {
+        let same = match (&m, &s.model) {
+            (ModelSource::Path(p), Some(info)) => {
+                same_file(p, &info.path) || info.path.parent().is_some_and(|d| same_file(p, d))
+            }
+            (ModelSource::Default, Some(info)) => info.name.starts_with("default"),
+            _ => false,
+        };
+        let src = PaneSource::Model(m);
+        if !same && !out.contains(&src) {
+            out.push(src);
+        }
+    }
+    out
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// One pane's map, ready to draw.
+pub struct PaneMap {
+    pub label: String,
+    pub grid: Option<Grid>,
+    /// The rows' layout and query (the pane's own for another image or model).
+    pub rows: Option<QueryRows>,
+    /// Another image's photo (None: the current photo).
+    pub photo: Option<Arc<RgbImage>>,
+}
+
+/// What every pane shows now (a `None` grid is still being computed).
+pub fn pane_maps(app: &App) -> Vec<PaneMap> {
+    let s = &app.state;
+    let Some(rows) = &s.rows else {
+        return Vec::new();
+    };
+    let methods = methods_request(app).and_then(|want| match s.result(&want) {
+        Some((AnalysisResult::Methods(m), _)) => Some(m.clone()),
+        _ => None,
+    });
+    s.compare
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let src = source(app, i);
+            let mut label = p.label();
+            let (grid, own, photo) = match (p, &src) {
+                (Pane::Attention { layer, head }, PaneSource::Current) => (
+                    Some(rows.patch_map((*layer).min(rows.layers - 1), *head)),
+                    Some(rows.clone()),
+                    None,
+                ),
+                (Pane::Attention { layer, head }, other) => {
+                    label = format!("{label} · {}", other.label());
+                    match s.result(&AnalysisRequest::Other(other.clone())) {
+                        Some((AnalysisResult::Other { rows: o, photo, .. }, _)) => {
+                            let head = match head {
+                                HeadSel::Head(h) if *h >= o.heads => HeadSel::Mean,
+                                h => *h,
+                            };
+                            (
+                                Some(o.patch_map((*layer).min(o.layers - 1), head)),
+                                Some(o.clone()),
+                                matches!(other, PaneSource::Image(_)).then(|| photo.clone()),
+                            )
+                        }
+                        _ => (None, None, None),
+                    }
+                }
+                (Pane::Method(name), _) => (
+                    methods
+                        .as_ref()
+                        .and_then(|m| m.iter().find(|m| m.name == *name))
+                        .map(|m| m.map.patch_grid()),
+                    Some(rows.clone()),
+                    None,
+                ),
+            };
+            PaneMap {
+                label,
+                grid,
+                rows: own,
+                photo,
+            }
+        })
+        .collect()
+}
+
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
         ui.label("Load a model and an image.");
         return;
     };
+    let choices = source_choices(app);
     ui.horizontal(|ui| {
         ui.label("Panes");
         for n in 2..=4 {
@@ -62,54 +205,65 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 "All panes share one range (the union of theirs); otherwise each pane has its own.",
             );
     });
+    let n = app.state.compare.len();
+    app.state.compare_sources.resize(n, PaneSource::Current);
     ui.horizontal_wrapped(|ui| {
-        for (i, pane) in app.state.compare.iter_mut().enumerate() {
-            egui::ComboBox::from_id_salt(("pane", i))
-                .selected_text(pane.label())
-                .show_ui(ui, |ui| {
-                    for l in 0..rows.layers {
-                        for h in
-                            std::iter::once(HeadSel::Mean).chain((0..rows.heads).map(HeadSel::Head))
-                        {
-                            let p = Pane::Attention { layer: l, head: h };
-                            ui.selectable_value(pane, p, p.label());
+        let s = &mut app.state;
+        for (i, (pane, src)) in s.compare.iter_mut().zip(&mut s.compare_sources).enumerate() {
+            ui.vertical(|ui| {
+                egui::ComboBox::from_id_salt(("pane", i))
+                    .selected_text(pane.label())
+                    .show_ui(ui, |ui| {
+                        for l in 0..rows.layers {
+                            for h in std::iter::once(HeadSel::Mean)
+                                .chain((0..rows.heads).map(HeadSel::Head))
+                            {
+                                let p = Pane::Attention { layer: l, head: h };
+                                ui.selectable_value(pane, p, p.label());
+                            }
                         }
-                    }
-                    for m in METHODS {
-                        ui.selectable_value(pane, Pane::Method(m), m);
-                    }
-                })
-                .response
-                .widget_info(|| {
-                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Pane {}", i + 1))
+                        for m in METHODS {
+                            ui.selectable_value(pane, Pane::Method(m), m);
+                        }
+                    })
+                    .response
+                    .widget_info(|| {
+                        egui::WidgetInfo::labeled(
+                            egui::Role::ComboBox,
+                            true,
+                            format!("Pane {}", i + 1),
+                        )
+                    });
+                let enabled = matches!(pane, Pane::Attention { .. });
+                ui.add_enabled_ui(enabled, |ui| {
+                    egui::ComboBox::from_id_salt(("source", i))
+                        .selected_text(src.label())
+                        .show_ui(ui, |ui| {
+                            for c in &choices {
+                                ui.selectable_value(src, c.clone(), c.label());
+                            }
+                        })
+                        .response
+                        .on_hover_text(
+                            "Another image through this model, or this image through another model \
+                             (recent files, samples, the built-in model); the query follows by position. \
+                             Methods use the current image and model.",
+                        )
+                        .widget_info(|| {
+                            egui::WidgetInfo::labeled(
+                                egui::Role::ComboBox,
+                                true,
+                                format!("Source {}", i + 1),
+                            )
+                        });
                 });
+            });
         }
     });
-    let methods = methods_request(app).and_then(|want| match app.state.result(&want) {
-        Some((AnalysisResult::Methods(m), _)) => Some(m.clone()),
-        _ => None,
-    });
-    let grids: Vec<(String, Option<Grid>)> = app
-        .state
-        .compare
-        .iter()
-        .map(|p| {
-            let g = match p {
-                Pane::Attention { layer, head } => {
-                    Some(rows.patch_map((*layer).min(rows.layers - 1), *head))
-                }
-                Pane::Method(name) => methods
-                    .as_ref()
-                    .and_then(|m| m.iter().find(|m| m.name == *name))
-                    .map(|m| m.map.patch_grid()),
-            };
-            (p.label(), g)
-        })
-        .collect();
+    let maps = pane_maps(app);
     let shared = app.state.compare_shared_scale.then(|| {
-        grids
-            .iter()
-            .filter_map(|(_, g)| g.as_ref())
+        maps.iter()
+            .filter_map(|m| m.grid.as_ref())
             .fold((f32::MAX, f32::MIN), |(lo, hi), g| {
                 let (a, b) = g.min_max();
                 (lo.min(a), hi.max(b))
@@ -118,41 +272,82 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some((ih, iw)) = app.photo_size() else {
         return;
     };
-    let n = grids.len();
     let cols = if n == 4 { 2 } else { n };
     let avail_w = ui.clip_rect().right() - ui.cursor().left() - 8.0 * cols as f32 - 16.0;
     let avail_h = ui.clip_rect().bottom() - ui.cursor().top() - 40.0 * (n / cols) as f32;
     let w = (avail_w / cols as f32)
         .min(avail_h / (n / cols) as f32 * iw / ih)
         .max(120.0);
-    let size = vec2(w, w * ih / iw);
     let ctx = ui.ctx().clone();
-    let photo = app.photo_texture(&ctx);
     let (cmap, opacity) = (app.settings.colormap, app.settings.opacity);
-    let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
-    let query = app.state.query;
     let epoch = app.state.analysis_epoch;
-    for chunk in grids.chunks(cols).enumerate() {
+    for (row, chunk) in maps.chunks(cols).enumerate() {
         ui.horizontal(|ui| {
-            for (k, (label, grid)) in chunk.1.iter().enumerate() {
-                let i = chunk.0 * cols + k;
+            for (k, pm) in chunk.iter().enumerate() {
+                let i = row * cols + k;
                 ui.vertical(|ui| {
-                    let Some(grid) = grid else {
-                        ui.allocate_ui(size, |ui| {
+                    let (Some(grid), Some(own)) = (&pm.grid, &pm.rows) else {
+                        ui.allocate_ui(vec2(w, w * ih / iw), |ui| {
                             ui.spinner();
-                            ui.label(format!("{label}: computing…"));
+                            ui.label(format!("{}: computing…", pm.label));
                         });
                         return;
+                    };
+                    let (photo, size) = match &pm.photo {
+                        Some(p) => {
+                            // Fit into the box the current photo's panes take.
+                            let (pw, ph) = (p.width().max(1) as f32, p.height().max(1) as f32);
+                            let scale = (w / pw).min(w * ih / iw / ph);
+                            let size = vec2(pw * scale, ph * scale);
+                            let tex = app.texture(
+                                &ctx,
+                                &format!("compare-photo-{i}"),
+                                (&pm.label, p.dimensions(), Arc::as_ptr(p) as usize),
+                                || p.as_ref().clone(),
+                                egui::TextureOptions::LINEAR,
+                            );
+                            (Some(tex), size)
+                        }
+                        None => (app.photo_texture(&ctx), vec2(w, w * ih / iw)),
                     };
                     let range = shared.unwrap_or_else(|| grid.min_max());
                     let tex = app.heat_texture(
                         &ctx,
                         &format!("compare-{i}"),
-                        (epoch, label),
+                        (epoch, &pm.label),
                         grid,
                         range,
                     );
-                    query_tile(ui, photo, tex, opacity, size, label, (gh, gw), query, cmds);
+                    let layout = &own.layout;
+                    let shown_query = match layout.patch_of_token(own.query) {
+                        Some((r, c)) => QuerySpec::Patch(r, c),
+                        None => QuerySpec::Prefix(own.query),
+                    };
+                    let mut local = Vec::new();
+                    query_tile(
+                        ui,
+                        photo,
+                        tex,
+                        opacity,
+                        size,
+                        &pm.label,
+                        (layout.grid_h, layout.grid_w),
+                        shown_query,
+                        &mut local,
+                    );
+                    // A click on another image's grid moves the query to the same place in this one.
+                    for c in local {
+                        cmds.push(match c {
+                            UiCommand::SetQuery(q) => {
+                                let t = map_query(q, layout, &rows.layout);
+                                UiCommand::SetQuery(match rows.layout.patch_of_token(t) {
+                                    Some((r, c)) => QuerySpec::Patch(r, c),
+                                    None => q,
+                                })
+                            }
+                            c => c,
+                        });
+                    }
                     colour_bar(
                         ui,
                         cmap,

@@ -2,14 +2,14 @@
 use std::path::PathBuf;
 
 use super::app::{App, DialogKind, UiCommand};
-use super::settings::Normalization;
+use super::settings::{Normalization, View};
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
 use crate::model::source::find_resource;
 use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 use crate::render::Colormap;
 
-const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"];
+pub(super) const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"];
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &mut app.state;
@@ -262,6 +262,35 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             .clicked()
         {
             cmds.push(UiCommand::ExportAllLayers);
+        }
+        let view_ready = s.rows.is_some()
+            && matches!(app.settings.view, View::Methods | View::Compare);
+        if ui
+            .add_enabled(view_ready, egui::Button::new("Export view"))
+            .on_hover_text(
+                "The Methods or Compare view as one PNG: every map over its photo, captioned, with its colour bar.",
+            )
+            .on_disabled_hover_text("In the Methods and Compare views.")
+            .clicked()
+        {
+            cmds.push(UiCommand::ExportView);
+        }
+    });
+    ui.horizontal(|ui| {
+        let mut custom = app.settings.export_long_side.is_some();
+        ui.checkbox(&mut custom, "Resize to").on_hover_text(
+            "Exported maps and views at the photo's own resolution, or with this longer side.",
+        );
+        let mut px = app.settings.export_long_side.unwrap_or(1024);
+        ui.add_enabled(
+            custom,
+            egui::DragValue::new(&mut px)
+                .range(16..=16384)
+                .suffix(" px"),
+        );
+        app.settings.export_long_side = custom.then_some(px);
+        if !custom {
+            ui.small("(the photo's resolution)");
         }
     });
     ui.horizontal(|ui| {

@@ -4,7 +4,8 @@ use egui::vec2;
 
 use super::app::{App, UiCommand};
 use super::tiles::{colour_bar, query_tile};
-use crate::analysis::HeadFusion;
+use crate::analysis::{HeadFusion, QueryRows};
+use crate::grid::Grid;
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 
 pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
@@ -61,41 +62,12 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     });
     ui.separator();
 
-    let want = AnalysisRequest::Methods {
-        opts: app.state.methods.opts,
-        target: app.state.methods.target.clone(),
-        flow: app.state.methods.flow,
-    };
-    let result = app.state.result(&want).and_then(|(r, fresh)| match r {
-        AnalysisResult::Methods(m) => Some((m.clone(), fresh)),
-        _ => None,
-    });
-    let (maps, fresh) = match result {
-        Some((m, f)) => (m, f),
-        None => (Vec::new(), false),
-    };
+    let (tiles, fresh) = tiles(app, &rows);
     if !fresh {
         ui.horizontal(|ui| {
             ui.spinner();
             ui.label("computing…");
         });
-    }
-    // Tiles: the raw attention of the current layer and head, then each method.
-    let s = &app.state;
-    let mut tiles = vec![(
-        format!("Attention L{} {}", s.layer, s.head.label()),
-        "The query's softmax attention in the selected layer and head (patch tokens; min–max)."
-            .to_string(),
-        rows.patch_map(s.layer, s.head),
-        vec![],
-    )];
-    for m in &maps {
-        tiles.push((
-            format!("{} ({:.0} ms)", m.name, m.ms),
-            m.definition.clone(),
-            m.map.patch_grid(),
-            m.map.prefix(),
-        ));
     }
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     let Some((ih, iw)) = app.photo_size() else {
@@ -151,4 +123,42 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             });
         }
     });
+}
+
+/// One map of the Methods view: caption, definition, the patch grid, prefix-token values.
+pub type Tile = (String, String, Grid, Vec<(String, f32)>);
+
+/// The maps the Methods view shows (the selected attention map, then each method's), and whether the
+/// methods answer the current parameters and query.
+pub fn tiles(app: &App, rows: &QueryRows) -> (Vec<Tile>, bool) {
+    let want = AnalysisRequest::Methods {
+        opts: app.state.methods.opts,
+        target: app.state.methods.target.clone(),
+        flow: app.state.methods.flow,
+    };
+    let result = app.state.result(&want).and_then(|(r, fresh)| match r {
+        AnalysisResult::Methods(m) => Some((m.clone(), fresh)),
+        _ => None,
+    });
+    let (maps, fresh) = match result {
+        Some((m, f)) => (m, f),
+        None => (Vec::new(), false),
+    };
+    let s = &app.state;
+    let mut tiles = vec![(
+        format!("Attention L{} {}", s.layer, s.head.label()),
+        "The query's softmax attention in the selected layer and head (patch tokens; min–max)."
+            .to_string(),
+        rows.patch_map(s.layer, s.head),
+        vec![],
+    )];
+    for m in &maps {
+        tiles.push((
+            format!("{} ({:.0} ms)", m.name, m.ms),
+            m.definition.clone(),
+            m.map.patch_grid(),
+            m.map.prefix(),
+        ));
+    }
+    (tiles, fresh)
 }

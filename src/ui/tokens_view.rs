@@ -87,9 +87,21 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             colour_bar(ui, cmap, lo, hi, "norm");
         });
         if !norms.layout.prefix.is_empty() {
+            let rest = (ui.available_width() - 56.0).max(200.0);
             ui.vertical(|ui| {
-                ui.label("Attention to prefix tokens (mean over heads and patch queries)");
+                ui.set_max_width(rest);
+                ui.add(
+                    egui::Label::new(
+                        "Attention to prefix tokens (mean over heads and patch queries)",
+                    )
+                    .wrap(),
+                );
+                if ui.button("Export prefix plot + CSV").clicked() {
+                    cmds.push(UiCommand::ExportPrefixMass);
+                }
                 Plot::new("prefix-mass")
+                    .width(rest)
+                    .height((w * ih / iw).max(160.0))
                     .legend(Legend::default())
                     .x_axis_label("layer")
                     .y_axis_label("mass")

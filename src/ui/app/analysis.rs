@@ -45,22 +45,7 @@ impl App {
             .shown_stats()
             .ok_or("no distance statistics to export yet")?;
         let dir = PathBuf::from(&self.state.export_field);
-        let free = |n: usize| {
-            let base = if n == 1 {
-                format!("{stem}_distance")
-            } else {
-                format!("{stem}_distance-{n}")
-            };
-            (
-                dir.join(format!("{base}.png")),
-                dir.join(format!("{base}.csv")),
-            )
-        };
-        let mut n = 1;
-        while free(n).0.exists() || free(n).1.exists() {
-            n += 1;
-        }
-        let (png, csv) = free(n);
+        let [png, csv] = free_names(&dir, &format!("{stem}_distance"), ["png", "csv"]);
         let model = self
             .state
             .model
@@ -98,32 +83,54 @@ impl App {
         if s.rows.is_none() {
             return;
         }
-        let want = match self.settings.view {
+        let wants = match self.settings.view {
             View::Attention | View::Model => return,
-            View::Methods => AnalysisRequest::Methods {
+            View::Methods => vec![AnalysisRequest::Methods {
                 opts: s.methods.opts,
                 target: s.methods.target.clone(),
                 flow: s.methods.flow,
-            },
-            View::Compare => match crate::ui::compare_view::methods_request(self) {
-                Some(r) => r,
-                None => return,
-            },
+            }],
+            View::Compare => crate::ui::compare_view::requests(self),
             View::Distance if s.distance_folder => return,
-            View::Distance => AnalysisRequest::Stats(s.stats_convention),
-            View::Tokens => AnalysisRequest::Tokens,
-            View::Embeddings => AnalysisRequest::Embeddings {
+            View::Distance => vec![AnalysisRequest::Stats(s.stats_convention)],
+            View::Tokens => vec![AnalysisRequest::Tokens],
+            View::Embeddings => vec![AnalysisRequest::Embeddings {
                 input_grid: s.pos_input_grid,
-            },
+            }],
         };
-        let epoch = s.analysis_epoch;
-        if matches!(s.result(&want), Some((_, true)))
-            || s.pending.iter().any(|(_, e, r)| *e == epoch && *r == want)
-            || s.failed.iter().any(|(e, r)| *e == epoch && *r == want)
-        {
-            return;
+        for want in wants {
+            let s = &self.state;
+            let epoch = s.analysis_epoch;
+            if matches!(s.result(&want), Some((_, true)))
+                || s.pending.iter().any(|(_, e, r)| *e == epoch && *r == want)
+                || s.failed.iter().any(|(e, r)| *e == epoch && *r == want)
+            {
+                continue;
+            }
+            let generation = self.worker.send(Job::Analyse(want.clone()));
+            self.state.pending.push((generation, epoch, want));
         }
-        let generation = self.worker.send(Job::Analyse(want.clone()));
-        self.state.pending.push((generation, epoch, want));
     }
+}
+
+/// `dir/base.EXT` for each extension, or `base-2`, `base-3`, … where any of them exists: an export from the
+/// app never replaces a file it did not ask about.
+pub(in crate::ui) fn free_names<const K: usize>(
+    dir: &Path,
+    base: &str,
+    exts: [&str; K],
+) -> [PathBuf; K] {
+    let names = |n: usize| {
+        let b = if n == 1 {
+            base.to_string()
+        } else {
+            format!("{base}-{n}")
+        };
+        exts.map(|e| dir.join(format!("{b}.{e}")))
+    };
+    let mut n = 1;
+    while names(n).iter().any(|p| p.exists()) {
+        n += 1;
+    }
+    names(n)
 }

@@ -143,9 +143,7 @@ impl App {
                     .iter()
                     .find(|(g, _, _)| *g == generation)
                     .map_or(0, |(_, e, _)| *e);
-                let kind = std::mem::discriminant(&request);
-                s.results
-                    .retain(|(_, r, _)| std::mem::discriminant(r) != kind);
+                s.results.retain(|(_, r, _)| !r.same_slot(&request));
                 s.results.push((epoch, request, *result));
             }
             Outcome::Failed(msg) => {

@@ -1,0 +1,207 @@
+//! Exports of what a view shows: the Methods or Compare view as one PNG (every map over its photo at the
+//! photo's resolution or the chosen size, captioned, each with its colour bar and values), and the
+//! Tokens view's prefix-mass plot with its table. Files get a free name; provenance goes in text chunks.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use super::App;
+use super::analysis::free_names;
+use crate::export::maps::{fit_long_side, query_label, with_colour_bar};
+use crate::export::png_file::write_png;
+use crate::grid::Grid;
+use crate::jobs::{AnalysisRequest, AnalysisResult};
+use crate::render::{captioned_grid, overlay_range};
+use crate::ui::settings::View;
+
+/// One map of an exported view.
+struct ViewPane {
+    caption: String,
+    definition: String,
+    grid: Grid,
+    range: (f32, f32),
+    /// Another image's photo (None: the current photo).
+    photo: Option<Arc<RgbImage>>,
+}
+
+impl App {
+    fn stem(&self) -> String {
+        self.state
+            .image_path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    }
+
+    fn model_name(&self) -> String {
+        self.state
+            .model
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
+    fn view_panes(&self) -> Result<(Vec<ViewPane>, usize), String> {
+        let rows = self
+            .state
+            .rows
+            .as_ref()
+            .ok_or("load a model and an image first")?;
+        match self.settings.view {
+            View::Methods => {
+                let (tiles, fresh) = crate::ui::methods_view::tiles(self, rows);
+                if !fresh {
+                    return Err("the methods are still being computed".into());
+                }
+                let panes: Vec<ViewPane> = tiles
+                    .into_iter()
+                    .map(|(caption, definition, grid, _)| ViewPane {
+                        range: grid.min_max(),
+                        caption,
+                        definition,
+                        grid,
+                        photo: None,
+                    })
+                    .collect();
+                let cols = panes.len().min(3);
+                Ok((panes, cols))
+            }
+            View::Compare => {
+                let maps = crate::ui::compare_view::pane_maps(self);
+                let mut panes = Vec::new();
+                for m in maps {
+                    let grid = m
+                        .grid
+                        .ok_or_else(|| format!("{} is still being computed", m.label))?;
+                    panes.push(ViewPane {
+                        range: grid.min_max(),
+                        definition: m.label.clone(),
+                        caption: m.label,
+                        grid,
+                        photo: m.photo,
+                    });
+                }
+                if self.state.compare_shared_scale {
+                    let shared = panes.iter().fold((f32::MAX, f32::MIN), |(lo, hi), p| {
+                        (lo.min(p.range.0), hi.max(p.range.1))
+                    });
+                    for p in &mut panes {
+                        p.range = shared;
+                    }
+                }
+                let cols = if panes.len() == 4 { 2 } else { panes.len() };
+                Ok((panes, cols))
+            }
+            _ => Err("Export view works in the Methods and Compare views; Export map, head grid and all layers cover the others".into()),
+        }
+    }
+
+    /// The Methods or Compare view as one PNG.
+    pub(in crate::ui) fn export_view(&mut self) -> Result<Vec<PathBuf>, String> {
+        let (panes, cols) = self.view_panes()?;
+        let photo = self.state.image.clone().ok_or("no image loaded")?;
+        let (cmap, opacity) = (self.settings.colormap, self.settings.opacity);
+        let items: Vec<(String, RgbImage)> = panes
+            .iter()
+            .map(|p| {
+                let base = p.photo.as_deref().unwrap_or(&photo);
+                let img = overlay_range(base, &p.grid, p.range, cmap, opacity);
+                let img = fit_long_side(img, self.settings.export_long_side);
+                (
+                    p.caption.clone(),
+                    with_colour_bar(&img, cmap, p.range.0, p.range.1),
+                )
+            })
+            .collect();
+        let view = self.settings.view.label().to_lowercase();
+        let q = self
+            .state
+            .rows
+            .as_ref()
+            .map(query_label)
+            .unwrap_or_default();
+        let dir = PathBuf::from(&self.state.export_field);
+        let [png] = free_names(&dir, &format!("{}_{view}_{q}", self.stem()), ["png"]);
+        let mut text: Vec<(String, String)> = vec![
+            ("vitscope.model".into(), self.model_name()),
+            (
+                "vitscope.image".into(),
+                self.state
+                    .image_path
+                    .as_deref()
+                    .and_then(Path::file_name)
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            ),
+            ("vitscope.view".into(), view),
+            (
+                "vitscope.query".into(),
+                self.state
+                    .rows
+                    .as_ref()
+                    .map(|r| r.layout.token_label(r.query))
+                    .unwrap_or_default(),
+            ),
+            ("vitscope.colormap".into(), cmap.name().into()),
+            (
+                "vitscope.style".into(),
+                format!("overlay (opacity {opacity})"),
+            ),
+        ];
+        for (i, p) in panes.iter().enumerate() {
+            text.push((
+                format!("vitscope.pane{}", i + 1),
+                format!(
+                    "{}: {} [scale {:.6}..{:.6}]",
+                    p.caption, p.definition, p.range.0, p.range.1
+                ),
+            ));
+        }
+        write_png(&png, &captioned_grid(&items, cols), &text, false).map_err(|e| e.to_string())?;
+        Ok(vec![png])
+    }
+
+    /// The Tokens view's prefix-mass plot (PNG) and table (CSV: layer, token, mass).
+    pub(in crate::ui) fn export_prefix_mass(&mut self) -> Result<Vec<PathBuf>, String> {
+        let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
+            self.state.result(&AnalysisRequest::Tokens)
+        else {
+            return Err("the token statistics are still being computed".into());
+        };
+        let labels: Vec<String> = norms.layout.prefix.iter().map(|t| t.label()).collect();
+        if labels.is_empty() {
+            return Err("this model has no prefix tokens".into());
+        }
+        let model = self.model_name();
+        let img = crate::render::plot::prefix_mass_figure(prefix_mass, &labels, &model);
+        let mut csv = String::from("layer,token,mass\n");
+        for (l, m) in prefix_mass.iter().enumerate() {
+            for (k, label) in labels.iter().enumerate() {
+                csv.push_str(&format!("{l},{label},{}\n", m[k]));
+            }
+        }
+        let dir = PathBuf::from(&self.state.export_field);
+        let [png, csv_path] = free_names(
+            &dir,
+            &format!("{}_prefix_mass", self.stem()),
+            ["png", "csv"],
+        );
+        let text = vec![
+            ("vitscope.model".to_string(), model),
+            ("vitscope.method".into(), "prefix mass: mean over heads and patch queries of the attention on each prefix token".into()),
+        ];
+        write_png(&png, &img, &text, false).map_err(|e| e.to_string())?;
+        crate::export::write_atomic(&csv_path, false, |w| {
+            use std::io::Write;
+            w.write_all(csv.as_bytes())
+                .map_err(|source| crate::export::ExportError::Write {
+                    path: csv_path.clone(),
+                    source,
+                })
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(vec![png, csv_path])
+    }
+}

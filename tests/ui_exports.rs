@@ -1,0 +1,138 @@
+//! What the views show, exported (egui_kittest, the real App on the tiny DINOv2 and chelsea.png):
+//! the Methods and Compare views as one captioned PNG, at the photo's resolution or a chosen size; the
+//! Tokens view's prefix-mass plot with its table; single maps resized to a chosen longer side.
+mod common;
+
+use common::ui::{harness, settle};
+use egui_kittest::kittest::Queryable;
+use vitscope::export::png_file::read_png_text;
+use vitscope::render::{Colormap, overlay_range};
+use vitscope::ui::settings::View;
+
+fn pngs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    v.retain(|p| p.extension().is_some_and(|e| e == "png"));
+    v.sort();
+    v
+}
+
+fn text(path: &std::path::Path, key: &str) -> String {
+    read_png_text(path)
+        .unwrap()
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v)
+        .unwrap_or_else(|| panic!("{key} missing"))
+}
+
+#[test]
+fn the_methods_view_exports_as_one_captioned_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path(), View::Methods);
+    settle(&mut h);
+    h.get_by_label("Export view").click();
+    settle(&mut h);
+    let files = pngs(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("chelsea_methods_cls.png"), "{files:?}");
+    let img = image::open(&files[0]).unwrap().to_rgb8();
+    // attention + rollout + gradient rollout + relevance, 3 per row; each 451×300 + a 44 px colour bar
+    // under a 22 px caption, 10 px apart
+    assert_eq!(
+        img.dimensions(),
+        (3 * (451 + 10) + 10, 2 * (300 + 44 + 22 + 10) + 10)
+    );
+    assert!(text(&files[0], "vitscope.pane2").starts_with("Rollout"));
+    assert!(text(&files[0], "vitscope.pane4").starts_with("Relevance"));
+    assert_eq!(text(&files[0], "vitscope.view"), "methods");
+    // the first pane is the shown attention map over the photo, placed under its caption
+    let s = &h.state().state;
+    let grid = h.state().shown_map().unwrap();
+    let photo = s.image.as_ref().unwrap();
+    let want = overlay_range(
+        photo,
+        &grid,
+        grid.min_max(),
+        Colormap::Viridis,
+        h.state().settings.opacity,
+    );
+    for (x, y) in [(5, 5), (200, 150), (440, 290)] {
+        assert_eq!(
+            img.get_pixel(10 + x, 10 + 22 + y),
+            want.get_pixel(x, y),
+            "({x},{y})"
+        );
+    }
+}
+
+#[test]
+fn compare_and_single_maps_export_at_a_chosen_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path(), View::Compare);
+    settle(&mut h);
+    h.get_by_label("Resize to").click();
+    settle(&mut h);
+    assert_eq!(h.state().settings.export_long_side, Some(1024));
+    h.state_mut().settings.export_long_side = Some(200);
+    h.get_by_label("One colour scale").click();
+    h.get_by_label("Export view").click();
+    settle(&mut h);
+    let files = pngs(dir.path());
+    assert_eq!(files.len(), 1, "{files:?}");
+    let img = image::open(&files[0]).unwrap().to_rgb8();
+    // two panes of 200×133 (chelsea is 451×300) side by side
+    assert_eq!(
+        img.dimensions(),
+        (2 * (200 + 10) + 10, 133 + 44 + 22 + 2 * 10)
+    );
+    let scale = |k: &str| {
+        text(&files[0], k)
+            .rsplit_once("[scale")
+            .unwrap()
+            .1
+            .to_string()
+    };
+    assert_eq!(
+        scale("vitscope.pane1"),
+        scale("vitscope.pane2"),
+        "one shared scale"
+    );
+
+    h.state_mut().settings.view = View::Attention;
+    settle(&mut h);
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    let map = pngs(dir.path())
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains("_L02_"))
+        .expect("the map");
+    assert_eq!(image::image_dimensions(&map).unwrap(), (200, 133));
+}
+
+#[test]
+fn the_tokens_view_exports_its_prefix_mass_plot_and_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path(), View::Tokens);
+    settle(&mut h);
+    h.get_by_label("Export prefix plot + CSV").click();
+    settle(&mut h);
+    assert!(
+        h.state().state.error.is_none(),
+        "{:?}",
+        h.state().state.error
+    );
+    let png = dir.path().join("chelsea_prefix_mass.png");
+    let csv = std::fs::read_to_string(dir.path().join("chelsea_prefix_mass.csv")).unwrap();
+    assert_eq!(image::image_dimensions(&png).unwrap(), (640, 428));
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "layer,token,mass");
+    assert_eq!(lines.len(), 1 + 3, "3 layers × 1 prefix token (CLS)");
+    let mass: f32 = lines[1].split(',').nth(2).unwrap().parse().unwrap();
+    assert!((0.0..=1.0).contains(&mass) && mass > 0.0, "{mass}");
+    assert!(
+        h.query_by_label_contains("chelsea_prefix_mass.png")
+            .is_some()
+    );
+}
