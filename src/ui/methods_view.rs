@@ -34,10 +34,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     ui.horizontal_wrapped(|ui| {
         let mut end = p.opts.end_layer.unwrap_or(layers - 1).min(layers - 1);
         p.opts.start_layer = p.opts.start_layer.min(end);
-        ui.label("Layers");
-        ui.add(egui::Slider::new(&mut p.opts.start_layer, 0..=layers - 1));
-        ui.label("to");
-        ui.add(egui::Slider::new(&mut end, p.opts.start_layer..=layers - 1));
+        ui.add(egui::Slider::new(&mut p.opts.start_layer, 0..=layers - 1).text("first layer"));
+        ui.add(egui::Slider::new(&mut end, p.opts.start_layer..=layers - 1).text("last layer"));
         p.opts.end_layer = (end != layers - 1).then_some(end);
         ui.checkbox(&mut p.flow, "Flow").on_hover_text(
             "Attention flow: an exact max-flow per input token (seconds at high resolution).",
