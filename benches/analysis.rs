@@ -44,7 +44,7 @@ fn main() {
     let image = std::env::var("VITSCOPE_BENCH_IMAGE")
         .map(PathBuf::from)
         .unwrap_or_else(|_| root.join("assets/chelsea.png"));
-    let img = load_image(&image).expect("bench image");
+    let img = load_image(&image).expect("bench image").rgb;
     let ckpt = Checkpoint::read(&root.join("models/dinov2-small-imgfocus"))
         .expect("built-in model: run scripts/setup.sh");
     let mut devices = vec![Device::Cpu];
