@@ -208,6 +208,9 @@ pub struct App {
     /// Textures of the analysis views, by name, with a hash of what they show.
     pub(super) store: std::collections::HashMap<String, (u64, egui::TextureHandle)>,
     range_cache: std::cell::RefCell<std::collections::HashMap<RangeKey, (f32, f32)>>,
+    /// Instrumentation: the CPU time of the last frames' `ui` (layout, textures, commands), in ms,
+    /// newest last (at most 1000).
+    pub frame_ms: std::collections::VecDeque<f32>,
 }
 
 /// What a heat texture shows: rows generation, layer, head, colormap, smooth, colour range (bits).
@@ -261,6 +264,7 @@ impl App {
             query_generation: 0,
             store: Default::default(),
             range_cache: Default::default(),
+            frame_ms: Default::default(),
         };
         app.worker.send(Job::SetSize(start.size));
         app.reopen(&start);
@@ -495,6 +499,7 @@ impl eframe::App for App {
     }
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let frame_start = std::time::Instant::now();
         let mut cmds = Vec::new();
         egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(self, ui, &mut cmds));
         egui::Panel::left("controls")
@@ -564,6 +569,11 @@ impl eframe::App for App {
         if self.busy() {
             ui.ctx().request_repaint_after(Duration::from_millis(100));
         }
+        if self.frame_ms.len() == 1000 {
+            self.frame_ms.pop_front();
+        }
+        self.frame_ms
+            .push_back(frame_start.elapsed().as_secs_f32() * 1e3);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {

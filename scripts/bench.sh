@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# End-to-end benchmark against the Python stack (issue "Fast at any scale"):
+#   bash scripts/bench.sh [CASE ...]      # cases: dinov2-224 dinov2-518 vitb16-224 dinov2-1022 (default: all)
+# Sets up (scripts/setup.sh), installs the Python pipeline's packages into .venv (timm, transformers,
+# matplotlib), makes the random timm ViT-B/16 checkpoint once (bench-data/, git-ignored), builds the
+# release bench, then runs benches/run_bench.py, which prints the table. Takes 20-30 minutes on 2 cores,
+# most of it the Python pipeline at 1022 px.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+PY=.venv/bin/python
+if ! $PY -c 'import timm, transformers, matplotlib' 2>/dev/null; then
+    echo "[bench] installing timm, transformers and matplotlib into .venv"
+    $PY -m pip install -q --disable-pip-version-check "timm==1.0.31" "transformers==4.57.1" "matplotlib==3.10.7"
+fi
+if [ ! -f bench-data/vit_base_patch16_224/model.safetensors ]; then
+    echo "[bench] making a random timm vit_base_patch16_224 (seed 0)"
+    mkdir -p bench-data/vit_base_patch16_224
+    $PY - <<'PY'
+import timm, torch
+from safetensors.torch import save_file
+torch.manual_seed(0)
+m = timm.create_model("vit_base_patch16_224", pretrained=False)
+save_file({k: v.contiguous() for k, v in m.state_dict().items()}, "bench-data/vit_base_patch16_224/model.safetensors")
+PY
+fi
+cargo bench --bench end_to_end --no-run -q
+exec $PY benches/run_bench.py "$@"
