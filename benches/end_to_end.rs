@@ -13,7 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use vitscope::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions, head_stats, rollout};
+use vitscope::analysis::{
+    HeadSel, PrefixConvention, QueryRows, RolloutOptions, head_stats, rollout,
+};
 use vitscope::engine::forward;
 use vitscope::export::png_file::write_png;
 use vitscope::model::preprocess::load_image;
@@ -65,14 +67,20 @@ fn main() {
         eprintln!("usage: end_to_end CASE MODEL_DIR IMAGE OUT_DIR RUNS");
         std::process::exit(2);
     };
-    let side: usize = case.split('-').nth(1).and_then(|s| s.parse().ok()).expect("CASE like dinov2-224");
+    let side: usize = case
+        .split('-')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("CASE like dinov2-224");
     let runs: usize = runs.parse().expect("RUNS");
     let out = PathBuf::from(out_dir);
     std::fs::create_dir_all(&out).unwrap();
     let ckpt = Checkpoint::read(Path::new(model_dir)).expect("model");
     let vit = Vit::from_checkpoint(&ckpt, tch::Device::Cpu).expect("model");
     let size = InputSize::Exact { h: side, w: side };
-    let names = ["total", "decode", "forward", "maps", "rollout", "distance", "png"];
+    let names = [
+        "total", "decode", "forward", "maps", "rollout", "distance", "png",
+    ];
     let mut stages: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut tokens = 0;
     for i in 0..=runs {
@@ -85,7 +93,13 @@ fn main() {
         let cls = cap.layout.default_query();
         let rows = QueryRows::from_attentions(&cap.attentions, &cap.layout, cls).expect("rows");
         let t3 = Instant::now();
-        let roll = rollout(&cap.attentions, &cap.layout, cls, &RolloutOptions::default()).unwrap();
+        let roll = rollout(
+            &cap.attentions,
+            &cap.layout,
+            cls,
+            &RolloutOptions::default(),
+        )
+        .unwrap();
         let t4 = Instant::now();
         let stats =
             head_stats(&cap.attentions, &cap.layout, PrefixConvention::Renormalise).unwrap();

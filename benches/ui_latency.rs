@@ -62,7 +62,11 @@ fn main() {
         .skip(1)
         .filter_map(|a| a.parse().ok())
         .collect();
-    let sides = if sides.is_empty() { vec![224, 518] } else { sides };
+    let sides = if sides.is_empty() {
+        vec![224, 518]
+    } else {
+        sides
+    };
     println!("| input | interaction | n | p50 ms | p95 ms | max ms |");
     println!("|---|---|---|---|---|---|");
     for side in sides {
@@ -118,12 +122,16 @@ fn main() {
             .map(|i| {
                 let (r, c) = ((i * 7) % grid, (i * 3) % grid);
                 let t = Instant::now();
-                h.state_mut().apply(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
+                h.state_mut()
+                    .apply(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
                 loop {
                     h.step();
                     let s = &h.state().state;
                     let q = s.rows.as_ref().map(|rows| rows.query);
-                    let want = s.rows.as_ref().and_then(|rows| rows.layout.token_of_patch(r, c));
+                    let want = s
+                        .rows
+                        .as_ref()
+                        .and_then(|rows| rows.layout.token_of_patch(r, c));
                     if q == want && !h.state().busy() {
                         break;
                     }

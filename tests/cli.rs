@@ -6,24 +6,6 @@ use std::process::Command;
 
 use common::*;
 
-fn vitscope(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_vitscope"))
-        .args(args)
-        .output()
-        .expect("run vitscope")
-}
-
-fn assert_clean_failure(out: &std::process::Output, needle: &str) {
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "should fail: {stderr}");
-    assert!(stderr.contains(needle), "stderr lacks {needle:?}: {stderr}");
-    assert!(
-        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
-        "panic: {stderr}"
-    );
-    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
-}
-
 #[test]
 fn dump_writes_input_attention_and_metadata() {
     let dir = tempfile::tempdir().unwrap();

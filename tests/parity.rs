@@ -74,7 +74,9 @@ fn builtin_dinov2_matches_transformers_on_chelsea() {
         ),
         (12, 6, 384)
     );
-    let img = preprocess::load_image(&fixture("builtin/chelsea_224x336.png")).unwrap();
+    let img = preprocess::load_image(&fixture("builtin/chelsea_224x336.png"))
+        .unwrap()
+        .rgb;
     let (h, w) = InputSize::Shorter(224).resolve(img.width(), img.height(), 14);
     assert_eq!(
         (h, w),

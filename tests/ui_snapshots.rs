@@ -4,27 +4,13 @@
 //! rewrites them after an intended change; look at them before committing.
 mod common;
 
-use common::ui::settle;
-use common::*;
+use common::ui::harness_from;
 use egui_kittest::Harness;
-use vitscope::model::{InputSize, ModelSource};
+use vitscope::ui::App;
 use vitscope::ui::settings::View;
-use vitscope::ui::{App, StartOptions};
 
 fn rendered(view: View, export: &std::path::Path) -> Harness<'static, App> {
-    let start = StartOptions {
-        model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
-        image: Some(root().join("assets/chelsea.png")),
-        size: InputSize::Shorter(24),
-        export_dir: Some(export.to_path_buf()),
-        view: Some(view),
-        ..Default::default()
-    };
-    let mut h = Harness::builder()
-        .with_size(egui::vec2(1280.0, 800.0))
-        .wgpu()
-        .build_eframe(|cc| App::new(cc, start));
-    settle(&mut h);
+    let mut h = harness_from(Harness::builder().wgpu(), export, view);
     stabilise(&mut h);
     h
 }

@@ -113,3 +113,28 @@ pub fn read_npy(path: &Path) -> (String, Vec<usize>, Vec<f32>) {
     assert_eq!(values.len(), shape.iter().product::<usize>());
     (descr, shape, values)
 }
+
+/// Run the vitscope binary with `args`.
+pub fn vitscope(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_vitscope"))
+        .args(args)
+        .output()
+        .expect("run vitscope")
+}
+
+/// A clean failure: non-zero exit, one stderr line naming `needle`, no panic text.
+pub fn assert_clean_failure(out: &std::process::Output, needle: &str) {
+    assert_clean_failure_of(out, "", needle)
+}
+
+/// [`assert_clean_failure`], naming `what` failed in the messages.
+pub fn assert_clean_failure_of(out: &std::process::Output, what: &str, needle: &str) {
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{what} should fail: {e}");
+    assert!(e.contains(needle), "{what}: stderr lacks {needle:?}: {e}");
+    assert!(
+        !e.contains("panicked") && !e.contains("RUST_BACKTRACE"),
+        "{what}: panic: {e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{what}: one line: {e}");
+}

@@ -12,6 +12,15 @@ use super::{fixture, root};
 
 /// The app on the tiny DINOv2 and chelsea.png at 24 px (a 6×9 grid), exporting to `export_dir`.
 pub fn harness(export_dir: &Path, view: View) -> Harness<'static, App> {
+    harness_from(Harness::builder(), export_dir, view)
+}
+
+/// [`harness`] from a builder (for example one that renders with wgpu).
+pub fn harness_from(
+    builder: egui_kittest::HarnessBuilder<App>,
+    export_dir: &Path,
+    view: View,
+) -> Harness<'static, App> {
     let start = StartOptions {
         model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
         image: Some(root().join("assets/chelsea.png")),
@@ -20,7 +29,7 @@ pub fn harness(export_dir: &Path, view: View) -> Harness<'static, App> {
         view: Some(view),
         ..Default::default()
     };
-    let mut h = Harness::builder()
+    let mut h = builder
         .with_size(egui::vec2(1280.0, 800.0))
         .build_eframe(|cc| App::new(cc, start));
     settle(&mut h);
