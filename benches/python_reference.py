@@ -19,7 +19,8 @@ Each run, timed from the image file to the last PNG:
    and viridis, savefig at the photo's resolution).
 
 Prints one JSON line: median total, median of each stage, the forward pass alone without capture
-(the library's default attention, SDPA), and peak RSS.
+(the library's default attention, SDPA; and its eager attention, the same math vitscope runs), and
+peak RSS.
 """
 import json
 import os
@@ -55,7 +56,10 @@ def load_model(case, model_dir):
         def forward_plain(x):
             return plain(pixel_values=x).last_hidden_state
 
-        return forward_capture, forward_plain, 14
+        def forward_eager(x):
+            return capture(pixel_values=x).last_hidden_state
+
+        return forward_capture, forward_plain, forward_eager, 14
     if kind == "vitb16":
         import timm
         from safetensors.torch import load_file
@@ -80,7 +84,12 @@ def load_model(case, model_dir):
         def forward_plain(x):
             return plain(x)
 
-        return forward_capture, forward_plain, 16
+        def forward_eager(x):
+            out = capture(x)
+            maps.clear()
+            return out
+
+        return forward_capture, forward_plain, forward_eager, 16
     raise SystemExit(f"unknown case {case}")
 
 
@@ -145,10 +154,10 @@ def main():
     runs = int(runs)
     os.makedirs(out_dir, exist_ok=True)
     torch.set_grad_enabled(False)
-    forward_capture, forward_plain, patch = load_model(case, model_dir)
+    forward_capture, forward_plain, forward_eager, patch = load_model(case, model_dir)
     grid = (side // patch, side // patch)
     stages = {k: [] for k in ["total", "decode", "forward", "maps", "rollout", "distance", "png"]}
-    plain = []
+    plain, eager = [], []
     for i in range(runs + 1):  # the first run warms up
         t0 = time.perf_counter()
         photo, x = preprocess(image, side)
@@ -165,17 +174,21 @@ def main():
         write_pngs(photo, maps, grid, out_dir)
         t6 = time.perf_counter()
         assert roll.shape == (grid[0] * grid[1],) and len(stats) == len(attn)
+        del attn, maps
         s = time.perf_counter()
         forward_plain(x)
         e = time.perf_counter()
-        del attn, maps
+        forward_eager(x)
+        f = time.perf_counter()
         if i == 0:
             continue
         for k, v in zip(stages, [t6 - t0, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5]):
             stages[k].append(v * 1e3)
         plain.append((e - s) * 1e3)
+        eager.append((f - e) * 1e3)
     result = {k: float(np.median(v)) for k, v in stages.items()}
     result["forward_plain"] = float(np.median(plain))
+    result["forward_eager"] = float(np.median(eager))
     result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["threads"] = torch.get_num_threads()
     result["pngs"] = len([f for f in os.listdir(out_dir) if f.endswith(".png")])

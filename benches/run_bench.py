@@ -49,13 +49,14 @@ def main():
         print(f"{case}: vitscope {rust['total']:.0f} ms, python {py['total']:.0f} ms", flush=True)
     print()
     print("| case | tokens | runs | vitscope total ms | python total ms | speed-up | "
-          "vitscope forward+capture ms | torch forward, no capture ms | forward ratio | "
-          "vitscope png ms | python png ms | vitscope peak RSS MiB | python peak RSS MiB |")
+          "vitscope forward+capture ms | torch eager, no capture ms | ratio | "
+          "torch SDPA, no capture ms | ratio | vitscope peak RSS MiB | python peak RSS MiB |")
     print("|" + "---|" * 13)
     for case, runs, r, p in rows:
         print(f"| {case} | {r['tokens']} | {runs} | {r['total']:.0f} | {p['total']:.0f} | "
-              f"{p['total'] / r['total']:.1f}x | {r['forward']:.0f} | {p['forward_plain']:.0f} | "
-              f"{r['forward'] / p['forward_plain']:.2f} | {r['png']:.0f} | {p['png']:.0f} | "
+              f"{p['total'] / r['total']:.1f}x | {r['forward']:.0f} | {p['forward_eager']:.0f} | "
+              f"{r['forward'] / p['forward_eager']:.2f} | {p['forward_plain']:.0f} | "
+              f"{r['forward'] / p['forward_plain']:.2f} | "
               f"{r['peak_rss_mb']:.0f} | {p['peak_rss_mb']:.0f} |")
     print()
     print("stages (median ms), vitscope / python:")

@@ -112,27 +112,43 @@ pub fn head_stats(
     let dist = patch_distances(layout, first.device())?;
     let mut distance_px = Vec::new();
     let mut entropy = Vec::new();
+    // Patch queries in blocks, so the temporaries stay small (a few MB) even at thousands of tokens.
+    const BLOCK: i64 = 256;
     for a in attentions {
         let a = a.f_to_kind(Kind::Float)?;
-        let rows = a.f_narrow(1, np, npatch)?; // [H, Np, N]: patch queries
-        let mut to_patches = rows.f_narrow(2, np, npatch)?; // [H, Np, Np]
-        if convention == PrefixConvention::Renormalise {
-            let s = to_patches
-                .f_sum_dim_intlist(-1, true, None)?
-                .f_clamp_min(1e-30)?;
-            to_patches = to_patches.f_div(&s)?;
+        let mut d_sum = Tensor::f_zeros([heads as i64], (Kind::Double, a.device()))?;
+        let mut h_sum = Tensor::f_zeros([heads as i64], (Kind::Double, a.device()))?;
+        let mut start = 0;
+        while start < npatch {
+            let len = BLOCK.min(npatch - start);
+            let rows = a.f_narrow(1, np + start, len)?; // [H, len, N]: patch queries
+            let to_patches = rows.f_narrow(2, np, npatch)?; // [H, len, Np]
+            let mut d = to_patches
+                .f_mul(&dist.f_narrow(0, start, len)?)?
+                .f_sum_dim_intlist(-1, false, None)?; // [H, len]
+            if convention == PrefixConvention::Renormalise {
+                let s = to_patches
+                    .f_sum_dim_intlist(-1, false, None)?
+                    .f_clamp_min(1e-30)?;
+                d = d.f_div(&s)?;
+            }
+            // Σ a·log a with 0·log 0 = 0
+            let h = rows.f_xlogy(&rows)?.f_sum_dim_intlist(-1, false, None)?;
+            d_sum = d_sum.f_add(&d.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
+            h_sum = h_sum.f_sub(&h.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
+            start += len;
         }
-        let d = to_patches
-            .f_mul(&dist)?
-            .f_sum_dim_intlist(-1, false, None)?
-            .f_mean_dim(-1, false, None)?;
-        let h = rows
-            .f_mul(&rows.f_clamp_min(1e-30)?.f_log()?)?
-            .f_sum_dim_intlist(-1, false, None)?
-            .f_neg()?
-            .f_mean_dim(-1, false, None)?;
-        distance_px.extend(to_vec_f32(&d)?.into_iter().map(f64::from));
-        entropy.extend(to_vec_f32(&h)?.into_iter().map(f64::from));
+        let n = npatch as f64;
+        distance_px.extend(
+            to_vec_f32(&d_sum.f_to_kind(Kind::Float)?)?
+                .into_iter()
+                .map(|v| v as f64 / n),
+        );
+        entropy.extend(
+            to_vec_f32(&h_sum.f_to_kind(Kind::Float)?)?
+                .into_iter()
+                .map(|v| v as f64 / n),
+        );
     }
     Ok(HeadStats {
         layers: attentions.len(),
