@@ -1,7 +1,8 @@
 //! How fast the app answers an interaction, without re-running the model: the real `App` (built-in
 //! DINOv2 ViT-S/14, chelsea.png) driven through egui_kittest, measuring
-//! - layer, head and colormap changes: the CPU time of the frame that shows the new map (egui layout,
-//!   our colouring and texture building; the GPU's upload and paint are not included: no renderer);
+//! - layer, head and colormap changes: the frame that shows the new map, as the CPU time of the app's
+//!   `ui` (our colouring and texture building, egui layout) and the wall time of the whole egui pass
+//!   (the GPU's upload and paint are not included: no renderer);
 //! - query changes: from the click to the frame that shows the new rows (the worker extracts them from
 //!   the kept capture: a round trip through the job queue).
 //!
@@ -49,11 +50,18 @@ fn report(what: &str, side: usize, mut v: Vec<f64>) {
     );
 }
 
-/// The CPU time of the frame after `cmd`.
-fn frame_after(h: &mut Harness<'static, App>, cmd: UiCommand) -> f64 {
+/// The frame after `cmd`: the CPU time of the app's `ui`, and the wall time of the whole egui pass.
+fn frame_after(h: &mut Harness<'static, App>, cmd: UiCommand) -> (f64, f64) {
     h.state_mut().apply(cmd);
+    let t = Instant::now();
     h.step();
-    *h.state().frame_ms.back().expect("a frame") as f64
+    let wall = t.elapsed().as_secs_f64() * 1e3;
+    (*h.state().frame_ms.back().expect("a frame") as f64, wall)
+}
+
+fn report_pair(what: &str, side: usize, v: Vec<(f64, f64)>) {
+    report(&format!("{what}: app ui"), side, v.iter().map(|p| p.0).collect());
+    report(&format!("{what}: whole egui pass"), side, v.iter().map(|p| p.1).collect());
 }
 
 fn main() {
@@ -89,11 +97,11 @@ fn main() {
         let heads = h.state().state.rows.as_ref().unwrap().heads;
         let grid = h.state().state.rows.as_ref().unwrap().layout.grid_w;
 
-        let layer: Vec<f64> = (0..60)
+        let layer: Vec<(f64, f64)> = (0..60)
             .map(|i| frame_after(&mut h, UiCommand::SetLayer(i % layers)))
             .collect();
-        report("layer", side, layer);
-        let head: Vec<f64> = (0..60)
+        report_pair("layer", side, layer);
+        let head: Vec<(f64, f64)> = (0..60)
             .map(|i| {
                 let sel = if i % (heads + 1) == 0 {
                     HeadSel::Mean
@@ -103,21 +111,23 @@ fn main() {
                 frame_after(&mut h, UiCommand::SetHead(sel))
             })
             .collect();
-        report("head", side, head);
+        report_pair("head", side, head);
         let maps = [
             Colormap::Magma,
             Colormap::Inferno,
             Colormap::Turbo,
             Colormap::Viridis,
         ];
-        let colormap: Vec<f64> = (0..60)
+        let colormap: Vec<(f64, f64)> = (0..60)
             .map(|i| {
                 h.state_mut().settings.colormap = maps[i % maps.len()];
+                let t = Instant::now();
                 h.step();
-                *h.state().frame_ms.back().unwrap() as f64
+                let wall = t.elapsed().as_secs_f64() * 1e3;
+                (*h.state().frame_ms.back().unwrap() as f64, wall)
             })
             .collect();
-        report("colormap", side, colormap);
+        report_pair("colormap", side, colormap);
         let query: Vec<f64> = (0..60)
             .map(|i| {
                 let (r, c) = ((i * 7) % grid, (i * 3) % grid);
