@@ -60,8 +60,16 @@ fn frame_after(h: &mut Harness<'static, App>, cmd: UiCommand) -> (f64, f64) {
 }
 
 fn report_pair(what: &str, side: usize, v: Vec<(f64, f64)>) {
-    report(&format!("{what}: app ui"), side, v.iter().map(|p| p.0).collect());
-    report(&format!("{what}: whole egui pass"), side, v.iter().map(|p| p.1).collect());
+    report(
+        &format!("{what}: app ui"),
+        side,
+        v.iter().map(|p| p.0).collect(),
+    );
+    report(
+        &format!("{what}: whole egui pass"),
+        side,
+        v.iter().map(|p| p.1).collect(),
+    );
 }
 
 fn main() {

@@ -77,7 +77,7 @@ impl State {
     /// The rows of the current query for a compare pane of another image or model.
     pub(super) fn other(&mut self, source: &PaneSource) -> anyhow::Result<AnalysisResult> {
         let current = self.engine.layout().context("no image loaded")?.clone();
-        let (cur_path, cur_img) = self.engine.image.clone().context("no image loaded")?;
+        let (cur_path, cur_img) = self.engine.image.as_ref().context("no image loaded")?;
         let cur_model = self.engine.model.as_ref().context("no model loaded")?;
         let size = self.engine.size;
         let (image_path, model_key) = match source {
@@ -93,7 +93,8 @@ impl State {
         } else {
             let img = match source {
                 PaneSource::Image(p) => Arc::new(crate::model::preprocess::load_image(p)?.rgb),
-                _ => Arc::new(cur_img),
+                // The current photo is copied only when a new run is made from it.
+                _ => Arc::new(cur_img.clone()),
             };
             let run = match source {
                 PaneSource::Model(m) => {

@@ -228,9 +228,10 @@ impl Checkpoint {
             };
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
             let t = Tensor::f_from_data_size(view.data(), &shape, kind)?.f_to_kind(Kind::Float)?;
-            let nan = t.f_isnan()?.f_sum(Kind::Int64)?.int64_value(&[]);
-            let inf = t.f_isinf()?.f_sum(Kind::Int64)?.int64_value(&[]);
-            if nan + inf > 0 {
+            // One pass for the usual all-finite tensor; counts only for the others.
+            if t.f_isfinite()?.f_all()?.int64_value(&[]) == 0 {
+                let nan = t.f_isnan()?.f_sum(Kind::Int64)?.int64_value(&[]);
+                let inf = t.f_isinf()?.f_sum(Kind::Int64)?.int64_value(&[]);
                 non_finite.push(format!("{name} ({nan} NaN, {inf} Inf)"));
             }
             tensors.insert(name, t);

@@ -164,6 +164,23 @@ impl Default for MethodParams {
 }
 
 impl ViewState {
+    /// The file stem of the shown image (`image` when none), for export names.
+    pub fn image_stem(&self) -> String {
+        self.image_path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    }
+
+    /// The loaded model's name ("" when none), for provenance.
+    pub fn model_name(&self) -> String {
+        self.model
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
     /// Note files just written.
     fn exported(&mut self, files: Vec<PathBuf>) {
         self.notice = Some(format!(
@@ -360,12 +377,7 @@ impl App {
                 let all = cmd == UiCommand::ExportAllLayers;
                 let req = MapExport {
                     out_dir: PathBuf::from(&s.export_field),
-                    stem: s
-                        .image_path
-                        .as_deref()
-                        .and_then(Path::file_stem)
-                        .map(|x| x.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "image".into()),
+                    stem: s.image_stem(),
                     layers: if all {
                         LayerSpec::All
                     } else {
@@ -381,7 +393,7 @@ impl App {
                         opacity: self.settings.opacity,
                     },
                     overwrite: false,
-                    model_name: s.model.as_ref().map(|m| m.name.clone()).unwrap_or_default(),
+                    model_name: s.model_name(),
                     image_name: s
                         .image_path
                         .as_deref()

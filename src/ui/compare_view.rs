@@ -75,28 +75,30 @@ pub fn requests(app: &App) -> Vec<AnalysisRequest> {
 }
 
 /// The sources a pane can switch to: the current ones, recent and sample images, recent models and the
-/// built-in one.
-fn source_choices(app: &App) -> Vec<PaneSource> {
-    let s = &app.state;
+/// built-in one. It touches the file system, so it runs only while a Source menu is open.
+fn source_choices(
+    settings: &crate::ui::settings::Settings,
+    image_path: Option<&std::path::Path>,
+    model: Option<&crate::engine::ModelInfo>,
+) -> Vec<PaneSource> {
     let mut out = vec![PaneSource::Current];
     let samples = super::controls::SAMPLES
         .iter()
         .filter_map(|n| find_resource(&format!("assets/{n}")));
-    for p in app.settings.recent_images.iter().cloned().chain(samples) {
-        let same = s.image_path.as_ref().is_some_and(|c| same_file(c, &p));
+    for p in settings.recent_images.iter().cloned().chain(samples) {
+        let same = image_path.is_some_and(|c| same_file(c, &p));
         let src = PaneSource::Image(p);
         if !same && !out.contains(&src) {
             out.push(src);
         }
     }
-    let models = app
-        .settings
+    let models = settings
         .recent_models
         .iter()
         .map(|p| ModelSource::Path(p.clone()))
         .chain([ModelSource::Default]);
     for m in models {
-        let same = match (&m, &s.model) {
+        let same = match (&m, model) {
             (ModelSource::Path(p), Some(info)) => {
                 same_file(p, &info.path) || info.path.parent().is_some_and(|d| same_file(p, d))
             }
@@ -188,7 +190,6 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.label("Load a model and an image.");
         return;
     };
-    let choices = source_choices(app);
     ui.horizontal(|ui| {
         ui.label("Panes");
         for n in 2..=4 {
@@ -208,7 +209,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let n = app.state.compare.len();
     app.state.compare_sources.resize(n, PaneSource::Current);
     ui.horizontal_wrapped(|ui| {
-        let s = &mut app.state;
+        let (settings, s) = (&app.settings, &mut app.state);
+        let (image_path, model) = (s.image_path.as_deref(), s.model.as_ref());
         for (i, (pane, src)) in s.compare.iter_mut().zip(&mut s.compare_sources).enumerate() {
             ui.vertical(|ui| {
                 egui::ComboBox::from_id_salt(("pane", i))
@@ -239,8 +241,9 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                     egui::ComboBox::from_id_salt(("source", i))
                         .selected_text(src.label())
                         .show_ui(ui, |ui| {
-                            for c in &choices {
-                                ui.selectable_value(src, c.clone(), c.label());
+                            for c in source_choices(settings, image_path, model) {
+                                let label = c.label();
+                                ui.selectable_value(src, c, label);
                             }
                         })
                         .response

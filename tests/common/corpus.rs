@@ -16,6 +16,17 @@ pub struct OddImage {
     pub note: &'static str,
 }
 
+impl OddImage {
+    /// The file name.
+    pub fn name(&self) -> String {
+        self.path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// The colours of the generated images: left half `A`, right half `B`.
 const A: [u8; 3] = [220, 30, 30];
 const B: [u8; 3] = [30, 30, 220];

@@ -27,14 +27,7 @@ impl App {
             }
         } else {
             match s.result(&AnalysisRequest::Stats(s.stats_convention)) {
-                Some((AnalysisResult::Stats(stats), _)) => Some((
-                    stats.clone(),
-                    s.image_path
-                        .as_deref()
-                        .and_then(Path::file_stem)
-                        .map(|x| x.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "image".into()),
-                )),
+                Some((AnalysisResult::Stats(stats), _)) => Some((stats.clone(), s.image_stem())),
                 _ => None,
             }
         }
@@ -46,12 +39,7 @@ impl App {
             .ok_or("no distance statistics to export yet")?;
         let dir = PathBuf::from(&self.state.export_field);
         let [png, csv] = free_names(&dir, &format!("{stem}_distance"), ["png", "csv"]);
-        let model = self
-            .state
-            .model
-            .as_ref()
-            .map(|m| m.name.clone())
-            .unwrap_or_default();
+        let model = self.state.model_name();
         let img = crate::render::plot::distance_figure(&stats, &model, self.state.stats_convention);
         crate::export::png_file::write_png(
             &png,

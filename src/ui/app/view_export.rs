@@ -26,23 +26,6 @@ struct ViewPane {
 }
 
 impl App {
-    fn stem(&self) -> String {
-        self.state
-            .image_path
-            .as_deref()
-            .and_then(Path::file_stem)
-            .map(|x| x.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".into())
-    }
-
-    fn model_name(&self) -> String {
-        self.state
-            .model
-            .as_ref()
-            .map(|m| m.name.clone())
-            .unwrap_or_default()
-    }
-
     fn view_panes(&self) -> Result<(Vec<ViewPane>, usize), String> {
         let rows = self
             .state
@@ -123,9 +106,13 @@ impl App {
             .map(query_label)
             .unwrap_or_default();
         let dir = PathBuf::from(&self.state.export_field);
-        let [png] = free_names(&dir, &format!("{}_{view}_{q}", self.stem()), ["png"]);
+        let [png] = free_names(
+            &dir,
+            &format!("{}_{view}_{q}", self.state.image_stem()),
+            ["png"],
+        );
         let mut text: Vec<(String, String)> = vec![
-            ("vitscope.model".into(), self.model_name()),
+            ("vitscope.model".into(), self.state.model_name()),
             (
                 "vitscope.image".into(),
                 self.state
@@ -174,7 +161,7 @@ impl App {
         if labels.is_empty() {
             return Err("this model has no prefix tokens".into());
         }
-        let model = self.model_name();
+        let model = self.state.model_name();
         let img = crate::render::plot::prefix_mass_figure(prefix_mass, &labels, &model);
         let mut csv = String::from("layer,token,mass\n");
         for (l, m) in prefix_mass.iter().enumerate() {
@@ -185,7 +172,7 @@ impl App {
         let dir = PathBuf::from(&self.state.export_field);
         let [png, csv_path] = free_names(
             &dir,
-            &format!("{}_prefix_mass", self.stem()),
+            &format!("{}_prefix_mass", self.state.image_stem()),
             ["png", "csv"],
         );
         let text = vec![
