@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use common::*;
 use tch::{Device, Tensor};
 use vitscope::analysis::*;
-use vitscope::model::{Capture, Checkpoint, GradTarget, Vit};
+use vitscope::model::{AttentionStore, Capture, Checkpoint, GradTarget, Vit};
 
 struct Case {
     vit: Vit,
@@ -91,6 +91,42 @@ fn rollout_matches_the_reference_for_every_variant() {
             close(key, &m.values, c.r(key), 1e-5);
             // Every transition is row-stochastic, so the rolled-out row sums to 1.
             assert!((m.values.iter().sum::<f32>() - 1.0).abs() < 1e-5, "{key}");
+        }
+    }
+}
+
+#[test]
+fn every_attention_store_reproduces_the_references() {
+    // Query/key storage recomputes rows exactly; half storage is close, and measurably not exact.
+    for c in both() {
+        let input = Case::input(&c.refs, "input");
+        let cls = QueryRows::from_attentions(&c.cap.attentions, &c.cap.layout, 0).unwrap();
+        for (store, tol) in [
+            (AttentionStore::QueryKeys, 1e-5),
+            (AttentionStore::F16, 2e-3),
+            (AttentionStore::Bf16, 2e-2),
+        ] {
+            let cap = c.vit.forward_stored(&input, store).unwrap();
+            let src = cap.source();
+            assert_eq!(src.layers(), c.cap.attentions.len());
+            match store.matrix_kind() {
+                Some(kind) => assert!(cap.attentions.iter().all(|a| a.kind() == kind)),
+                None => assert!(cap.attentions.is_empty() && cap.query_keys.is_some()),
+            }
+            let what = |k: &str| format!("{} {k}", store.label());
+            let rows = QueryRows::from_attentions(src, &cap.layout, 0).unwrap();
+            close(&what("rows"), &rows.data, &cls.data, tol);
+            let diff = max_abs_diff(&rows.data, &cls.data);
+            if store != AttentionStore::QueryKeys {
+                assert!(diff > 0.0, "{} must round", store.label());
+            }
+            let m = rollout(src, &cap.layout, 0, &RolloutOptions::default()).unwrap();
+            close(&what("rollout"), &m.values, c.r("rollout.mean"), tol);
+            let s = head_stats(src, &cap.layout, PrefixConvention::Renormalise).unwrap();
+            let d: Vec<f32> = s.distance_px.iter().map(|v| *v as f32).collect();
+            close(&what("distance"), &d, c.r("distance.renormalise"), tol);
+            let e: Vec<f32> = s.entropy.iter().map(|v| *v as f32).collect();
+            close(&what("entropy"), &e, c.r("entropy"), 10.0 * tol);
         }
     }
 }

@@ -8,6 +8,7 @@
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use super::source::AttentionSource;
 use crate::grid::Grid;
 use crate::model::{ModelError, TokenLayout};
 
@@ -42,8 +43,8 @@ pub struct QueryRows {
 
 impl QueryRows {
     /// Gather row `query` of every layer's `[heads, N, N]` attention.
-    pub fn from_attentions(
-        attentions: &[Tensor],
+    pub fn from_attentions<S: AttentionSource + ?Sized>(
+        attention: &S,
         layout: &TokenLayout,
         query: usize,
     ) -> Result<QueryRows, ModelError> {
@@ -53,9 +54,10 @@ impl QueryRows {
                 "query token {query} out of range (model has {n} tokens)"
             )));
         }
-        let rows: Vec<Tensor> = attentions
-            .iter()
-            .map(|a| a.f_select(1, query as i64))
+        let rows: Vec<Tensor> = (0..attention.layers())
+            .map(|l| -> Result<Tensor, ModelError> {
+                Ok(attention.rows(l, query as i64, 1)?.f_squeeze_dim(1)?)
+            })
             .collect::<Result<_, _>>()?;
         let stacked = Tensor::f_stack(&rows, 0)?
             .f_to_device(Device::Cpu)?

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::rollout::to_vec_f32;
+use super::source::{AttentionSource, block_rows};
 use crate::model::{ModelError, TokenLayout};
 
 type Result<T> = std::result::Result<T, ModelError>;
@@ -97,31 +98,31 @@ fn patch_distances(layout: &TokenLayout, device: tch::Device) -> Result<Tensor> 
 }
 
 /// Mean attention distance and entropy of every layer and head for one image.
-pub fn head_stats(
-    attentions: &[Tensor],
+pub fn head_stats<S: AttentionSource + ?Sized>(
+    attention: &S,
     layout: &TokenLayout,
     convention: PrefixConvention,
 ) -> Result<HeadStats> {
     let _guard = tch::no_grad_guard();
-    let first = attentions
-        .first()
-        .ok_or_else(|| ModelError::Invalid("no attention captured".into()))?;
-    let heads = first.size()[0] as usize;
+    if attention.layers() == 0 {
+        return Err(ModelError::Invalid("no attention captured".into()));
+    }
+    let heads = attention.heads();
+    let device = attention.device();
     let np = layout.num_prefix() as i64;
     let npatch = layout.num_patches() as i64;
-    let dist = patch_distances(layout, first.device())?;
+    let dist = patch_distances(layout, device)?;
     let mut distance_px = Vec::new();
     let mut entropy = Vec::new();
-    // Patch queries in blocks, so the temporaries stay small (a few MB) even at thousands of tokens.
-    const BLOCK: i64 = 256;
-    for a in attentions {
-        let a = a.f_to_kind(Kind::Float)?;
-        let mut d_sum = Tensor::f_zeros([heads as i64], (Kind::Double, a.device()))?;
-        let mut h_sum = Tensor::f_zeros([heads as i64], (Kind::Double, a.device()))?;
+    // Patch queries in blocks, so the temporaries stay small even at thousands of tokens.
+    let block = block_rows(heads, layout.num_tokens());
+    for l in 0..attention.layers() {
+        let mut d_sum = Tensor::f_zeros([heads as i64], (Kind::Double, device))?;
+        let mut h_sum = Tensor::f_zeros([heads as i64], (Kind::Double, device))?;
         let mut start = 0;
         while start < npatch {
-            let len = BLOCK.min(npatch - start);
-            let rows = a.f_narrow(1, np + start, len)?; // [H, len, N]: patch queries
+            let len = block.min(npatch - start);
+            let rows = attention.rows(l, np + start, len)?; // [H, len, N]: patch queries
             let to_patches = rows.f_narrow(2, np, npatch)?; // [H, len, Np]
             let mut d = to_patches
                 .f_mul(&dist.f_narrow(0, start, len)?)?
@@ -151,7 +152,7 @@ pub fn head_stats(
         );
     }
     Ok(HeadStats {
-        layers: attentions.len(),
+        layers: attention.layers(),
         heads,
         distance_px,
         entropy,
@@ -180,7 +181,7 @@ mod tests {
         let eye = Tensor::eye(13, (Kind::Float, Device::Cpu))
             .unsqueeze(0)
             .repeat([2, 1, 1]);
-        let s = head_stats(&[eye], &layout(1), PrefixConvention::Renormalise).unwrap();
+        let s = head_stats(&[eye][..], &layout(1), PrefixConvention::Renormalise).unwrap();
         assert_eq!(s.distance_px, vec![0.0, 0.0]);
         assert!(s.entropy.iter().all(|e| e.abs() < 1e-5), "{:?}", s.entropy);
     }
@@ -199,7 +200,7 @@ mod tests {
             }
         }
         let a = Tensor::from_slice(&a).reshape([1, 12, 12]);
-        let s = head_stats(&[a], &l, PrefixConvention::Drop).unwrap();
+        let s = head_stats(&[a][..], &l, PrefixConvention::Drop).unwrap();
         assert!(
             (s.distance_px[0] - 16.0 * 9.0 / 12.0).abs() < 1e-4,
             "{:?}",
@@ -213,12 +214,12 @@ mod tests {
         // dropped is 12/13 of it.
         let a = Tensor::full([1, 13, 13], 1.0 / 13.0, (Kind::Float, Device::Cpu));
         let r = head_stats(
-            &[a.shallow_clone()],
+            &[a.shallow_clone()][..],
             &layout(1),
             PrefixConvention::Renormalise,
         )
         .unwrap();
-        let d = head_stats(&[a], &layout(1), PrefixConvention::Drop).unwrap();
+        let d = head_stats(&[a][..], &layout(1), PrefixConvention::Drop).unwrap();
         assert!((d.distance_px[0] - r.distance_px[0] * 12.0 / 13.0).abs() < 1e-4);
         assert!((r.entropy[0] - 13f64.ln()).abs() < 1e-5);
     }

@@ -7,6 +7,7 @@ pub mod flow;
 pub mod gradient;
 pub mod pca;
 pub mod rollout;
+pub mod source;
 pub mod tokens;
 
 pub use attention::{HeadSel, QueryRows};
@@ -16,4 +17,5 @@ pub use flow::{Progress, attention_flow, attention_flow_with};
 pub use gradient::{grad_rollout, relevance};
 pub use pca::{FeaturePcaImage, feature_pca};
 pub use rollout::{HeadFusion, RolloutOptions, TokenMap, rollout};
+pub use source::AttentionSource;
 pub use tokens::{HeadMasks, TokenNorms, dino_masks, prefix_mass, token_norms};

@@ -10,10 +10,14 @@
 //! R   = Â_end ··· Â_start           the map for query q is row q of R, over the patch tokens
 //! ```
 //! Row `q` of `R` is `e_qᵀ Â_end ··· Â_start`, computed as vector × matrix products from the end layer down:
-//! `O(L·N²)` instead of `O(L·N³)`.
+//! `O(L·N²)` instead of `O(L·N³)`. [`rollout`] reads each layer in blocks of rows (fusion, discard and the
+//! renormalisation are all row-wise, so `vᵀÂ = Σ_blocks v_Bᵀ Â_B`) and never builds an `N × N` matrix. With
+//! mean fusion and no discard, the rows of `(1 − α)·F + α·I` already sum to 1 (softmax rows do), so there
+//! `vᵀÂ = (1 − α)·mean_h(vᵀA_h) + α·vᵀ`: one batched vector × matrix product per block.
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use super::source::{AttentionSource, block_rows};
 use crate::grid::Grid;
 use crate::model::{ModelError, TokenLayout};
 
@@ -221,14 +225,71 @@ pub fn product_row(mats: &[Tensor], query: usize) -> Result<Tensor> {
 }
 
 /// Attention rollout from `query`: one value per token (see the module docs).
-pub fn rollout(
-    attentions: &[Tensor],
+pub fn rollout<S: AttentionSource + ?Sized>(
+    attention: &S,
     layout: &TokenLayout,
     query: usize,
     o: &RolloutOptions,
 ) -> Result<TokenMap> {
     let _guard = tch::no_grad_guard();
-    TokenMap::from_tensor(&product_row(&transitions(attentions, o)?, query)?, layout)
+    let range = o.range(attention.layers())?;
+    let (heads, n) = (attention.heads() as i64, attention.tokens() as i64);
+    check_query(query, n as usize)?;
+    let opts = (Kind::Float, attention.device());
+    let block = block_rows(heads as usize, n as usize);
+    let alpha = o.residual;
+    let mut v = Tensor::f_zeros([n], opts)?;
+    let _ = v.f_narrow(0, query as i64, 1)?.f_fill_(1.0)?;
+    // Only the blocks where v is non-zero contribute (in the end layer, just the query's block).
+    let mut live = vec![false; (n as usize).div_ceil(block as usize)];
+    live[query / block as usize] = true;
+    for l in range.rev() {
+        let mut next = Tensor::f_zeros([n], opts)?;
+        for (b, start) in (0..n).step_by(block as usize).enumerate() {
+            if !live[b] {
+                continue;
+            }
+            let len = block.min(n - start);
+            let vb = v.f_narrow(0, start, len)?;
+            let a = attention.rows(l, start, len)?; // [H, len, N]
+            let moved = if o.fusion == HeadFusion::Mean && o.discard_ratio == 0.0 {
+                vb.f_view([1, 1, len])?
+                    .f_expand([heads, 1, len], false)?
+                    .f_bmm(&a)?
+                    .f_mean_dim(0, false, None)?
+                    .f_view([n])?
+                    .f_mul_scalar(1.0 - alpha)?
+            } else {
+                let mut f = fuse_heads(&a, o.fusion)?; // [len, N]
+                let k = ((o.discard_ratio * n as f64).floor() as i64).min(n - 1);
+                if k > 0 {
+                    let (_, idx) = f.f_topk(k, -1, false, false)?;
+                    f = f.f_scatter_value(-1, &idx, 0.0)?;
+                }
+                let f = f.f_mul_scalar(1.0 - alpha)?;
+                let _ = f
+                    .f_narrow(1, start, len)?
+                    .f_diagonal(0, 0, 1)?
+                    .f_add_scalar_(alpha)?;
+                let sums = f.f_sum_dim_intlist(-1, true, None)?.f_clamp_min(1e-30)?;
+                let f = f.f_div(&sums)?;
+                vb.f_unsqueeze(0)?.f_matmul(&f)?.f_view([n])?
+            };
+            next = next.f_add(&moved)?;
+            if o.fusion == HeadFusion::Mean && o.discard_ratio == 0.0 {
+                let _ = next
+                    .f_narrow(0, start, len)?
+                    .f_add_(&vb.f_mul_scalar(alpha)?)?;
+            }
+        }
+        v = next;
+        let nonzero = Vec::<bool>::try_from(v.f_ne(0.0)?.f_to_device(Device::Cpu)?.f_view([-1])?)?;
+        live = nonzero
+            .chunks(block as usize)
+            .map(|c| c.iter().any(|&x| x))
+            .collect();
+    }
+    TokenMap::from_tensor(&v, layout)
 }
 
 #[cfg(test)]
@@ -272,6 +333,61 @@ mod tests {
             assert_eq!(nonzero, vec![1; 7]);
             let kept = t.argmax(-1, false);
             assert!(kept.equal(&f.argmax(-1, false)));
+        }
+    }
+
+    #[test]
+    fn blockwise_rollout_equals_the_matrix_product_on_every_store() {
+        // 3,000 tokens and 2 heads: several blocks of rows per layer.
+        tch::manual_seed(5);
+        let (layers, heads, n) = (2, 2, 3000);
+        assert!(crate::analysis::source::block_rows(heads, n) < n as i64 / 2);
+        let opts = (Kind::Float, Device::Cpu);
+        let qk = crate::model::QueryKeys {
+            queries: (0..layers)
+                .map(|_| Tensor::randn([heads as i64, n as i64, 16], opts))
+                .collect(),
+            keys: (0..layers)
+                .map(|_| Tensor::randn([heads as i64, n as i64, 16], opts))
+                .collect(),
+        };
+        let full: Vec<Tensor> = (0..layers)
+            .map(|l| {
+                qk.queries[l]
+                    .matmul(&qk.keys[l].transpose(-1, -2))
+                    .softmax(-1, Kind::Float)
+            })
+            .collect();
+        let lay = TokenLayout {
+            prefix: vec![crate::model::PrefixToken::Cls],
+            grid_h: 1,
+            grid_w: n - 1,
+            patch_size: 16,
+        };
+        let variants = [
+            RolloutOptions::default(),
+            RolloutOptions {
+                fusion: HeadFusion::Max,
+                residual: 0.3,
+                discard_ratio: 0.9,
+                ..Default::default()
+            },
+        ];
+        for (o, q) in variants.iter().zip([0, 2345]) {
+            let want =
+                to_vec_f32(&product_row(&transitions(&full, o).unwrap(), q).unwrap()).unwrap();
+            for got in [
+                rollout(&full, &lay, q, o).unwrap(),
+                rollout(&qk, &lay, q, o).unwrap(),
+            ] {
+                let d = got
+                    .values
+                    .iter()
+                    .zip(&want)
+                    .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+                let top = want.iter().fold(0f32, |m, v| m.max(*v));
+                assert!(d <= 1e-5 * top.max(1.0), "{o:?}: {d:e}");
+            }
         }
     }
 

@@ -9,6 +9,7 @@ pub mod layout;
 pub mod naming;
 pub mod preprocess;
 pub mod source;
+pub mod store;
 pub mod vit;
 
 pub use checkpoint::Checkpoint;
@@ -18,4 +19,5 @@ pub use error::{ModelError, Result};
 pub use layout::{PrefixToken, TokenLayout};
 pub use preprocess::InputSize;
 pub use source::ModelSource;
+pub use store::{AttentionStore, QueryKeys};
 pub use vit::{Capture, GradTarget, Vit};

@@ -24,6 +24,7 @@ use super::config::{Activation, Pool, VitConfig};
 use super::device::Precision;
 use super::error::{ModelError, Result};
 use super::layout::TokenLayout;
+use super::store::{AttentionStore, QueryKeys};
 
 struct Linear {
     weight: Tensor,
@@ -100,8 +101,11 @@ impl Weights {
 
 /// Everything one forward pass captured. Tensors stay on the model's device.
 pub struct Capture {
-    /// Per layer: softmax attention `[heads, N, N]`, f32, rows are queries and sum to 1.
+    /// Per layer: softmax attention `[heads, N, N]`, rows are queries and sum to 1; f32 unless the forward
+    /// was asked for another [`AttentionStore`] (empty for `QueryKeys`).
     pub attentions: Vec<Tensor>,
+    /// Per layer queries and keys, when the forward kept those instead of the matrices.
+    pub query_keys: Option<QueryKeys>,
     /// The family's final tokens `[N, D]` (after the final norm where the model has one).
     pub last_hidden_state: Tensor,
     /// Per layer: the tokens each block outputs `[N, D]`, in the model's precision (before any final norm).
@@ -312,8 +316,13 @@ impl Vit {
     /// Run the model on `pixels` `[1, 3, H, W]` (normalised, H and W multiples of the patch size) and
     /// capture every layer's attention.
     pub fn forward(&self, pixels: &Tensor) -> Result<Capture> {
+        self.forward_stored(pixels, AttentionStore::F32)
+    }
+
+    /// [`Vit::forward`], keeping the attention as `store` says (see [`AttentionStore`]).
+    pub fn forward_stored(&self, pixels: &Tensor, store: AttentionStore) -> Result<Capture> {
         let _guard = tch::no_grad_guard();
-        Ok(self.run(pixels)?.0)
+        Ok(self.run(pixels, Some(store))?.0)
     }
 
     /// Run the model with autograd on, evaluate `target` on the outputs and return the capture with
@@ -338,7 +347,7 @@ impl Vit {
             .f_detach()?
             .f_to_kind(Kind::Float)?
             .set_requires_grad(true);
-        let (capture, raw) = self.run(&x)?;
+        let (capture, raw) = self.run(&x, None)?;
         let y = target.evaluate(&capture)?;
         let value = y.f_double_value(&[])?;
         let grads = Tensor::f_run_backward(&[&y], &raw, false, false)?
@@ -352,6 +361,7 @@ impl Vit {
                 .iter()
                 .map(detach)
                 .collect::<std::result::Result<_, _>>()?,
+            query_keys: None,
             last_hidden_state: capture.last_hidden_state.f_detach()?,
             hidden_states: capture
                 .hidden_states
@@ -367,7 +377,12 @@ impl Vit {
     }
 
     /// The forward pass; also returns each layer's attention `[1, heads, N, N]` as the graph uses it.
-    fn run(&self, pixels: &Tensor) -> Result<(Capture, Vec<Tensor>)> {
+    /// `store` is `None` under autograd; otherwise no graph is recorded and the attention is kept as it says.
+    fn run(
+        &self,
+        pixels: &Tensor,
+        store: Option<AttentionStore>,
+    ) -> Result<(Capture, Vec<Tensor>)> {
         let size = pixels.size();
         let p = self.config.patch_size as i64;
         if size.len() != 4
@@ -405,12 +420,21 @@ impl Vit {
         }
         let mut raw = Vec::with_capacity(self.blocks.len());
         let mut hidden_states = Vec::with_capacity(self.blocks.len());
+        let (mut queries, mut keys) = (Vec::new(), Vec::new());
         for block in &self.blocks {
-            let (y, attn) = self.block_forward(block, &x)?;
+            let (y, kept) = self.block_forward(block, &x, store)?;
             x = y;
             hidden_states.push(x.f_squeeze_dim(0)?);
-            raw.push(attn);
+            match kept {
+                Kept::Matrix(attn) => raw.push(attn),
+                Kept::QueryKeys(q, k) => {
+                    queries.push(q);
+                    keys.push(k);
+                }
+            }
         }
+        let query_keys =
+            (store == Some(AttentionStore::QueryKeys)).then_some(QueryKeys { queries, keys });
         let attentions = raw
             .iter()
             .map(|a| a.f_squeeze_dim(0))
@@ -427,6 +451,7 @@ impl Vit {
         let f32 = |t: Tensor| t.f_to_kind(Kind::Float);
         let capture = Capture {
             attentions,
+            query_keys,
             last_hidden_state: f32(tokens)?,
             hidden_states,
             pooled: f32(pooled)?,
@@ -463,7 +488,12 @@ impl Vit {
         Ok(Tensor::f_cat(&[with_pos, without, patches], 1)?)
     }
 
-    fn block_forward(&self, b: &Block, x: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn block_forward(
+        &self,
+        b: &Block,
+        x: &Tensor,
+        store: Option<AttentionStore>,
+    ) -> Result<(Tensor, Kept)> {
         let n = x.size()[1];
         let heads = self.config.num_attention_heads as i64;
         let hd = self.config.head_dim() as i64;
@@ -473,13 +503,46 @@ impl Vit {
             .f_view([1, n, 3, heads, hd])?
             .f_permute([2, 0, 3, 1, 4])?; // [3, 1, heads, N, hd]
         let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
-        let scores = q
-            .f_matmul(&k.f_transpose(-1, -2)?)?
-            .f_mul_scalar(1.0 / (hd as f64).sqrt())?;
-        let attn = scores.f_softmax(-1, Kind::Float)?; // [1, heads, N, N], f32
-        let ctx = attn
-            .f_to_kind(v.kind())?
-            .f_matmul(&v)?
+        // Q is scaled before the product (as timm does): N·d multiplications instead of N².
+        let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
+        let kt = k.f_transpose(-1, -2)?;
+        let (ctx, kept) = match store {
+            Some(AttentionStore::QueryKeys) => {
+                // PyTorch's fused attention: nothing N×N is allocated. Q is already scaled.
+                let ctx = Tensor::f_scaled_dot_product_attention(
+                    &q,
+                    &k,
+                    &v,
+                    None::<Tensor>,
+                    0.0,
+                    false,
+                    1.0,
+                    false,
+                )?;
+                let kept =
+                    Kept::QueryKeys(q.f_squeeze_dim(0)?, k.f_squeeze_dim(0)?.f_contiguous()?);
+                (ctx, kept)
+            }
+            _ => {
+                // Without autograd in f32, the scores are written straight into the tensor that keeps the
+                // attention and the softmax runs in place: one [heads, N, N] allocation per layer, not two.
+                let attn = if store.is_some() && q.kind() == Kind::Float {
+                    let buf = capture_buffer([1, heads, n, n], q.device())?;
+                    let _ = q.f_matmul_out(&buf, &kt)?;
+                    let _ = buf.f_softmax_int_out(&buf, -1, Kind::Float)?;
+                    buf
+                } else {
+                    q.f_matmul(&kt)?.f_softmax(-1, Kind::Float)?
+                }; // [1, heads, N, N], f32
+                let ctx = attn.f_to_kind(v.kind())?.f_matmul(&v)?;
+                let kept = match store.and_then(AttentionStore::matrix_kind) {
+                    Some(kind) => attn.f_to_kind(kind)?,
+                    None => attn,
+                };
+                (ctx, Kept::Matrix(kept))
+            }
+        };
+        let ctx = ctx
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
             .f_view([1, n, heads * hd])?;
@@ -505,7 +568,7 @@ impl Vit {
         if let Some(ls) = &b.ls2 {
             m = m.f_mul(ls)?;
         }
-        Ok((x.f_add(&m)?, attn))
+        Ok((x.f_add(&m)?, kept))
     }
 
     /// Pooled feature, logits and projected embedding from the final tokens `[N, D]`.
@@ -546,4 +609,34 @@ impl Vit {
         };
         Ok((pooled, logits, embeds))
     }
+}
+
+/// What a block keeps of its attention: the matrix `[1, heads, N, N]`, or its queries and keys `[heads, N, d]`.
+enum Kept {
+    Matrix(Tensor),
+    QueryKeys(Tensor, Tensor),
+}
+
+/// An uninitialised f32 tensor for a layer's attention. On Linux CPUs a large one is marked for transparent
+/// huge pages before its first touch (`madvise(MADV_HUGEPAGE)`; THP is in "madvise" mode on most distributions):
+/// at thousands of tokens the capture is gigabytes, and faulting it in 2 MiB pages rather than 4 KiB ones
+/// removes most of the kernel time the forward would otherwise spend on page faults.
+fn capture_buffer(shape: [i64; 4], device: Device) -> Result<Tensor> {
+    let buf = Tensor::f_empty(shape, (Kind::Float, device))?;
+    #[cfg(target_os = "linux")]
+    if device == Device::Cpu {
+        const HUGE: usize = 2 << 20;
+        let len = buf.numel() * 4;
+        let start = (buf.data_ptr() as usize).next_multiple_of(HUGE);
+        let end = (buf.data_ptr() as usize + len) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: [start, end) lies inside the tensor's own allocation, which nothing has touched yet;
+            // the advice changes only how its pages are backed, never their contents. Failure (THP off) is
+            // harmless and ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    Ok(buf)
 }

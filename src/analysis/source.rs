@@ -1,0 +1,95 @@
+//! Where the analyses read attention rows from: a stored capture (`[Tensor]` of `[H, N, N]`, any float kind)
+//! or per-layer queries and keys whose rows are recomputed ([`QueryKeys`]). Rollout, attention distance and
+//! the query maps read through this trait in blocks of rows, so they run unchanged on every
+//! [`crate::model::AttentionStore`] and never hold more than a block of f32 besides what the store keeps.
+use tch::{Device, Kind, Tensor};
+
+use crate::model::{Capture, ModelError, QueryKeys};
+
+type Result<T> = std::result::Result<T, ModelError>;
+
+pub trait AttentionSource {
+    fn layers(&self) -> usize;
+    fn heads(&self) -> usize;
+    fn tokens(&self) -> usize;
+    fn device(&self) -> Device;
+    /// Rows `start..start + len` of layer `layer`, every head: `[H, len, N]`, f32.
+    fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor>;
+}
+
+/// The first element's size, or an error for an empty capture.
+fn first_size(t: Option<&Tensor>) -> Result<Vec<i64>> {
+    t.map(Tensor::size)
+        .ok_or_else(|| ModelError::Invalid("no attention captured".into()))
+}
+
+impl AttentionSource for [Tensor] {
+    fn layers(&self) -> usize {
+        self.len()
+    }
+    fn heads(&self) -> usize {
+        first_size(self.first()).map_or(0, |s| s[0] as usize)
+    }
+    fn tokens(&self) -> usize {
+        first_size(self.first()).map_or(0, |s| s[1] as usize)
+    }
+    fn device(&self) -> Device {
+        self.first().map_or(Device::Cpu, Tensor::device)
+    }
+    fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor> {
+        Ok(self[layer]
+            .f_narrow(1, start, len)?
+            .f_to_kind(Kind::Float)?)
+    }
+}
+
+impl AttentionSource for Vec<Tensor> {
+    fn layers(&self) -> usize {
+        self.as_slice().layers()
+    }
+    fn heads(&self) -> usize {
+        self.as_slice().heads()
+    }
+    fn tokens(&self) -> usize {
+        self.as_slice().tokens()
+    }
+    fn device(&self) -> Device {
+        self.as_slice().device()
+    }
+    fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor> {
+        self.as_slice().rows(layer, start, len)
+    }
+}
+
+impl AttentionSource for QueryKeys {
+    fn layers(&self) -> usize {
+        self.queries.len()
+    }
+    fn heads(&self) -> usize {
+        self.queries.first().map_or(0, |q| q.size()[0] as usize)
+    }
+    fn tokens(&self) -> usize {
+        self.keys.first().map_or(0, |k| k.size()[1] as usize)
+    }
+    fn device(&self) -> Device {
+        self.queries.first().map_or(Device::Cpu, Tensor::device)
+    }
+    fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor> {
+        QueryKeys::rows(self, layer, start, len)
+    }
+}
+
+impl Capture {
+    /// The attention of this capture, however it was stored.
+    pub fn source(&self) -> &dyn AttentionSource {
+        match &self.query_keys {
+            Some(qk) => qk,
+            None => &self.attentions,
+        }
+    }
+}
+
+/// How many query rows a block holds so that `[H, rows, N]` f32 stays near 32 MiB.
+pub fn block_rows(heads: usize, tokens: usize) -> i64 {
+    ((32usize << 20) / (4 * heads.max(1) * tokens.max(1))).clamp(16, 4096) as i64
+}
