@@ -2,7 +2,7 @@
 //! benches/python_reference.py and prints the table). One case per process:
 //!
 //! ```text
-//! cargo bench --bench end_to_end -- CASE MODEL_DIR IMAGE OUT_DIR RUNS
+//! cargo bench --bench end_to_end -- CASE MODEL_DIR IMAGE OUT_DIR RUNS [STORE]
 //! ```
 //! CASE is `dinov2-S` or `vitb16-S` (S: the square input side). Each run, timed from the image file to the
 //! last PNG, does what the Python pipeline does: decode; preprocess and forward with every layer's
@@ -10,16 +10,20 @@
 //! attention distance and entropy per layer and head; every layer × head map as a PNG over the photo
 //! (viridis, opacity 0.6, at the photo's resolution; PNGs are encoded on all cores). The model is loaded
 //! once, before timing (as in Python). Prints one JSON line with the median of each stage and peak RSS.
+//! STORE is how the capture keeps the attention (`f32`, the default, `f16`, `bf16` or `query-keys`; see
+//! `vitscope::model::AttentionStore`); the last run's CLS rows, rollout, distances and entropies are written
+//! to OUT_DIR/values-STORE.f32 (little-endian f32, in that order) so that stores can be compared.
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use clap::ValueEnum;
 use vitscope::analysis::{
     HeadSel, PrefixConvention, QueryRows, RolloutOptions, head_stats, rollout,
 };
-use vitscope::engine::forward;
+use vitscope::engine::forward_stored;
 use vitscope::export::png_file::write_png;
 use vitscope::model::preprocess::load_image;
-use vitscope::model::{Checkpoint, InputSize, Vit};
+use vitscope::model::{AttentionStore, Checkpoint, InputSize, Vit};
 use vitscope::render::{Colormap, Upsample, overlay};
 
 fn median(v: &mut [f64]) -> f64 {
@@ -63,8 +67,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let [case, model_dir, image, out_dir, runs] = &args[..] else {
-        eprintln!("usage: end_to_end CASE MODEL_DIR IMAGE OUT_DIR RUNS");
+    let (store, args) = match &args[..] {
+        [a @ .., s] if a.len() == 5 => (AttentionStore::from_str(s, true).expect("STORE"), a),
+        a => (AttentionStore::F32, a),
+    };
+    let [case, model_dir, image, out_dir, runs] = args else {
+        eprintln!("usage: end_to_end CASE MODEL_DIR IMAGE OUT_DIR RUNS [STORE]");
         std::process::exit(2);
     };
     let side: usize = case
@@ -83,31 +91,38 @@ fn main() {
     ];
     let mut stages: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let mut tokens = 0;
+    let mut values: Vec<f32> = Vec::new();
+    let mut parts = String::new();
     for i in 0..=runs {
         let t0 = Instant::now();
         let photo = load_image(Path::new(image)).expect("image").rgb;
         let t1 = Instant::now();
-        let run = forward(&vit, &photo, size).expect("forward");
+        let run = forward_stored(&vit, &photo, size, store).expect("forward");
         let t2 = Instant::now();
         let cap = &run.capture;
         let cls = cap.layout.default_query();
-        let rows = QueryRows::from_attentions(&cap.attentions, &cap.layout, cls).expect("rows");
+        let rows = QueryRows::from_attentions(cap.source(), &cap.layout, cls).expect("rows");
         let t3 = Instant::now();
-        let roll = rollout(
-            &cap.attentions,
-            &cap.layout,
-            cls,
-            &RolloutOptions::default(),
-        )
-        .unwrap();
+        let roll = rollout(cap.source(), &cap.layout, cls, &RolloutOptions::default()).unwrap();
         let t4 = Instant::now();
-        let stats =
-            head_stats(&cap.attentions, &cap.layout, PrefixConvention::Renormalise).unwrap();
+        let stats = head_stats(cap.source(), &cap.layout, PrefixConvention::Renormalise).unwrap();
         let t5 = Instant::now();
         write_all(&photo, &rows, &out);
         let t6 = Instant::now();
-        std::hint::black_box((roll, stats));
         tokens = cap.layout.num_tokens();
+        let f = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<_>>();
+        let all = [
+            ("rows", rows.data.clone()),
+            ("rollout", roll.values.clone()),
+            ("distance", f(&stats.distance_px)),
+            ("entropy", f(&stats.entropy)),
+        ];
+        parts = all
+            .iter()
+            .map(|(k, v)| format!("\"{k}\": {}", v.len()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        values = all.into_iter().flat_map(|(_, v)| v).collect();
         if i == 0 {
             continue; // warm-up
         }
@@ -121,10 +136,15 @@ fn main() {
     for (name, v) in names.iter().zip(&mut stages) {
         json.push_str(&format!("\"{name}\": {:.3}, ", median(v)));
     }
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let values_file = out.join(format!("values-{}.f32", store.label()));
+    std::fs::write(&values_file, bytes).expect("write values");
     json.push_str(&format!(
-        "\"peak_rss_mb\": {:.1}, \"threads\": {}, \"tokens\": {tokens}}}",
+        "\"peak_rss_mb\": {:.1}, \"threads\": {}, \"tokens\": {tokens}, \"store\": \"{}\", \"values\": {:?}, \"parts\": {{{parts}}}}}",
         peak_rss_mb(),
-        tch::get_num_threads()
+        tch::get_num_threads(),
+        store.label(),
+        values_file.display().to_string(),
     ));
     println!("{json}");
 }

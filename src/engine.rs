@@ -11,8 +11,8 @@ use tch::{Kind, Tensor};
 use crate::analysis::{HeadStats, PrefixConvention, QueryRows, head_stats};
 use crate::model::preprocess::{load_image, normalize, resize};
 use crate::model::{
-    Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError, ModelSource, Precision,
-    Result, TokenLayout, Vit, device_name,
+    AttentionStore, Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError,
+    ModelSource, Precision, Result, TokenLayout, Vit, device_name,
 };
 
 /// Plain facts about the loaded model, for the UI and the CLI.
@@ -99,6 +99,8 @@ pub struct Engine {
     /// What decoding did to the loaded image (see [`crate::model::preprocess::decode_image`]).
     pub image_notes: Vec<String>,
     pub size: InputSize,
+    /// How forward passes keep their attention (the app keeps f32).
+    pub store: AttentionStore,
     pub run: Option<Run>,
 }
 
@@ -150,6 +152,16 @@ pub fn load_model(
 
 /// Preprocess `img` for `vit` at `size` and run it.
 pub fn forward(vit: &Vit, img: &RgbImage, size: InputSize) -> Result<Run> {
+    forward_stored(vit, img, size, AttentionStore::F32)
+}
+
+/// [`forward`], keeping the attention as `store` says.
+pub fn forward_stored(
+    vit: &Vit,
+    img: &RgbImage,
+    size: InputSize,
+    store: AttentionStore,
+) -> Result<Run> {
     let c = &vit.config;
     if (img.width() as usize) < c.patch_size || (img.height() as usize) < c.patch_size {
         return Err(ModelError::Invalid(format!(
@@ -160,14 +172,14 @@ pub fn forward(vit: &Vit, img: &RgbImage, size: InputSize) -> Result<Run> {
         )));
     }
     let (h, w) = size.resolve(img.width(), img.height(), c.patch_size);
-    if vit.device == tch::Device::Cpu {
+    if vit.device == tch::Device::Cpu && store != AttentionStore::QueryKeys {
         check_memory(c, h, w, available_memory())?;
     }
     let pixels = normalize(&resize(img, h, w), c.image_mean, c.image_std);
     let input = Tensor::f_from_slice(&pixels)?
         .f_reshape([1, 3, h as i64, w as i64])?
         .f_to_kind(Kind::Float)?;
-    let capture = vit.forward(&input)?;
+    let capture = vit.forward_stored(&input, store)?;
     Ok(Run { input, capture })
 }
 
@@ -239,7 +251,7 @@ impl Engine {
     ) -> Result<()> {
         let model = load_model(source, device, precision)?;
         let run = match &self.image {
-            Some((_, img)) => Some(forward(&model.vit, img, self.size)?),
+            Some((_, img)) => Some(forward_stored(&model.vit, img, self.size, self.store)?),
             None => None,
         };
         self.model = Some(model);
@@ -267,7 +279,7 @@ impl Engine {
     fn run_with(&mut self, img: Option<&RgbImage>, size: InputSize) -> Result<()> {
         let img = img.or(self.image.as_ref().map(|(_, i)| i));
         if let (Some(m), Some(img)) = (&self.model, img) {
-            self.run = Some(forward(&m.vit, img, size)?);
+            self.run = Some(forward_stored(&m.vit, img, size, self.store)?);
         }
         Ok(())
     }
@@ -308,7 +320,7 @@ impl Engine {
     pub fn query_rows(&self, query: usize) -> Option<Result<QueryRows>> {
         let run = self.run.as_ref()?;
         Some(QueryRows::from_attentions(
-            &run.capture.attentions,
+            run.capture.source(),
             &run.capture.layout,
             query,
         ))
@@ -395,7 +407,7 @@ pub fn head_stats_over(
         files,
         size,
         |_, _, r| {
-            let s = head_stats(&r.capture.attentions, &r.capture.layout, convention)
+            let s = head_stats(r.capture.source(), &r.capture.layout, convention)
                 .map_err(|e| e.to_string())?;
             match &mut stats {
                 Some(t) => t.add(&s).map_err(|e| e.to_string()),

@@ -167,6 +167,37 @@ fn exported_rollout_is_the_library_rollout() {
 }
 
 #[test]
+fn every_attention_store_exports_what_f32_exports() {
+    // Row methods (attention, rollout) read the store in blocks; whole-matrix ones (flow, DINO masks)
+    // have the matrices rebuilt. Query/key storage is exact to rounding; half storage is close.
+    let dir = tempfile::tempdir().unwrap();
+    for method in ["attention", "rollout", "flow", "dino-mask"] {
+        let extra = |store: &'static str| {
+            [
+                "--query",
+                "2,5",
+                "--layer",
+                "1",
+                "--attention",
+                store,
+                "--force",
+            ]
+        };
+        let (_, shape, want) = shape_of(dir.path(), method, &extra("f32"));
+        for (store, tol) in [("query-keys", 1e-5), ("f16", 2e-3), ("bf16", 2e-2)] {
+            let (_, s, got) = shape_of(dir.path(), method, &extra(store));
+            assert_eq!(s, shape, "{method} {store}");
+            let top = want.iter().fold(1e-30f32, |m, v| m.max(v.abs()));
+            let d = max_abs_diff(&got, &want);
+            assert!(
+                d <= tol * top,
+                "{method} {store}: max |diff| {d:e}, largest value {top}"
+            );
+        }
+    }
+}
+
+#[test]
 fn method_pngs_decode_and_state_their_definition() {
     let dir = tempfile::tempdir().unwrap();
     for (method, needle, size) in [

@@ -87,6 +87,18 @@ impl Capture {
             None => &self.attentions,
         }
     }
+
+    /// Every layer's attention as f32 `[H, N, N]` matrices, for the methods that need whole matrices (flow,
+    /// DINO masks, prefix mass, the dump): the stored tensors themselves when the capture is f32, computed
+    /// otherwise (that takes the memory of an f32 capture).
+    pub fn matrices(&self) -> Result<Vec<Tensor>> {
+        if self.query_keys.is_none() && self.attentions.iter().all(|a| a.kind() == Kind::Float) {
+            return Ok(self.attentions.iter().map(Tensor::shallow_clone).collect());
+        }
+        let src = self.source();
+        let n = src.tokens() as i64;
+        (0..src.layers()).map(|l| src.rows(l, 0, n)).collect()
+    }
 }
 
 /// How many query rows a block holds so that `[H, rows, N]` f32 stays near 32 MiB.

@@ -76,7 +76,7 @@ pub fn export_method(
     };
     let cap = &run.capture;
     let layout = &cap.layout;
-    let layers = cap.attentions.len();
+    let layers = cap.source().layers();
     let token = parse_query(req.query, layout)?;
     let qlabel = layout.token_label(token);
     let a = req.args;
@@ -111,7 +111,7 @@ pub fn export_method(
     };
     Ok(match method {
         Method::Attention => {
-            let rows = QueryRows::from_attentions(&cap.attentions, layout, token)?;
+            let rows = QueryRows::from_attentions(cap.source(), layout, token)?;
             let layers = match req.layer {
                 Some("last") => LayerSpec::One(rows.layers - 1),
                 l => parse_layer(l.unwrap_or("all"))?,
@@ -148,7 +148,7 @@ pub fn export_method(
             }
         }
         Method::Rollout => query_map(
-            rollout(&cap.attentions, layout, token, &rollout_opts)?,
+            rollout(cap.source(), layout, token, &rollout_opts)?,
             format!("attention rollout: {}", rollout_opts.describe(layers)),
         )?,
         Method::Flow => {
@@ -159,7 +159,7 @@ pub fn export_method(
                 );
             }
             query_map(
-                attention_flow(&cap.attentions, layout, token, &rollout_opts)?,
+                attention_flow(&cap.matrices()?, layout, token, &rollout_opts)?,
                 format!(
                     "attention flow (exact max-flow to the query through the rollout graph): {}",
                     rollout_opts.describe(layers)
@@ -198,12 +198,12 @@ pub fn export_method(
         }
         Method::DinoMask => {
             let l = one_layer(req.layer, layers)?;
-            let masks = dino_masks(&cap.attentions[l], layout, token, a.tau)?;
+            let masks = dino_masks(&cap.matrices()?[l], layout, token, a.tau)?;
             vec![methods::dino_masks(out, &masks, l, &qlabel, a.tau, photo)?]
         }
         Method::TokenNorm => {
             let norms = token_norms(&cap.hidden_states, layout)?;
-            let mass = prefix_mass(&cap.attentions, layout)?;
+            let mass = prefix_mass(&cap.matrices()?, layout)?;
             eprintln!(
                 "{} high-norm outlier(s){}",
                 norms.outliers.len(),

@@ -9,7 +9,7 @@ use crate::analysis::{HeadFusion, HeadSel, PrefixConvention};
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, Style};
 use crate::export::methods::{Format, Method, Output};
-use crate::model::{DeviceChoice, InputSize, ModelSource, Precision};
+use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision};
 use crate::render::Colormap;
 
 mod method_export;
@@ -142,9 +142,13 @@ pub struct ModelArgs {
     /// Where the model runs: auto (CUDA if available), cpu or cuda.
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
-    /// Precision of weights and activations (softmax and captured attention are always f32).
+    /// Precision of weights and activations (softmax is always computed in f32).
     #[arg(long, value_enum, default_value = "f32")]
     pub precision: Precision,
+    /// How the attention is kept: f32 (exact), f16 or bf16 (half the memory, rounded), or query-keys (each
+    /// layer's queries and keys; rows recomputed when needed: linear memory, for very large inputs).
+    #[arg(long, value_enum, default_value = "f32")]
+    pub attention: AttentionStore,
 }
 
 /// Options of the aggregate methods.
@@ -224,6 +228,7 @@ fn parse_head(s: &str) -> Result<HeadSpec> {
 fn engine_with(a: &ModelImageArgs) -> Result<Engine> {
     let mut engine = Engine {
         size: a.model.size,
+        store: a.model.attention,
         ..Engine::default()
     };
     engine
@@ -289,7 +294,7 @@ pub fn run(command: Command) -> Result<()> {
             eprintln!(
                 "wrote {} ({} layers x {} heads, {} tokens, input {h}x{w}, forward {:.1} ms on {})",
                 out.display(),
-                run.capture.attentions.len(),
+                run.capture.source().layers(),
                 m.info.heads,
                 run.capture.layout.num_tokens(),
                 run.capture.forward_ms,

@@ -39,7 +39,7 @@ pub fn write_dump(
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
     let (s, b) = f32_bytes(input)?;
     owned.push(("input".into(), s, b));
-    for (l, a) in capture.attentions.iter().enumerate() {
+    for (l, a) in capture.matrices()?.iter().enumerate() {
         let (s, b) = f32_bytes(a)?;
         owned.push((format!("attention.{l}"), s, b));
     }

@@ -42,11 +42,11 @@ impl State {
                             ms: t.elapsed().as_secs_f64() * 1e3,
                         })
                     };
-                let layers = cap.attentions.len();
+                let layers = cap.source().layers();
                 let mut maps = vec![timed(
                     "Rollout",
                     format!("attention rollout: {}", opts.describe(layers)),
-                    &|| a::rollout(&cap.attentions, layout, token, opts),
+                    &|| a::rollout(cap.source(), layout, token, opts),
                 )?];
                 if *flow {
                     self.busy.start("attention flow", layout.num_tokens());
@@ -55,7 +55,7 @@ impl State {
                         format!("attention flow (exact max-flow): {}", opts.describe(layers)),
                         &|| {
                             a::attention_flow_with(
-                                &cap.attentions,
+                                &cap.matrices()?,
                                 layout,
                                 token,
                                 opts,
@@ -95,11 +95,11 @@ impl State {
                 AnalysisResult::Methods(maps)
             }
             AnalysisRequest::Stats(conv) => {
-                AnalysisResult::Stats(a::head_stats(&cap.attentions, layout, *conv)?)
+                AnalysisResult::Stats(a::head_stats(cap.source(), layout, *conv)?)
             }
             AnalysisRequest::Tokens => AnalysisResult::Tokens {
                 norms: a::token_norms(&cap.hidden_states, layout)?,
-                prefix_mass: a::prefix_mass(&cap.attentions, layout)?,
+                prefix_mass: a::prefix_mass(&cap.matrices()?, layout)?,
             },
             AnalysisRequest::Embeddings { .. } => unreachable!("answered above"),
             AnalysisRequest::FolderStats { .. } | AnalysisRequest::Other(_) => {

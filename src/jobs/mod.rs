@@ -358,9 +358,8 @@ impl State {
                         let token = query
                             .token(layout)
                             .unwrap_or_else(|| layout.default_query());
-                        let rows =
-                            QueryRows::from_attentions(&run.capture.attentions, layout, token)
-                                .map_err(|e| e.to_string())?;
+                        let rows = QueryRows::from_attentions(run.capture.source(), layout, token)
+                            .map_err(|e| e.to_string())?;
                         let mut one = req.clone();
                         one.stem = path
                             .file_stem()

@@ -121,7 +121,7 @@ impl State {
         let (_, run, photo) = o.runs.last().expect("just kept");
         let layout = &run.capture.layout;
         let token = map_query(self.query, &current, layout);
-        let rows = QueryRows::from_attentions(&run.capture.attentions, layout, token)?;
+        let rows = QueryRows::from_attentions(run.capture.source(), layout, token)?;
         Ok(AnalysisResult::Other {
             rows,
             photo: photo.clone(),
