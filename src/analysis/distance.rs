@@ -16,7 +16,6 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use super::rollout::to_vec_f32;
 use super::source::{AttentionSource, block_rows};
 use crate::model::{ModelError, TokenLayout};
 
@@ -112,20 +111,26 @@ pub fn head_stats<S: AttentionSource + ?Sized>(
     let np = layout.num_prefix() as i64;
     let npatch = layout.num_patches() as i64;
     let dist = patch_distances(layout, device)?;
-    let mut distance_px = Vec::new();
-    let mut entropy = Vec::new();
-    // Patch queries in blocks, so the temporaries stay small even at thousands of tokens.
+    // Patch queries in blocks (blocks outside, layers inside), so the temporaries stay small even at
+    // thousands of tokens.
+    let layers = attention.layers();
     let block = block_rows(heads, layout.num_tokens());
-    for l in 0..attention.layers() {
-        let mut d_sum = Tensor::f_zeros([heads as i64], (Kind::Double, device))?;
-        let mut h_sum = Tensor::f_zeros([heads as i64], (Kind::Double, device))?;
-        let mut start = 0;
-        while start < npatch {
-            let len = block.min(npatch - start);
+    let zeros = || Tensor::f_zeros([heads as i64], (Kind::Double, device));
+    let mut d_sum = (0..layers)
+        .map(|_| zeros())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut h_sum = (0..layers)
+        .map(|_| zeros())
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let mut start = 0;
+    while start < npatch {
+        let len = block.min(npatch - start);
+        let dist_rows = dist.f_narrow(0, start, len)?; // [len, Np]
+        for l in 0..layers {
             let rows = attention.rows(l, np + start, len)?; // [H, len, N]: patch queries
             let to_patches = rows.f_narrow(2, np, npatch)?; // [H, len, Np]
             let mut d = to_patches
-                .f_mul(&dist.f_narrow(0, start, len)?)?
+                .f_mul(&dist_rows)?
                 .f_sum_dim_intlist(-1, false, None)?; // [H, len]
             if convention == PrefixConvention::Renormalise {
                 let s = to_patches
@@ -133,24 +138,30 @@ pub fn head_stats<S: AttentionSource + ?Sized>(
                     .f_clamp_min(1e-30)?;
                 d = d.f_div(&s)?;
             }
-            // Σ a·log a with 0·log 0 = 0
-            let h = rows.f_xlogy(&rows)?.f_sum_dim_intlist(-1, false, None)?;
-            d_sum = d_sum.f_add(&d.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
-            h_sum = h_sum.f_sub(&h.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
-            start += len;
+            // Σ a·ln a with 0·ln 0 = 0, as a·ln(max(a, f32::MIN_POSITIVE)): vectorised, unlike xlogy (2× faster
+            // here), and a NaN still comes out NaN.
+            let mut h = rows.f_clamp_min(f32::MIN_POSITIVE as f64)?;
+            let _ = h.f_log_()?;
+            let _ = h.f_mul_(&rows)?;
+            let h = h.f_sum_dim_intlist(-1, false, None)?; // [H, len]
+            d_sum[l] = d_sum[l].f_add(&d.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
+            h_sum[l] = h_sum[l].f_sub(&h.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
         }
-        let n = npatch as f64;
-        distance_px.extend(
-            to_vec_f32(&d_sum.f_to_kind(Kind::Float)?)?
-                .into_iter()
-                .map(|v| v as f64 / n),
-        );
-        entropy.extend(
-            to_vec_f32(&h_sum.f_to_kind(Kind::Float)?)?
-                .into_iter()
-                .map(|v| v as f64 / n),
-        );
+        start += len;
     }
+    let n = npatch as f64;
+    let per_query = |sums: &[Tensor]| -> Result<Vec<f64>> {
+        let mut out = Vec::with_capacity(layers * heads);
+        for t in sums {
+            out.extend(
+                Vec::<f64>::try_from(t.f_to_device(tch::Device::Cpu)?)?
+                    .into_iter()
+                    .map(|v| v / n),
+            );
+        }
+        Ok(out)
+    };
+    let (distance_px, entropy) = (per_query(&d_sum)?, per_query(&h_sum)?);
     Ok(HeadStats {
         layers: attention.layers(),
         heads,
@@ -184,6 +195,11 @@ mod tests {
         let s = head_stats(&[eye][..], &layout(1), PrefixConvention::Renormalise).unwrap();
         assert_eq!(s.distance_px, vec![0.0, 0.0]);
         assert!(s.entropy.iter().all(|e| e.abs() < 1e-5), "{:?}", s.entropy);
+        // A NaN in the attention (NaN weights) shows as NaN, not as a plausible number.
+        let a = Tensor::full([1, 13, 13], 1.0 / 13.0, (Kind::Float, Device::Cpu));
+        let _ = a.get(0).get(5).get(7).fill_(f64::NAN);
+        let s = head_stats(&[a][..], &layout(1), PrefixConvention::Drop).unwrap();
+        assert!(s.entropy[0].is_nan() && s.distance_px[0].is_nan(), "{s:?}");
     }
 
     #[test]

@@ -101,7 +101,9 @@ impl Capture {
     }
 }
 
-/// How many query rows a block holds so that `[H, rows, N]` f32 stays near 32 MiB.
+/// How many query rows a block holds so that `[H, rows, N]` f32 stays near 8 MiB: temporaries of that size
+/// stay under glibc's largest mmap threshold (32 MiB), so they are reused from the heap instead of being
+/// mapped, faulted in and unmapped for every block.
 pub fn block_rows(heads: usize, tokens: usize) -> i64 {
-    ((32usize << 20) / (4 * heads.max(1) * tokens.max(1))).clamp(16, 4096) as i64
+    ((8usize << 20) / (4 * heads.max(1) * tokens.max(1))).clamp(16, 4096) as i64
 }
