@@ -270,6 +270,14 @@ impl Engine {
     }
 
     /// Change the input size and re-run.
+    /// Keep the attention as `store` says from now on, re-running the current input (the old store and run
+    /// stay if that fails).
+    pub fn set_store(&mut self, store: AttentionStore) -> Result<()> {
+        let old = std::mem::replace(&mut self.store, store);
+        let size = self.size;
+        self.run_with(None, size).inspect_err(|_| self.store = old)
+    }
+
     pub fn set_size(&mut self, size: InputSize) -> Result<()> {
         self.run_with(None, size)?;
         self.size = size;

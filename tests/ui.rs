@@ -10,6 +10,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
 use vitscope::analysis::HeadSel;
 use vitscope::jobs::QuerySpec;
+use vitscope::model::AttentionStore;
 use vitscope::ui::App;
 use vitscope::ui::settings::View;
 
@@ -263,4 +264,44 @@ fn switching_models_keeps_the_image_and_follows_each_token_layout() {
             .is_some(),
         "{found:?}"
     );
+}
+
+#[test]
+fn attention_storage_reruns_and_keeps_the_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let f32_rows = h.state().state.rows.clone().unwrap();
+    let f32_bytes = h.state().state.attention_bytes.unwrap();
+    assert_eq!(h.state().state.attention, AttentionStore::F32);
+    h.get_by_label_contains("attention kept:");
+    for (store, tol) in [
+        (AttentionStore::QueryKeys, 1e-6),
+        (AttentionStore::Bf16, 1e-2),
+        (AttentionStore::F32, 0.0),
+    ] {
+        h.get_by_label("Attention storage").click();
+        h.run_steps(2);
+        h.get_by_label(store.describe()).click();
+        settle(&mut h);
+        let s = &h.state().state;
+        assert!(s.error.is_none(), "{:?}", s.error);
+        assert_eq!(s.attention, store);
+        let rows = s.rows.as_ref().unwrap();
+        let d = max_abs_diff(&rows.data, &f32_rows.data);
+        assert!(d <= tol, "{store:?}: {d}");
+        let bytes = s.attention_bytes.unwrap();
+        match store {
+            AttentionStore::Bf16 => {
+                assert!(d > 0.0, "bf16 rounds");
+                assert_eq!(bytes * 2, f32_bytes);
+            }
+            AttentionStore::QueryKeys => assert!(bytes < f32_bytes),
+            _ => assert_eq!(bytes, f32_bytes),
+        }
+        // The shown map follows the rows of the new run.
+        assert_eq!(
+            h.state().shown_map().unwrap(),
+            rows.patch_map(s.layer, s.head)
+        );
+    }
 }

@@ -88,6 +88,15 @@ impl Capture {
         }
     }
 
+    /// Bytes the kept attention occupies (the matrices, or the queries and keys).
+    pub fn attention_bytes(&self) -> u64 {
+        let bytes = |t: &Tensor| (t.numel() * t.kind().elt_size_in_bytes()) as u64;
+        match &self.query_keys {
+            Some(qk) => qk.queries.iter().chain(&qk.keys).map(bytes).sum(),
+            None => self.attentions.iter().map(bytes).sum(),
+        }
+    }
+
     /// Every layer's attention as f32 `[H, N, N]` matrices, for the methods that need whole matrices (flow,
     /// DINO masks, prefix mass, the dump): the stored tensors themselves when the capture is f32, computed
     /// otherwise (that takes the memory of an f32 capture).

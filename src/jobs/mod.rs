@@ -20,7 +20,9 @@ use crate::analysis::{
 };
 use crate::engine::{ClassScore, Engine, ModelInfo};
 use crate::export::maps::{MapExport, export_maps, with_free_stem};
-use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout};
+use crate::model::{
+    AttentionStore, DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout,
+};
 
 /// Which token the maps are computed from; resolved against each new layout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -52,6 +54,8 @@ pub enum Job {
     },
     LoadImage(PathBuf),
     SetSize(InputSize),
+    /// Keep the attention another way (re-runs the current input).
+    SetStore(AttentionStore),
     SetQuery(QuerySpec),
     /// Export maps; unless `overwrite` is set (the user said so), the stem is made unique first.
     Export(MapExport),
@@ -190,6 +194,9 @@ pub struct Computed {
     pub rows: QueryRows,
     pub input_hw: (usize, usize),
     pub forward_ms: f64,
+    /// How the run keeps its attention, and the bytes that takes.
+    pub store: AttentionStore,
+    pub attention_bytes: u64,
     /// The classifier's top 5 (empty for models without a head).
     pub classes: Vec<ClassScore>,
 }
@@ -262,6 +269,8 @@ impl State {
                 rows,
                 input_hw: run.capture.input_hw,
                 forward_ms: run.capture.forward_ms,
+                store: self.engine.store,
+                attention_bytes: run.capture.attention_bytes(),
                 classes: self.engine.top_classes(5)?,
             }));
         }
@@ -303,6 +312,10 @@ impl State {
             }
             Job::SetSize(size) => {
                 self.engine.set_size(size).map_err(e)?;
+                self.computed(&mut out).map_err(e)?;
+            }
+            Job::SetStore(store) => {
+                self.engine.set_store(store).map_err(e)?;
                 self.computed(&mut out).map_err(e)?;
             }
             Job::SetQuery(q) => {

@@ -41,7 +41,7 @@ pub enum ModelError {
     OutOfMemory { detail: String },
     /// The capture for this input would not fit in memory; refused before running.
     #[error(
-        "{tokens} tokens need about {need_gib:.1} GiB for the attention maps of {layers} layers × {heads} heads, and about {avail_gib:.1} GiB of memory is available. Use a smaller input size (for example --size {suggest})"
+        "{tokens} tokens need about {need_gib:.1} GiB for the attention maps of {layers} layers × {heads} heads, and about {avail_gib:.1} GiB of memory is available. Use a smaller input size (for example --size {suggest}), or keep each layer's queries and keys instead of the maps, which takes memory linear in the tokens (--attention query-keys; in the app, Attention storage)"
     )]
     TooLarge {
         tokens: usize,

@@ -30,6 +30,21 @@ pub enum AttentionStore {
 }
 
 impl AttentionStore {
+    pub const ALL: [AttentionStore; 4] = [
+        AttentionStore::F32,
+        AttentionStore::F16,
+        AttentionStore::Bf16,
+        AttentionStore::QueryKeys,
+    ];
+    /// The name in the app's menu.
+    pub fn describe(self) -> &'static str {
+        match self {
+            AttentionStore::F32 => "f32 maps (exact)",
+            AttentionStore::F16 => "f16 maps (half memory)",
+            AttentionStore::Bf16 => "bf16 maps (half memory)",
+            AttentionStore::QueryKeys => "queries and keys (rows on demand)",
+        }
+    }
     pub fn label(self) -> &'static str {
         match self {
             AttentionStore::F32 => "f32",

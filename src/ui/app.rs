@@ -23,7 +23,7 @@ use crate::engine::{ClassScore, ModelInfo};
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 use crate::jobs::{Job, QuerySpec, Worker};
-use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
+use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 
 /// What the app opens at start.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +52,7 @@ pub enum UiCommand {
     SetSize(InputSize),
     SetDevice(DeviceChoice),
     SetPrecision(Precision),
+    SetAttentionStore(AttentionStore),
     OpenDialog(DialogKind),
     ExportMap,
     ExportHeadGrid,
@@ -98,6 +99,9 @@ pub struct ViewState {
     pub rows_generation: u64,
     pub input_hw: Option<(usize, usize)>,
     pub forward_ms: Option<f64>,
+    /// How the current run keeps its attention (set from the worker's answer), and the bytes that takes.
+    pub attention: AttentionStore,
+    pub attention_bytes: Option<u64>,
     pub layer: usize,
     pub head: HeadSel,
     pub query: QuerySpec,
@@ -364,6 +368,9 @@ impl App {
             }
             UiCommand::SetDevice(d) => s.device = d,
             UiCommand::SetPrecision(p) => s.precision = p,
+            UiCommand::SetAttentionStore(a) => {
+                self.worker.send(Job::SetStore(a));
+            }
             UiCommand::OpenDialog(kind) => self.open_dialog(kind),
             UiCommand::ExportMap
             | UiCommand::ExportHeadGrid

@@ -6,7 +6,7 @@ use super::settings::{Normalization, View};
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
 use crate::model::source::find_resource;
-use crate::model::{DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
+use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
 use crate::render::Colormap;
 
 pub(super) const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"];
@@ -125,6 +125,24 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     })
     .response
     .on_hover_text("N: shorter side to N px, aspect kept; or HxW. Rounded to whole patches.");
+    let mut store = s.attention;
+    egui::ComboBox::from_label("Attention storage")
+        .selected_text(store.describe())
+        .show_ui(ui, |ui| {
+            for a in AttentionStore::ALL {
+                ui.selectable_value(&mut store, a, a.describe());
+            }
+        })
+        .response
+        .on_hover_text(
+            "How the run keeps every layer's attention. f32 maps: exact, 4·L·H·N² bytes. f16/bf16 maps: \
+             half that, rounded (f16 to about 3 decimal digits, bf16 to about 2). Queries and keys: linear \
+             in N; a query's maps are recomputed in a moment, rollout and distances recompute each layer \
+             (seconds at thousands of tokens). Applies now: the image is run again.",
+        );
+    if store != s.attention {
+        cmds.push(UiCommand::SetAttentionStore(store));
+    }
 
     ui.separator();
     ui.heading("Attention");

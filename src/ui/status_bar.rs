@@ -59,6 +59,14 @@ pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             ui.separator();
             ui.label(format!("forward {ms:.0} ms"));
         }
+        if let Some(bytes) = s.attention_bytes {
+            ui.separator();
+            ui.label(format!(
+                "attention kept: {} ({})",
+                human_bytes(bytes),
+                s.attention.label()
+            ));
+        }
         if let Some(p) = &s.image_path {
             ui.separator();
             ui.label(
@@ -68,4 +76,14 @@ pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             );
         }
     });
+}
+
+/// `bytes` as KiB, MiB or GiB with one decimal.
+fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    match bytes {
+        0..0x10_0000 => format!("{:.1} KiB", b / 1024.0),
+        0x10_0000..0x4000_0000 => format!("{:.1} MiB", b / (1u64 << 20) as f64),
+        _ => format!("{:.1} GiB", b / (1u64 << 30) as f64),
+    }
 }

@@ -126,6 +126,8 @@ impl App {
                 s.rows_generation = generation;
                 s.input_hw = Some(c.input_hw);
                 s.forward_ms = Some(c.forward_ms);
+                s.attention = c.store;
+                s.attention_bytes = Some(c.attention_bytes);
                 s.classes = c.classes;
             }
             Outcome::Rows(rows) => {
