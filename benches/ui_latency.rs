@@ -9,14 +9,16 @@
 //! ```text
 //! cargo bench --bench ui_latency                # input 224 and 518
 //! cargo bench --bench ui_latency -- 224 1022    # any sizes
+//! cargo bench --bench ui_latency -- 1022:query-keys 1022:f16   # SIZE:STORE, another attention storage
 //! ```
 //! Prints p50 / p95 / max per interaction and size (ms); the target is one frame, 16 ms.
 use std::time::{Duration, Instant};
 
+use clap::ValueEnum;
 use egui_kittest::Harness;
 use vitscope::analysis::HeadSel;
 use vitscope::jobs::QuerySpec;
-use vitscope::model::{InputSize, ModelSource};
+use vitscope::model::{AttentionStore, InputSize, ModelSource};
 use vitscope::render::Colormap;
 use vitscope::ui::app::UiCommand;
 use vitscope::ui::settings::View;
@@ -40,7 +42,7 @@ fn pct(v: &mut [f64], p: f64) -> f64 {
     v[((v.len() - 1) as f64 * p).round() as usize]
 }
 
-fn report(what: &str, side: usize, mut v: Vec<f64>) {
+fn report(what: &str, side: &str, mut v: Vec<f64>) {
     println!(
         "| {side} | {what} | {} | {:.2} | {:.2} | {:.2} |",
         v.len(),
@@ -59,7 +61,7 @@ fn frame_after(h: &mut Harness<'static, App>, cmd: UiCommand) -> (f64, f64) {
     (*h.state().frame_ms.back().expect("a frame") as f64, wall)
 }
 
-fn report_pair(what: &str, side: usize, v: Vec<(f64, f64)>) {
+fn report_pair(what: &str, side: &str, v: Vec<(f64, f64)>) {
     report(
         &format!("{what}: app ui"),
         side,
@@ -74,18 +76,24 @@ fn report_pair(what: &str, side: usize, v: Vec<(f64, f64)>) {
 
 fn main() {
     let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let sides: Vec<usize> = std::env::args()
-        .skip(1)
-        .filter_map(|a| a.parse().ok())
-        .collect();
+    let parse = |a: &str| -> Option<(usize, AttentionStore)> {
+        let (side, store) = a.split_once(':').unwrap_or((a, "f32"));
+        Some((
+            side.parse().ok()?,
+            AttentionStore::from_str(store, true).ok()?,
+        ))
+    };
+    let sides: Vec<(usize, AttentionStore)> =
+        std::env::args().skip(1).filter_map(|a| parse(&a)).collect();
     let sides = if sides.is_empty() {
-        vec![224, 518]
+        vec![(224, AttentionStore::F32), (518, AttentionStore::F32)]
     } else {
         sides
     };
     println!("| input | interaction | n | p50 ms | p95 ms | max ms |");
     println!("|---|---|---|---|---|---|");
-    for side in sides {
+    for (px, store) in sides {
+        let side = px;
         let start = StartOptions {
             model: Some(ModelSource::Default),
             image: Some(root.join("assets/chelsea.png")),
@@ -98,6 +106,12 @@ fn main() {
             .with_size(egui::vec2(1280.0, 800.0))
             .build_eframe(|cc| App::new(cc, start));
         settle(&mut h);
+        if store != AttentionStore::F32 {
+            h.state_mut().apply(UiCommand::SetAttentionStore(store));
+            settle(&mut h);
+            assert_eq!(h.state().state.attention, store);
+        }
+        let side = &format!("{px} ({})", store.label());
         for _ in 0..5 {
             h.step();
         }
@@ -153,6 +167,9 @@ fn main() {
                     if q == want && !h.state().busy() {
                         break;
                     }
+                    // Like eframe's event loop waiting for the worker's repaint request, not a spin that
+                    // takes a core from libtorch's threads.
+                    std::thread::sleep(Duration::from_micros(200));
                 }
                 t.elapsed().as_secs_f64() * 1e3
             })

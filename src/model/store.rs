@@ -11,7 +11,7 @@
 //! rows when they are asked for: a query's row in every layer and head costs `O(L·N·D)`; a whole-matrix
 //! method (rollout, attention distance) recomputes each layer once, in blocks of rows.
 use serde::{Deserialize, Serialize};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::error::Result;
 
@@ -79,4 +79,83 @@ impl QueryKeys {
             .f_matmul(&self.keys[layer].f_transpose(-1, -2)?)?
             .f_softmax(-1, Kind::Float)?)
     }
+}
+
+/// One layer's attention for queries (already scaled), keys and values `[1, heads, N, d]`: the context
+/// `softmax(q kᵀ) v` `[1, heads, N, d]` and what the layer keeps. `store` is `None` under autograd (the
+/// attention is kept as the graph uses it).
+pub(super) fn attend(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    store: Option<AttentionStore>,
+) -> Result<(Tensor, Kept)> {
+    let size = q.size();
+    let (heads, n) = (size[1], size[2]);
+    let kt = k.f_transpose(-1, -2)?;
+    Ok(match store {
+        Some(AttentionStore::QueryKeys) => {
+            // PyTorch's fused attention: nothing N×N is allocated. Q is already scaled.
+            let ctx = Tensor::f_scaled_dot_product_attention(
+                q,
+                k,
+                v,
+                None::<Tensor>,
+                0.0,
+                false,
+                1.0,
+                false,
+            )?;
+            let kept = Kept::QueryKeys(q.f_squeeze_dim(0)?, k.f_squeeze_dim(0)?.f_contiguous()?);
+            (ctx, kept)
+        }
+        _ => {
+            // Without autograd in f32, the scores are written straight into the tensor that keeps the
+            // attention and the softmax runs in place: one [heads, N, N] allocation per layer, not two.
+            let attn = if store.is_some() && q.kind() == Kind::Float {
+                let buf = capture_buffer([1, heads, n, n], q.device())?;
+                let _ = q.f_matmul_out(&buf, &kt)?;
+                let _ = buf.f_softmax_int_out(&buf, -1, Kind::Float)?;
+                buf
+            } else {
+                q.f_matmul(&kt)?.f_softmax(-1, Kind::Float)?
+            }; // [1, heads, N, N], f32
+            let ctx = attn.f_to_kind(v.kind())?.f_matmul(v)?;
+            let kept = match store.and_then(AttentionStore::matrix_kind) {
+                Some(kind) => attn.f_to_kind(kind)?,
+                None => attn,
+            };
+            (ctx, Kept::Matrix(kept))
+        }
+    })
+}
+
+/// What a block keeps of its attention: the matrix `[1, heads, N, N]`, or its queries and keys `[heads, N, d]`.
+pub(super) enum Kept {
+    Matrix(Tensor),
+    QueryKeys(Tensor, Tensor),
+}
+
+/// An uninitialised f32 tensor for a layer's attention. On Linux CPUs a large one is marked for transparent
+/// huge pages before its first touch (`madvise(MADV_HUGEPAGE)`; THP is in "madvise" mode on most distributions):
+/// at thousands of tokens the capture is gigabytes, and faulting it in 2 MiB pages rather than 4 KiB ones
+/// removes most of the kernel time the forward would otherwise spend on page faults.
+fn capture_buffer(shape: [i64; 4], device: Device) -> Result<Tensor> {
+    let buf = Tensor::f_empty(shape, (Kind::Float, device))?;
+    #[cfg(target_os = "linux")]
+    if device == Device::Cpu {
+        const HUGE: usize = 2 << 20;
+        let len = buf.numel() * 4;
+        let start = (buf.data_ptr() as usize).next_multiple_of(HUGE);
+        let end = (buf.data_ptr() as usize + len) / HUGE * HUGE;
+        if end > start {
+            // SAFETY: [start, end) lies inside the tensor's own allocation, which nothing has touched yet;
+            // the advice changes only how its pages are backed, never their contents. Failure (THP off) is
+            // harmless and ignored.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
+            }
+        }
+    }
+    Ok(buf)
 }

@@ -24,7 +24,7 @@ use super::config::{Activation, Pool, VitConfig};
 use super::device::Precision;
 use super::error::{ModelError, Result};
 use super::layout::TokenLayout;
-use super::store::{AttentionStore, QueryKeys};
+use super::store::{AttentionStore, Kept, QueryKeys, attend};
 
 struct Linear {
     weight: Tensor,
@@ -505,43 +505,7 @@ impl Vit {
         let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
         // Q is scaled before the product (as timm does): N·d multiplications instead of N².
         let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
-        let kt = k.f_transpose(-1, -2)?;
-        let (ctx, kept) = match store {
-            Some(AttentionStore::QueryKeys) => {
-                // PyTorch's fused attention: nothing N×N is allocated. Q is already scaled.
-                let ctx = Tensor::f_scaled_dot_product_attention(
-                    &q,
-                    &k,
-                    &v,
-                    None::<Tensor>,
-                    0.0,
-                    false,
-                    1.0,
-                    false,
-                )?;
-                let kept =
-                    Kept::QueryKeys(q.f_squeeze_dim(0)?, k.f_squeeze_dim(0)?.f_contiguous()?);
-                (ctx, kept)
-            }
-            _ => {
-                // Without autograd in f32, the scores are written straight into the tensor that keeps the
-                // attention and the softmax runs in place: one [heads, N, N] allocation per layer, not two.
-                let attn = if store.is_some() && q.kind() == Kind::Float {
-                    let buf = capture_buffer([1, heads, n, n], q.device())?;
-                    let _ = q.f_matmul_out(&buf, &kt)?;
-                    let _ = buf.f_softmax_int_out(&buf, -1, Kind::Float)?;
-                    buf
-                } else {
-                    q.f_matmul(&kt)?.f_softmax(-1, Kind::Float)?
-                }; // [1, heads, N, N], f32
-                let ctx = attn.f_to_kind(v.kind())?.f_matmul(&v)?;
-                let kept = match store.and_then(AttentionStore::matrix_kind) {
-                    Some(kind) => attn.f_to_kind(kind)?,
-                    None => attn,
-                };
-                (ctx, Kept::Matrix(kept))
-            }
-        };
+        let (ctx, kept) = attend(&q, &k, &v, store)?;
         let ctx = ctx
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
@@ -609,34 +573,4 @@ impl Vit {
         };
         Ok((pooled, logits, embeds))
     }
-}
-
-/// What a block keeps of its attention: the matrix `[1, heads, N, N]`, or its queries and keys `[heads, N, d]`.
-enum Kept {
-    Matrix(Tensor),
-    QueryKeys(Tensor, Tensor),
-}
-
-/// An uninitialised f32 tensor for a layer's attention. On Linux CPUs a large one is marked for transparent
-/// huge pages before its first touch (`madvise(MADV_HUGEPAGE)`; THP is in "madvise" mode on most distributions):
-/// at thousands of tokens the capture is gigabytes, and faulting it in 2 MiB pages rather than 4 KiB ones
-/// removes most of the kernel time the forward would otherwise spend on page faults.
-fn capture_buffer(shape: [i64; 4], device: Device) -> Result<Tensor> {
-    let buf = Tensor::f_empty(shape, (Kind::Float, device))?;
-    #[cfg(target_os = "linux")]
-    if device == Device::Cpu {
-        const HUGE: usize = 2 << 20;
-        let len = buf.numel() * 4;
-        let start = (buf.data_ptr() as usize).next_multiple_of(HUGE);
-        let end = (buf.data_ptr() as usize + len) / HUGE * HUGE;
-        if end > start {
-            // SAFETY: [start, end) lies inside the tensor's own allocation, which nothing has touched yet;
-            // the advice changes only how its pages are backed, never their contents. Failure (THP off) is
-            // harmless and ignored.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    Ok(buf)
 }

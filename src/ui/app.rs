@@ -23,7 +23,7 @@ use crate::engine::{ClassScore, ModelInfo};
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 use crate::jobs::{Job, QuerySpec, Worker};
-use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
+use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision};
 
 /// What the app opens at start.
 #[derive(Debug, Clone, Default)]
@@ -500,15 +500,6 @@ impl App {
                 }
             },
         }
-    }
-}
-
-/// The query spec that produced `rows`.
-fn query_of(rows: &QueryRows) -> QuerySpec {
-    match rows.layout.patch_of_token(rows.query) {
-        Some((r, c)) => QuerySpec::Patch(r, c),
-        None if rows.layout.prefix.get(rows.query) == Some(&PrefixToken::Cls) => QuerySpec::Cls,
-        None => QuerySpec::Prefix(rows.query),
     }
 }
 

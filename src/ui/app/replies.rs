@@ -2,10 +2,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::{App, DialogKind, UiCommand, query_of};
-use crate::analysis::HeadSel;
-use crate::jobs::Outcome;
-use crate::model::ModelSource;
+use super::{App, DialogKind, UiCommand};
+use crate::analysis::{HeadSel, QueryRows};
+use crate::jobs::{Outcome, QuerySpec};
+use crate::model::{ModelSource, PrefixToken};
 
 impl App {
     pub(in crate::ui) fn open_dialog(&mut self, kind: DialogKind) {
@@ -156,5 +156,14 @@ impl App {
             }
         }
         s.pending.retain(|(g, _, _)| *g != generation);
+    }
+}
+
+/// The query spec that produced `rows`.
+fn query_of(rows: &QueryRows) -> QuerySpec {
+    match rows.layout.patch_of_token(rows.query) {
+        Some((r, c)) => QuerySpec::Patch(r, c),
+        None if rows.layout.prefix.get(rows.query) == Some(&PrefixToken::Cls) => QuerySpec::Cls,
+        None => QuerySpec::Prefix(rows.query),
     }
 }
