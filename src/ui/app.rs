@@ -33,6 +33,8 @@ pub struct StartOptions {
     pub size: InputSize,
     pub device: DeviceChoice,
     pub precision: Precision,
+    /// How runs keep the attention (`--attention`).
+    pub attention: AttentionStore,
     /// Overrides the persisted export folder (tests use a temporary folder).
     pub export_dir: Option<PathBuf>,
     /// Overrides the persisted view.
@@ -271,6 +273,7 @@ impl App {
                 device: start.device,
                 precision: start.precision,
                 size_field: start.size.to_string(),
+                attention: start.attention,
                 export_field: settings.export_dir.display().to_string(),
                 ..Default::default()
             },
@@ -287,6 +290,7 @@ impl App {
             range_cache: Default::default(),
             frame_ms: Default::default(),
         };
+        app.worker.send(Job::SetStore(start.attention));
         app.worker.send(Job::SetSize(start.size));
         app.reopen(&start);
         app

@@ -35,6 +35,7 @@ pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Re
         size: args.model.size,
         device: args.model.device,
         precision: args.model.precision,
+        attention: args.model.attention,
         export_dir: None,
         view,
     };
