@@ -127,6 +127,8 @@ fn every_attention_store_reproduces_the_references() {
             close(&what("distance"), &d, c.r("distance.renormalise"), tol);
             let e: Vec<f32> = s.entropy.iter().map(|v| *v as f32).collect();
             close(&what("entropy"), &e, c.r("entropy"), 10.0 * tol);
+            let pm = prefix_mass(src, &cap.layout).unwrap().concat();
+            close(&what("prefix mass"), &pm, c.r("prefix_mass"), tol);
         }
     }
 }

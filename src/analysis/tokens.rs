@@ -15,6 +15,7 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use super::rollout::{check_query, to_vec_f32};
+use super::source::{AttentionSource, block_rows};
 use crate::grid::Grid;
 use crate::model::{ModelError, TokenLayout};
 
@@ -183,21 +184,31 @@ pub fn token_norms(hidden_states: &[Tensor], layout: &TokenLayout) -> Result<Tok
 
 /// Per layer, the attention mass patch queries give each prefix token (mean over heads and patch queries):
 /// `[layers][prefix tokens]`.
-pub fn prefix_mass(attentions: &[Tensor], layout: &TokenLayout) -> Result<Vec<Vec<f32>>> {
+pub fn prefix_mass<S: AttentionSource + ?Sized>(
+    attention: &S,
+    layout: &TokenLayout,
+) -> Result<Vec<Vec<f32>>> {
     let _guard = tch::no_grad_guard();
     let p = layout.num_prefix() as i64;
-    attentions
-        .iter()
-        .map(|a| {
+    let npatch = layout.num_patches() as i64;
+    let block = block_rows(attention.heads(), layout.num_tokens());
+    (0..attention.layers())
+        .map(|l| {
             if p == 0 {
                 return Ok(Vec::new());
             }
-            let m = a
-                .f_to_kind(Kind::Float)?
-                .f_narrow(1, p, layout.num_patches() as i64)?
-                .f_narrow(2, 0, p)?
-                .f_mean_dim([0i64, 1].as_slice(), false, None)?;
-            to_vec_f32(&m)
+            let mut sum = Tensor::f_zeros([p], (Kind::Double, attention.device()))?;
+            for start in (0..npatch).step_by(block as usize) {
+                let len = block.min(npatch - start);
+                let to_prefix = attention.rows(l, p + start, len)?.f_narrow(2, 0, p)?;
+                sum = sum.f_add(&to_prefix.f_sum_dim_intlist(
+                    [0i64, 1].as_slice(),
+                    false,
+                    Some(Kind::Double),
+                )?)?;
+            }
+            let heads = attention.heads() as f64;
+            to_vec_f32(&sum.f_div_scalar(heads * npatch as f64)?)
         })
         .collect()
 }

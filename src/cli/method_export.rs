@@ -198,12 +198,13 @@ pub fn export_method(
         }
         Method::DinoMask => {
             let l = one_layer(req.layer, layers)?;
-            let masks = dino_masks(&cap.matrices()?[l], layout, token, a.tau)?;
+            let n = layout.num_tokens() as i64;
+            let masks = dino_masks(&cap.source().rows(l, 0, n)?, layout, token, a.tau)?;
             vec![methods::dino_masks(out, &masks, l, &qlabel, a.tau, photo)?]
         }
         Method::TokenNorm => {
             let norms = token_norms(&cap.hidden_states, layout)?;
-            let mass = prefix_mass(&cap.matrices()?, layout)?;
+            let mass = prefix_mass(cap.source(), layout)?;
             eprintln!(
                 "{} high-norm outlier(s){}",
                 norms.outliers.len(),

@@ -99,7 +99,7 @@ impl State {
             }
             AnalysisRequest::Tokens => AnalysisResult::Tokens {
                 norms: a::token_norms(&cap.hidden_states, layout)?,
-                prefix_mass: a::prefix_mass(&cap.matrices()?, layout)?,
+                prefix_mass: a::prefix_mass(cap.source(), layout)?,
             },
             AnalysisRequest::Embeddings { .. } => unreachable!("answered above"),
             AnalysisRequest::FolderStats { .. } | AnalysisRequest::Other(_) => {
