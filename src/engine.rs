@@ -172,8 +172,8 @@ pub fn forward_stored(
         )));
     }
     let (h, w) = size.resolve(img.width(), img.height(), c.patch_size);
-    if vit.device == tch::Device::Cpu && store != AttentionStore::QueryKeys {
-        check_memory(c, h, w, available_memory())?;
+    if vit.device == tch::Device::Cpu {
+        check_memory(c, h, w, store, 1, available_memory())?;
     }
     let pixels = normalize(&resize(img, h, w), c.image_mean, c.image_std);
     let input = Tensor::f_from_slice(&pixels)?
@@ -183,37 +183,53 @@ pub fn forward_stored(
     Ok(Run { input, capture })
 }
 
-/// Bytes a forward pass at `h × w` needs for attention: the kept maps (`L·H·N²` f32) plus one
-/// layer's transient scores and softmax.
-pub fn attention_bytes(c: &crate::model::VitConfig, h: usize, w: usize) -> u64 {
+/// Bytes a forward pass at `h × w` needs for the attention it keeps as `store`: the kept maps (`L·H·N²` in
+/// f32, or half that) plus one layer's transient f32 scores and softmax. `None` for query/key storage, which
+/// keeps `O(N)` per layer.
+pub fn attention_bytes(
+    c: &crate::model::VitConfig,
+    h: usize,
+    w: usize,
+    store: AttentionStore,
+) -> Option<u64> {
     let n = c.layout_for(h, w).num_tokens() as u64;
     let per_layer = c.num_attention_heads as u64 * n * n * 4;
-    per_layer * (c.num_hidden_layers as u64 + 2)
+    let layers = c.num_hidden_layers as u64;
+    match store {
+        AttentionStore::F32 => Some(per_layer * (layers + 2)),
+        AttentionStore::F16 | AttentionStore::Bf16 => Some(per_layer * (layers.div_ceil(2) + 2)),
+        AttentionStore::QueryKeys => None,
+    }
 }
 
-/// Refuse an input whose attention would not fit in `available` bytes (with a 20 % margin), naming a
-/// shorter side that would.
+/// Refuse an input whose kept attention (times `factor`, for work that needs more: autograd keeps about
+/// three times the f32 maps) would not fit in `available` bytes, naming a shorter side that would.
 pub fn check_memory(
     c: &crate::model::VitConfig,
     h: usize,
     w: usize,
+    store: AttentionStore,
+    factor: u64,
     available: Option<u64>,
 ) -> Result<()> {
-    check_memory_scaled(c, h, w, 1, available)
+    match attention_bytes(c, h, w, store) {
+        Some(need) => check_need(c, h, w, need * factor, available),
+        None => Ok(()),
+    }
 }
 
-/// [`check_memory`] for work that needs `factor` times the forward pass's attention memory.
-pub fn check_memory_scaled(
+/// Refuse an input at `h × w` that needs `need` bytes when `available` are free (with a 20 % margin),
+/// naming a shorter side that would fit.
+fn check_need(
     c: &crate::model::VitConfig,
     h: usize,
     w: usize,
-    factor: u64,
+    need: u64,
     available: Option<u64>,
 ) -> Result<()> {
     let Some(avail) = available else {
         return Ok(());
     };
-    let need = attention_bytes(c, h, w) * factor;
     let budget = avail as f64 * 0.8;
     if (need as f64) <= budget {
         return Ok(());
@@ -269,7 +285,6 @@ impl Engine {
         Ok(&self.image_notes)
     }
 
-    /// Change the input size and re-run.
     /// Keep the attention as `store` says from now on, re-running the current input (the old store and run
     /// stay if that fails).
     pub fn set_store(&mut self, store: AttentionStore) -> Result<()> {
@@ -278,6 +293,7 @@ impl Engine {
         self.run_with(None, size).inspect_err(|_| self.store = old)
     }
 
+    /// Change the input size and re-run.
     pub fn set_size(&mut self, size: InputSize) -> Result<()> {
         self.run_with(None, size)?;
         self.size = size;
@@ -319,7 +335,14 @@ impl Engine {
         if m.vit.device == tch::Device::Cpu {
             // Autograd keeps every layer's scores and softmax, and the attention gradients come back.
             let (h, w) = run.capture.input_hw;
-            check_memory_scaled(&m.vit.config, h, w, 3, available_memory())?;
+            check_memory(
+                &m.vit.config,
+                h,
+                w,
+                AttentionStore::F32,
+                3,
+                available_memory(),
+            )?;
         }
         m.vit.forward_with_gradients(&run.input, target)
     }
@@ -437,6 +460,37 @@ pub fn head_stats_over(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_memory_check_follows_the_attention_storage() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dinov2_tiny");
+        let ckpt = Checkpoint::read(&dir).unwrap();
+        let vit = Vit::from_checkpoint(&ckpt, tch::Device::Cpu).unwrap();
+        let c = &vit.config; // 3 layers, 4 heads, patch 4
+        let n = c.layout_for(400, 400).num_tokens() as u64;
+        let per_layer = 4 * n * n * 4;
+        let f32_need = attention_bytes(c, 400, 400, AttentionStore::F32).unwrap();
+        assert_eq!(f32_need, per_layer * 5);
+        assert_eq!(
+            attention_bytes(c, 400, 400, AttentionStore::F16),
+            Some(per_layer * 4)
+        );
+        assert_eq!(
+            attention_bytes(c, 400, 400, AttentionStore::QueryKeys),
+            None
+        );
+        // Room for the half maps but not the f32 ones: only f32 is refused, naming a smaller size.
+        let avail = Some((per_layer as f64 * 4.5 / 0.8) as u64);
+        let refused = check_memory(c, 400, 400, AttentionStore::F32, 1, avail).unwrap_err();
+        assert!(
+            matches!(refused, ModelError::TooLarge { suggest, .. } if suggest < 400 && suggest % 4 == 0),
+            "{refused}"
+        );
+        assert!(check_memory(c, 400, 400, AttentionStore::Bf16, 1, avail).is_ok());
+        assert!(check_memory(c, 400, 400, AttentionStore::QueryKeys, 1, Some(1)).is_ok());
+        assert!(check_memory(c, 400, 400, AttentionStore::Bf16, 3, avail).is_err());
+    }
 
     #[test]
     fn top_k_orders_by_logit_and_gives_softmax_probabilities() {
