@@ -9,6 +9,7 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use crate::analysis::{HeadStats, PrefixConvention, QueryRows, head_stats};
+pub use crate::model::device::available_memory;
 use crate::model::preprocess::{load_image, normalize, resize};
 use crate::model::{
     AttentionStore, Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError,
@@ -247,14 +248,6 @@ fn check_need(
         avail_gib: avail as f64 / GIB,
         suggest,
     })
-}
-
-/// Memory the system can give without swapping (`MemAvailable` in /proc/meminfo), in bytes.
-pub fn available_memory() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
 }
 
 impl Engine {

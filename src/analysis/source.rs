@@ -98,14 +98,26 @@ impl Capture {
     }
 
     /// Every layer's attention as f32 `[H, N, N]` matrices, for the methods that need whole matrices (flow,
-    /// DINO masks, prefix mass, the dump): the stored tensors themselves when the capture is f32, computed
-    /// otherwise (that takes the memory of an f32 capture).
+    /// the dump): the stored tensors themselves when the capture is f32, computed otherwise (that takes the
+    /// memory of an f32 capture, so on the CPU it is refused when that would not fit).
     pub fn matrices(&self) -> Result<Vec<Tensor>> {
         if self.query_keys.is_none() && self.attentions.iter().all(|a| a.kind() == Kind::Float) {
             return Ok(self.attentions.iter().map(Tensor::shallow_clone).collect());
         }
         let src = self.source();
         let n = src.tokens() as i64;
+        let need = (src.layers() * src.heads()) as u64 * (n * n) as u64 * 4;
+        if let (Device::Cpu, Some(avail)) = (src.device(), crate::model::device::available_memory())
+            && need as f64 > 0.8 * avail as f64
+        {
+            const GIB: f64 = (1u64 << 30) as f64;
+            return Err(ModelError::Invalid(format!(
+                "this method needs every layer's full attention maps: {n} tokens take {:.1} GiB as f32, and \
+                 about {:.1} GiB of memory is available; use a smaller input size",
+                need as f64 / GIB,
+                avail as f64 / GIB
+            )));
+        }
         (0..src.layers()).map(|l| src.rows(l, 0, n)).collect()
     }
 }

@@ -67,3 +67,11 @@ impl Precision {
     }
     pub const ALL: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Bf16];
 }
+
+/// Memory the system can give without swapping (`MemAvailable` in /proc/meminfo), in bytes.
+pub fn available_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
