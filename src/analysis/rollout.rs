@@ -238,6 +238,7 @@ pub fn rollout<S: AttentionSource + ?Sized>(
     let opts = (Kind::Float, attention.device());
     let block = block_rows(heads as usize, n as usize);
     let alpha = o.residual;
+    let mean_no_discard = o.fusion == HeadFusion::Mean && o.discard_ratio == 0.0;
     let mut v = Tensor::f_zeros([n], opts)?;
     let _ = v.f_narrow(0, query as i64, 1)?.f_fill_(1.0)?;
     // Only the blocks where v is non-zero contribute (in the end layer, just the query's block).
@@ -252,7 +253,7 @@ pub fn rollout<S: AttentionSource + ?Sized>(
             let len = block.min(n - start);
             let vb = v.f_narrow(0, start, len)?;
             let a = attention.rows(l, start, len)?; // [H, len, N]
-            let moved = if o.fusion == HeadFusion::Mean && o.discard_ratio == 0.0 {
+            let moved = if mean_no_discard {
                 vb.f_view([1, 1, len])?
                     .f_expand([heads, 1, len], false)?
                     .f_bmm(&a)?
@@ -276,7 +277,7 @@ pub fn rollout<S: AttentionSource + ?Sized>(
                 vb.f_unsqueeze(0)?.f_matmul(&f)?.f_view([n])?
             };
             next = next.f_add(&moved)?;
-            if o.fusion == HeadFusion::Mean && o.discard_ratio == 0.0 {
+            if mean_no_discard {
                 let _ = next
                     .f_narrow(0, start, len)?
                     .f_add_(&vb.f_mul_scalar(alpha)?)?;
