@@ -17,21 +17,15 @@ pub trait AttentionSource {
     fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor>;
 }
 
-/// The first element's size, or an error for an empty capture.
-fn first_size(t: Option<&Tensor>) -> Result<Vec<i64>> {
-    t.map(Tensor::size)
-        .ok_or_else(|| ModelError::Invalid("no attention captured".into()))
-}
-
 impl AttentionSource for [Tensor] {
     fn layers(&self) -> usize {
         self.len()
     }
     fn heads(&self) -> usize {
-        first_size(self.first()).map_or(0, |s| s[0] as usize)
+        self.first().map_or(0, |a| a.size()[0] as usize)
     }
     fn tokens(&self) -> usize {
-        first_size(self.first()).map_or(0, |s| s[1] as usize)
+        self.first().map_or(0, |a| a.size()[1] as usize)
     }
     fn device(&self) -> Device {
         self.first().map_or(Device::Cpu, Tensor::device)
