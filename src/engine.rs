@@ -172,7 +172,7 @@ pub fn forward_stored(
             p = c.patch_size
         )));
     }
-    let (h, w) = size.resolve(img.width(), img.height(), c.patch_size);
+    let (h, w) = size.resolve(img.width(), img.height(), c.patch_size)?;
     if vit.device == tch::Device::Cpu {
         check_memory(c, h, w, store, 1, available_memory())?;
     }
@@ -397,13 +397,14 @@ pub fn over_images(
     vit: &Vit,
     files: &[PathBuf],
     size: InputSize,
+    store: AttentionStore,
     mut each: impl FnMut(&Path, &RgbImage, &Run) -> std::result::Result<(), String>,
     mut progress: impl FnMut(usize, usize, &Path) -> bool,
 ) -> (Vec<(PathBuf, String)>, bool) {
     let mut skipped = Vec::new();
     for (i, f) in files.iter().enumerate() {
         let one = load_image(f)
-            .and_then(|img| Ok((forward(vit, &img.rgb, size)?, img.rgb)))
+            .and_then(|img| Ok((forward_stored(vit, &img.rgb, size, store)?, img.rgb)))
             .map_err(|e| e.to_string())
             .and_then(|(run, img)| each(f, &img, &run));
         if let Err(e) = one {
@@ -422,6 +423,7 @@ pub fn head_stats_over(
     vit: &Vit,
     files: &[PathBuf],
     size: InputSize,
+    store: AttentionStore,
     convention: PrefixConvention,
     progress: impl FnMut(usize, usize, &Path) -> bool,
 ) -> Result<StatsRun> {
@@ -430,6 +432,7 @@ pub fn head_stats_over(
         vit,
         files,
         size,
+        store,
         |_, _, r| {
             let s = head_stats(r.capture.source(), &r.capture.layout, convention)
                 .map_err(|e| e.to_string())?;

@@ -31,6 +31,7 @@ pub mod analysis;
 pub mod cli;
 pub mod engine;
 pub mod export;
+pub mod files;
 pub mod grid;
 pub mod jobs;
 pub mod model;

@@ -26,6 +26,8 @@ fn main() -> std::process::ExitCode {
                     .unwrap_or_default();
                 eprintln!("error: internal error (please report): {msg}{at}");
             }));
+            // Ctrl-C or a SIGTERM during an export removes its temporary files.
+            vitscope::export::cleanup_on_signals();
             match std::panic::catch_unwind(|| run(command)) {
                 Ok(r) => r,
                 Err(_) => return std::process::ExitCode::from(101),
@@ -36,12 +38,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            // One line: the error and its causes.
-            let msg: Vec<String> = e
-                .chain()
-                .map(|c| c.to_string().replace('\n', "; "))
-                .collect();
-            eprintln!("error: {}", msg.join(": "));
+            eprintln!("error: {}", vitscope::cli::one_line(&e));
             std::process::ExitCode::FAILURE
         }
     }

@@ -25,7 +25,13 @@ pub fn parse_query(s: &str, layout: &TokenLayout) -> Result<usize> {
             let (r, c) = s
                 .split_once(',')
                 .with_context(|| format!("bad query {s:?}: use cls, dist, regN or ROW,COL"))?;
-            let (r, c): (usize, usize) = (r.trim().parse()?, c.trim().parse()?);
+            let number = |t: &str| t.trim().parse::<usize>().ok();
+            let (Some(r), Some(c)) = (number(r), number(c)) else {
+                bail!(
+                    "bad query {s:?}: a patch is ROW,COL, two whole numbers counted from 0 (e.g. 8,12); \
+                     or use cls, dist, regN"
+                );
+            };
             layout.token_of_patch(r, c).with_context(|| {
                 format!(
                     "patch ({r}, {c}) is outside the {}x{} patch grid",

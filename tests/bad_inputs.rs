@@ -167,9 +167,9 @@ fn an_input_too_large_for_memory_is_refused_before_running() {
         "--out",
         out.to_str().unwrap(),
         "--size",
-        "4096",
+        "2700",
     ]);
-    assert_clean_failure_of(&r, "4096 px", "GiB for the attention maps");
+    assert_clean_failure_of(&r, "2700 px", "GiB for the attention maps");
     assert!(stderr(&r).contains("--size "), "suggests a size");
     assert!(!out.exists());
 }

@@ -365,7 +365,7 @@ fn a_mismatched_checkpoint_lists_every_problem() {
         })
         .collect();
     let path = dir.path().join("model.safetensors");
-    safetensors::serialize_to_file(views, &None, &path).unwrap();
+    safetensors::serialize_to_file(views, None, &path).unwrap();
     std::fs::copy(
         fixture("dinov2_tiny/config.json"),
         dir.path().join("config.json"),

@@ -348,6 +348,7 @@ fn folder_statistics_report_progress_and_can_be_cancelled() {
         &m.vit,
         &files,
         size,
+        vitscope::model::AttentionStore::F32,
         vitscope::analysis::PrefixConvention::Drop,
         |i, n, _| {
             seen.push((i, n));
@@ -362,6 +363,7 @@ fn folder_statistics_report_progress_and_can_be_cancelled() {
         &m.vit,
         &files,
         size,
+        vitscope::model::AttentionStore::F32,
         vitscope::analysis::PrefixConvention::Drop,
         |_, _, _| true,
     )

@@ -284,16 +284,21 @@ pub(super) fn distance(
     if files.is_empty() {
         bail!("no images (PNG, JPEG, GIF, WebP, TIFF, BMP) found in {inputs:?}");
     }
+    if plot.is_some_and(|p| crate::cli::same_file(p, out)) {
+        bail!(
+            "--out and --plot are the same file {}; give each its own name",
+            out.display()
+        );
+    }
+    // Both outputs are checked before any work: nothing there (or --force on a regular file), in a folder.
     for f in [Some(out), plot].into_iter().flatten() {
-        if !force && f.exists() {
-            bail!("{} already exists (use --force to overwrite)", f.display());
-        }
+        crate::export::check_target(f, force)?;
     }
     let loaded = crate::engine::load_model(&model.model, model.device, model.precision)
         .with_context(|| format!("cannot load model {}", model.model))?;
     let start = std::time::Instant::now();
     let run =
-        crate::engine::head_stats_over(&loaded.vit, &files, model.size, prefix, |i, n, f| {
+        crate::engine::head_stats_over(&loaded.vit, &files, model.size, model.attention, prefix, |i, n, f| {
             eprintln!("[{i}/{n}] {}", f.display());
             true
         })?;
@@ -302,28 +307,34 @@ pub(super) fn distance(
     }
     let skipped = &run.skipped;
     let total = run.stats.context("no image could be analysed")?;
-    crate::export::write_atomic(out, force, |w| {
-        use std::io::Write;
-        w.write_all(total.to_csv().as_bytes())
-            .map_err(|source| crate::export::ExportError::Write {
-                path: out.into(),
-                source,
-            })
+    // The table and the plot together, or neither.
+    crate::export::all_or_nothing(|| {
+        crate::export::write_atomic(out, force, |w| {
+            use std::io::Write;
+            w.write_all(total.to_csv().as_bytes())
+                .map_err(|source| crate::export::ExportError::Write {
+                    path: out.into(),
+                    source,
+                })
+        })?;
+        if let Some(plot) = plot {
+            let img = crate::render::plot::distance_figure(&total, &loaded.info.name, prefix);
+            crate::export::png_file::write_png(
+                plot,
+                &img,
+                &[
+                    ("vitscope.model".into(), loaded.info.name.clone()),
+                    ("vitscope.method".into(), "distance".into()),
+                    ("vitscope.images".into(), total.images.to_string()),
+                ],
+                force,
+            )?;
+        }
+        Ok::<(), crate::export::ExportError>(())
     })?;
-    println!("{}", out.display());
+    crate::cli::print_path(out);
     if let Some(plot) = plot {
-        let img = crate::render::plot::distance_figure(&total, &loaded.info.name, prefix);
-        crate::export::png_file::write_png(
-            plot,
-            &img,
-            &[
-                ("vitscope.model".into(), loaded.info.name.clone()),
-                ("vitscope.method".into(), "distance".into()),
-                ("vitscope.images".into(), total.images.to_string()),
-            ],
-            force,
-        )?;
-        println!("{}", plot.display());
+        crate::cli::print_path(plot);
     }
     eprintln!(
         "{} image(s) in {:.1} s{}",

@@ -188,8 +188,8 @@ pub struct MethodArgs {
     /// pos-sim: the grid the model was trained for, or the current input's (embeddings resized).
     #[arg(long, value_enum, default_value = "trained")]
     pub pos_grid: PosGrid,
-    /// patch-pca: number of principal components.
-    #[arg(long, default_value_t = 28)]
+    /// patch-pca: number of principal components (1 or more).
+    #[arg(long, default_value_t = 28, value_parser = at_least_one)]
     pub components: usize,
     /// attention: add a colour bar with each map's value range under single-map PNGs.
     #[arg(long)]
@@ -203,6 +203,14 @@ pub struct MethodArgs {
 pub enum PosGrid {
     Trained,
     Input,
+}
+
+/// A count that must be 1 or more, in words when it is not.
+fn at_least_one(s: &str) -> std::result::Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{s:?} is not a whole number of 1 or more")),
+    }
 }
 
 fn parse_layer(s: &str) -> Result<LayerSpec> {
@@ -255,6 +263,54 @@ fn engine_for(a: &ModelImageArgs) -> Result<Engine> {
     engine_with(a)
 }
 
+/// An error and its causes on one line: multi-line texts joined with `; ` (a line ending in `:` runs on with
+/// a space), and a cause already said by the text before it (an io error repeated by its wrapper) left out.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let mut text = String::new();
+        for line in cause.to_string().lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if !text.is_empty() {
+                text.push_str(if text.ends_with(':') { " " } else { "; " });
+            }
+            text.push_str(line);
+        }
+        if text.is_empty() || out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}
+
+/// Print a written file's path on its own line (stdout is one path per line): a path holding a newline or
+/// another control character is printed quoted with escapes (`"a\nb.png"`), so a reader never splits it.
+pub fn print_path(p: &std::path::Path) {
+    println!("{}", path_line(p));
+}
+
+fn path_line(p: &std::path::Path) -> String {
+    let text = p.to_string_lossy();
+    if text.chars().any(char::is_control) || text.starts_with('"') {
+        format!("{text:?}")
+    } else {
+        text.into_owned()
+    }
+}
+
+/// Whether two output paths name the same file (the same folder and name, or one file through links).
+pub fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    let abs = |p: &std::path::Path| {
+        std::fs::canonicalize(p)
+            .or_else(|_| std::path::absolute(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    };
+    abs(a) == abs(b)
+}
+
 fn file_name(p: &std::path::Path) -> String {
     p.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -281,6 +337,8 @@ pub fn run(command: Command) -> Result<()> {
             else {
                 bail!("nothing was computed")
             };
+            // Refused before anything is computed when --out is taken, a special file, or a folder.
+            crate::export::check_target(&out, force)?;
             crate::export::dump::write_dump(
                 &out,
                 &m.vit,
@@ -341,6 +399,7 @@ pub fn run(command: Command) -> Result<()> {
                 },
             }
             .unwrap_or_else(|| "vitscope".into());
+            crate::export::check_folder(&out)?;
             let output = Output {
                 out_dir: out,
                 stem,
@@ -366,9 +425,10 @@ pub fn run(command: Command) -> Result<()> {
                 args: &method_args,
             };
             let start = std::time::Instant::now();
-            let files = export_method(&engine, method, &output, &req)?;
+            // Every file of the export, or none: a failure half-way leaves the folder as it was.
+            let files = crate::export::all_or_nothing(|| export_method(&engine, method, &output, &req))?;
             for f in &files {
-                println!("{}", f.display());
+                print_path(f);
             }
             eprintln!(
                 "{}: wrote {} file(s) in {:.0} ms on {}",

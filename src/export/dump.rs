@@ -6,23 +6,76 @@
 //! `__metadata__` values are JSON: `num_layers`, `num_heads`, `num_prefix_tokens`, `prefix_tokens`, `grid_h`,
 //! `grid_w`, `patch_size`, `family`, `description`, `precision`, `num_classes`, `input_h`, `input_w`, `model`,
 //! `image`, `device`, `vitscope_version`.
-use std::collections::HashMap;
+//!
+//! The file is streamed: the header is written from the tensors' shapes, then each tensor's bytes straight
+//! from its storage (one layer rebuilt at a time when the capture keeps half maps or queries and keys), so a
+//! dump needs no second copy of the attention. Metadata keys are sorted: the same run gives the same bytes.
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
-use safetensors::tensor::{Dtype, TensorView};
 use tch::{Device, Kind, Tensor};
 
 use super::{ExportError, write_atomic};
 use crate::model::{Capture, ModelError, Vit};
 
-fn f32_bytes(t: &Tensor) -> Result<(Vec<usize>, Vec<u8>), ModelError> {
-    let t = t
-        .f_to_device(Device::Cpu)?
+/// A tensor of the dump: its name and how to get it as a contiguous f32 CPU tensor when its turn comes.
+struct Entry<'a> {
+    name: String,
+    shape: Vec<usize>,
+    get: Box<dyn Fn() -> Result<Tensor, ModelError> + 'a>,
+}
+
+fn f32_cpu(t: &Tensor) -> Result<Tensor, ModelError> {
+    Ok(t.f_to_device(Device::Cpu)?
         .f_to_kind(Kind::Float)?
-        .f_contiguous()?;
-    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
-    let v = Vec::<f32>::try_from(t.f_flatten(0, -1)?)?;
-    Ok((shape, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
+        .f_contiguous()?)
+}
+
+fn shape_of(t: &Tensor) -> Vec<usize> {
+    t.size().iter().map(|&d| d as usize).collect()
+}
+
+/// The safetensors header for `entries` (f32, in this order, back to back), padded to 8 bytes as the
+/// format's reference writer does.
+fn header(entries: &[Entry], meta: &BTreeMap<String, String>) -> Vec<u8> {
+    let mut h = serde_json::Map::new();
+    h.insert("__metadata__".into(), serde_json::to_value(meta).unwrap_or_default());
+    let mut offset = 0usize;
+    for e in entries {
+        let bytes = e.shape.iter().product::<usize>() * 4;
+        h.insert(
+            e.name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": e.shape, "data_offsets": [offset, offset + bytes]}),
+        );
+        offset += bytes;
+    }
+    let mut text = serde_json::Value::Object(h).to_string().into_bytes();
+    while text.len() % 8 != 0 {
+        text.push(b' ');
+    }
+    text
+}
+
+/// Write a contiguous f32 CPU tensor's bytes (little-endian, as the machine holds them) without a copy.
+fn write_f32(w: &mut impl Write, t: &Tensor) -> std::io::Result<()> {
+    debug_assert!(t.kind() == Kind::Float && t.is_contiguous() && t.device() == Device::Cpu);
+    let n = t.numel();
+    if n == 0 {
+        return Ok(());
+    }
+    #[cfg(target_endian = "little")]
+    {
+        // SAFETY: `t` is a contiguous f32 tensor on the CPU holding `n` elements, alive for this call.
+        let bytes = unsafe { std::slice::from_raw_parts(t.data_ptr() as *const u8, n * 4) };
+        w.write_all(bytes)
+    }
+    #[cfg(not(target_endian = "little"))]
+    {
+        let v = Vec::<f32>::try_from(t.flatten(0, -1)).map_err(std::io::Error::other)?;
+        let b: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        w.write_all(&b)
+    }
 }
 
 /// Write the dump of `capture` (computed from `input`) to `path`.
@@ -36,12 +89,42 @@ pub fn write_dump(
     image_name: &str,
     overwrite: bool,
 ) -> Result<(), ExportError> {
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let (s, b) = f32_bytes(input)?;
-    owned.push(("input".into(), s, b));
-    for (l, a) in capture.matrices()?.iter().enumerate() {
-        let (s, b) = f32_bytes(a)?;
-        owned.push((format!("attention.{l}"), s, b));
+    let src = capture.source();
+    let n = src.tokens();
+    let heads = src.heads();
+    // Half maps and queries/keys are widened one layer at a time: that layer (and its softmax) must fit.
+    let stored_f32 = capture.attentions.iter().all(|a| a.kind() == Kind::Float) && capture.query_keys.is_none();
+    if !stored_f32
+        && src.device() == Device::Cpu
+        && let Some(avail) = crate::model::device::available_memory()
+    {
+        let need = 2 * (heads * n * n * 4) as u64;
+        if need as f64 > 0.8 * avail as f64 {
+            const GIB: f64 = (1u64 << 30) as f64;
+            return Err(ModelError::Invalid(format!(
+                "the dump writes every layer's attention as f32: one layer of {n} tokens takes {:.1} GiB to \
+                 rebuild, and about {:.1} GiB of memory is available; use a smaller input size",
+                need as f64 / GIB / 2.0,
+                avail as f64 / GIB
+            ))
+            .into());
+        }
+    }
+    let mut entries: Vec<Entry> = vec![Entry {
+        name: "input".into(),
+        shape: shape_of(input),
+        get: Box::new(|| f32_cpu(input)),
+    }];
+    for l in 0..src.layers() {
+        let src = &src;
+        entries.push(Entry {
+            name: format!("attention.{l}"),
+            shape: vec![heads, n, n],
+            get: Box::new(move || match capture.attentions.get(l) {
+                Some(a) if a.kind() == Kind::Float => f32_cpu(a),
+                _ => f32_cpu(&src.rows(l, 0, n as i64)?),
+            }),
+        });
     }
     let outputs = [
         ("last_hidden_state", Some(&capture.last_hidden_state)),
@@ -51,14 +134,17 @@ pub fn write_dump(
     ];
     for (name, t) in outputs {
         if let Some(t) = t {
-            let (s, b) = f32_bytes(t)?;
-            owned.push((name.into(), s, b));
+            entries.push(Entry {
+                name: name.into(),
+                shape: shape_of(t),
+                get: Box::new(move || f32_cpu(t)),
+            });
         }
     }
     let layout = &capture.layout;
     let j = |v: serde_json::Value| v.to_string();
-    let meta: HashMap<String, String> = [
-        ("num_layers", j(capture.attentions.len().into())),
+    let meta: BTreeMap<String, String> = [
+        ("num_layers", j(src.layers().into())),
         ("num_heads", j(vit.config.num_attention_heads.into())),
         ("num_prefix_tokens", j(layout.num_prefix().into())),
         (
@@ -87,23 +173,24 @@ pub fn write_dump(
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let views: Vec<(String, TensorView)> = owned
-        .iter()
-        .map(|(n, s, b)| TensorView::new(Dtype::F32, s.clone(), b).map(|v| (n.clone(), v)))
-        .collect::<Result<_, _>>()
-        .map_err(|e| ExportError::Encode {
-            path: path.into(),
-            reason: format!("{e:?}"),
-        })?;
-    let bytes = safetensors::serialize(views, &Some(meta)).map_err(|e| ExportError::Encode {
+    let head = header(&entries, &meta);
+    let werr = |source| ExportError::Write {
         path: path.into(),
-        reason: format!("{e:?}"),
-    })?;
+        source,
+    };
     write_atomic(path, overwrite, |w| {
-        use std::io::Write;
-        w.write_all(&bytes).map_err(|source| ExportError::Write {
-            path: path.into(),
-            source,
-        })
+        w.write_all(&(head.len() as u64).to_le_bytes()).map_err(werr)?;
+        w.write_all(&head).map_err(werr)?;
+        for e in &entries {
+            let t = (e.get)()?;
+            if shape_of(&t) != e.shape {
+                return Err(ExportError::Encode {
+                    path: path.into(),
+                    reason: format!("{} has shape {:?}, expected {:?}", e.name, t.size(), e.shape),
+                });
+            }
+            write_f32(w, &t).map_err(werr)?;
+        }
+        Ok(())
     })
 }

@@ -1,6 +1,7 @@
 //! Files on disk: PNG heatmaps with provenance in text chunks, safetensors dumps.
 //! Every file is written atomically: to a temporary file in the target folder, then renamed, so a
-//! failure never leaves a partial file behind.
+//! failure never leaves a partial file behind; an export of many files is all-or-nothing
+//! ([`all_or_nothing`]), and temporary files are removed when the process is stopped by a signal.
 pub mod dump;
 pub mod maps;
 pub mod methods;
@@ -23,6 +24,10 @@ pub enum ExportError {
     },
     #[error("{path} already exists (use --force to overwrite)")]
     Exists { path: PathBuf },
+    #[error("{path} is {kind}, not a regular file; vitscope writes regular files only and never replaces anything else")]
+    NotRegular { path: PathBuf, kind: &'static str },
+    #[error("two outputs of this export would be the same file {path}; give each its own name")]
+    SamePath { path: PathBuf },
     #[error("cannot encode {path}: {reason}")]
     Encode { path: PathBuf, reason: String },
     #[error("nothing to export: {0}")]
@@ -31,63 +36,23 @@ pub enum ExportError {
     Model(#[from] crate::model::ModelError),
 }
 
-/// Write `bytes` produced by `fill` to `path` atomically (temporary file + rename).
+mod staging;
+
+pub use staging::{
+    all_or_nothing, check_folder, check_target, cleanup_on_signals, remove_live_temporaries,
+};
+
+/// Write `bytes` produced by `fill` to `path` atomically (temporary file + rename). Inside
+/// [`all_or_nothing`] the rename waits until every file of the batch is written.
+///
+/// Only regular files are written or replaced: a device, a pipe or a folder at `path` is refused, never
+/// renamed over; a symbolic link to a regular file is followed (its target is replaced, the link stays).
 pub fn write_atomic(
     path: &std::path::Path,
     overwrite: bool,
     fill: impl FnOnce(&mut std::io::BufWriter<std::fs::File>) -> Result<(), ExportError>,
 ) -> Result<(), ExportError> {
-    use std::io::Write;
-    if !overwrite && path.exists() {
-        return Err(ExportError::Exists { path: path.into() });
-    }
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    if dir.exists() && !dir.is_dir() {
-        return Err(ExportError::CreateDir {
-            path: dir.into(),
-            source: std::io::Error::other("it is a file, not a folder"),
-        });
-    }
-    std::fs::create_dir_all(dir).map_err(|source| ExportError::CreateDir {
-        path: dir.into(),
-        source,
-    })?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&tmp).map_err(|source| ExportError::Write {
-            path: path.into(),
-            source,
-        })?;
-        let mut w = std::io::BufWriter::new(file);
-        fill(&mut w)?;
-        w.flush().map_err(|source| ExportError::Write {
-            path: path.into(),
-            source,
-        })?;
-        let file = w.into_inner().map_err(|e| ExportError::Write {
-            path: path.into(),
-            source: e.into_error(),
-        })?;
-        file.sync_all().map_err(|source| ExportError::Write {
-            path: path.into(),
-            source,
-        })?;
-        std::fs::rename(&tmp, path).map_err(|source| ExportError::Write {
-            path: path.into(),
-            source,
-        })
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    staging::write(path, overwrite, fill)
 }
 
 #[cfg(test)]

@@ -128,6 +128,7 @@ impl State {
             &m.vit,
             &files,
             self.engine.size,
+            self.engine.store,
             *convention,
             |done, _, _| busy.tick(done),
         );

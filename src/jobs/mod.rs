@@ -344,8 +344,11 @@ impl State {
                 } else {
                     with_free_stem(req)
                 };
-                let files = export_maps(&rows, img, run.capture.input_hw, &req)
-                    .map_err(|e| e.to_string())?;
+                // every file of the export or none
+                let files = crate::export::all_or_nothing(|| {
+                    export_maps(&rows, img, run.capture.input_hw, &req)
+                })
+                .map_err(|e| e.to_string())?;
                 out.push(Outcome::Exported(files));
             }
             Job::ExportFolder { folder, req } => {
@@ -366,6 +369,7 @@ impl State {
                     &m.vit,
                     &files,
                     self.engine.size,
+                    self.engine.store,
                     |path, img, run| {
                         let layout = &run.capture.layout;
                         let token = query
@@ -382,9 +386,11 @@ impl State {
                             .file_name()
                             .map(|s| s.to_string_lossy().into_owned())
                             .unwrap_or_default();
-                        let files =
-                            export_maps(&rows, img, run.capture.input_hw, &with_free_stem(one))
-                                .map_err(|e| e.to_string())?;
+                        let one = with_free_stem(one);
+                        let files = crate::export::all_or_nothing(|| {
+                            export_maps(&rows, img, run.capture.input_hw, &one)
+                        })
+                        .map_err(|e| e.to_string())?;
                         written.extend(files);
                         Ok(())
                     },

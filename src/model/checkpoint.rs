@@ -32,6 +32,54 @@ pub struct Checkpoint {
 
 const PICKLE_EXTENSIONS: [&str; 4] = ["bin", "pth", "pt", "ckpt"];
 
+/// The index of a sharded checkpoint, as the Hugging Face hub stores every large model.
+pub const INDEX_FILE: &str = "model.safetensors.index.json";
+
+/// Whether a file is named like a shard (`model-00001-of-00003.safetensors`).
+fn is_shard_name(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name.strip_suffix(".safetensors")
+        .and_then(|s| s.rsplit_once("-of-"))
+        .is_some_and(|(a, b)| {
+            b.chars().all(|c| c.is_ascii_digit())
+                && a.rsplit_once('-').is_some_and(|(_, n)| n.chars().all(|c| c.is_ascii_digit()))
+        })
+}
+
+/// Which shard holds each tensor, read from a sharded checkpoint's index (`weight_map`), grouped by shard
+/// (shards in name order, tensors sorted). Shard names must be plain file names in the index's folder.
+pub fn parse_index(text: &str) -> std::result::Result<BTreeMap<String, Vec<String>>, String> {
+    let v = parse_json(text)?;
+    let map = v
+        .get("weight_map")
+        .and_then(Value::as_object)
+        .ok_or("there is no \"weight_map\" object naming each tensor's shard")?;
+    if map.is_empty() {
+        return Err("its weight_map names no tensor".into());
+    }
+    let mut shards: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, file) in map {
+        let file = file
+            .as_str()
+            .ok_or_else(|| format!("the shard of {name} is not a file name"))?;
+        let plain = !file.is_empty()
+            && file != "."
+            && file != ".."
+            && !file.contains(['/', '\\', '\0'])
+            && file.ends_with(".safetensors");
+        if !plain {
+            return Err(format!(
+                "the shard of {name} is {file:?}; shards must be .safetensors files in the index's own folder"
+            ));
+        }
+        shards.entry(file.to_string()).or_default().push(name.clone());
+    }
+    for names in shards.values_mut() {
+        names.sort();
+    }
+    Ok(shards)
+}
+
 /// Find the weights file for `path`: the file itself, or `model.safetensors` (or the only
 /// `*.safetensors`) in a folder.
 pub fn resolve_weights_path(path: &Path) -> Result<PathBuf> {
@@ -53,6 +101,10 @@ pub fn resolve_weights_path(path: &Path) -> Result<PathBuf> {
     let preferred = path.join("model.safetensors");
     if preferred.is_file() {
         return Ok(preferred);
+    }
+    let index = path.join(INDEX_FILE);
+    if crate::files::is_present(&index) {
+        return Ok(index);
     }
     let entries = std::fs::read_dir(path).map_err(|source| ModelError::Io {
         path: path.into(),
@@ -76,29 +128,66 @@ pub fn resolve_weights_path(path: &Path) -> Result<PathBuf> {
             path: path.into(),
             reason: "the folder holds no .safetensors file".into(),
         }),
+        (n, _) if found.iter().all(|p| is_shard_name(p)) => Err(ModelError::NotFound {
+            path: path.into(),
+            reason: format!(
+                "the folder holds {n} shards of a sharded checkpoint (model-0000N-of-0000M.safetensors) but not \
+                 its {INDEX_FILE}, which says which tensor is in which shard; copy that file next to them"
+            ),
+        }),
         (n, _) => Err(ModelError::NotFound {
             path: path.into(),
             reason: format!(
-                "the folder holds {n} .safetensors files and no model.safetensors; open one of them"
+                "the folder holds {n} .safetensors files and neither model.safetensors nor {INDEX_FILE}; \
+                 open the one that holds the model"
             ),
         }),
     }
 }
 
+/// Largest config file read.
+const MAX_CONFIG_BYTES: u64 = 64 << 20;
+
+/// A JSON config file next to the weights: `None` when there is none; an error naming it when something is
+/// there but cannot be read (a folder, a FIFO, a link to a missing blob in a Hugging Face cache) — a config that
+/// is silently skipped would leave the head count to a guess.
 fn read_json(path: &Path) -> Result<Option<Value>> {
-    if !path.is_file() {
+    if !crate::files::is_present(path) {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
-        path: path.into(),
-        source,
-    })?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| ModelError::Config {
+    let text = crate::files::read_regular_text(path, MAX_CONFIG_BYTES).map_err(|source| {
+        ModelError::Io {
             path: path.into(),
-            reason: e.to_string(),
-        })
+            source,
+        }
+    })?;
+    parse_json(&text).map(Some).map_err(|reason| ModelError::Config {
+        path: path.into(),
+        reason,
+    })
+}
+
+/// Parse a config file's text (the fuzz target's entry point): JSON, and an object at the top.
+pub fn parse_json(text: &str) -> std::result::Result<Value, String> {
+    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    if !v.is_object() {
+        return Err("the top level is not a JSON object".into());
+    }
+    Ok(v)
+}
+
+/// A dtype vitscope cannot compute with, in words.
+fn dtype_words(dtype: Dtype) -> String {
+    let what = match dtype {
+        Dtype::F8_E4M3 | Dtype::F8_E5M2 | Dtype::F8_E8M0 => {
+            "8-bit float: a quantised checkpoint, whose scales vitscope does not apply"
+        }
+        Dtype::F4 | Dtype::F6_E2M3 | Dtype::F6_E3M2 => "4/6-bit float: a quantised checkpoint",
+        Dtype::BOOL => "boolean",
+        Dtype::C64 => "complex",
+        _ => "integer",
+    };
+    format!("{dtype:?}, {what}")
 }
 
 fn kind_of(dtype: Dtype) -> Option<Kind> {
@@ -126,9 +215,9 @@ fn check_header(path: &Path) -> Result<()> {
         path: path.into(),
         reason,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
+    let mut file = crate::files::open_regular(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
     let mut head = [0u8; 9];
-    let mut file = std::fs::File::open(path).map_err(io)?;
     let got = file.by_ref().take(9).read(&mut head).map_err(io)?;
     let head = &head[..got];
     if is_pickle(head) {
@@ -173,13 +262,18 @@ fn describe_safetensors(e: safetensors::SafeTensorError, len: usize) -> String {
         E::InvalidHeaderLength => {
             "the header length runs past the end of the file (truncated?)".into()
         }
-        E::InvalidHeaderStart | E::InvalidHeader | E::InvalidHeaderDeserialization => {
+        E::InvalidHeaderStart | E::InvalidHeader(_) => {
             "the header is not valid safetensors JSON".into()
+        }
+        E::InvalidHeaderDeserialization(e) => {
+            format!("the header is not valid safetensors JSON ({e})")
         }
         E::MetadataIncompleteBuffer => format!(
             "the tensors' data does not fill the file's {len} bytes exactly; the file is truncated or has trailing data"
         ),
-        E::InvalidOffset(name) => format!("tensor {name} has data offsets outside the file"),
+        E::InvalidOffset(name) => format!(
+            "tensor {name}'s data does not start where the previous tensor's ends (overlapping or gapped data offsets)"
+        ),
         E::TensorInvalidInfo | E::ValidationOverflow => {
             "a tensor's shape does not match its data size".into()
         }
@@ -188,18 +282,90 @@ fn describe_safetensors(e: safetensors::SafeTensorError, len: usize) -> String {
 }
 
 impl Checkpoint {
-    /// Read a safetensors file (or a folder holding one) and its config files.
+    /// Read a safetensors file, a sharded checkpoint's index, or a folder holding either, and its config files.
     pub fn read(path: &Path) -> Result<Checkpoint> {
         let weights_path = resolve_weights_path(path)?;
-        check_header(&weights_path)?;
-        let bytes = std::fs::read(&weights_path).map_err(|source| ModelError::Io {
-            path: weights_path.clone(),
-            source,
-        })?;
-        let mut ckpt = Self::from_bytes(&bytes, &weights_path)?;
+        let mut ckpt = if weights_path.file_name().is_some_and(|n| n == INDEX_FILE)
+            || weights_path.to_string_lossy().ends_with(".index.json")
+        {
+            Self::read_sharded(&weights_path)?
+        } else {
+            Self::read_file(&weights_path)?
+        };
         let dir = weights_path.parent().unwrap_or(Path::new("."));
         ckpt.config = read_json(&dir.join("config.json"))?;
         ckpt.preprocessor_config = read_json(&dir.join("preprocessor_config.json"))?;
+        Ok(ckpt)
+    }
+
+    /// One safetensors file, header checked before the file is read.
+    fn read_file(weights_path: &Path) -> Result<Checkpoint> {
+        check_header(weights_path)?;
+        let bytes = crate::files::read_regular(weights_path, u64::MAX).map_err(|source| {
+            ModelError::Io {
+                path: weights_path.into(),
+                source,
+            }
+        })?;
+        Self::from_bytes(&bytes, weights_path)
+    }
+
+    /// A sharded checkpoint: every shard its index names, each holding exactly the tensors the index puts in it.
+    fn read_sharded(index: &Path) -> Result<Checkpoint> {
+        let text = crate::files::read_regular_text(index, MAX_CONFIG_BYTES).map_err(|source| {
+            ModelError::Io {
+                path: index.into(),
+                source,
+            }
+        })?;
+        let bad = |reason: String| ModelError::Safetensors {
+            path: index.into(),
+            reason: format!("sharded checkpoint index: {reason}"),
+        };
+        let shards = parse_index(&text).map_err(bad)?;
+        let dir = index.parent().unwrap_or(Path::new("."));
+        let missing: Vec<&String> = shards
+            .keys()
+            .filter(|f| !crate::files::is_present(&dir.join(f)))
+            .collect();
+        if let Some(first) = missing.first() {
+            return Err(bad(format!(
+                "{} of its {} shards are not in {} (e.g. {first}); download the whole checkpoint",
+                missing.len(),
+                shards.len(),
+                dir.display()
+            )));
+        }
+        let mut all: Option<Checkpoint> = None;
+        for (file, names) in &shards {
+            let shard_path = dir.join(file);
+            let shard = Self::read_file(&shard_path)?;
+            let absent: Vec<&String> = names.iter().filter(|n| !shard.contains(n)).collect();
+            let extra = shard
+                .tensors
+                .keys()
+                .chain(shard.non_float.keys())
+                .filter(|n| names.binary_search(n).is_err())
+                .count();
+            if !absent.is_empty() || extra > 0 {
+                return Err(bad(format!(
+                    "{file} does not hold what the index says: {} tensor(s) it should hold are absent (e.g. {}), \
+                     {extra} it holds are not named for it",
+                    absent.len(),
+                    absent.first().map_or("none", |s| s.as_str())
+                )));
+            }
+            match &mut all {
+                None => all = Some(shard),
+                Some(a) => {
+                    a.tensors.extend(shard.tensors);
+                    a.non_float.extend(shard.non_float);
+                    a.warnings.extend(shard.warnings);
+                }
+            }
+        }
+        let mut ckpt = all.ok_or_else(|| bad("it names no shard".into()))?;
+        ckpt.weights_path = index.into();
         Ok(ckpt)
     }
 
@@ -223,7 +389,7 @@ impl Checkpoint {
         let mut non_finite = Vec::new();
         for (name, view) in st.tensors() {
             let Some(kind) = kind_of(view.dtype()) else {
-                non_float.insert(name, (format!("{:?}", view.dtype()), view.shape().to_vec()));
+                non_float.insert(name, (dtype_words(view.dtype()), view.shape().to_vec()));
                 continue;
             };
             let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
@@ -489,12 +655,20 @@ impl Checkpoint {
             return Ok(());
         }
         let mut report = String::new();
+        // At most LISTED names per section: a checkpoint of another model can differ in 200,000 tensors.
+        const LISTED: usize = 12;
         let mut section = |title: &str, items: &[String]| {
             if !items.is_empty() {
+                let more = items.len().saturating_sub(LISTED);
                 report.push_str(&format!(
-                    "  {} {title}: {}\n",
+                    "  {} {title}: {}{}\n",
                     items.len(),
-                    items.join(", ")
+                    items[..items.len().min(LISTED)].join(", "),
+                    if more > 0 {
+                        format!(" and {more} more")
+                    } else {
+                        String::new()
+                    }
                 ));
             }
         };
@@ -502,7 +676,7 @@ impl Checkpoint {
         section("unexpected", &unexpected);
         section("misshaped", &misshaped);
         section(
-            "not floating point (F32, F16, BF16 or F64 needed)",
+            "in a dtype vitscope cannot compute with (not floating point F32, F16, BF16 or F64)",
             &wrong_dtype,
         );
         Err(ModelError::Mismatch {

@@ -31,6 +31,36 @@ impl Checkpoint {
             .and_then(|c| c.get("architecture"))
             .and_then(Value::as_str)
             .unwrap_or("");
+        let config_path = self
+            .weights_path
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("config.json");
+        let bad_value = |reason: String| ModelError::Config {
+            path: config_path.clone(),
+            reason,
+        };
+        // A count the config gives (HF key, else timm model_args key): a whole number in 1..=max, never
+        // truncated or wrapped; absent is None.
+        let count = |hf_key: &str, timm_key: &str, max: usize| -> Result<Option<usize>> {
+            let (key, v) = match (hf.and_then(|c| c.get(hf_key)), timm_arg(timm_key)) {
+                (Some(v), _) if !v.is_null() => (hf_key, v),
+                (_, Some(v)) if !v.is_null() => (timm_key, v),
+                _ => return Ok(None),
+            };
+            whole(v, max).map(Some).ok_or_else(|| {
+                bad_value(format!("{key} = {v} is not a whole number between 1 and {max}"))
+            })
+        };
+        // The config and the weights must tell the same story; a contradiction is an error, not a guess.
+        let agree = |what: &str, key: &str, said: Option<usize>, found: usize| -> Result<()> {
+            match said {
+                Some(s) if s != found => Err(mismatch(format!(
+                    "config.json says {what} is {s} ({key}) but the weights hold {found}"
+                ))),
+                _ => Ok(()),
+            }
+        };
 
         let proj = probe("patch_embed.proj.weight").unwrap_or_default();
         if proj.len() != 4 || proj[1] != 3 || proj[2] != proj[3] || proj[2] == 0 {
@@ -45,6 +75,24 @@ impl Checkpoint {
         if layers == 0 {
             return Err(mismatch("no transformer blocks found".into()));
         }
+        agree(
+            "the number of layers",
+            "num_hidden_layers/depth",
+            count("num_hidden_layers", "depth", 10_000)?,
+            layers,
+        )?;
+        agree(
+            "the width",
+            "hidden_size/embed_dim",
+            count("hidden_size", "embed_dim", 1 << 20)?,
+            d,
+        )?;
+        agree(
+            "the patch size",
+            "patch_size",
+            count("patch_size", "patch_size", 4096)?,
+            patch,
+        )?;
 
         let mut prefix = Vec::new();
         if probe("cls_token").is_some() {
@@ -57,11 +105,19 @@ impl Checkpoint {
             .and_then(|s| s.get(1).copied())
             .unwrap_or(0);
         prefix.extend((0..registers).map(PrefixToken::Register));
+        if let Some(r) = hf.and_then(|c| c.get("num_register_tokens")).filter(|v| !v.is_null()) {
+            let said = whole_or_zero(r).ok_or_else(|| {
+                bad_value(format!("num_register_tokens = {r} is not a whole number"))
+            })?;
+            if said != registers {
+                return Err(mismatch(format!(
+                    "config.json says {said} register tokens (num_register_tokens) but the weights hold {registers}"
+                )));
+            }
+        }
 
-        let heads = match hf_num("num_attention_heads")
-            .or_else(|| timm_arg("num_heads").and_then(Value::as_f64))
-        {
-            Some(h) => h as usize,
+        let heads = match count("num_attention_heads", "num_heads", 1 << 16)? {
+            Some(h) => h,
             None => {
                 inferred.push(format!(
                     "{} heads (width {d} / 64: the head count is not in the weights)",
@@ -84,13 +140,23 @@ impl Checkpoint {
             )));
         }
         let n_pos = pos[1];
-        let size_hint = hf_num("image_size")
-            .map(|s| (s as usize, s as usize))
-            .or_else(|| timm_arg("img_size").and_then(size_pair));
+        let size_hint = match (hf.and_then(|c| c.get("image_size")), timm_arg("img_size")) {
+            (Some(v), _) if !v.is_null() => Some(size_pair(v).ok_or_else(|| {
+                bad_value(format!(
+                    "image_size = {v} is not a size in pixels (a whole number, or two, between 1 and {MAX_SIZE})"
+                ))
+            })?),
+            (_, Some(v)) if !v.is_null() => Some(size_pair(v).ok_or_else(|| {
+                bad_value(format!(
+                    "img_size = {v} is not a size in pixels (a whole number, or two, between 1 and {MAX_SIZE})"
+                ))
+            })?),
+            _ => None,
+        };
         let grid_of = |k: usize| -> Option<(usize, usize)> {
             let n = n_pos.checked_sub(k)?;
             if let Some((h, w)) = size_hint
-                && (h / patch) * (w / patch) == n
+                && (h / patch).checked_mul(w / patch) == Some(n)
                 && n > 0
             {
                 return Some((h / patch, w / patch));
@@ -174,7 +240,12 @@ impl Checkpoint {
 
         let pre_norm = probe("norm_pre.weight").is_some();
         let layer_norm_eps = match hf_num("layer_norm_eps") {
-            Some(e) => e,
+            Some(e) if e.is_finite() && e > 0.0 && e < 1.0 => e,
+            Some(e) => {
+                return Err(bad_value(format!(
+                    "layer_norm_eps = {e} is not a small positive number"
+                )));
+            }
             None => {
                 let (eps, why) = match family {
                     Family::Timm if pre_norm || architecture.contains("clip") => {
@@ -401,11 +472,37 @@ impl Checkpoint {
     }
 }
 
-/// `224` or `[224, 336]` as (height, width).
+/// Largest training size accepted from a config file, in pixels.
+const MAX_SIZE: usize = 1 << 16;
+
+/// A whole number in `1..=max` (`12` or `12.0`; not `4.9`, not `1e20`).
+fn whole(v: &Value, max: usize) -> Option<usize> {
+    let n = match v.as_u64() {
+        Some(n) => n,
+        None => {
+            let f = v.as_f64()?;
+            if f.fract() != 0.0 || !(1.0..=max as f64).contains(&f) {
+                return None;
+            }
+            f as u64
+        }
+    };
+    (1..=max as u64).contains(&n).then_some(n as usize)
+}
+
+/// A whole number that may be 0 (a count of optional tokens).
+fn whole_or_zero(v: &Value) -> Option<usize> {
+    if v.as_u64() == Some(0) || v.as_f64() == Some(0.0) {
+        Some(0)
+    } else {
+        whole(v, 1 << 16)
+    }
+}
+
+/// `224` or `[224, 336]` as (height, width), each in `1..=MAX_SIZE`.
 fn size_pair(v: &Value) -> Option<(usize, usize)> {
     match v {
-        Value::Number(n) => n.as_u64().map(|s| (s as usize, s as usize)),
-        Value::Array(a) if a.len() == 2 => Some((a[0].as_u64()? as usize, a[1].as_u64()? as usize)),
-        _ => None,
+        Value::Array(a) if a.len() == 2 => Some((whole(&a[0], MAX_SIZE)?, whole(&a[1], MAX_SIZE)?)),
+        v => whole(v, MAX_SIZE).map(|s| (s, s)),
     }
 }

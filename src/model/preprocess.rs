@@ -84,13 +84,15 @@ fn round_to_patches(v: f64, patch: usize) -> usize {
 }
 
 impl InputSize {
-    /// The input (height, width) in pixels for an image of `img_w × img_h`, in whole patches.
-    pub fn resolve(&self, img_w: u32, img_h: u32, patch: usize) -> (usize, usize) {
+    /// The input (height, width) in pixels for an image of `img_w × img_h`, in whole patches. A shorter side
+    /// whose longer side would pass [`MAX_INPUT_SIDE`] is refused with the largest size that works: the
+    /// aspect ratio is never changed behind the user's back.
+    pub fn resolve(&self, img_w: u32, img_h: u32, patch: usize) -> Result<(usize, usize)> {
         match *self {
-            InputSize::Exact { h, w } => (
+            InputSize::Exact { h, w } => Ok((
                 round_to_patches(h as f64, patch),
                 round_to_patches(w as f64, patch),
-            ),
+            )),
             InputSize::Shorter(s) => {
                 let short_px = round_to_patches(s as f64, patch);
                 let (iw, ih) = (img_w.max(1) as f64, img_h.max(1) as f64);
@@ -99,10 +101,24 @@ impl InputSize {
                     round_to_patches(ih * scale, patch),
                     round_to_patches(iw * scale, patch),
                 );
-                (
-                    h.min(MAX_INPUT_SIDE / patch * patch),
-                    w.min(MAX_INPUT_SIDE / patch * patch),
-                )
+                let cap = MAX_INPUT_SIDE / patch * patch;
+                if h.max(w) > cap {
+                    // the largest shorter side (in whole patches) whose longer side still fits
+                    let ratio = iw.max(ih) / iw.min(ih);
+                    let mut fit = (cap as f64 / ratio / patch as f64).floor() as usize * patch;
+                    while fit > patch
+                        && round_to_patches(fit as f64 * ratio, patch) > cap
+                    {
+                        fit -= patch;
+                    }
+                    return Err(ModelError::Invalid(format!(
+                        "at size {s} this {img_w} × {img_h} image would be {w} × {h} px, over the {MAX_INPUT_SIDE} px \
+                         vitscope allows per side (the aspect ratio is kept, never squashed); use size {} or less, \
+                         or an exact HxW size",
+                        fit.max(patch)
+                    )));
+                }
+                Ok((h, w))
             }
         }
     }
@@ -136,15 +152,16 @@ pub fn load_image(path: &Path) -> Result<DecodedImage> {
         path: path.into(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io)?.len();
-    if len > MAX_FILE_BYTES {
-        return Err(err(format!(
-            "the file is {} MiB; vitscope reads images up to {} MiB",
-            len >> 20,
-            MAX_FILE_BYTES >> 20
-        )));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
+    let bytes = crate::files::read_regular(path, MAX_FILE_BYTES).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::FileTooLarge {
+            err(format!(
+                "the file is over {} MiB; vitscope reads images up to that size",
+                MAX_FILE_BYTES >> 20
+            ))
+        } else {
+            io(e)
+        }
+    })?;
     decode_image(&bytes).map_err(err)
 }
 
@@ -182,6 +199,15 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<DecodedImage, String> {
         .map_err(|e| describe(format, e))?;
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| describe(format, e))?;
+    // The JPEG decoder fills missing scans with grey instead of failing: a file cut short must not pass as
+    // a photo. How many rows are missing cannot be told reliably, so it is refused.
+    if format == ImageFormat::Jpeg && jpeg_is_truncated(bytes) {
+        return Err(format!(
+            "the JPEG data ends early: its {} bytes stop before the end-of-image marker, so part of the \
+             picture is missing (a truncated download or copy?); vitscope does not guess the missing rows",
+            bytes.len()
+        ));
+    }
     let mut notes = Vec::new();
     if orientation != Orientation::NoTransforms {
         img.apply_orientation(orientation);
@@ -202,6 +228,15 @@ pub fn decode_image(bytes: &[u8]) -> std::result::Result<DecodedImage, String> {
     }
     if format == ImageFormat::Gif && gif_frames(bytes) > 1 {
         notes.push("animated GIF: the first frame is used".into());
+    }
+    if format == ImageFormat::Png && png_is_animated(bytes) {
+        notes.push("animated PNG (APNG): the default image is used".into());
+    }
+    if format == ImageFormat::WebP && webp_is_animated(bytes) {
+        notes.push("animated WebP: the first frame is used".into());
+    }
+    if format == ImageFormat::Tiff && tiff_pages(bytes) > 1 {
+        notes.push("multi-page TIFF: the first page is used".into());
     }
     let rgb = if colour.has_alpha() {
         let rgba = img.to_rgba8();
@@ -298,6 +333,109 @@ fn jpeg_components(bytes: &[u8]) -> Option<u8> {
     None
 }
 
+/// Whether a JPEG stops before its end-of-image marker. The segments are walked from the start (an EXIF
+/// thumbnail's own end marker inside APP1 does not count); `false` when the structure cannot be followed
+/// (the decoder accepted it; nothing is claimed).
+fn jpeg_is_truncated(b: &[u8]) -> bool {
+    let n = b.len();
+    if n < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    loop {
+        if i >= n {
+            return true;
+        }
+        if b[i] != 0xFF {
+            return false;
+        }
+        while i + 1 < n && b[i + 1] == 0xFF {
+            i += 1; // fill bytes
+        }
+        if i + 1 >= n {
+            return true;
+        }
+        let marker = b[i + 1];
+        match marker {
+            0xD9 => return false,
+            0x01 | 0xD0..=0xD7 => i += 2,
+            _ => {
+                if i + 3 >= n {
+                    return true;
+                }
+                let len = u16::from_be_bytes([b[i + 2], b[i + 3]]) as usize;
+                let end = i + 2 + len;
+                if end > n {
+                    return true;
+                }
+                i = end;
+                if marker == 0xDA {
+                    // entropy-coded data: runs to the next marker that is not a stuffed 0 or a restart
+                    loop {
+                        if i + 1 >= n {
+                            return true;
+                        }
+                        if b[i] == 0xFF && !matches!(b[i + 1], 0x00 | 0xFF | 0xD0..=0xD7) {
+                            break;
+                        }
+                        i += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// PNG chunks (type, data) in file order, up to the first malformed one.
+fn png_chunks(b: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut i = 8;
+    std::iter::from_fn(move || {
+        let len = u32::from_be_bytes(b.get(i..i + 4)?.try_into().ok()?) as usize;
+        let kind = b.get(i + 4..i + 8)?;
+        i = i.checked_add(12)?.checked_add(len)?;
+        Some(kind)
+    })
+}
+
+/// Whether a PNG is an APNG (an `acTL` chunk before the image data).
+fn png_is_animated(b: &[u8]) -> bool {
+    png_chunks(b)
+        .take_while(|k| *k != b"IDAT")
+        .any(|k| k == b"acTL")
+}
+
+/// Whether a WebP is animated (the animation flag of its VP8X header).
+fn webp_is_animated(b: &[u8]) -> bool {
+    b.len() > 20 && &b[12..16] == b"VP8X" && b[20] & 0x02 != 0
+}
+
+/// How many pages (image file directories) a TIFF chains, counting up to 2.
+fn tiff_pages(b: &[u8]) -> usize {
+    let le = match b.get(0..2) {
+        Some(b"II") => true,
+        Some(b"MM") => false,
+        _ => return 0,
+    };
+    let u32_at = |i: usize| -> Option<usize> {
+        let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
+        Some(if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) } as usize)
+    };
+    let u16_at = |i: usize| -> Option<usize> {
+        let a: [u8; 2] = b.get(i..i + 2)?.try_into().ok()?;
+        Some(if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) } as usize)
+    };
+    let next = (|| {
+        let ifd = u32_at(4)?;
+        let count = u16_at(ifd)?;
+        u32_at(ifd.checked_add(2)?.checked_add(count.checked_mul(12)?)?)
+    })();
+    match next {
+        None => 1,
+        Some(0) => 1,
+        Some(_) => 2,
+    }
+}
+
 /// How many frames a GIF has, counting up to 2.
 fn gif_frames(bytes: &[u8]) -> usize {
     use image::AnimationDecoder;
@@ -347,17 +485,58 @@ mod tests {
     #[test]
     fn shorter_side_keeps_aspect_in_whole_patches() {
         // chelsea.png is 451 x 300: shorter side 300 -> 224, longer 451*224/300 = 336.7 -> 24 patches of 14.
-        assert_eq!(InputSize::Shorter(224).resolve(451, 300, 14), (224, 336));
+        assert_eq!(InputSize::Shorter(224).resolve(451, 300, 14).unwrap(), (224, 336));
         // portrait
-        assert_eq!(InputSize::Shorter(224).resolve(300, 451, 14), (336, 224));
+        assert_eq!(InputSize::Shorter(224).resolve(300, 451, 14).unwrap(), (336, 224));
         // 518 for DINOv2: 37 patches on the shorter side
-        assert_eq!(InputSize::Shorter(518).resolve(512, 512, 14), (518, 518));
+        assert_eq!(InputSize::Shorter(518).resolve(512, 512, 14).unwrap(), (518, 518));
         // 224 is not a multiple of 14*? it is (16 patches); 225 rounds to 224
-        assert_eq!(InputSize::Shorter(225).resolve(100, 100, 14), (224, 224));
+        assert_eq!(InputSize::Shorter(225).resolve(100, 100, 14).unwrap(), (224, 224));
         assert_eq!(
-            InputSize::Exact { h: 30, w: 50 }.resolve(1, 1, 16),
+            InputSize::Exact { h: 30, w: 50 }.resolve(1, 1, 16).unwrap(),
             (32, 48)
         );
+        // a 9:1 image at shorter side 2000 would be 18000 px long: refused with a size that fits, never squashed
+        let e = InputSize::Shorter(2000).resolve(9000, 1000, 16).unwrap_err().to_string();
+        assert!(e.contains("use size 448 or less") && e.contains("never squashed"), "{e}");
+        let (h, w) = InputSize::Shorter(448).resolve(9000, 1000, 16).unwrap();
+        assert_eq!((h, w), (448, 4032));
+        assert!((w as f64 / h as f64 - 9.0).abs() < 0.01);
+    }
+
+    #[test]
+    fn every_format_cut_short_is_refused() {
+        let img = RgbImage::from_fn(64, 48, |x, y| {
+            image::Rgb([(x * 4) as u8, (y * 5) as u8, ((x * y) % 251) as u8])
+        });
+        for format in [
+            ImageFormat::Png,
+            ImageFormat::Jpeg,
+            ImageFormat::Gif,
+            ImageFormat::WebP,
+            ImageFormat::Tiff,
+            ImageFormat::Bmp,
+        ] {
+            let mut bytes = Vec::new();
+            img.write_to(&mut Cursor::new(&mut bytes), format).unwrap();
+            assert!(decode_image(&bytes).is_ok(), "{format:?} whole");
+            for pct in [30, 60, 90, 99] {
+                let cut = &bytes[..bytes.len() * pct / 100];
+                assert!(
+                    decode_image(cut).is_err(),
+                    "{format:?} cut to {pct} % of {} bytes decoded without a word",
+                    bytes.len()
+                );
+            }
+        }
+        // a JPEG with an EXIF thumbnail's end marker inside APP1 is still whole only with its own end
+        let mut jpeg = Vec::new();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        assert!(!jpeg_is_truncated(&jpeg));
+        let mut with_thumb = jpeg[..2].to_vec();
+        with_thumb.extend([0xFF, 0xE1, 0x00, 0x08, b'E', b'x', 0xFF, 0xD9, 0, 0]);
+        with_thumb.extend(&jpeg[2..jpeg.len() / 2]);
+        assert!(jpeg_is_truncated(&with_thumb));
     }
 
     #[test]

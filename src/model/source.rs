@@ -130,7 +130,7 @@ pub fn hf_cache_snapshot(repo: &str, cache: &Path) -> Result<PathBuf> {
         )));
     }
     let snapshots = dir.join("snapshots");
-    if let Ok(commit) = std::fs::read_to_string(dir.join("refs").join("main")) {
+    if let Ok(commit) = crate::files::read_regular_text(&dir.join("refs").join("main"), 4096) {
         let snap = snapshots.join(commit.trim());
         if snap.is_dir() {
             return Ok(snap);

@@ -178,6 +178,16 @@ impl GradTarget {
                     pooled = pooled.f_narrow(0, 0, d)?;
                 }
                 let token = c.last_hidden_state.f_get(t as i64)?;
+                // A model pooled by its CLS token compares the CLS with itself: the cosine is 1 whatever the
+                // image, its gradient is zero and every map would be blank.
+                if pooled.size() == token.size() && pooled.f_equal(&token)? {
+                    return Err(ModelError::Invalid(format!(
+                        "the pooled feature of this model is token {t}'s own final feature, so their \
+                         similarity is always 1 and explains nothing (an all-zero map); pick a patch as the \
+                         target (sim:ROW,COL){}",
+                        if c.logits.is_some() { " or a class" } else { "" }
+                    )));
+                }
                 Ok(Tensor::f_cosine_similarity(&pooled, &token, 0, 1e-8)?)
             }
         }

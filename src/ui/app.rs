@@ -41,6 +41,8 @@ pub struct StartOptions {
     pub view: Option<View>,
     /// Open the last model and image (from the persisted recent files) instead of `model` and `image`.
     pub restore_last: bool,
+    /// The settings file (None: settings come from eframe's storage only; tests run without one).
+    pub settings_file: Option<PathBuf>,
 }
 
 /// Everything views emit; [`App::apply`] is the only place that acts on them.
@@ -113,6 +115,10 @@ pub struct ViewState {
     /// The classifier's top classes for the current image (empty without a head).
     pub classes: Vec<ClassScore>,
     pub error: Option<String>,
+    /// What the shown error is about: it stays until dismissed or until that same thing succeeds.
+    pub error_subject: ErrorSubject,
+    /// Jobs sent whose failure would be about a model or an image: generation → subject.
+    loads: Vec<(u64, ErrorSubject)>,
     pub notice: Option<String>,
     /// What decoding did to the shown image (EXIF rotation, alpha compositing, …).
     pub image_notes: Vec<String>,
@@ -187,6 +193,19 @@ impl ViewState {
             .unwrap_or_default()
     }
 
+    /// Show an error that is about nothing loaded (an export, a request).
+    pub fn fail(&mut self, msg: String) {
+        self.error = Some(msg);
+        self.error_subject = ErrorSubject::Other;
+    }
+
+    /// Clear the error when it is about `subject` (a model or an image that has now loaded).
+    pub(super) fn clear_error(&mut self, subject: ErrorSubject) {
+        if self.error_subject == subject {
+            self.error = None;
+        }
+    }
+
     /// Note files just written.
     fn exported(&mut self, files: Vec<PathBuf>) {
         self.notice = Some(format!(
@@ -228,12 +247,32 @@ pub struct App {
     pub(super) thumbs: Vec<Cached<MapKey>>,
     pub(super) photo_generation: u64,
     query_generation: u64,
+    /// Where the settings are saved (atomically, with a backup), when anywhere.
+    settings_file: Option<PathBuf>,
     /// Textures of the analysis views, by name, with a hash of what they show.
     pub(super) store: std::collections::HashMap<String, (u64, egui::TextureHandle)>,
     range_cache: std::cell::RefCell<std::collections::HashMap<RangeKey, (f32, f32)>>,
     /// Instrumentation: the CPU time of the last frames' `ui` (layout, textures, commands), in ms,
     /// newest last (at most 1000).
     pub frame_ms: std::collections::VecDeque<f32>,
+}
+
+/// An export of the UI thread that failed, in words.
+struct ExportFailure(String);
+
+impl From<crate::export::ExportError> for ExportFailure {
+    fn from(e: crate::export::ExportError) -> Self {
+        ExportFailure(e.to_string())
+    }
+}
+
+/// What an error is about, so that only the same thing's success clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorSubject {
+    Model,
+    Image,
+    #[default]
+    Other,
 }
 
 /// What a heat texture shows: rows generation, layer, head, colormap, smooth, colour range (bits).
@@ -255,9 +294,12 @@ type RangeKey = (
 
 impl App {
     pub fn new(cc: &eframe::CreationContext<'_>, start: StartOptions) -> App {
-        let mut settings: Settings = cc
-            .storage
-            .and_then(|s| eframe::get_value(s, STORAGE_KEY))
+        let (from_file, settings_notice) = match &start.settings_file {
+            Some(p) => super::settings::load_settings(p),
+            None => (None, None),
+        };
+        let mut settings: Settings = from_file
+            .or_else(|| cc.storage.and_then(|s| eframe::get_value(s, STORAGE_KEY)))
             .unwrap_or_default();
         if let Some(dir) = &start.export_dir {
             settings.export_dir = dir.clone();
@@ -275,9 +317,11 @@ impl App {
                 size_field: start.size.to_string(),
                 attention: start.attention,
                 export_field: settings.export_dir.display().to_string(),
+                notice: settings_notice,
                 ..Default::default()
             },
             settings,
+            settings_file: start.settings_file.clone(),
             worker,
             dialogs: channel(),
             dialog_open: false,
@@ -354,17 +398,19 @@ impl App {
             }
             UiCommand::LoadImage(p) => {
                 s.image_field = p.display().to_string();
-                self.worker.send(Job::LoadImage(p));
+                let g = self.worker.send(Job::LoadImage(p));
+                s.loads.push((g, ErrorSubject::Image));
             }
             UiCommand::LoadModel(m) => {
                 if let ModelSource::Path(p) = &m {
                     s.model_field = p.display().to_string();
                 }
-                self.worker.send(Job::LoadModel {
+                let g = self.worker.send(Job::LoadModel {
                     source: m,
                     device: s.device,
                     precision: s.precision,
                 });
+                s.loads.push((g, ErrorSubject::Model));
             }
             UiCommand::SetSize(size) => {
                 s.size = size;
@@ -471,14 +517,19 @@ impl App {
                 s.pending.push((generation, s.analysis_epoch, req));
             }
             UiCommand::ExportDistance | UiCommand::ExportView | UiCommand::ExportPrefixMass => {
-                let done = match cmd {
-                    UiCommand::ExportDistance => self.export_distance(),
-                    UiCommand::ExportView => self.export_view(),
-                    _ => self.export_prefix_mass(),
-                };
+                // a plot and its table together, or neither
+                let done = crate::export::all_or_nothing(|| {
+                    match cmd {
+                        UiCommand::ExportDistance => self.export_distance(),
+                        UiCommand::ExportView => self.export_view(),
+                        _ => self.export_prefix_mass(),
+                    }
+                    .map_err(ExportFailure)
+                })
+                .map_err(|e| e.0);
                 match done {
                     Ok(files) => self.state.exported(files),
-                    Err(e) => self.state.error = Some(e),
+                    Err(e) => self.state.fail(e),
                 }
             }
             UiCommand::ResolveOverwrite(choice) => {
@@ -592,5 +643,10 @@ impl eframe::App for App {
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
         eframe::set_value(storage, STORAGE_KEY, &self.settings);
+        if let Some(p) = &self.settings_file
+            && let Err(e) = super::settings::save_settings(p, &self.settings)
+        {
+            self.state.notice = Some(format!("The settings could not be saved: {e}"));
+        }
     }
 }

@@ -119,7 +119,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         if apply {
             match s.size_field.parse::<InputSize>() {
                 Ok(size) => cmds.push(UiCommand::SetSize(size)),
-                Err(e) => s.error = Some(e.to_string()),
+                Err(e) => s.fail(e.to_string()),
             }
         }
     })

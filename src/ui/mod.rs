@@ -38,6 +38,7 @@ pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Re
         attention: args.model.attention,
         export_dir: None,
         view,
+        settings_file: settings::default_settings_file(),
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

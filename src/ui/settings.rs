@@ -1,4 +1,9 @@
-//! The one persisted settings struct (eframe storage). Runtime state is not persisted.
+//! The one persisted settings struct. Runtime state is not persisted.
+//!
+//! The settings live in their own file (`settings.json` in `$VITSCOPE_CONFIG_DIR`, else
+//! `$XDG_CONFIG_HOME/vitscope`, else `~/.config/vitscope`), written atomically; the previous good file is kept
+//! as `settings.json.bak`. A file that cannot be read is moved aside (`settings.json.corrupt`), the backup
+//! is used instead, and the app says so: nothing is reset silently.
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -131,3 +136,118 @@ impl Default for Settings {
 }
 
 pub const STORAGE_KEY: &str = "vitscope-settings";
+
+/// Where the app keeps its settings file.
+pub fn default_settings_file() -> Option<PathBuf> {
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let dir = var("VITSCOPE_CONFIG_DIR")
+        .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("vitscope")))
+        .or_else(|| var("HOME").map(|h| h.join(".config").join("vitscope")))?;
+    Some(dir.join("settings.json"))
+}
+
+fn with_suffix(path: &std::path::Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+fn read_settings(path: &std::path::Path) -> Result<Settings, String> {
+    let text = crate::files::read_regular_text(path, 16 << 20).map_err(|e| e.to_string())?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// The settings in `path` (None: no file yet), with a notice when the file could not be used.
+pub fn load_settings(path: &std::path::Path) -> (Option<Settings>, Option<String>) {
+    if !crate::files::is_present(path) {
+        return (None, None);
+    }
+    let reason = match read_settings(path) {
+        Ok(s) => return (Some(s), None),
+        Err(e) => e,
+    };
+    let corrupt = with_suffix(path, ".corrupt");
+    let kept = match std::fs::rename(path, &corrupt) {
+        Ok(()) => format!("it was kept as {}", corrupt.display()),
+        Err(_) => "it was left in place".into(),
+    };
+    let backup = with_suffix(path, ".bak");
+    match read_settings(&backup) {
+        Ok(s) => (
+            Some(s),
+            Some(format!(
+                "The settings file {} could not be read ({reason}); {kept}, and the previous settings were \
+                 restored from {}.",
+                path.display(),
+                backup.display()
+            )),
+        ),
+        Err(_) => (
+            None,
+            Some(format!(
+                "The settings file {} could not be read ({reason}) and there is no usable backup; {kept}, and \
+                 the settings start from their defaults.",
+                path.display()
+            )),
+        ),
+    }
+}
+
+/// Write `settings` to `path` atomically, keeping the file it replaces (when it was good) as the backup.
+pub fn save_settings(path: &std::path::Path, settings: &Settings) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(settings).map_err(|e| e.to_string())?;
+    if let Ok(old) = crate::files::read_regular_text(path, 16 << 20) {
+        if old == text {
+            return Ok(());
+        }
+        if serde_json::from_str::<Settings>(&old).is_ok() {
+            write_text(&with_suffix(path, ".bak"), &old)?;
+        }
+    }
+    write_text(path, &text)
+}
+
+fn write_text(path: &std::path::Path, text: &str) -> Result<(), String> {
+    crate::export::write_atomic(path, true, |w| {
+        use std::io::Write;
+        w.write_all(text.as_bytes())
+            .map_err(|source| crate::export::ExportError::Write {
+                path: path.into(),
+                source,
+            })
+    })
+    .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_corrupt_settings_file_is_kept_aside_and_the_backup_restored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        assert!(load_settings(&path).0.is_none());
+        let mut s = Settings {
+            opacity: 0.25,
+            ..Settings::default()
+        };
+        save_settings(&path, &s).unwrap();
+        s.opacity = 0.75;
+        save_settings(&path, &s).unwrap();
+        assert_eq!(load_settings(&path).0.unwrap().opacity, 0.75);
+        // a half-written file (as a crash of a non-atomic writer leaves it)
+        std::fs::write(&path, b"{\"colormap\": \"Vir").unwrap();
+        let (restored, notice) = load_settings(&path);
+        assert_eq!(restored.unwrap().opacity, 0.25, "the backup");
+        let notice = notice.unwrap();
+        assert!(notice.contains("could not be read") && notice.contains("restored"), "{notice}");
+        assert!(with_suffix(&path, ".corrupt").exists() && !path.exists());
+        // no backup either: defaults, and it is said
+        std::fs::write(&path, b"garbage").unwrap();
+        std::fs::write(with_suffix(&path, ".bak"), b"garbage").unwrap();
+        let (none, notice) = load_settings(&path);
+        assert!(none.is_none());
+        assert!(notice.unwrap().contains("defaults"));
+    }
+}

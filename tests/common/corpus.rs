@@ -136,6 +136,16 @@ pub fn odd_images(dir: &Path) -> Vec<OddImage> {
     assert_eq!(rotated.dimensions(), (16, 32));
     assert_eq!(rotated.get_pixel(8, 4).0, A);
     add("exif_rotated.jpg", rotated, 6, "EXIF orientation");
+    // animations and pages made by PIL (generate_images.py): 32 × 16, the first frame left red / right blue
+    let first = halves(32, 16);
+    for (name, copy, note) in [
+        ("animated.png", "apng.png", "animated PNG (APNG)"),
+        ("animated.webp", "animated_webp.webp", "animated WebP"),
+        ("pages.tif", "pages.tif", "multi-page TIFF"),
+    ] {
+        std::fs::copy(fixture(&format!("images/{name}")), dir.join(copy)).unwrap();
+        add(copy, first.clone(), 0, note);
+    }
     out
 }
 
@@ -178,6 +188,35 @@ pub fn bad_images(dir: &Path) -> Vec<(PathBuf, &'static str)> {
     add("empty.png", vec![], "empty");
     add("truncated.png", png[..png.len() / 2].to_vec(), "ends early");
     add("header_only.jpg", jpeg[..600].to_vec(), "ends early");
+    // JPEGs cut short decode "successfully" with grey rows in the image crate: refused by their structure
+    let mut baseline = Vec::new();
+    image::open(root().join("assets/chelsea.png"))
+        .unwrap()
+        .to_rgb8()
+        .write_to(
+            &mut std::io::Cursor::new(&mut baseline),
+            image::ImageFormat::Jpeg,
+        )
+        .unwrap();
+    add(
+        "cut30_baseline.jpg",
+        baseline[..baseline.len() * 3 / 10].to_vec(),
+        "JPEG data ends early",
+    );
+    add(
+        "cut99_baseline.jpg",
+        baseline[..baseline.len() - 2].to_vec(),
+        "JPEG data ends early",
+    );
+    let progressive = std::fs::read(fixture("images/progressive.jpg")).unwrap();
+    for pct in [20, 50, 90] {
+        let name: &'static str = Box::leak(format!("cut{pct}_progressive.jpg").into_boxed_str());
+        add(
+            name,
+            progressive[..progressive.len() * pct / 100].to_vec(),
+            "JPEG data ends early",
+        );
+    }
     add(
         "text.png",
         b"just some text, not an image\n".to_vec(),
@@ -273,7 +312,7 @@ pub fn tiny_variant(
             )
         })
         .collect();
-    safetensors::serialize_to_file(views, &None, &folder.join("model.safetensors")).unwrap();
+    safetensors::serialize_to_file(views, None, &folder.join("model.safetensors")).unwrap();
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(fixture("dinov2_tiny/config.json")).unwrap())
             .unwrap();
@@ -376,7 +415,7 @@ pub fn bad_checkpoints(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         let w = [0u8; 16];
         let view =
             safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![2, 2], &w).unwrap();
-        unknown = safetensors::serialize(vec![("conv1.weight", view)], &None).unwrap_or(unknown);
+        unknown = safetensors::serialize(vec![("conv1.weight", view)], None).unwrap_or(unknown);
     }
     add("resnet.safetensors", unknown, "unknown checkpoint layout");
     std::fs::create_dir_all(dir.join("no_weights")).unwrap();

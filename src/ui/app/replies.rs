@@ -103,7 +103,7 @@ impl App {
                 s.head = HeadSel::Mean;
                 s.layer = info.layers.saturating_sub(1); // the last layer is where attention is most semantic
                 s.model = Some(info);
-                s.error = None;
+                s.clear_error(super::ErrorSubject::Model);
             }
             Outcome::ImageLoaded { path, image, notes } => {
                 crate::ui::settings::remember(&mut self.settings.recent_images, &path);
@@ -111,7 +111,7 @@ impl App {
                 s.image_path = Some(path);
                 s.image = Some(image);
                 self.photo_generation += 1;
-                s.error = None;
+                s.clear_error(super::ErrorSubject::Image);
             }
             Outcome::Computed(c) => {
                 s.layer = s.layer.min(c.rows.layers.saturating_sub(1));
@@ -152,10 +152,16 @@ impl App {
                 if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
                     s.failed.push((*e, r.clone()));
                 }
+                s.error_subject = s
+                    .loads
+                    .iter()
+                    .find(|(g, _)| *g == generation)
+                    .map_or(super::ErrorSubject::Other, |(_, k)| *k);
                 s.error = Some(msg);
             }
         }
         s.pending.retain(|(g, _, _)| *g != generation);
+        s.loads.retain(|(g, _)| *g > generation);
     }
 }
 
