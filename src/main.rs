@@ -15,6 +15,8 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Ctrl-C or a SIGTERM during an export (CLI or app) removes its temporary files.
+    vitscope::export::cleanup_on_signals();
     let result = match cli.command {
         Some(command) => {
             // A bug must still end in one clear line, not a backtrace hint.
@@ -26,8 +28,6 @@ fn main() -> std::process::ExitCode {
                     .unwrap_or_default();
                 eprintln!("error: internal error (please report): {msg}{at}");
             }));
-            // Ctrl-C or a SIGTERM during an export removes its temporary files.
-            vitscope::export::cleanup_on_signals();
             match std::panic::catch_unwind(|| run(command)) {
                 Ok(r) => r,
                 Err(_) => return std::process::ExitCode::from(101),

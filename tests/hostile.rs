@@ -392,10 +392,13 @@ fn a_stopped_export_leaves_no_temporary_file_and_stale_ones_are_swept() {
     let out = dir.path().join("out");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join(".old.png.tmp-4194304"), b"left by a killed run").unwrap();
+    // the built-in model: 85 files, whose writing takes about 2 s in a debug build, so the signals below land
+    // before, during and after the export stage
+    let builtin = common::builtin_model().display().to_string();
     let args = |to: &Path| -> Vec<String> {
         [
-            "export", "--model", &tiny(), "--image", "assets/astronaut.png", "--out",
-            to.to_str().unwrap(), "--size", "96", "--layer", "all", "--head", "all", "--raw",
+            "export", "--model", &builtin, "--image", "assets/astronaut.png", "--out",
+            to.to_str().unwrap(), "--layer", "all", "--head", "all",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -405,7 +408,8 @@ fn a_stopped_export_leaves_no_temporary_file_and_stale_ones_are_swept() {
     let r = Command::new(env!("CARGO_BIN_EXE_vitscope")).args(args(&full)).output().unwrap();
     assert!(r.status.success(), "{}", stderr(&r));
     let complete = entries(&full).len();
-    for (i, delay_ms) in [150u64, 400, 800, 1500].iter().enumerate() {
+    let mut stopped_mid_way = 0;
+    for (i, delay_ms) in [300u64, 1000, 1400, 1800, 2200, 4000].iter().enumerate() {
         let sub = out.join(format!("run{i}"));
         std::fs::create_dir_all(&sub).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_vitscope"))
@@ -422,7 +426,9 @@ fn a_stopped_export_leaves_no_temporary_file_and_stale_ones_are_swept() {
         // all or nothing: a stopped export wrote no map or all of them
         let pngs = entries(&sub).len();
         assert!(pngs == 0 || pngs == complete, "{pngs} of {complete} files ({status:?})");
+        stopped_mid_way += usize::from(!status.success() && pngs == 0 && delay_ms >= &1000);
     }
+    assert!(stopped_mid_way > 0, "no signal landed while the export ran");
     let r = vitscope(&[
         "export", "--model", &tiny(), "--image", "assets/chelsea.png", "--out",
         out.to_str().unwrap(), "--size", "24", "--head", "mean",

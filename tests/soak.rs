@@ -51,24 +51,12 @@ fn two_hundred_random_operations_leave_the_app_working() {
         .into_iter()
         .filter(|p| p.exists())
         .collect::<Vec<_>>();
-    let views = [
-        View::Attention,
-        View::Model,
-        View::Methods,
-        View::Compare,
-        View::Distance,
-        View::Tokens,
-        View::Embeddings,
-    ];
-    let stores = [
-        AttentionStore::F32,
-        AttentionStore::F16,
-        AttentionStore::Bf16,
-        AttentionStore::QueryKeys,
-    ];
+    let views = View::ALL;
+    let stores = AttentionStore::ALL;
     let mut h = harness(&export, View::Attention);
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let mut log: Vec<String> = Vec::new();
+    let (mut errors, mut prompts) = (0, 0);
     for step in 0..200 {
         let cmd = match rng.below(16) {
             0 | 1 => UiCommand::LoadImage(rng.pick(&good_imgs).clone()),
@@ -100,6 +88,7 @@ fn two_hundred_random_operations_leave_the_app_working() {
         h.state_mut().apply(cmd);
         // an overwrite prompt is answered at random
         if h.state().state.overwrite_prompt.is_some() {
+            prompts += 1;
             let answer = *rng.pick(&[
                 OverwriteChoice::Replace,
                 OverwriteChoice::KeepBoth,
@@ -113,6 +102,7 @@ fn two_hundred_random_operations_leave_the_app_working() {
         } else {
             settle(&mut h);
             let s = &h.state().state;
+            errors += usize::from(s.error.is_some());
             assert!(
                 s.model.is_some() && s.image.is_some() && s.rows.is_some(),
                 "lost state after {}",
@@ -138,5 +128,7 @@ fn two_hundred_random_operations_leave_the_app_working() {
             pngs += 1;
         }
     }
+    eprintln!("soak: {pngs} PNGs exported, {errors} settled steps showing an error, {prompts} overwrite prompts");
     assert!(pngs > 0, "the soak exported nothing");
+    assert!(errors > 0, "the soak never met a failure: its bad inputs did not reach the app");
 }

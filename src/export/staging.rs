@@ -26,25 +26,33 @@ fn live() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
     LIVE.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn unregister(tmp: &Path) {
-    live().retain(|p| p != tmp);
+/// Remove every temporary file this process is writing.
+pub fn remove_live_temporaries() {
+    remove_all(&mut live());
 }
 
-/// Remove every temporary file this process is writing (what a signal handler calls).
-pub fn remove_live_temporaries() {
-    for p in live().drain(..) {
+fn remove_all(live: &mut Vec<PathBuf>) {
+    for p in live.drain(..) {
         let _ = std::fs::remove_file(p);
     }
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: remove this process's temporary files and exit with 128 + 2 (the shell's
-/// code for an interrupted command). For the binary's `main`; a library user keeps its own handlers.
+/// On SIGINT, SIGTERM or SIGHUP: remove this process's temporary files and end it at once with status 130
+/// (the shell's code for an interrupted command). For the binary's `main`; a library user keeps its own
+/// handlers.
+///
+/// The handler runs on its own thread while the export goes on: it waits for a batch that is being renamed
+/// (so an export ends complete or absent), then holds the registry of temporary files — a temporary file is
+/// created and renamed only under that lock, so none can appear after the sweep — and ends the process
+/// without running exit handlers (libtorch's teardown would give the export time to go on).
 pub fn cleanup_on_signals() {
     let _ = ctrlc::set_handler(|| {
         let _renaming = COMMIT.lock().unwrap_or_else(|e| e.into_inner());
-        remove_live_temporaries();
+        let mut live = live();
+        remove_all(&mut live);
         eprintln!("interrupted: no partial file was left");
-        std::process::exit(130);
+        // SAFETY: _exit ends the process at once; no Rust state is touched after it.
+        unsafe { libc::_exit(130) };
     });
 }
 
@@ -65,9 +73,10 @@ struct BatchGuard;
 impl Drop for BatchGuard {
     fn drop(&mut self) {
         if let Some(staged) = BATCH.with(|b| b.borrow_mut().take()) {
+            let mut live = live();
             for s in staged {
                 let _ = std::fs::remove_file(&s.tmp);
-                unregister(&s.tmp);
+                live.retain(|p| p != &s.tmp);
             }
         }
     }
@@ -95,6 +104,7 @@ fn commit(staged: Vec<Staged>) -> Result<(), ExportError> {
     let mut done: Vec<&Staged> = Vec::new();
     let mut failure = None;
     for s in &staged {
+        let mut live = live();
         if failure.is_none() {
             match std::fs::rename(&s.tmp, &s.dest) {
                 Ok(()) => done.push(s),
@@ -109,7 +119,7 @@ fn commit(staged: Vec<Staged>) -> Result<(), ExportError> {
         if failure.is_some() {
             let _ = std::fs::remove_file(&s.tmp);
         }
-        unregister(&s.tmp);
+        live.retain(|p| p != &s.tmp);
     }
     match failure {
         None => Ok(()),
@@ -253,14 +263,19 @@ pub(super) fn write(
         path: path.into(),
         source,
     };
-    live().push(tmp.clone());
     let result = (|| {
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)
-            .map_err(werr)?;
+        // created under the registry's lock: a signal's sweep sees every temporary file that exists
+        let file = {
+            let mut live = live();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)
+                .map_err(werr)?;
+            live.push(tmp.clone());
+            file
+        };
         let mut w = std::io::BufWriter::new(file);
         fill(&mut w)?;
         w.flush().map_err(werr)?;
@@ -278,14 +293,16 @@ pub(super) fn write(
             });
             Ok(())
         } else {
-            std::fs::rename(&tmp, &dest).map_err(werr)
+            let mut live = live();
+            let renamed = std::fs::rename(&tmp, &dest).map_err(werr);
+            live.retain(|p| p != &tmp);
+            renamed
         }
     })();
     if result.is_err() {
+        let mut live = live();
         let _ = std::fs::remove_file(&tmp);
-    }
-    if result.is_err() || !in_batch {
-        unregister(&tmp);
+        live.retain(|p| p != &tmp);
     }
     result
 }
@@ -325,7 +342,7 @@ mod tests {
         assert!(matches!(r, Err(ExportError::Exists { .. })), "{r:?}");
         assert_eq!(names(d), ["c.png"]);
         assert_eq!(std::fs::read(d.join("c.png")).unwrap(), b"old");
-        assert!(live().is_empty());
+        assert!(!live().iter().any(|p| p.starts_with(d)), "temporary files still registered");
         // two outputs with one path are refused before anything is written
         let r: Result<(), ExportError> = all_or_nothing(|| {
             put(&d.join("x.csv"), true, b"csv")?;

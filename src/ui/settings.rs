@@ -168,25 +168,24 @@ pub fn load_settings(path: &std::path::Path) -> (Option<Settings>, Option<String
     };
     let corrupt = with_suffix(path, ".corrupt");
     let kept = match std::fs::rename(path, &corrupt) {
-        Ok(()) => format!("it was kept as {}", corrupt.display()),
-        Err(_) => "it was left in place".into(),
+        Ok(()) => "kept as settings.json.corrupt".to_string(),
+        Err(_) => "left in place".into(),
     };
     let backup = with_suffix(path, ".bak");
     match read_settings(&backup) {
         Ok(s) => (
             Some(s),
             Some(format!(
-                "The settings file {} could not be read ({reason}); {kept}, and the previous settings were \
-                 restored from {}.",
-                path.display(),
-                backup.display()
+                "Settings file {} unreadable ({reason}): {kept}; the previous settings were restored from \
+                 its backup.",
+                path.display()
             )),
         ),
         Err(_) => (
             None,
             Some(format!(
-                "The settings file {} could not be read ({reason}) and there is no usable backup; {kept}, and \
-                 the settings start from their defaults.",
+                "Settings file {} unreadable ({reason}) and no usable backup: {kept}; settings start from \
+                 their defaults.",
                 path.display()
             )),
         ),
@@ -241,7 +240,7 @@ mod tests {
         let (restored, notice) = load_settings(&path);
         assert_eq!(restored.unwrap().opacity, 0.25, "the backup");
         let notice = notice.unwrap();
-        assert!(notice.contains("could not be read") && notice.contains("restored"), "{notice}");
+        assert!(notice.contains("unreadable") && notice.contains("restored"), "{notice}");
         assert!(with_suffix(&path, ".corrupt").exists() && !path.exists());
         // no backup either: defaults, and it is said
         std::fs::write(&path, b"garbage").unwrap();
