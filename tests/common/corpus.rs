@@ -395,6 +395,15 @@ pub fn bad_checkpoints(dir: &Path) -> Vec<(PathBuf, &'static str)> {
         lying,
         "shape does not match its data size",
     );
+    let header = br#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#;
+    let mut overlapping = (header.len() as u64).to_le_bytes().to_vec();
+    overlapping.extend(header);
+    overlapping.extend([0u8; 12]);
+    add(
+        "overlapping.safetensors",
+        overlapping,
+        "overlapping or gapped data offsets",
+    );
     add(
         "photo.safetensors",
         std::fs::read(root().join("assets/chelsea.png")).unwrap(),
