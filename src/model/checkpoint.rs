@@ -8,14 +8,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 use serde_json::Value;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use super::config::{Activation, Family, VitConfig};
 use super::error::{ModelError, Result};
 use super::layout::PrefixToken;
 use super::naming::{self, Source};
+use super::weights_file::{Collected, WeightsFile, check_weights_fit};
 
 /// Tensors of a checkpoint (f32, CPU) with the config files found next to it.
 pub struct Checkpoint {
@@ -176,28 +177,8 @@ pub fn parse_json(text: &str) -> std::result::Result<Value, String> {
     Ok(v)
 }
 
-/// A dtype vitscope cannot compute with, in words.
-fn dtype_words(dtype: Dtype) -> String {
-    let what = match dtype {
-        Dtype::F8_E4M3 | Dtype::F8_E5M2 | Dtype::F8_E8M0 => {
-            "8-bit float: a quantised checkpoint, whose scales vitscope does not apply"
-        }
-        Dtype::F4 | Dtype::F6_E2M3 | Dtype::F6_E3M2 => "4/6-bit float: a quantised checkpoint",
-        Dtype::BOOL => "boolean",
-        Dtype::C64 => "complex",
-        _ => "integer",
-    };
-    format!("{dtype:?}, {what}")
-}
-
-fn kind_of(dtype: Dtype) -> Option<Kind> {
-    match dtype {
-        Dtype::F32 => Some(Kind::Float),
-        Dtype::F16 => Some(Kind::Half),
-        Dtype::BF16 => Some(Kind::BFloat16),
-        Dtype::F64 => Some(Kind::Double),
-        _ => None,
-    }
+fn available_memory() -> Option<u64> {
+    super::device::available_memory()
 }
 
 /// Largest safetensors header accepted (the format's own limit).
@@ -298,9 +279,21 @@ impl Checkpoint {
         Ok(ckpt)
     }
 
-    /// One safetensors file, header checked before the file is read.
+    /// One safetensors file: header checked, memory checked, then each tensor read into its own storage.
     fn read_file(weights_path: &Path) -> Result<Checkpoint> {
         check_header(weights_path)?;
+        match WeightsFile::open(weights_path)? {
+            Some(f) => {
+                check_weights_fit(weights_path, f.f32_bytes(), available_memory())?;
+                Ok(Self::from_collected(f.read()?, weights_path))
+            }
+            None => Self::read_whole(weights_path),
+        }
+    }
+
+    /// The whole file in memory, parsed by the safetensors crate (for files whose header does not validate:
+    /// its error says what is wrong).
+    fn read_whole(weights_path: &Path) -> Result<Checkpoint> {
         let bytes = crate::files::read_regular(weights_path, u64::MAX).map_err(|source| {
             ModelError::Io {
                 path: weights_path.into(),
@@ -308,6 +301,18 @@ impl Checkpoint {
             }
         })?;
         Self::from_bytes(&bytes, weights_path)
+    }
+
+    fn from_collected(mut c: Collected, path: &Path) -> Checkpoint {
+        let warnings = c.warnings();
+        Checkpoint {
+            weights_path: path.into(),
+            tensors: c.tensors,
+            non_float: c.non_float,
+            warnings,
+            config: None,
+            preprocessor_config: None,
+        }
     }
 
     /// A sharded checkpoint: every shard its index names, each holding exactly the tensors the index puts in it.
@@ -336,10 +341,25 @@ impl Checkpoint {
                 dir.display()
             )));
         }
-        let mut all: Option<Checkpoint> = None;
-        for (file, names) in &shards {
+        // Every shard's header first: the memory check covers the whole checkpoint before any tensor is read.
+        let mut files = Vec::new();
+        for file in shards.keys() {
             let shard_path = dir.join(file);
-            let shard = Self::read_file(&shard_path)?;
+            check_header(&shard_path)?;
+            match WeightsFile::open(&shard_path)? {
+                Some(f) => files.push(f),
+                None => {
+                    // the whole-file parser names the problem (it fails wherever the header does not validate)
+                    Self::read_whole(&shard_path)?;
+                    return Err(bad(format!("the header of {file} could not be read")));
+                }
+            }
+        }
+        let need: u64 = files.iter().map(WeightsFile::f32_bytes).sum();
+        check_weights_fit(index, need, available_memory())?;
+        let mut all = Collected::default();
+        for (f, (file, names)) in files.into_iter().zip(&shards) {
+            let shard = f.read()?;
             let absent: Vec<&String> = names.iter().filter(|n| !shard.contains(n)).collect();
             let extra = shard
                 .tensors
@@ -355,18 +375,9 @@ impl Checkpoint {
                     absent.first().map_or("none", |s| s.as_str())
                 )));
             }
-            match &mut all {
-                None => all = Some(shard),
-                Some(a) => {
-                    a.tensors.extend(shard.tensors);
-                    a.non_float.extend(shard.non_float);
-                    a.warnings.extend(shard.warnings);
-                }
-            }
+            all.extend(shard);
         }
-        let mut ckpt = all.ok_or_else(|| bad("it names no shard".into()))?;
-        ckpt.weights_path = index.into();
-        Ok(ckpt)
+        Ok(Self::from_collected(all, index))
     }
 
     /// Parse safetensors bytes (`path` names them in messages); no config files.
@@ -384,42 +395,14 @@ impl Checkpoint {
                 });
             }
         };
-        let mut tensors = HashMap::new();
-        let mut non_float = BTreeMap::new();
-        let mut non_finite = Vec::new();
+        let mut c = Collected::default();
         for (name, view) in st.tensors() {
-            let Some(kind) = kind_of(view.dtype()) else {
-                non_float.insert(name, (dtype_words(view.dtype()), view.shape().to_vec()));
-                continue;
-            };
-            let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
-            let t = Tensor::f_from_data_size(view.data(), &shape, kind)?.f_to_kind(Kind::Float)?;
-            // One pass for the usual all-finite tensor; counts only for the others.
-            if t.f_isfinite()?.f_all()?.int64_value(&[]) == 0 {
-                let nan = t.f_isnan()?.f_sum(Kind::Int64)?.int64_value(&[]);
-                let inf = t.f_isinf()?.f_sum(Kind::Int64)?.int64_value(&[]);
-                non_finite.push(format!("{name} ({nan} NaN, {inf} Inf)"));
-            }
-            tensors.insert(name, t);
+            c.add(name, view.dtype(), view.shape(), |buf| {
+                buf.copy_from_slice(view.data());
+                Ok(())
+            })?;
         }
-        non_finite.sort();
-        let mut warnings = Vec::new();
-        if !non_finite.is_empty() {
-            warnings.push(format!(
-                "{} tensor{} hold NaN or Inf values, so maps may be blank: {}",
-                non_finite.len(),
-                if non_finite.len() == 1 { "" } else { "s" },
-                non_finite.join(", ")
-            ));
-        }
-        Ok(Checkpoint {
-            weights_path: path.into(),
-            tensors,
-            non_float,
-            warnings,
-            config: None,
-            preprocessor_config: None,
-        })
+        Ok(Self::from_collected(c, path))
     }
 
     /// The shape of a tensor of any dtype.

@@ -11,6 +11,7 @@ pub mod preprocess;
 pub mod source;
 pub mod store;
 pub mod vit;
+mod weights_file;
 
 pub use checkpoint::Checkpoint;
 pub use config::{Activation, Family, Pool, VitConfig};
