@@ -2,10 +2,13 @@
 //!
 //! torch-sys (`links = "tch"`) tells dependants where libtorch's shared libraries are through
 //! `DEP_TCH_LIBTORCH_LIB`. We embed that folder as an rpath so `cargo run`, `cargo test` and the
-//! built binaries find libtorch without `LD_LIBRARY_PATH`. When the folder holds the CUDA build
-//! (`libtorch_cuda.so`), we link `libtorch.so` with `--no-as-needed`: rustc links with `--as-needed`,
-//! which would drop the CUDA libraries (nothing references them by symbol) and `tch::Cuda::is_available()`
-//! would then be false even on a machine with a GPU.
+//! built binaries find libtorch without `LD_LIBRARY_PATH`, and pass it to the code as
+//! `VITSCOPE_LIBTORCH_LIB`.
+//!
+//! The CUDA part of libtorch (`libtorch_cuda.so`, which maps cuBLAS, cuDNN and NCCL: ~0.5 s and ~450 MB at
+//! every start) is deliberately *not* linked: rustc's `--as-needed` drops it anyway, and
+//! `model::device` loads it with `dlopen(RTLD_GLOBAL)` only when CUDA is asked for or a GPU driver is present,
+//! before the first CUDA call (as pytorch/pytorch#148770 does). A CPU machine never maps the CUDA stack.
 use std::path::Path;
 
 fn main() {
@@ -17,11 +20,8 @@ fn main() {
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
-    if Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:rustc-link-search=native={lib}");
-        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
-        println!("cargo:rustc-link-arg=-ltorch");
-        println!("cargo:rustc-link-arg=-ltorch_cuda");
-        println!("cargo:rustc-link-arg=-Wl,--as-needed");
+    println!("cargo:rustc-env=VITSCOPE_LIBTORCH_LIB={lib}");
+    if !Path::new(&lib).join("libtorch_cuda.so").exists() {
+        println!("cargo:warning=libtorch at {lib} has no CUDA part: vitscope will run on the CPU only");
     }
 }

@@ -48,7 +48,7 @@ fn main() {
     let ckpt = Checkpoint::read(&root.join("models/dinov2-small-imgfocus"))
         .expect("built-in model: run scripts/setup.sh");
     let mut devices = vec![Device::Cpu];
-    if tch::Cuda::is_available() {
+    if vitscope::model::device::load_cuda() && tch::Cuda::is_available() {
         devices.push(Device::Cuda(0));
     }
     println!(
