@@ -25,3 +25,29 @@ fn the_cuda_stack_is_mapped_only_where_there_is_a_gpu() {
         assert!(library_mapped("libtorch_cpu"), "the maps are read");
     }
 }
+
+/// `vitscope doctor` runs the app's worker headless and says what the machine has. On a CPU machine the
+/// CUDA stack stays unmapped under `auto`, and `--device cuda` loads libtorch's CUDA part (the first half of
+/// the GPU path, provable here) before saying there is no GPU.
+#[test]
+fn doctor_reports_the_devices_and_runs_the_worker() {
+    let tiny = common::fixture("dinov2_tiny").display().to_string();
+    let r = common::vitscope(&["doctor", "--model", &tiny, "--size", "24"]);
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert!(r.status.success(), "{e}");
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["worker"]["input_hw"], serde_json::json!([24, 36]));
+    assert!(v["worker"]["forward_ms"].as_f64().unwrap() > 0.0);
+    if gpu_driver_present() {
+        assert_eq!(v["worker"]["device"], "cuda:0", "{v}");
+        return;
+    }
+    assert_eq!(v["worker"]["device"], "cpu");
+    assert_eq!(v["cuda_stack_mapped"], false, "{v}");
+    let r = common::vitscope(&["doctor", "--model", &tiny, "--size", "24", "--device", "cuda"]);
+    assert!(!r.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["libtorch_cuda_loaded"], true, "{v}");
+    assert_eq!(v["cuda_available"], false);
+    assert!(v["worker"]["error"].as_str().unwrap().contains("CUDA was requested"));
+}

@@ -55,8 +55,15 @@ pub enum Command {
         force: bool,
     },
     /// Describe a model (family, layout, preprocessing, what was inferred) as JSON; with --image, also the
-    /// classifier's top 5 classes.
+    /// classifier's top 5 classes and the forward time.
     Info {
+        #[command(flatten)]
+        common: ModelImageArgs,
+    },
+    /// Check this machine: which devices libtorch sees (CUDA loaded only when asked for or a GPU driver is
+    /// present), then run the app's worker thread — the same code the app uses — on the chosen device with the
+    /// model and image, and print what it answered, as JSON.
+    Doctor {
         #[command(flatten)]
         common: ModelImageArgs,
     },
@@ -263,6 +270,79 @@ fn engine_for(a: &ModelImageArgs) -> Result<Engine> {
     engine_with(a)
 }
 
+/// `vitscope doctor`: devices, then the app's worker run headless on the chosen device.
+fn doctor(common: ModelImageArgs) -> Result<()> {
+    use crate::jobs::{Job, Outcome, Worker};
+    use crate::model::device;
+    let driver = device::gpu_driver_present();
+    let wants_cuda = driver || common.model.device == crate::model::DeviceChoice::Cuda;
+    let cuda_loaded = wants_cuda && device::load_cuda();
+    let cuda = cuda_loaded && tch::Cuda::is_available();
+    let mut report = serde_json::json!({
+        "nvidia_driver": driver,
+        "libtorch_cuda_loaded": cuda_loaded,
+        "cuda_available": cuda,
+        "cuda_devices": if cuda { tch::Cuda::device_count() } else { 0 },
+        "cuda_stack_mapped": device::library_mapped("libcublas"),
+    });
+    let image = common
+        .image
+        .clone()
+        .or_else(crate::model::source::default_image)
+        .context("no image: give --image")?;
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let mut worker = Worker::spawn(move || {
+        let _ = tx.send(());
+    });
+    worker.send(Job::SetStore(common.model.attention));
+    worker.send(Job::SetSize(common.model.size));
+    worker.send(Job::LoadModel {
+        source: common.model.model.clone(),
+        device: common.model.device,
+        precision: common.model.precision,
+    });
+    let last = worker.send(Job::LoadImage(image));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let mut answered = serde_json::Map::new();
+    let mut failure = None;
+    'wait: loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            bail!("the worker did not answer within 600 s");
+        }
+        let _ = rx.recv_timeout(left.min(std::time::Duration::from_millis(200)));
+        while let Some(reply) = worker.try_recv() {
+            for outcome in reply.outcomes {
+                match outcome {
+                    Outcome::ModelLoaded(info) => {
+                        answered.insert("model".into(), info.name.clone().into());
+                        answered.insert("device".into(), info.device.clone().into());
+                    }
+                    Outcome::Computed(c) => {
+                        answered.insert("forward_ms".into(), c.forward_ms.into());
+                        answered.insert("input_hw".into(), serde_json::json!(c.input_hw));
+                        answered.insert("attention_bytes".into(), c.attention_bytes.into());
+                    }
+                    Outcome::Failed(e) => failure = Some(e),
+                    _ => {}
+                }
+            }
+            if reply.generation >= last && (answered.contains_key("forward_ms") || failure.is_some()) {
+                break 'wait;
+            }
+        }
+    }
+    if let Some(e) = &failure {
+        answered.insert("error".into(), e.clone().into());
+    }
+    report["worker"] = serde_json::Value::Object(answered);
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    match failure {
+        Some(e) => bail!("the worker failed: {e}"),
+        None => Ok(()),
+    }
+}
+
 /// An error and its causes on one line: multi-line texts joined with `; ` (a line ending in `:` runs on with
 /// a space), and a cause already said by the text before it (an io error repeated by its wrapper) left out.
 pub fn one_line(e: &anyhow::Error) -> String {
@@ -327,9 +407,11 @@ pub fn run(command: Command) -> Result<()> {
             if let Some(run) = &engine.run {
                 v["input_hw"] = serde_json::json!(run.capture.input_hw);
                 v["top_classes"] = serde_json::to_value(engine.top_classes(5)?)?;
+                v["forward_ms"] = serde_json::json!(run.capture.forward_ms);
             }
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
+        Command::Doctor { common } => doctor(common)?,
         Command::Dump { common, out, force } => {
             let engine = engine_for(&common)?;
             let (Some(m), Some(run), Some((img_path, _))) =
