@@ -83,7 +83,8 @@ impl Drop for BatchGuard {
 }
 
 /// Run `f` so that the files it writes (through [`super::write_atomic`]) appear together, after it
-/// succeeded, or not at all. Nested calls join the outer batch.
+/// succeeded, or not at all. Nested calls join the outer batch. The batch belongs to the calling thread:
+/// files written from other threads (a parallel encoder) are not part of it — encode in parallel, write here.
 pub fn all_or_nothing<T, E: From<ExportError>>(f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
     if BATCH.with(|b| b.borrow().is_some()) {
         return f();
