@@ -51,7 +51,7 @@ fn header(entries: &[Entry], meta: &BTreeMap<String, String>) -> Vec<u8> {
         offset += bytes;
     }
     let mut text = serde_json::Value::Object(h).to_string().into_bytes();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(b' ');
     }
     text
