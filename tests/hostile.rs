@@ -316,10 +316,18 @@ fn distance_uses_the_attention_storage_it_is_given() {
             .flat_map(|l| l.split(',').skip(2).map(|v| v.parse::<f64>().unwrap()).collect::<Vec<_>>())
             .collect()
     };
-    let (e, h) = (values(&exact), values(&half));
+    let (e, h, q) = (values(&exact), values(&half), values(&qk));
     assert_ne!(exact, half, "f16 storage gave the f32 table: --attention was ignored");
-    assert!(e.iter().zip(&h).all(|(a, b)| (a - b).abs() < 1e-2 * a.abs().max(1.0)));
-    assert!(values(&qk).iter().zip(&e).all(|(a, b)| (a - b).abs() < 1e-4 * b.abs().max(1.0)));
+    let worst = |other: &[f64]| {
+        other
+            .iter()
+            .zip(&e)
+            .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            .fold(0.0, f64::max)
+    };
+    // half maps round (~1e-3); queries and keys recompute the same maps to f32 rounding
+    assert!(worst(&h) < 1e-2, "f16: {}\n{half}\nf32:\n{exact}", worst(&h));
+    assert!(worst(&q) < 1e-3, "query-keys: {}\n{qk}\nf32:\n{exact}", worst(&q));
 }
 
 // 9, 11: all-or-nothing exports, no rename over special files
