@@ -136,26 +136,12 @@ pub(super) enum Kept {
     QueryKeys(Tensor, Tensor),
 }
 
-/// An uninitialised f32 tensor for a layer's attention. On Linux CPUs a large one is marked for transparent
-/// huge pages before its first touch (`madvise(MADV_HUGEPAGE)`; THP is in "madvise" mode on most distributions):
-/// at thousands of tokens the capture is gigabytes, and faulting it in 2 MiB pages rather than 4 KiB ones
-/// removes most of the kernel time the forward would otherwise spend on page faults.
+/// An uninitialised f32 tensor for a layer's attention.
+///
+/// It is not advised for transparent huge pages. `madvise(MADV_HUGEPAGE)` was tried here: on this project's
+/// build machine (THP enabled=madvise, defrag=madvise) it made the built-in model's forward at 700 px 1.7-2.3x
+/// slower (3.5-4.7 s against 2.0-2.1 s, release build, page cache dropped, 22 GB free), and slower at 448 px
+/// too, so the kernel's default 4 KiB faulting is kept.
 fn capture_buffer(shape: [i64; 4], device: Device) -> Result<Tensor> {
-    let buf = Tensor::f_empty(shape, (Kind::Float, device))?;
-    #[cfg(target_os = "linux")]
-    if device == Device::Cpu {
-        const HUGE: usize = 2 << 20;
-        let len = buf.numel() * 4;
-        let start = (buf.data_ptr() as usize).next_multiple_of(HUGE);
-        let end = (buf.data_ptr() as usize + len) / HUGE * HUGE;
-        if end > start {
-            // SAFETY: [start, end) lies inside the tensor's own allocation, which nothing has touched yet;
-            // the advice changes only how its pages are backed, never their contents. Failure (THP off) is
-            // harmless and ignored.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE);
-            }
-        }
-    }
-    Ok(buf)
+    Ok(Tensor::f_empty(shape, (Kind::Float, device))?)
 }
