@@ -22,6 +22,8 @@ fn main() {
     println!("cargo:rustc-link-arg=-Wl,-rpath,{lib}");
     println!("cargo:rustc-env=VITSCOPE_LIBTORCH_LIB={lib}");
     if !Path::new(&lib).join("libtorch_cuda.so").exists() {
-        println!("cargo:warning=libtorch at {lib} has no CUDA part: vitscope will run on the CPU only");
+        println!(
+            "cargo:warning=libtorch at {lib} has no CUDA part: vitscope will run on the CPU only"
+        );
     }
 }

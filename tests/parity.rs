@@ -77,7 +77,9 @@ fn builtin_dinov2_matches_transformers_on_chelsea() {
     let img = preprocess::load_image(&fixture("builtin/chelsea_224x336.png"))
         .unwrap()
         .rgb;
-    let (h, w) = InputSize::Shorter(224).resolve(img.width(), img.height(), 14).unwrap();
+    let (h, w) = InputSize::Shorter(224)
+        .resolve(img.width(), img.height(), 14)
+        .unwrap();
     assert_eq!(
         (h, w),
         (224, 336),

@@ -42,7 +42,10 @@ fn two_hundred_random_operations_leave_the_app_working() {
     let bad_dir = dir.path().join("bad");
     std::fs::create_dir_all(&bad_dir).unwrap();
     let bad_imgs: Vec<PathBuf> = bad_images(&bad_dir).into_iter().map(|(p, _)| p).collect();
-    let bad_models: Vec<PathBuf> = bad_checkpoints(&bad_dir).into_iter().map(|(p, _)| p).collect();
+    let bad_models: Vec<PathBuf> = bad_checkpoints(&bad_dir)
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
     let good_imgs: Vec<PathBuf> = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"]
         .iter()
         .map(|f| root().join("assets").join(f))
@@ -128,7 +131,12 @@ fn two_hundred_random_operations_leave_the_app_working() {
             pngs += 1;
         }
     }
-    eprintln!("soak: {pngs} PNGs exported, {errors} settled steps showing an error, {prompts} overwrite prompts");
+    eprintln!(
+        "soak: {pngs} PNGs exported, {errors} settled steps showing an error, {prompts} overwrite prompts"
+    );
     assert!(pngs > 0, "the soak exported nothing");
-    assert!(errors > 0, "the soak never met a failure: its bad inputs did not reach the app");
+    assert!(
+        errors > 0,
+        "the soak never met a failure: its bad inputs did not reach the app"
+    );
 }

@@ -12,15 +12,25 @@ fn the_cuda_stack_is_mapped_only_where_there_is_a_gpu() {
     let ckpt = Checkpoint::read(&common::fixture("dinov2_tiny")).unwrap();
     let vit = Vit::from_checkpoint(&ckpt, device).unwrap();
     let img = image::RgbImage::from_pixel(24, 24, image::Rgb([120, 60, 30]));
-    let run = vitscope::engine::forward(&vit, &img, vitscope::model::InputSize::Shorter(24)).unwrap();
+    let run =
+        vitscope::engine::forward(&vit, &img, vitscope::model::InputSize::Shorter(24)).unwrap();
     assert_eq!(run.capture.attentions.len(), 3);
     if gpu_driver_present() {
-        assert!(library_mapped("libtorch_cuda"), "a GPU machine must load CUDA");
-        assert!(matches!(device, tch::Device::Cuda(_)), "auto chose {device:?}");
+        assert!(
+            library_mapped("libtorch_cuda"),
+            "a GPU machine must load CUDA"
+        );
+        assert!(
+            matches!(device, tch::Device::Cuda(_)),
+            "auto chose {device:?}"
+        );
     } else {
         assert_eq!(device, tch::Device::Cpu);
         for lib in ["libtorch_cuda", "libcublas", "libcudnn", "libnccl"] {
-            assert!(!library_mapped(lib), "{lib} is mapped on a machine without a GPU");
+            assert!(
+                !library_mapped(lib),
+                "{lib} is mapped on a machine without a GPU"
+            );
         }
         assert!(library_mapped("libtorch_cpu"), "the maps are read");
     }
@@ -44,10 +54,17 @@ fn doctor_reports_the_devices_and_runs_the_worker() {
     }
     assert_eq!(v["worker"]["device"], "cpu");
     assert_eq!(v["cuda_stack_mapped"], false, "{v}");
-    let r = common::vitscope(&["doctor", "--model", &tiny, "--size", "24", "--device", "cuda"]);
+    let r = common::vitscope(&[
+        "doctor", "--model", &tiny, "--size", "24", "--device", "cuda",
+    ]);
     assert!(!r.status.success());
     let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(v["libtorch_cuda_loaded"], true, "{v}");
     assert_eq!(v["cuda_available"], false);
-    assert!(v["worker"]["error"].as_str().unwrap().contains("CUDA was requested"));
+    assert!(
+        v["worker"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("CUDA was requested")
+    );
 }

@@ -297,11 +297,17 @@ pub(super) fn distance(
     let loaded = crate::engine::load_model(&model.model, model.device, model.precision)
         .with_context(|| format!("cannot load model {}", model.model))?;
     let start = std::time::Instant::now();
-    let run =
-        crate::engine::head_stats_over(&loaded.vit, &files, model.size, model.attention, prefix, |i, n, f| {
+    let run = crate::engine::head_stats_over(
+        &loaded.vit,
+        &files,
+        model.size,
+        model.attention,
+        prefix,
+        |i, n, f| {
             eprintln!("[{i}/{n}] {}", f.display());
             true
-        })?;
+        },
+    )?;
     for (f, why) in &run.skipped {
         eprintln!("skipped {}: {why}", f.display());
     }
@@ -311,11 +317,12 @@ pub(super) fn distance(
     crate::export::all_or_nothing(|| {
         crate::export::write_atomic(out, force, |w| {
             use std::io::Write;
-            w.write_all(total.to_csv().as_bytes())
-                .map_err(|source| crate::export::ExportError::Write {
+            w.write_all(total.to_csv().as_bytes()).map_err(|source| {
+                crate::export::ExportError::Write {
                     path: out.into(),
                     source,
-                })
+                }
+            })
         })?;
         if let Some(plot) = plot {
             let img = crate::render::plot::distance_figure(&total, &loaded.info.name, prefix);

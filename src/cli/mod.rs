@@ -327,7 +327,9 @@ fn doctor(common: ModelImageArgs) -> Result<()> {
                     _ => {}
                 }
             }
-            if reply.generation >= last && (answered.contains_key("forward_ms") || failure.is_some()) {
+            if reply.generation >= last
+                && (answered.contains_key("forward_ms") || failure.is_some())
+            {
                 break 'wait;
             }
         }
@@ -349,7 +351,12 @@ pub fn one_line(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let mut text = String::new();
-        for line in cause.to_string().lines().map(str::trim).filter(|l| !l.is_empty()) {
+        for line in cause
+            .to_string()
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+        {
             if !text.is_empty() {
                 text.push_str(if text.ends_with(':') { " " } else { "; " });
             }
@@ -508,7 +515,8 @@ pub fn run(command: Command) -> Result<()> {
             };
             let start = std::time::Instant::now();
             // Every file of the export, or none: a failure half-way leaves the folder as it was.
-            let files = crate::export::all_or_nothing(|| export_method(&engine, method, &output, &req))?;
+            let files =
+                crate::export::all_or_nothing(|| export_method(&engine, method, &output, &req))?;
             for f in &files {
                 print_path(f);
             }

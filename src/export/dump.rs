@@ -40,7 +40,10 @@ fn shape_of(t: &Tensor) -> Vec<usize> {
 /// format's reference writer does.
 fn header(entries: &[Entry], meta: &BTreeMap<String, String>) -> Vec<u8> {
     let mut h = serde_json::Map::new();
-    h.insert("__metadata__".into(), serde_json::to_value(meta).unwrap_or_default());
+    h.insert(
+        "__metadata__".into(),
+        serde_json::to_value(meta).unwrap_or_default(),
+    );
     let mut offset = 0usize;
     for e in entries {
         let bytes = e.shape.iter().product::<usize>() * 4;
@@ -93,7 +96,8 @@ pub fn write_dump(
     let n = src.tokens();
     let heads = src.heads();
     // Half maps and queries/keys are widened one layer at a time: that layer (and its softmax) must fit.
-    let stored_f32 = capture.attentions.iter().all(|a| a.kind() == Kind::Float) && capture.query_keys.is_none();
+    let stored_f32 =
+        capture.attentions.iter().all(|a| a.kind() == Kind::Float) && capture.query_keys.is_none();
     if !stored_f32
         && src.device() == Device::Cpu
         && let Some(avail) = crate::model::device::available_memory()
@@ -179,14 +183,20 @@ pub fn write_dump(
         source,
     };
     write_atomic(path, overwrite, |w| {
-        w.write_all(&(head.len() as u64).to_le_bytes()).map_err(werr)?;
+        w.write_all(&(head.len() as u64).to_le_bytes())
+            .map_err(werr)?;
         w.write_all(&head).map_err(werr)?;
         for e in &entries {
             let t = (e.get)()?;
             if shape_of(&t) != e.shape {
                 return Err(ExportError::Encode {
                     path: path.into(),
-                    reason: format!("{} has shape {:?}, expected {:?}", e.name, t.size(), e.shape),
+                    reason: format!(
+                        "{} has shape {:?}, expected {:?}",
+                        e.name,
+                        t.size(),
+                        e.shape
+                    ),
                 });
             }
             write_f32(w, &t).map_err(werr)?;

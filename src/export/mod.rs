@@ -24,7 +24,9 @@ pub enum ExportError {
     },
     #[error("{path} already exists (use --force to overwrite)")]
     Exists { path: PathBuf },
-    #[error("{path} is {kind}, not a regular file; vitscope writes regular files only and never replaces anything else")]
+    #[error(
+        "{path} is {kind}, not a regular file; vitscope writes regular files only and never replaces anything else"
+    )]
     NotRegular { path: PathBuf, kind: &'static str },
     #[error("two outputs of this export would be the same file {path}; give each its own name")]
     SamePath { path: PathBuf },

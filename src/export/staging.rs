@@ -202,7 +202,9 @@ fn temp_pid(name: &str) -> Option<u32> {
     if !stem.starts_with('.') || stem.len() < 2 || pid.is_empty() {
         return None;
     }
-    pid.parse().ok().filter(|_| pid.chars().all(|c| c.is_ascii_digit()))
+    pid.parse()
+        .ok()
+        .filter(|_| pid.chars().all(|c| c.is_ascii_digit()))
 }
 
 /// Remove temporary files left in `dir` by vitscope processes that no longer run (once per folder).
@@ -343,7 +345,10 @@ mod tests {
         assert!(matches!(r, Err(ExportError::Exists { .. })), "{r:?}");
         assert_eq!(names(d), ["c.png"]);
         assert_eq!(std::fs::read(d.join("c.png")).unwrap(), b"old");
-        assert!(!live().iter().any(|p| p.starts_with(d)), "temporary files still registered");
+        assert!(
+            !live().iter().any(|p| p.starts_with(d)),
+            "temporary files still registered"
+        );
         // two outputs with one path are refused before anything is written
         let r: Result<(), ExportError> = all_or_nothing(|| {
             put(&d.join("x.csv"), true, b"csv")?;
@@ -382,7 +387,8 @@ mod tests {
         let d = dir.path();
         let e = put(Path::new("/dev/null"), true, b"x").unwrap_err();
         assert!(
-            e.to_string().contains("character device, not a regular file"),
+            e.to_string()
+                .contains("character device, not a regular file"),
             "{e}"
         );
         std::fs::create_dir(d.join("folder")).unwrap();

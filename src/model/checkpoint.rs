@@ -43,7 +43,8 @@ fn is_shard_name(p: &Path) -> bool {
         .and_then(|s| s.rsplit_once("-of-"))
         .is_some_and(|(a, b)| {
             b.chars().all(|c| c.is_ascii_digit())
-                && a.rsplit_once('-').is_some_and(|(_, n)| n.chars().all(|c| c.is_ascii_digit()))
+                && a.rsplit_once('-')
+                    .is_some_and(|(_, n)| n.chars().all(|c| c.is_ascii_digit()))
         })
 }
 
@@ -73,7 +74,10 @@ pub fn parse_index(text: &str) -> std::result::Result<BTreeMap<String, Vec<Strin
                 "the shard of {name} is {file:?}; shards must be .safetensors files in the index's own folder"
             ));
         }
-        shards.entry(file.to_string()).or_default().push(name.clone());
+        shards
+            .entry(file.to_string())
+            .or_default()
+            .push(name.clone());
     }
     for names in shards.values_mut() {
         names.sort();
@@ -162,10 +166,12 @@ fn read_json(path: &Path) -> Result<Option<Value>> {
             source,
         }
     })?;
-    parse_json(&text).map(Some).map_err(|reason| ModelError::Config {
-        path: path.into(),
-        reason,
-    })
+    parse_json(&text)
+        .map(Some)
+        .map_err(|reason| ModelError::Config {
+            path: path.into(),
+            reason,
+        })
 }
 
 /// Parse a config file's text (the fuzz target's entry point): JSON, and an object at the top.

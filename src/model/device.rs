@@ -56,7 +56,8 @@ pub fn load_cuda() -> bool {
                     return false;
                 };
                 // SAFETY: dlopen with a valid C string; the handle is kept for the life of the process.
-                !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) }.is_null()
+                !unsafe { libc::dlopen(name.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) }
+                    .is_null()
             })
     })
 }

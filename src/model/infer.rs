@@ -49,7 +49,9 @@ impl Checkpoint {
                 _ => return Ok(None),
             };
             whole(v, max).map(Some).ok_or_else(|| {
-                bad_value(format!("{key} = {v} is not a whole number between 1 and {max}"))
+                bad_value(format!(
+                    "{key} = {v} is not a whole number between 1 and {max}"
+                ))
             })
         };
         // The config and the weights must tell the same story; a contradiction is an error, not a guess.
@@ -105,7 +107,10 @@ impl Checkpoint {
             .and_then(|s| s.get(1).copied())
             .unwrap_or(0);
         prefix.extend((0..registers).map(PrefixToken::Register));
-        if let Some(r) = hf.and_then(|c| c.get("num_register_tokens")).filter(|v| !v.is_null()) {
+        if let Some(r) = hf
+            .and_then(|c| c.get("num_register_tokens"))
+            .filter(|v| !v.is_null())
+        {
             let said = whole_or_zero(r).ok_or_else(|| {
                 bad_value(format!("num_register_tokens = {r} is not a whole number"))
             })?;

@@ -106,9 +106,7 @@ impl InputSize {
                     // the largest shorter side (in whole patches) whose longer side still fits
                     let ratio = iw.max(ih) / iw.min(ih);
                     let mut fit = (cap as f64 / ratio / patch as f64).floor() as usize * patch;
-                    while fit > patch
-                        && round_to_patches(fit as f64 * ratio, patch) > cap
-                    {
+                    while fit > patch && round_to_patches(fit as f64 * ratio, patch) > cap {
                         fit -= patch;
                     }
                     return Err(ModelError::Invalid(format!(
@@ -418,11 +416,19 @@ fn tiff_pages(b: &[u8]) -> usize {
     };
     let u32_at = |i: usize| -> Option<usize> {
         let a: [u8; 4] = b.get(i..i + 4)?.try_into().ok()?;
-        Some(if le { u32::from_le_bytes(a) } else { u32::from_be_bytes(a) } as usize)
+        Some(if le {
+            u32::from_le_bytes(a)
+        } else {
+            u32::from_be_bytes(a)
+        } as usize)
     };
     let u16_at = |i: usize| -> Option<usize> {
         let a: [u8; 2] = b.get(i..i + 2)?.try_into().ok()?;
-        Some(if le { u16::from_le_bytes(a) } else { u16::from_be_bytes(a) } as usize)
+        Some(if le {
+            u16::from_le_bytes(a)
+        } else {
+            u16::from_be_bytes(a)
+        } as usize)
     };
     let next = (|| {
         let ifd = u32_at(4)?;
@@ -485,20 +491,38 @@ mod tests {
     #[test]
     fn shorter_side_keeps_aspect_in_whole_patches() {
         // chelsea.png is 451 x 300: shorter side 300 -> 224, longer 451*224/300 = 336.7 -> 24 patches of 14.
-        assert_eq!(InputSize::Shorter(224).resolve(451, 300, 14).unwrap(), (224, 336));
+        assert_eq!(
+            InputSize::Shorter(224).resolve(451, 300, 14).unwrap(),
+            (224, 336)
+        );
         // portrait
-        assert_eq!(InputSize::Shorter(224).resolve(300, 451, 14).unwrap(), (336, 224));
+        assert_eq!(
+            InputSize::Shorter(224).resolve(300, 451, 14).unwrap(),
+            (336, 224)
+        );
         // 518 for DINOv2: 37 patches on the shorter side
-        assert_eq!(InputSize::Shorter(518).resolve(512, 512, 14).unwrap(), (518, 518));
+        assert_eq!(
+            InputSize::Shorter(518).resolve(512, 512, 14).unwrap(),
+            (518, 518)
+        );
         // 224 is not a multiple of 14*? it is (16 patches); 225 rounds to 224
-        assert_eq!(InputSize::Shorter(225).resolve(100, 100, 14).unwrap(), (224, 224));
+        assert_eq!(
+            InputSize::Shorter(225).resolve(100, 100, 14).unwrap(),
+            (224, 224)
+        );
         assert_eq!(
             InputSize::Exact { h: 30, w: 50 }.resolve(1, 1, 16).unwrap(),
             (32, 48)
         );
         // a 9:1 image at shorter side 2000 would be 18000 px long: refused with a size that fits, never squashed
-        let e = InputSize::Shorter(2000).resolve(9000, 1000, 16).unwrap_err().to_string();
-        assert!(e.contains("use size 448 or less") && e.contains("never squashed"), "{e}");
+        let e = InputSize::Shorter(2000)
+            .resolve(9000, 1000, 16)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("use size 448 or less") && e.contains("never squashed"),
+            "{e}"
+        );
         let (h, w) = InputSize::Shorter(448).resolve(9000, 1000, 16).unwrap();
         assert_eq!((h, w), (448, 4032));
         assert!((w as f64 / h as f64 - 9.0).abs() < 0.01);
@@ -531,7 +555,8 @@ mod tests {
         }
         // a JPEG with an EXIF thumbnail's end marker inside APP1 is still whole only with its own end
         let mut jpeg = Vec::new();
-        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg).unwrap();
+        img.write_to(&mut Cursor::new(&mut jpeg), ImageFormat::Jpeg)
+            .unwrap();
         assert!(!jpeg_is_truncated(&jpeg));
         let mut with_thumb = jpeg[..2].to_vec();
         with_thumb.extend([0xFF, 0xE1, 0x00, 0x08, b'E', b'x', 0xFF, 0xD9, 0, 0]);

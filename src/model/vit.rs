@@ -185,7 +185,11 @@ impl GradTarget {
                         "the pooled feature of this model is token {t}'s own final feature, so their \
                          similarity is always 1 and explains nothing (an all-zero map); pick a patch as the \
                          target (sim:ROW,COL){}",
-                        if c.logits.is_some() { " or a class" } else { "" }
+                        if c.logits.is_some() {
+                            " or a class"
+                        } else {
+                            ""
+                        }
                     )));
                 }
                 Ok(Tensor::f_cosine_similarity(&pooled, &token, 0, 1e-8)?)

@@ -215,7 +215,13 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let f = WeightsFile::open(&path).unwrap().expect("a valid header");
-        assert_eq!(f.f32_bytes(), st.tensors().iter().map(|(_, v)| v.data().len() as u64).sum::<u64>());
+        assert_eq!(
+            f.f32_bytes(),
+            st.tensors()
+                .iter()
+                .map(|(_, v)| v.data().len() as u64)
+                .sum::<u64>()
+        );
         let got = f.read().unwrap();
         assert_eq!(got.tensors.len(), st.len());
         for (name, view) in st.tensors() {
@@ -226,7 +232,10 @@ mod tests {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            assert!(v.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()), "{name}");
+            assert!(
+                v.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{name}"
+            );
         }
         // a header that does not validate is left to the whole-file parser
         let dir = tempfile::tempdir().unwrap();

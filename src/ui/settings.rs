@@ -139,7 +139,11 @@ pub const STORAGE_KEY: &str = "vitscope-settings";
 
 /// Where the app keeps its settings file.
 pub fn default_settings_file() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     let dir = var("VITSCOPE_CONFIG_DIR")
         .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("vitscope")))
         .or_else(|| var("HOME").map(|h| h.join(".config").join("vitscope")))?;
@@ -240,7 +244,10 @@ mod tests {
         let (restored, notice) = load_settings(&path);
         assert_eq!(restored.unwrap().opacity, 0.25, "the backup");
         let notice = notice.unwrap();
-        assert!(notice.contains("unreadable") && notice.contains("restored"), "{notice}");
+        assert!(
+            notice.contains("unreadable") && notice.contains("restored"),
+            "{notice}"
+        );
         assert!(with_suffix(&path, ".corrupt").exists() && !path.exists());
         // no backup either: defaults, and it is said
         std::fs::write(&path, b"garbage").unwrap();
