@@ -13,10 +13,14 @@ use serde_json::Value;
 use tch::Tensor;
 
 use super::config::{Activation, Family, VitConfig};
+use super::config_files::{INDEX_FILE, MAX_CONFIG_BYTES, is_shard_name, read_json};
+pub use super::config_files::{parse_index, parse_json};
 use super::error::{ModelError, Result};
 use super::layout::PrefixToken;
 use super::naming::{self, Source};
-use super::weights_file::{Collected, WeightsFile, check_weights_fit};
+use super::weights_file::{
+    Collected, WeightsFile, check_header, check_weights_fit, describe_safetensors, is_pickle,
+};
 
 /// Tensors of a checkpoint (f32, CPU) with the config files found next to it.
 pub struct Checkpoint {
@@ -32,58 +36,6 @@ pub struct Checkpoint {
 }
 
 const PICKLE_EXTENSIONS: [&str; 4] = ["bin", "pth", "pt", "ckpt"];
-
-/// The index of a sharded checkpoint, as the Hugging Face hub stores every large model.
-pub const INDEX_FILE: &str = "model.safetensors.index.json";
-
-/// Whether a file is named like a shard (`model-00001-of-00003.safetensors`).
-fn is_shard_name(p: &Path) -> bool {
-    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-    name.strip_suffix(".safetensors")
-        .and_then(|s| s.rsplit_once("-of-"))
-        .is_some_and(|(a, b)| {
-            b.chars().all(|c| c.is_ascii_digit())
-                && a.rsplit_once('-')
-                    .is_some_and(|(_, n)| n.chars().all(|c| c.is_ascii_digit()))
-        })
-}
-
-/// Which shard holds each tensor, read from a sharded checkpoint's index (`weight_map`), grouped by shard
-/// (shards in name order, tensors sorted). Shard names must be plain file names in the index's folder.
-pub fn parse_index(text: &str) -> std::result::Result<BTreeMap<String, Vec<String>>, String> {
-    let v = parse_json(text)?;
-    let map = v
-        .get("weight_map")
-        .and_then(Value::as_object)
-        .ok_or("there is no \"weight_map\" object naming each tensor's shard")?;
-    if map.is_empty() {
-        return Err("its weight_map names no tensor".into());
-    }
-    let mut shards: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for (name, file) in map {
-        let file = file
-            .as_str()
-            .ok_or_else(|| format!("the shard of {name} is not a file name"))?;
-        let plain = !file.is_empty()
-            && file != "."
-            && file != ".."
-            && !file.contains(['/', '\\', '\0'])
-            && file.ends_with(".safetensors");
-        if !plain {
-            return Err(format!(
-                "the shard of {name} is {file:?}; shards must be .safetensors files in the index's own folder"
-            ));
-        }
-        shards
-            .entry(file.to_string())
-            .or_default()
-            .push(name.clone());
-    }
-    for names in shards.values_mut() {
-        names.sort();
-    }
-    Ok(shards)
-}
 
 /// Find the weights file for `path`: the file itself, or `model.safetensors` (or the only
 /// `*.safetensors`) in a folder.
@@ -150,122 +102,8 @@ pub fn resolve_weights_path(path: &Path) -> Result<PathBuf> {
     }
 }
 
-/// Largest config file read.
-const MAX_CONFIG_BYTES: u64 = 64 << 20;
-
-/// A JSON config file next to the weights: `None` when there is none; an error naming it when something is
-/// there but cannot be read (a folder, a FIFO, a link to a missing blob in a Hugging Face cache) — a config that
-/// is silently skipped would leave the head count to a guess.
-fn read_json(path: &Path) -> Result<Option<Value>> {
-    if !crate::files::is_present(path) {
-        return Ok(None);
-    }
-    let text = crate::files::read_regular_text(path, MAX_CONFIG_BYTES).map_err(|source| {
-        ModelError::Io {
-            path: path.into(),
-            source,
-        }
-    })?;
-    parse_json(&text)
-        .map(Some)
-        .map_err(|reason| ModelError::Config {
-            path: path.into(),
-            reason,
-        })
-}
-
-/// Parse a config file's text (the fuzz target's entry point): JSON, and an object at the top.
-pub fn parse_json(text: &str) -> std::result::Result<Value, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
-    if !v.is_object() {
-        return Err("the top level is not a JSON object".into());
-    }
-    Ok(v)
-}
-
 fn available_memory() -> Option<u64> {
     super::device::available_memory()
-}
-
-/// Largest safetensors header accepted (the format's own limit).
-const MAX_HEADER_BYTES: u64 = 100_000_000;
-
-/// What the first bytes of a weights file say, before the file is read whole: a clear error for
-/// anything that is not a safetensors file or whose header cannot fit in it.
-fn check_header(path: &Path) -> Result<()> {
-    use std::io::Read;
-    let io = |source| ModelError::Io {
-        path: path.into(),
-        source,
-    };
-    let bad = |reason: String| ModelError::Safetensors {
-        path: path.into(),
-        reason,
-    };
-    let mut file = crate::files::open_regular(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
-    let mut head = [0u8; 9];
-    let got = file.by_ref().take(9).read(&mut head).map_err(io)?;
-    let head = &head[..got];
-    if is_pickle(head) {
-        return Err(ModelError::Pickle { path: path.into() });
-    }
-    if len < 8 {
-        return Err(bad(format!(
-            "the file is {len} bytes, shorter than a safetensors header (8 bytes of length, then JSON)"
-        )));
-    }
-    let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
-    if n > MAX_HEADER_BYTES {
-        return Err(bad(format!(
-            "the header would be {n} bytes, over the format's limit of {MAX_HEADER_BYTES}; this is not a safetensors file or it is corrupt"
-        )));
-    }
-    if 8 + n > len {
-        return Err(bad(format!(
-            "the header needs {n} bytes but the file holds only {len}; the file is truncated"
-        )));
-    }
-    if head.get(8).is_some_and(|&b| b != b'{') {
-        return Err(bad(
-            "the header is not JSON; this is not a safetensors file".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// A zip archive (torch.save since 1.6) or a raw pickle (protocol 2-5: 0x80, then the protocol).
-fn is_pickle(head: &[u8]) -> bool {
-    head.starts_with(b"PK\x03\x04")
-        || (head.len() > 1 && head[0] == 0x80 && (2..=5).contains(&head[1]))
-}
-
-/// A safetensors parse error in words.
-fn describe_safetensors(e: safetensors::SafeTensorError, len: usize) -> String {
-    use safetensors::SafeTensorError as E;
-    match e {
-        E::HeaderTooSmall => format!("the file is {len} bytes, shorter than a safetensors header"),
-        E::HeaderTooLarge => "the header is larger than the format's 100 MB limit".into(),
-        E::InvalidHeaderLength => {
-            "the header length runs past the end of the file (truncated?)".into()
-        }
-        E::InvalidHeaderStart | E::InvalidHeader(_) => {
-            "the header is not valid safetensors JSON".into()
-        }
-        E::InvalidHeaderDeserialization(e) => {
-            format!("the header is not valid safetensors JSON ({e})")
-        }
-        E::MetadataIncompleteBuffer => format!(
-            "the tensors' data does not fill the file's {len} bytes exactly; the file is truncated or has trailing data"
-        ),
-        E::InvalidOffset(name) => format!(
-            "tensor {name}'s data does not start where the previous tensor's ends (overlapping or gapped data offsets)"
-        ),
-        E::TensorInvalidInfo | E::ValidationOverflow => {
-            "a tensor's shape does not match its data size".into()
-        }
-        e => format!("{e:?}"),
-    }
 }
 
 impl Checkpoint {

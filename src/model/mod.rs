@@ -2,6 +2,7 @@
 //! ViT forward pass with attention capture, preprocessing, device choice.
 pub mod checkpoint;
 pub mod config;
+mod config_files;
 pub mod device;
 pub mod error;
 mod infer;

@@ -1,4 +1,5 @@
-//! Reading safetensors weights tensor by tensor: the header is read and validated first, then each tensor's
+//! The weights file format: what its first bytes say (safetensors, or a PyTorch pickle) and its parse errors in
+//! words; then reading safetensors weights tensor by tensor: the header is read and validated first, then each tensor's
 //! bytes go from the file straight into that tensor's own storage (`pread`), so loading holds one copy of the
 //! weights, never the file's bytes as well. Before any tensor is read, the memory the weights will take as
 //! f32 is compared with the memory available, and a checkpoint that would not fit is refused in words.
@@ -16,6 +17,87 @@ use safetensors::tensor::Metadata;
 use tch::{Device, Kind, Tensor};
 
 use super::error::{ModelError, Result};
+
+/// Largest safetensors header accepted (the format's own limit).
+pub(super) const MAX_HEADER_BYTES: u64 = 100_000_000;
+
+/// What the first bytes of a weights file say, before the file is read whole: a clear error for
+/// anything that is not a safetensors file or whose header cannot fit in it.
+pub(super) fn check_header(path: &Path) -> Result<()> {
+    use std::io::Read;
+    let io = |source| ModelError::Io {
+        path: path.into(),
+        source,
+    };
+    let bad = |reason: String| ModelError::Safetensors {
+        path: path.into(),
+        reason,
+    };
+    let mut file = crate::files::open_regular(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    let mut head = [0u8; 9];
+    let got = file.by_ref().take(9).read(&mut head).map_err(io)?;
+    let head = &head[..got];
+    if is_pickle(head) {
+        return Err(ModelError::Pickle { path: path.into() });
+    }
+    if len < 8 {
+        return Err(bad(format!(
+            "the file is {len} bytes, shorter than a safetensors header (8 bytes of length, then JSON)"
+        )));
+    }
+    let n = u64::from_le_bytes(head[..8].try_into().expect("8 bytes"));
+    if n > MAX_HEADER_BYTES {
+        return Err(bad(format!(
+            "the header would be {n} bytes, over the format's limit of {MAX_HEADER_BYTES}; this is not a safetensors file or it is corrupt"
+        )));
+    }
+    if 8 + n > len {
+        return Err(bad(format!(
+            "the header needs {n} bytes but the file holds only {len}; the file is truncated"
+        )));
+    }
+    if head.get(8).is_some_and(|&b| b != b'{') {
+        return Err(bad(
+            "the header is not JSON; this is not a safetensors file".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A zip archive (torch.save since 1.6) or a raw pickle (protocol 2-5: 0x80, then the protocol).
+pub(super) fn is_pickle(head: &[u8]) -> bool {
+    head.starts_with(b"PK\x03\x04")
+        || (head.len() > 1 && head[0] == 0x80 && (2..=5).contains(&head[1]))
+}
+
+/// A safetensors parse error in words.
+pub(super) fn describe_safetensors(e: safetensors::SafeTensorError, len: usize) -> String {
+    use safetensors::SafeTensorError as E;
+    match e {
+        E::HeaderTooSmall => format!("the file is {len} bytes, shorter than a safetensors header"),
+        E::HeaderTooLarge => "the header is larger than the format's 100 MB limit".into(),
+        E::InvalidHeaderLength => {
+            "the header length runs past the end of the file (truncated?)".into()
+        }
+        E::InvalidHeaderStart | E::InvalidHeader(_) => {
+            "the header is not valid safetensors JSON".into()
+        }
+        E::InvalidHeaderDeserialization(e) => {
+            format!("the header is not valid safetensors JSON ({e})")
+        }
+        E::MetadataIncompleteBuffer => format!(
+            "the tensors' data does not fill the file's {len} bytes exactly; the file is truncated or has trailing data"
+        ),
+        E::InvalidOffset(name) => format!(
+            "tensor {name}'s data does not start where the previous tensor's ends (overlapping or gapped data offsets)"
+        ),
+        E::TensorInvalidInfo | E::ValidationOverflow => {
+            "a tensor's shape does not match its data size".into()
+        }
+        e => format!("{e:?}"),
+    }
+}
 
 /// Tensors gathered from one or more files, with what was seen on the way.
 #[derive(Default)]
@@ -137,7 +219,7 @@ impl WeightsFile {
             return Ok(None);
         }
         let n = u64::from_le_bytes(n8);
-        if n > 100_000_000 || n.saturating_add(8) > len {
+        if n > MAX_HEADER_BYTES || n.saturating_add(8) > len {
             return Ok(None);
         }
         let mut header = vec![0u8; n as usize];
