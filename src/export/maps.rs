@@ -4,12 +4,12 @@
 //! at the photo's own resolution; `Raw` writes the coloured map alone at the model's input resolution,
 //! each patch a solid `P × P` block. Head grids tile every head of a layer at the model's input resolution.
 //! File names: `{stem}_{query}_L{layer:02}_{head}.png` and `{stem}_{query}_L{layer:02}_heads.png`.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use image::RgbImage;
 
 use super::ExportError;
-use super::png_file::write_png;
+use super::png_file::{encode_png, par_map, write_encoded};
 use crate::analysis::{HeadSel, QueryRows};
 use crate::grid::Grid;
 use crate::model::preprocess::resize;
@@ -144,8 +144,6 @@ pub fn export_maps(
     }
     let photo_small = resize(photo, input_hw.0, input_hw.1);
     let q = query_label(rows);
-    let mut written = Vec::new();
-    let mut written_npy = Vec::new();
     let style_name = match req.style {
         Style::Overlay { opacity } => format!("overlay (opacity {opacity})"),
         Style::Raw => "raw".into(),
@@ -173,38 +171,120 @@ pub fn export_maps(
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     };
-    let mut write =
-        |path: PathBuf, img: &RgbImage, text: Vec<(String, String)>| -> Result<(), ExportError> {
-            write_png(&path, img, &text, req.overwrite)?;
-            written.push(path);
-            Ok(())
-        };
-    let file = |dir: &Path, layer: usize, what: &str| {
-        dir.join(format!("{}_{q}_L{layer:02}_{what}.png", req.stem))
+    let file = |layer: usize, what: &str| {
+        req.out_dir
+            .join(format!("{}_{q}_L{layer:02}_{what}.png", req.stem))
     };
+    let mosaic = req.mosaic && req.layers == LayerSpec::All;
+    let grids = matches!(req.heads, HeadSpec::All | HeadSpec::GridOnly);
+
+    // The small tiles (model input size) of the head grids and the mosaic, each rendered once:
+    // slot `l · (H + 1)` is layer l's head mean, `l · (H + 1) + 1 + h` its head h.
+    let slots = rows.heads + 1;
+    let sel_of = |slot: usize| match slot {
+        0 => HeadSel::Mean,
+        s => HeadSel::Head(s - 1),
+    };
+    let wanted: Vec<usize> = layers
+        .iter()
+        .flat_map(|&l| (0..slots).map(move |s| l * slots + s))
+        .filter(|&i| (mosaic && i % slots == 0) || ((grids || mosaic) && i % slots != 0))
+        .collect();
+    let rendered = par_map(&wanted, |&i| {
+        let img = render(
+            &rows.patch_map(i / slots, sel_of(i % slots)),
+            photo,
+            &photo_small,
+            req.style,
+            req.colormap,
+            true,
+        );
+        (i, img)
+    });
+    let mut small: Vec<Option<RgbImage>> = vec![None; rows.layers * slots];
+    for (i, img) in rendered {
+        small[i] = Some(img);
+    }
+    let tiles_of = |range: std::ops::Range<usize>| -> Vec<RgbImage> {
+        range.filter_map(|i| small[i].clone()).collect()
+    };
+
+    enum Out {
+        Single(usize, HeadSel),
+        Grid(usize),
+        Mosaic,
+    }
+    let mut outs = Vec::new();
     for &l in &layers {
-        let one = |h: HeadSel| {
-            render(
-                &rows.patch_map(l, h),
-                photo,
-                &photo_small,
-                req.style,
-                req.colormap,
-                false,
-            )
-        };
-        let single = |h: HeadSel| -> RgbImage {
-            let img = fit_long_side(one(h), req.long_side);
-            if req.colour_bar {
-                let (lo, hi) = rows.patch_map(l, h).min_max();
-                with_colour_bar(&img, req.colormap, lo, hi)
-            } else {
-                img
+        match req.heads {
+            HeadSpec::One(h) => outs.push(Out::Single(l, h)),
+            HeadSpec::All => outs.extend((0..rows.heads).map(|h| Out::Single(l, HeadSel::Head(h)))),
+            HeadSpec::GridOnly => {}
+        }
+        if grids {
+            outs.push(Out::Grid(l));
+        }
+    }
+    if mosaic {
+        outs.push(Out::Mosaic);
+    }
+    let make = |out: &Out| -> Result<(PathBuf, Vec<u8>), ExportError> {
+        let (path, img, text) = match *out {
+            Out::Single(l, h) => {
+                let map = rows.patch_map(l, h);
+                let mut img = fit_long_side(
+                    render(&map, photo, &photo_small, req.style, req.colormap, false),
+                    req.long_side,
+                );
+                if req.colour_bar {
+                    let (lo, hi) = map.min_max();
+                    img = with_colour_bar(&img, req.colormap, lo, hi);
+                }
+                (file(l, &h.label()), img, provenance(l, &h.label()))
+            }
+            Out::Grid(l) => {
+                let cols = (rows.heads as f64).sqrt().ceil() as usize;
+                let tiles = tiles_of(l * slots + 1..(l + 1) * slots);
+                let text = provenance(
+                    l,
+                    &format!("all {} heads (row-major, h0 first)", rows.heads),
+                );
+                (
+                    file(l, "heads"),
+                    tile(&tiles, cols, 4, [255, 255, 255]),
+                    text,
+                )
+            }
+            Out::Mosaic => {
+                let mut text = provenance(0, "all");
+                text.retain(|(k, _)| k != "vitscope.layer" && k != "vitscope.head");
+                text.push((
+                    "vitscope.layout".into(),
+                    format!(
+                        "{} rows (layers 0..{}) x {slots} columns (head mean, then h0..h{})",
+                        rows.layers,
+                        rows.layers - 1,
+                        rows.heads - 1
+                    ),
+                ));
+                let path = req.out_dir.join(format!("{}_{q}_mosaic.png", req.stem));
+                let all = tile(&tiles_of(0..rows.layers * slots), slots, 2, [255, 255, 255]);
+                (path, all, text)
             }
         };
-        let mut npy = |path: &Path, h: HeadSel| -> Result<(), ExportError> {
-            if req.npy {
-                let m = rows.patch_map(l, h);
+        let bytes = encode_png(&path, &img, &text)?;
+        Ok((path, bytes))
+    };
+
+    let mut written = Vec::new();
+    let mut written_npy = Vec::new();
+    // a few files per core at a time: encoded PNGs wait in memory only until their chunk is written
+    let chunk = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
+    for part in outs.chunks(chunk) {
+        for (out, made) in part.iter().zip(par_map(part, make)) {
+            let (path, bytes) = made?;
+            if let (Out::Single(l, h), true) = (out, req.npy) {
+                let m = rows.patch_map(*l, *h);
                 let p = path.with_extension("npy");
                 super::npy::write_npy(
                     &p,
@@ -214,73 +294,9 @@ pub fn export_maps(
                 )?;
                 written_npy.push(p);
             }
-            Ok(())
-        };
-        match req.heads {
-            HeadSpec::One(h) => {
-                let path = file(&req.out_dir, l, &h.label());
-                npy(&path, h)?;
-                write(path, &single(h), provenance(l, &h.label()))?
-            }
-            HeadSpec::All | HeadSpec::GridOnly => {
-                let mut tiles = Vec::with_capacity(rows.heads);
-                for h in 0..rows.heads {
-                    let sel = HeadSel::Head(h);
-                    if req.heads == HeadSpec::All {
-                        let path = file(&req.out_dir, l, &sel.label());
-                        npy(&path, sel)?;
-                        write(path, &single(sel), provenance(l, &sel.label()))?;
-                    }
-                    tiles.push(render(
-                        &rows.patch_map(l, sel),
-                        photo,
-                        &photo_small,
-                        req.style,
-                        req.colormap,
-                        true,
-                    ));
-                }
-                let cols = (rows.heads as f64).sqrt().ceil() as usize;
-                let grid = tile(&tiles, cols, 4, [255, 255, 255]);
-                write(
-                    file(&req.out_dir, l, "heads"),
-                    &grid,
-                    provenance(
-                        l,
-                        &format!("all {} heads (row-major, h0 first)", rows.heads),
-                    ),
-                )?;
-            }
+            write_encoded(&path, &bytes, req.overwrite)?;
+            written.push(path);
         }
-    }
-    if req.mosaic && req.layers == LayerSpec::All {
-        let cols = rows.heads + 1;
-        let mut tiles = Vec::with_capacity(rows.layers * cols);
-        for l in 0..rows.layers {
-            for h in std::iter::once(HeadSel::Mean).chain((0..rows.heads).map(HeadSel::Head)) {
-                tiles.push(render(
-                    &rows.patch_map(l, h),
-                    photo,
-                    &photo_small,
-                    req.style,
-                    req.colormap,
-                    true,
-                ));
-            }
-        }
-        let path = req.out_dir.join(format!("{}_{q}_mosaic.png", req.stem));
-        let mut text = provenance(0, "all");
-        text.retain(|(k, _)| k != "vitscope.layer" && k != "vitscope.head");
-        text.push((
-            "vitscope.layout".into(),
-            format!(
-                "{} rows (layers 0..{}) x {cols} columns (head mean, then h0..h{})",
-                rows.layers,
-                rows.layers - 1,
-                rows.heads - 1
-            ),
-        ));
-        write(path, &tile(&tiles, cols, 2, [255, 255, 255]), text)?;
     }
     written.extend(written_npy);
     Ok(written)

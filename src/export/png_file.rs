@@ -1,4 +1,5 @@
 //! PNG writing with `tEXt` chunks (provenance: model, layer, head, query, method, vitscope version).
+use std::io::Write;
 use std::path::Path;
 
 use image::RgbImage;
@@ -12,12 +13,33 @@ pub fn write_png(
     text: &[(String, String)],
     overwrite: bool,
 ) -> Result<(), ExportError> {
+    write_encoded(path, &encode_png(path, img, text)?, overwrite)
+}
+
+/// Write bytes made by [`encode_png`], atomically.
+pub fn write_encoded(path: &Path, bytes: &[u8], overwrite: bool) -> Result<(), ExportError> {
+    write_atomic(path, overwrite, |w| {
+        w.write_all(bytes).map_err(|source| ExportError::Write {
+            path: path.into(),
+            source,
+        })
+    })
+}
+
+/// An RGB PNG with the given text chunks, in memory (`path` only names the file in errors).
+pub fn encode_png(
+    path: &Path,
+    img: &RgbImage,
+    text: &[(String, String)],
+) -> Result<Vec<u8>, ExportError> {
     let enc = |e: png::EncodingError| ExportError::Encode {
         path: path.into(),
         reason: e.to_string(),
     };
-    write_atomic(path, overwrite, |w| {
-        let mut encoder = png::Encoder::new(w, img.width(), img.height());
+    // raw size plus the filter bytes: fast deflate rarely grows it, so one allocation is the norm
+    let mut buf = Vec::with_capacity(img.as_raw().len() / 2 + 4096);
+    {
+        let mut encoder = png::Encoder::new(&mut buf, img.width(), img.height());
         encoder.set_color(png::ColorType::Rgb);
         encoder.set_depth(png::BitDepth::Eight);
         // fdeflate's fast mode: several times faster than zlib-level compression, files a little larger.
@@ -38,8 +60,46 @@ pub fn write_png(
         }
         let mut writer = encoder.write_header().map_err(enc)?;
         writer.write_image_data(img.as_raw()).map_err(enc)?;
-        writer.finish().map_err(enc)
-    })
+        writer.finish().map_err(enc)?;
+    }
+    Ok(buf)
+}
+
+/// `f` applied to every item, on up to one thread per core; the results in the items' order (so what
+/// is made does not depend on the scheduling).
+pub fn par_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<(usize, R)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        mine.push((i, f(item)));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| match w.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, r)| r).collect()
 }
 
 /// Read the text chunks of a PNG (used by tests and by anyone checking provenance).

@@ -69,32 +69,70 @@ pub enum Upsample {
     Bilinear,
 }
 
+/// Where output column (or row) `x` of `out` samples an axis of `n` patches: the nearest patch, and for
+/// bilinear the two neighbours with the weight of the second.
+#[derive(Clone, Copy)]
+struct Tap {
+    near: usize,
+    lo: usize,
+    hi: usize,
+    t: f32,
+}
+
+fn taps(n: usize, out: usize) -> Vec<Tap> {
+    let s = n as f32 / out as f32;
+    (0..out)
+        .map(|x| {
+            let f = ((x as f32 + 0.5) * s - 0.5).clamp(0.0, (n - 1) as f32);
+            let lo = f.floor() as usize;
+            Tap {
+                near: (((x as f32 + 0.5) * s) as usize).min(n - 1),
+                lo,
+                hi: (lo + 1).min(n - 1),
+                t: f - lo as f32,
+            }
+        })
+        .collect()
+}
+
+/// Call `row(y, values)` with each output row of `g` resampled to `out_h × out_w` (both ≥ 1).
+fn for_each_upsampled_row(
+    g: &Grid,
+    out_h: usize,
+    out_w: usize,
+    mode: Upsample,
+    mut row: impl FnMut(usize, &[f32]),
+) {
+    let (ty, tx) = (taps(g.h, out_h), taps(g.w, out_w));
+    let mut line = vec![0f32; out_w];
+    for (y, a) in ty.iter().enumerate() {
+        match mode {
+            Upsample::Nearest => {
+                let src = &g.data[a.near * g.w..(a.near + 1) * g.w];
+                for (v, b) in line.iter_mut().zip(&tx) {
+                    *v = src[b.near];
+                }
+            }
+            Upsample::Bilinear => {
+                let r0 = &g.data[a.lo * g.w..(a.lo + 1) * g.w];
+                let r1 = &g.data[a.hi * g.w..(a.hi + 1) * g.w];
+                for (v, b) in line.iter_mut().zip(&tx) {
+                    let top = r0[b.lo] * (1.0 - b.t) + r0[b.hi] * b.t;
+                    let bot = r1[b.lo] * (1.0 - b.t) + r1[b.hi] * b.t;
+                    *v = top * (1.0 - a.t) + bot * a.t;
+                }
+            }
+        }
+        row(y, &line);
+    }
+}
+
 /// Resample `g` to `out_h × out_w` (both ≥ 1).
 pub fn upsample(g: &Grid, out_h: usize, out_w: usize, mode: Upsample) -> Grid {
     let mut data = Vec::with_capacity(out_h * out_w);
-    let sy = g.h as f32 / out_h as f32;
-    let sx = g.w as f32 / out_w as f32;
-    for y in 0..out_h {
-        let fy = ((y as f32 + 0.5) * sy - 0.5).clamp(0.0, (g.h - 1) as f32);
-        for x in 0..out_w {
-            let fx = ((x as f32 + 0.5) * sx - 0.5).clamp(0.0, (g.w - 1) as f32);
-            data.push(match mode {
-                Upsample::Nearest => {
-                    let r = (((y as f32 + 0.5) * sy) as usize).min(g.h - 1);
-                    let c = (((x as f32 + 0.5) * sx) as usize).min(g.w - 1);
-                    g.get(r, c)
-                }
-                Upsample::Bilinear => {
-                    let (r0, c0) = (fy.floor() as usize, fx.floor() as usize);
-                    let (r1, c1) = ((r0 + 1).min(g.h - 1), (c0 + 1).min(g.w - 1));
-                    let (ty, tx) = (fy - r0 as f32, fx - c0 as f32);
-                    let top = g.get(r0, c0) * (1.0 - tx) + g.get(r0, c1) * tx;
-                    let bot = g.get(r1, c0) * (1.0 - tx) + g.get(r1, c1) * tx;
-                    top * (1.0 - ty) + bot * ty
-                }
-            });
-        }
-    }
+    for_each_upsampled_row(g, out_h, out_w, mode, |_, line| {
+        data.extend_from_slice(line)
+    });
     Grid {
         h: out_h,
         w: out_w,
@@ -143,15 +181,43 @@ fn overlay_normalised(
     mode: Upsample,
 ) -> RgbImage {
     let (w, h) = (photo.width() as usize, photo.height() as usize);
-    let heat = colorize(&upsample(norm, h, w, mode), cmap);
-    let a = opacity.clamp(0.0, 1.0);
+    let blend = blend_table(opacity.clamp(0.0, 1.0));
     let mut out = photo.clone();
-    for (o, c) in out.pixels_mut().zip(heat.pixels()) {
-        for k in 0..3 {
-            o.0[k] = ((1.0 - a) * o.0[k] as f32 + a * c.0[k] as f32).round() as u8;
+    let raw: &mut [u8] = &mut out;
+    for_each_upsampled_row(norm, h, w, mode, |y, line| {
+        let px = &mut raw[y * w * 3..(y + 1) * w * 3];
+        for (o, &v) in px.chunks_exact_mut(3).zip(line) {
+            let c = cmap.rgb(v);
+            for k in 0..3 {
+                o[k] = blend[(o[k] as usize) << 8 | c[k] as usize];
+            }
         }
-    }
+    });
     out
+}
+
+/// `table[p·256 + c] = round((1 − a)·p + a·c)`: the blend of every photo level `p` with every colour level
+/// `c` at opacity `a`, computed once per opacity and thread.
+fn blend_table(a: f32) -> std::rc::Rc<[u8]> {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u32, std::rc::Rc<[u8]>)>> = const { std::cell::RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((bits, t)) = last.as_ref() {
+            if *bits == a.to_bits() {
+                return t.clone();
+            }
+        }
+        let t: std::rc::Rc<[u8]> = (0..256 * 256)
+            .map(|i| {
+                let (p, c) = ((i >> 8) as f32, (i & 255) as f32);
+                ((1.0 - a) * p + a * c).round() as u8
+            })
+            .collect();
+        *last = Some((a.to_bits(), t.clone()));
+        t
+    })
 }
 
 /// Tile equally sized images in rows of `cols`, separated by `gap` pixels of `background`.
