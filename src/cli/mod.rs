@@ -140,9 +140,14 @@ pub enum Command {
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {
     /// Model: `default` (built-in DINOv2 ViT-S/14), a .safetensors file, a folder holding one, or a Hugging Face
-    /// repo id (`org/name`) already in the local hub cache ($HF_HUB_CACHE or $HF_HOME/hub; never downloaded).
+    /// repo id (`org/name`) in the local hub cache ($HF_HUB_CACHE or $HF_HOME/hub; downloaded only with --download).
     #[arg(long, default_value = "default")]
     pub model: ModelSource,
+    /// Download the --model repo id from the hub ($HF_ENDPOINT, else huggingface.co; token in HF_TOKEN) into
+    /// the local cache first: config, preprocessing and safetensors weights only, with progress; files
+    /// already cached at the repo's current commit are kept. Ctrl-C stops it; the next download resumes.
+    #[arg(long)]
+    pub download: bool,
     /// Input size: N (shorter side to N px, aspect kept) or HxW; rounded to whole patches.
     #[arg(long, default_value = "224")]
     pub size: InputSize,
@@ -404,8 +409,78 @@ fn file_name(p: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
+/// `--download`: make the hub cache hold the repo's current files before anything loads.
+pub fn download_if_asked(m: &ModelArgs) -> Result<()> {
+    use crate::model::hub;
+    use std::io::IsTerminal;
+    if !m.download {
+        return Ok(());
+    }
+    let ModelSource::Path(p) = &m.model else {
+        bail!(
+            "--download needs --model with a Hugging Face repo id (org/name); the built-in model is installed by scripts/setup.sh"
+        )
+    };
+    let Some(repo) = p.to_str().filter(|s| hub::is_repo_id(s) && !p.exists()) else {
+        bail!(
+            "--download needs --model with a Hugging Face repo id (org/name), not a local path: {}",
+            p.display()
+        )
+    };
+    let (cache, endpoint) = (hub::cache_dir(), hub::endpoint());
+    eprintln!(
+        "downloading {repo} from {endpoint} into {}",
+        cache.display()
+    );
+    let tty = std::io::stderr().is_terminal();
+    let mut last = std::time::Instant::now();
+    let mut shown = (0, 0u64);
+    let start = std::time::Instant::now();
+    let snapshot = hub::download(repo, &cache, &endpoint, &mut |p: &hub::DownloadProgress| {
+        let done = p.total > 0 && p.done >= p.total;
+        let step = (p.index, p.done);
+        if step != shown && (done || last.elapsed().as_millis() >= 250) {
+            let mib = |b: u64| b as f64 / (1u64 << 20) as f64;
+            let line = format!(
+                "[{}/{}] {} {:.1} / {:.1} MiB",
+                p.index,
+                p.files,
+                p.file,
+                mib(p.done),
+                mib(p.total)
+            );
+            if tty {
+                eprint!("\r\x1b[2K{line}");
+                if done {
+                    eprintln!();
+                }
+            } else if done {
+                eprintln!("{line}");
+            }
+            last = std::time::Instant::now();
+            shown = step;
+        }
+        true
+    })?;
+    eprintln!(
+        "downloaded {repo} in {:.1} s: {}",
+        start.elapsed().as_secs_f64(),
+        snapshot.display()
+    );
+    Ok(())
+}
+
 /// Run a headless subcommand.
 pub fn run(command: Command) -> Result<()> {
+    if let Some(m) = match &command {
+        Command::Info { common }
+        | Command::Doctor { common }
+        | Command::Dump { common, .. }
+        | Command::Export { common, .. } => Some(&common.model),
+        Command::Distance { model, .. } => Some(model),
+    } {
+        download_if_asked(m)?;
+    }
     match command {
         Command::Info { common } => {
             let engine = engine_with(&common)?;

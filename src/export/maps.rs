@@ -188,7 +188,14 @@ pub fn export_maps(
     let wanted: Vec<usize> = layers
         .iter()
         .flat_map(|&l| (0..slots).map(move |s| l * slots + s))
-        .filter(|&i| (mosaic && i % slots == 0) || ((grids || mosaic) && i % slots != 0))
+        // head means only for the mosaic; heads for the grids and the mosaic
+        .filter(|&i| {
+            if i % slots == 0 {
+                mosaic
+            } else {
+                grids || mosaic
+            }
+        })
         .collect();
     let rendered = par_map(&wanted, |&i| {
         let img = render(

@@ -52,6 +52,12 @@ pub enum Job {
         device: DeviceChoice,
         precision: Precision,
     },
+    /// Download a Hugging Face repo id into the hub cache (progress and cancel through [`Busy`]), then load it.
+    DownloadModel {
+        repo: String,
+        device: DeviceChoice,
+        precision: Precision,
+    },
     LoadImage(PathBuf),
     SetSize(InputSize),
     /// Keep the attention another way (re-runs the current input).
@@ -299,6 +305,37 @@ impl State {
                     .clone();
                 out.push(Outcome::ModelLoaded(info));
                 self.computed(&mut out).map_err(e)?;
+            }
+            Job::DownloadModel {
+                repo,
+                device,
+                precision,
+            } => {
+                let busy = &self.busy;
+                let mut file = String::new();
+                let fetched = crate::model::hub::download(
+                    &repo,
+                    &crate::model::hub::cache_dir(),
+                    &crate::model::hub::endpoint(),
+                    &mut |p| {
+                        use std::sync::atomic::Ordering::Relaxed;
+                        if p.file != file {
+                            file = p.file.clone();
+                            let what =
+                                format!("downloading {} [{}/{}], KiB", p.file, p.index, p.files);
+                            busy.start(&what, (p.total.div_ceil(1024) as usize).max(1));
+                        }
+                        busy.progress.done.store((p.done / 1024) as usize, Relaxed);
+                        !busy.progress.cancel.load(Relaxed)
+                    },
+                );
+                self.busy.finish();
+                fetched.map_err(|err| err.to_string())?;
+                return self.handle(Job::LoadModel {
+                    source: ModelSource::Path(repo.into()),
+                    device,
+                    precision,
+                });
             }
             Job::LoadImage(path) => {
                 let notes = self.engine.load_image(&path).map_err(e)?.to_vec();

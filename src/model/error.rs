@@ -53,6 +53,8 @@ pub enum ModelError {
     },
     #[error("libtorch: {0}")]
     Torch(tch::TchError),
+    #[error(transparent)]
+    Hub(#[from] super::hub::HubError),
 }
 
 impl From<tch::TchError> for ModelError {

@@ -5,6 +5,7 @@ pub mod config;
 mod config_files;
 pub mod device;
 pub mod error;
+pub mod hub;
 mod infer;
 pub mod layout;
 pub mod naming;

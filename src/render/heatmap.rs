@@ -204,10 +204,8 @@ fn blend_table(a: f32) -> std::rc::Rc<[u8]> {
     }
     LAST.with(|last| {
         let mut last = last.borrow_mut();
-        if let Some((bits, t)) = last.as_ref() {
-            if *bits == a.to_bits() {
-                return t.clone();
-            }
+        if let Some((_, t)) = last.as_ref().filter(|(bits, _)| *bits == a.to_bits()) {
+            return t.clone();
         }
         let t: std::rc::Rc<[u8]> = (0..256 * 256)
             .map(|i| {

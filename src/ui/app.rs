@@ -43,6 +43,8 @@ pub struct StartOptions {
     pub restore_last: bool,
     /// The settings file (None: settings come from eframe's storage only; tests run without one).
     pub settings_file: Option<PathBuf>,
+    /// `--download`: `model` is a hub repo id to fetch into the local cache before it opens.
+    pub download: bool,
 }
 
 /// Everything views emit; [`App::apply`] is the only place that acts on them.
@@ -53,6 +55,8 @@ pub enum UiCommand {
     SetQuery(QuerySpec),
     LoadImage(PathBuf),
     LoadModel(ModelSource),
+    /// Download a Hugging Face repo id into the local hub cache, then open it.
+    DownloadModel(String),
     SetSize(InputSize),
     SetDevice(DeviceChoice),
     SetPrecision(Precision),
@@ -358,8 +362,12 @@ impl App {
                 image = Some(i);
             }
         }
-        if let Some(m) = model {
-            self.apply(UiCommand::LoadModel(m));
+        match model {
+            Some(ModelSource::Path(p)) if start.download => {
+                self.apply(UiCommand::DownloadModel(p.display().to_string()))
+            }
+            Some(m) => self.apply(UiCommand::LoadModel(m)),
+            None => {}
         }
         if let Some(i) = image {
             self.apply(UiCommand::LoadImage(i));
@@ -407,6 +415,15 @@ impl App {
                 }
                 let g = self.worker.send(Job::LoadModel {
                     source: m,
+                    device: s.device,
+                    precision: s.precision,
+                });
+                s.loads.push((g, ErrorSubject::Model));
+            }
+            UiCommand::DownloadModel(repo) => {
+                s.model_field = repo.clone();
+                let g = self.worker.send(Job::DownloadModel {
+                    repo,
                     device: s.device,
                     precision: s.precision,
                 });

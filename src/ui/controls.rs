@@ -44,9 +44,13 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             }
         });
     });
-    path_field(ui, "Image", &mut s.image_field, "Load image", |p| {
-        cmds.push(UiCommand::LoadImage(p))
-    });
+    path_field(
+        ui,
+        "Image file path",
+        &mut s.image_field,
+        "Load image",
+        |p| cmds.push(UiCommand::LoadImage(p)),
+    );
     for n in &s.image_notes {
         ui.small(n.as_str())
             .on_hover_text("What decoding did to the file before the model saw it");
@@ -65,9 +69,29 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             cmds.push(UiCommand::LoadModel(ModelSource::Path(p)))
         });
     });
-    path_field(ui, "Model", &mut s.model_field, "Load model", |p| {
-        cmds.push(UiCommand::LoadModel(ModelSource::Path(p)))
-    });
+    path_field(
+        ui,
+        "Model file, folder or hub id org/name",
+        &mut s.model_field,
+        "Load model",
+        |p| cmds.push(UiCommand::LoadModel(ModelSource::Path(p))),
+    );
+    let typed = s.model_field.trim();
+    if crate::model::hub::is_repo_id(typed) && !std::path::Path::new(typed).exists() {
+        let endpoint = crate::model::hub::endpoint();
+        if ui
+            .button("Download from the hub")
+            .on_hover_text(format!(
+                "Fetch {typed} from {endpoint} into the local Hugging Face cache ({}), then open it: config, \
+                 preprocessing and safetensors weights only. Files already cached are kept; Cancel stops it and \
+                 the next download resumes.",
+                crate::model::hub::cache_dir().display()
+            ))
+            .clicked()
+        {
+            cmds.push(UiCommand::DownloadModel(typed.to_string()));
+        }
+    }
     if let Some(m) = &s.model {
         for w in &m.warnings {
             ui.add(
@@ -344,7 +368,7 @@ fn head_name(h: HeadSel) -> String {
 
 fn path_field(
     ui: &mut egui::Ui,
-    what: &str,
+    hint: &str,
     text: &mut String,
     button: &str,
     mut on_load: impl FnMut(PathBuf),
@@ -354,7 +378,7 @@ fn path_field(
         let r = ui
             .add(
                 egui::TextEdit::singleline(text)
-                    .hint_text(format!("{what} file path"))
+                    .hint_text(hint)
                     .desired_width((ui.available_width() - 100.0).max(80.0)),
             )
             .labelled_by(label.id);

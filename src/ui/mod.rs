@@ -39,6 +39,7 @@ pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Re
         export_dir: None,
         view,
         settings_file: settings::default_settings_file(),
+        download: args.model.download,
     };
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()

@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 //! Shared helpers for integration tests.
 pub mod corpus;
+pub mod hub;
 pub mod ui;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,46 @@
+//! The app's Download button: a hub repo id typed in the model field is fetched from a stand-in hub on
+//! 127.0.0.1 only when the button is clicked, with progress, then opened. One test per binary: it sets
+//! HF_ENDPOINT and HF_HUB_CACHE for the whole process before the app starts.
+mod common;
+
+use common::hub::{COMMIT, StandInHub, tiny_repo};
+use common::ui::{harness, settle};
+use egui_kittest::kittest::Queryable;
+use vitscope::ui::settings::View;
+
+#[test]
+fn the_download_button_fetches_and_opens_a_repo_id() {
+    let hub = StandInHub::start("org/tiny", tiny_repo());
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("hub");
+    // SAFETY: the only test of this binary, and no other thread has started yet.
+    unsafe {
+        std::env::set_var("HF_ENDPOINT", hub.endpoint());
+        std::env::set_var("HF_HUB_CACHE", &cache);
+    }
+    let mut h = harness(tmp.path(), View::Attention);
+    assert!(h.query_by_label("Download from the hub").is_none());
+
+    // Typing the id and pressing Load is refused with the way on; nothing is fetched.
+    h.state_mut().state.model_field = "org/tiny".into();
+    h.step();
+    h.get_by_label("Load model").click();
+    settle(&mut h);
+    let err = h.state().state.error.clone().expect("not in the cache");
+    assert!(err.contains("Download"), "{err}");
+    assert!(hub.requests().is_empty(), "{:?}", hub.requests());
+
+    h.get_by_label("Download from the hub").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    let m = s.model.as_ref().expect("the downloaded model is open");
+    let snap = cache.join("models--org--tiny/snapshots").join(COMMIT);
+    assert_eq!(m.path, snap.join("model.safetensors"));
+    assert!(s.rows.is_some(), "the model ran on the photo");
+    assert!(
+        hub.requests()
+            .iter()
+            .any(|r| r.contains("model.safetensors"))
+    );
+}
