@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end benchmark against the Python stack (issue "Fast at any scale"):
 #   bash scripts/bench.sh [CASE ...]      # cases: dinov2-224 dinov2-518 vitb16-224 dinov2-1022 (default: all)
+#   bash scripts/bench.sh start [RUNS]    # start-up, first map in the app (Xvfb), whole-process export vs Python
+#                                         # (benches/start_and_export.py; about 5 minutes)
 # Sets up (scripts/setup.sh), installs the Python pipeline's packages into .venv (timm, transformers,
 # matplotlib), makes the random timm ViT-B/16 checkpoint once (bench-data/, git-ignored), builds the
 # release bench, then runs benches/run_bench.py, which prints the table. Takes 20-30 minutes on 2 cores,
@@ -23,6 +25,12 @@ torch.manual_seed(0)
 m = timm.create_model("vit_base_patch16_224", pretrained=False)
 save_file({k: v.contiguous() for k, v in m.state_dict().items()}, "bench-data/vit_base_patch16_224/model.safetensors")
 PY
+fi
+if [ "${1:-}" = start ]; then
+    shift
+    [ -f bench-data/viridis.npy ] || $PY -c 'import matplotlib, numpy as np; np.save("bench-data/viridis.npy", (matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).round().astype(np.uint8))'
+    cargo build --release -q
+    exec $PY benches/start_and_export.py target/release/vitscope "$@"
 fi
 cargo bench --bench end_to_end --no-run -q
 exec $PY benches/run_bench.py "$@"

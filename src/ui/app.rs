@@ -248,6 +248,9 @@ pub struct App {
     dialog_open: bool,
     pub(super) photo_tex: Cached<u64>,
     pub(super) heat_tex: Cached<MapKey>,
+    /// Frames that painted an attention map (the start-up report waits for the first).
+    pub(super) map_frames: u64,
+    startup_report: Option<super::startup_report::Report>,
     pub(super) thumbs: Vec<Cached<MapKey>>,
     pub(super) photo_generation: u64,
     query_generation: u64,
@@ -331,6 +334,8 @@ impl App {
             dialog_open: false,
             photo_tex: Cached::default(),
             heat_tex: Cached::default(),
+            map_frames: 0,
+            startup_report: super::startup_report::asked(),
             thumbs: Vec::new(),
             photo_generation: 0,
             query_generation: 0,
@@ -347,6 +352,26 @@ impl App {
     /// The photo's texture, once it has been drawn.
     pub(super) fn photo_tex_id(&self) -> Option<egui::TextureId> {
         self.photo_tex.current().map(|t| t.id())
+    }
+
+    /// With `VITSCOPE_STARTUP_REPORT`: once a frame that painted a map has been shown, say when.
+    fn report_startup(&mut self, ctx: &egui::Context) {
+        use super::startup_report::{Report, process_age};
+        let Some(report) = self.startup_report else {
+            return;
+        };
+        if self.map_frames == 0 {
+            return;
+        }
+        let age = process_age().map_or(-1.0, |a| a.as_secs_f64() * 1e3);
+        eprintln!(
+            "startup: first map on screen {age:.0} ms after the process started (forward {:.0} ms)",
+            self.state.forward_ms.unwrap_or(0.0)
+        );
+        self.startup_report = None;
+        if report == Report::SayAndExit {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+        }
     }
 
     /// Open the model and image of `start` — or, with `restore_last`, the last ones that still exist.
@@ -582,6 +607,7 @@ impl eframe::App for App {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         let frame_start = std::time::Instant::now();
+        self.report_startup(ui.ctx());
         let mut cmds = Vec::new();
         egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(self, ui, &mut cmds));
         egui::Panel::left("controls")

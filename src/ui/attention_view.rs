@@ -57,6 +57,11 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         uv,
         Color32::from_white_alpha((set.opacity * 255.0).round() as u8),
     );
+    app.map_frames += 1;
+    if app.map_frames == 1 {
+        ctx.request_repaint(); // the next frame knows this one is on screen
+    }
+
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     let cell = vec2(rect.width() / gw as f32, rect.height() / gh as f32);
     let outline = |r: usize, c: usize, stroke: Stroke| {

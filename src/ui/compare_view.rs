@@ -291,7 +291,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 ui.vertical(|ui| {
                     let (Some(grid), Some(own)) = (&pm.grid, &pm.rows) else {
                         ui.allocate_ui(vec2(w, w * ih / iw), |ui| {
-                            ui.spinner();
+                            super::tiles::spinner(ui);
                             ui.label(format!("{}: computing…", pm.label));
                         });
                         return;

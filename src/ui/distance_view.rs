@@ -77,13 +77,13 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         match app.state.result(&want) {
             Some((AnalysisResult::Stats(stats), fresh)) => (stats.clone(), fresh),
             _ => {
-                ui.spinner();
+                super::tiles::spinner(ui);
                 return;
             }
         }
     };
     if !fresh {
-        ui.spinner();
+        super::tiles::spinner(ui);
     }
     if ui
         .button("Export plot + CSV")

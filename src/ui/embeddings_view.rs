@@ -19,12 +19,12 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
         input_grid: app.state.pos_input_grid,
     };
     let Some((AnalysisResult::Embeddings { pos, filters }, fresh)) = app.state.result(&want) else {
-        ui.spinner();
+        super::tiles::spinner(ui);
         return;
     };
     let (pos, filters) = (pos.clone(), filters.clone());
     if !fresh {
-        ui.spinner();
+        super::tiles::spinner(ui);
     }
     let ctx = ui.ctx().clone();
     let cmap = app.settings.colormap;

@@ -63,7 +63,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let (tiles, fresh) = tiles(app, &rows);
     if !fresh {
         ui.horizontal(|ui| {
-            ui.spinner();
+            super::tiles::spinner(ui);
             ui.label("computing…");
         });
     }

@@ -12,6 +12,7 @@ mod model_info;
 mod model_view;
 pub mod overwrite;
 pub mod settings;
+mod startup_report;
 mod status_bar;
 mod textures;
 mod tiles;

@@ -5,7 +5,7 @@ pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &app.state;
     ui.horizontal(|ui| {
         if let Some((what, done, total)) = app.progress() {
-            ui.spinner();
+            super::tiles::spinner(ui);
             ui.add(
                 egui::ProgressBar::new(done as f32 / total.max(1) as f32)
                     .desired_width(140.0)
@@ -16,7 +16,7 @@ pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             }
             ui.separator();
         } else if app.busy() {
-            ui.spinner();
+            super::tiles::spinner(ui);
             ui.label("working…");
             ui.separator();
         }

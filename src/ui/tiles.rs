@@ -128,3 +128,33 @@ pub fn colour_bar(ui: &mut egui::Ui, cmap: Colormap, lo: f32, hi: f32, what: &st
         ui.small(what);
     });
 }
+
+/// A busy spinner that animates at about 10 frames a second. egui's own asks for a new frame every frame,
+/// and that repainting (a software renderer, most of all) takes the cores the model's forward pass needs.
+pub fn spinner(ui: &mut egui::Ui) -> egui::Response {
+    let size = ui.style().spacing.interact_size.y;
+    let (rect, response) = ui.allocate_exact_size(vec2(size, size), Sense::hover());
+    response.widget_info(|| egui::WidgetInfo::new(egui::Role::ProgressIndicator));
+    if ui.is_rect_visible(rect) {
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(100));
+        let radius = rect.height().min(rect.width()) * 0.5 - 2.0;
+        let n = (radius.round() as usize).clamp(8, 128);
+        let time = ui.input(|i| i.time);
+        let (start, sweep) = (
+            time * std::f64::consts::TAU,
+            240f64.to_radians() * time.sin(),
+        );
+        let points: Vec<egui::Pos2> = (0..n)
+            .map(|i| {
+                let a = start + sweep * i as f64 / n as f64;
+                rect.center() + radius * vec2(a.cos() as f32, a.sin() as f32)
+            })
+            .collect();
+        ui.painter().add(egui::Shape::line(
+            points,
+            egui::Stroke::new(3.0, ui.visuals().strong_text_color()),
+        ));
+    }
+    response
+}

@@ -12,7 +12,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
         app.state.result(&AnalysisRequest::Tokens)
     else {
-        ui.spinner();
+        super::tiles::spinner(ui);
         return;
     };
     let (norms, prefix_mass) = (norms.clone(), prefix_mass.clone());
