@@ -11,8 +11,35 @@
 //! before the first CUDA call (as pytorch/pytorch#148770 does). A CPU machine never maps the CUDA stack.
 use std::path::Path;
 
+/// A digest of every file under src/, so the `vitscope` launcher can tell when the `vitscope-engine` next to it
+/// was built from other sources (`cargo run` rebuilds only the launcher).
+fn source_id() -> u64 {
+    use std::hash::{Hash, Hasher};
+    fn walk(dir: &Path, files: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, files);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(Path::new("src"), &mut files);
+    files.sort();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for f in files {
+        f.hash(&mut h);
+        std::fs::read(&f).unwrap_or_default().hash(&mut h);
+    }
+    h.finish()
+}
+
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src");
+    println!("cargo:rustc-env=VITSCOPE_SOURCE_ID={:016x}", source_id());
     let Ok(lib) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         println!(
             "cargo:warning=torch-sys did not report libtorch's folder; binaries may need LD_LIBRARY_PATH"

@@ -24,8 +24,8 @@ if [ "$mode" = prepare ]; then
     cargo build --release --quiet
     out=.gpucheck
     rm -rf "$out"; mkdir -p "$out/scripts" "$out/tests/fixtures" "$out/assets"
-    cp target/release/vitscope "$out/vitscope"
-    strip "$out/vitscope" 2>/dev/null || true
+    cp target/release/vitscope target/release/vitscope-engine "$out/"
+    strip "$out/vitscope" "$out/vitscope-engine" 2>/dev/null || true
     cp -r tests/fixtures/dinov2_tiny "$out/tests/fixtures/"
     cp assets/chelsea.png "$out/assets/"
     cp scripts/gpu_check.sh "$out/scripts/"

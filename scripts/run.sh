@@ -4,4 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-exec cargo run --quiet -- "$@"
+# both binaries: `vitscope` (the launcher) and `vitscope-engine` next to it
+cargo build --quiet --bins
+exec target/debug/vitscope "$@"

@@ -522,5 +522,5 @@ fn repo_ids_open_from_the_hf_cache_and_info_names_the_top_classes() {
         String::from_utf8_lossy(&r.stderr)
     );
     let r = run(&[("HF_HOME", &home.path().join("elsewhere"))]);
-    assert_clean_failure(&r, "never downloads");
+    assert_clean_failure(&r, "downloads only when asked: add --download");
 }

@@ -738,51 +738,8 @@ fn the_app_keeps_a_start_up_error_until_that_thing_succeeds() {
 #[test]
 fn a_sharded_checkpoint_loads_bit_for_bit_like_the_single_file() {
     let dir = tempfile::tempdir().unwrap();
-    let (tensors, _) = read_f32(&fixture("dinov2_tiny/model.safetensors"));
-    let mut names: Vec<&String> = tensors.keys().collect();
-    names.sort();
     let sharded = dir.path().join("sharded");
-    std::fs::create_dir(&sharded).unwrap();
-    std::fs::copy(
-        fixture("dinov2_tiny/config.json"),
-        sharded.join("config.json"),
-    )
-    .unwrap();
-    let mut weight_map = serde_json::Map::new();
-    for (i, chunk) in names.chunks(names.len().div_ceil(3)).enumerate() {
-        let file = format!("model-{:05}-of-00003.safetensors", i + 1);
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = chunk
-            .iter()
-            .map(|n| {
-                let (s, v) = &tensors[*n];
-                (
-                    (*n).clone(),
-                    s.clone(),
-                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                )
-            })
-            .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-            .iter()
-            .map(|(n, s, b)| {
-                (
-                    n.clone(),
-                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                        .unwrap(),
-                )
-            })
-            .collect();
-        safetensors::serialize_to_file(views, None, &sharded.join(&file)).unwrap();
-        for n in chunk {
-            weight_map.insert((*n).clone(), file.clone().into());
-        }
-    }
-    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
-    std::fs::write(
-        sharded.join("model.safetensors.index.json"),
-        index.to_string(),
-    )
-    .unwrap();
+    common::shard_tiny(&sharded);
     let dump = |model: &Path, name: &str| -> Vec<u8> {
         let p = dir.path().join(name);
         let r = vitscope(&[

@@ -163,3 +163,38 @@ fn a_missing_repo_and_a_cancelled_download_are_said_plainly() {
         .unwrap();
     assert_eq!(got, tiny_repo()["model.safetensors"]);
 }
+
+#[test]
+fn a_sharded_repo_downloads_its_index_and_every_shard() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("src");
+    common::shard_tiny(&src);
+    let files: std::collections::BTreeMap<String, Vec<u8>> = std::fs::read_dir(&src)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(files.len(), 5, "{:?}", files.keys());
+    let hub = StandInHub::start("org/sharded", files.clone());
+    let cache = tmp.path().join("hub");
+    let (ok, out, err) = vitscope(
+        &hub,
+        &cache,
+        &["info", "--model", "org/sharded", "--download"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("\"family\""), "{out}");
+    assert!(
+        err.contains("[5/5]"),
+        "the index adds its three shards: {err}"
+    );
+    let snap = cache.join("models--org--sharded/snapshots").join(COMMIT);
+    for (name, bytes) in &files {
+        assert_eq!(&std::fs::read(snap.join(name)).unwrap(), bytes, "{name}");
+    }
+}

@@ -68,3 +68,45 @@ fn doctor_reports_the_devices_and_runs_the_worker() {
             .contains("CUDA was requested")
     );
 }
+
+/// `vitscope` is a launcher that links no libtorch: help, version and usage errors come back in
+/// milliseconds, with the engine's own texts; everything else runs in `vitscope-engine`.
+#[test]
+fn the_launcher_answers_help_without_libtorch() {
+    let launcher = env!("CARGO_BIN_EXE_vitscope");
+    let engine = env!("CARGO_BIN_EXE_vitscope-engine");
+    // the dynamic loader lists what each binary maps, without running it
+    let libs = |bin: &str| {
+        let out = std::process::Command::new(bin)
+            .env("LD_TRACE_LOADED_OBJECTS", "1")
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let (l, e) = (libs(launcher), libs(engine));
+    assert!(e.contains("libtorch_cpu"), "the engine links libtorch: {e}");
+    assert!(!l.contains("libtorch") && !l.contains("libc10"), "{l}");
+    for args in [
+        vec!["--help"],
+        vec!["export", "--help"],
+        vec!["distance", "-h"],
+        vec!["--version"],
+        vec!["export", "--bogus"],
+        vec!["dump", "--size", "abc", "--out", "x"],
+    ] {
+        let run = |bin: &str| {
+            std::process::Command::new(bin)
+                .args(&args)
+                .output()
+                .unwrap()
+        };
+        let (a, b) = (run(launcher), run(engine));
+        assert_eq!(a.status.code(), b.status.code(), "{args:?}");
+        let text = |v: &[u8]| String::from_utf8_lossy(v).into_owned();
+        assert_eq!(text(&a.stdout), text(&b.stdout), "{args:?}");
+        assert_eq!(text(&a.stderr), text(&b.stderr), "{args:?}");
+    }
+    let bad = common::vitscope(&["dump", "--size", "abc", "--out", "x"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid input size"));
+}

@@ -81,7 +81,7 @@ pub fn export_method(
     let qlabel = layout.token_label(token);
     let a = req.args;
     let rollout_opts = RolloutOptions {
-        fusion: a.fusion,
+        fusion: a.fusion.into(),
         residual: a.residual,
         discard_ratio: a.discard,
         start_layer: a.start_layer,
@@ -294,14 +294,15 @@ pub(super) fn distance(
     for f in [Some(out), plot].into_iter().flatten() {
         crate::export::check_target(f, force)?;
     }
-    let loaded = crate::engine::load_model(&model.model, model.device, model.precision)
-        .with_context(|| format!("cannot load model {}", model.model))?;
+    let loaded =
+        crate::engine::load_model(&model.source(), model.device.into(), model.precision.into())
+            .with_context(|| format!("cannot load model {}", model.model))?;
     let start = std::time::Instant::now();
     let run = crate::engine::head_stats_over(
         &loaded.vit,
         &files,
         model.size,
-        model.attention,
+        model.attention.into(),
         prefix,
         |i, n, f| {
             eprintln!("[{i}/{n}] {}", f.display());

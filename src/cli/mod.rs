@@ -1,227 +1,75 @@
 //! The command line. `vitscope` opens the app; `dump` and `export` run headless through the same
 //! engine the app's worker uses.
-use std::path::PathBuf;
-
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
 
 use crate::analysis::{HeadFusion, HeadSel, PrefixConvention};
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, Style};
 use crate::export::methods::{Format, Method, Output};
-use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision};
+use crate::model::{AttentionStore, DeviceChoice, ModelSource, Precision};
 use crate::render::Colormap;
 
+mod args;
 mod method_export;
 pub use crate::spec::{parse_query, parse_target};
+pub use args::*;
 pub use method_export::{MethodRequest, export_method};
 
-#[derive(Parser, Debug)]
-#[command(
-    name = "vitscope",
-    version,
-    about = "Look inside Vision Transformers: attention maps through libtorch."
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    pub command: Option<Command>,
-    #[command(flatten)]
-    pub open: ModelImageArgs,
-    /// The view the app opens on (default: the one used last).
-    #[arg(long, value_enum)]
-    pub view: Option<crate::ui::settings::View>,
+/// The command line's values onto the domain types (variants of the same names).
+macro_rules! same_variants {
+    ($($arg:ident => $dom:ty { $($v:ident),+ })+) => {$(
+        impl From<$arg> for $dom {
+            fn from(a: $arg) -> $dom {
+                match a {
+                    $($arg::$v => <$dom>::$v,)+
+                }
+            }
+        }
+    )+};
 }
 
-#[derive(Args, Debug, Clone)]
-pub struct ModelImageArgs {
-    #[command(flatten)]
-    pub model: ModelArgs,
-    /// Image file (PNG, JPEG, GIF, WebP, TIFF or BMP; recognised by content). The app opens a sample photo when none is given.
-    #[arg(long)]
-    pub image: Option<PathBuf>,
+same_variants! {
+    DeviceArg => DeviceChoice { Auto, Cpu, Cuda }
+    PrecisionArg => Precision { F32, F16, Bf16 }
+    AttentionArg => AttentionStore { F32, F16, Bf16, QueryKeys }
+    FusionArg => HeadFusion { Mean, Max, Min }
+    PrefixArg => PrefixConvention { Renormalise, Drop }
+    MethodArg => Method {
+        Attention, Rollout, Flow, GradRollout, Relevance, DinoMask, TokenNorm, FeaturePca, PosSim, PatchPca
+    }
+    FormatArg => Format { Png, Npy }
+    ColormapArg => Colormap { Viridis, Magma, Inferno, Turbo, Gray }
+    ViewArg => crate::ui::settings::View { Attention, Model, Methods, Compare, Distance, Tokens, Embeddings }
 }
 
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// Write the model input and every layer's attention to a safetensors file.
-    Dump {
-        #[command(flatten)]
-        common: ModelImageArgs,
-        /// Output .safetensors file.
-        #[arg(long)]
-        out: PathBuf,
-        /// Overwrite an existing file.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Describe a model (family, layout, preprocessing, what was inferred) as JSON; with --image, also the
-    /// classifier's top 5 classes and the forward time.
-    Info {
-        #[command(flatten)]
-        common: ModelImageArgs,
-    },
-    /// Check this machine: which devices libtorch sees (CUDA loaded only when asked for or a GPU driver is
-    /// present), then run the app's worker thread — the same code the app uses — on the chosen device with the
-    /// model and image, and print what it answered, as JSON.
-    Doctor {
-        #[command(flatten)]
-        common: ModelImageArgs,
-    },
-    /// Write a method's maps as PNG (for people) or NPY (raw values, for code).
-    ///
-    /// NPY shapes (f32 unless said): attention [gh, gw] for one layer and head, with a leading layer axis for
-    /// --layer all and a head axis for --head all ([L, H, gh, gw] at most); rollout, flow, grad-rollout,
-    /// relevance [gh, gw] (patch tokens; prefix-token values go in the PNG text and on stderr); dino-mask
-    /// [heads, gh, gw] u8; token-norm [L, N] (every token, prefix first) plus prefix-mass.csv; feature-pca
-    /// [gh, gw, 3] ([images, gh, gw, 3] with --joint); pos-sim [gh, gw, gh, gw]; patch-pca [k, P, P, 3].
-    #[command(verbatim_doc_comment)]
-    Export {
-        #[command(flatten)]
-        common: ModelImageArgs,
-        /// Output folder (created if needed).
-        #[arg(long)]
-        out: PathBuf,
-        #[arg(long, value_enum, default_value = "attention")]
-        method: Method,
-        #[arg(long, value_enum, default_value = "png")]
-        format: Format,
-        /// Layer (0-based), `last` or `all`. Default: all for attention and token-norm, last otherwise
-        /// (feature-pca: `last` is the model's output tokens after the final norm; a number is that block's
-        /// output).
-        #[arg(long)]
-        layer: Option<String>,
-        /// Head (0-based), `mean` or `all` (each head plus a grid of all heads).
-        #[arg(long, default_value = "mean")]
-        head: String,
-        /// Query token: `cls`, `dist`, `regN`, a patch `ROW,COL` (0-based), or `auto` (CLS, else the first
-        /// prefix token, else the centre patch).
-        #[arg(long, default_value = "auto")]
-        query: String,
-        #[command(flatten)]
-        method_args: MethodArgs,
-        #[arg(long, value_enum, default_value = "viridis")]
-        colormap: Colormap,
-        /// Blend the map over the photo (default).
-        #[arg(long, conflicts_with = "raw")]
-        overlay: bool,
-        /// Write the coloured map alone, each patch a solid block at the model's input resolution.
-        #[arg(long)]
-        raw: bool,
-        /// Opacity of the map in overlays, 0..1.
-        #[arg(long, default_value_t = 0.6)]
-        opacity: f32,
-        /// Overwrite existing files.
-        #[arg(long)]
-        force: bool,
-    },
-    /// Mean attention distance and entropy per layer and head, for one image or averaged over many.
-    Distance {
-        #[command(flatten)]
-        model: ModelArgs,
-        /// Image files and folders (every image directly inside a folder).
-        #[arg(long, num_args = 1.., required = true)]
-        images: Vec<PathBuf>,
-        /// Output CSV: layer,head,mean_distance_px,entropy.
-        #[arg(long)]
-        out: PathBuf,
-        /// Also draw the ViT paper's plot (distance and entropy against depth, one dot per head).
-        #[arg(long)]
-        plot: Option<PathBuf>,
-        /// How attention to prefix tokens (CLS, registers) counts: renormalise over the patches, or drop it.
-        #[arg(long, value_enum, default_value = "renormalise")]
-        prefix: PrefixConvention,
-        /// Overwrite existing files.
-        #[arg(long)]
-        force: bool,
-    },
+/// How the app starts from the command line's model, image and view.
+pub fn app_start(args: ModelImageArgs, view: Option<ViewArg>) -> crate::ui::StartOptions {
+    let source = args.model.source();
+    // With no model or image on the command line, the app reopens the last ones (the built-in model and a
+    // sample photo on first start).
+    let restore_last = matches!(source, ModelSource::Default) && args.image.is_none();
+    crate::ui::StartOptions {
+        restore_last,
+        model: Some(source),
+        image: args.image.or_else(crate::model::source::default_image),
+        size: args.model.size,
+        device: args.model.device.into(),
+        precision: args.model.precision.into(),
+        attention: args.model.attention.into(),
+        export_dir: None,
+        view: view.map(Into::into),
+        settings_file: crate::ui::settings::default_settings_file(),
+        download: args.model.download,
+    }
 }
 
-/// Model options (commands that take many images use these without `--image`).
-#[derive(Args, Debug, Clone)]
-pub struct ModelArgs {
-    /// Model: `default` (built-in DINOv2 ViT-S/14), a .safetensors file, a folder holding one, or a Hugging Face
-    /// repo id (`org/name`) in the local hub cache ($HF_HUB_CACHE or $HF_HOME/hub; downloaded only with --download).
-    #[arg(long, default_value = "default")]
-    pub model: ModelSource,
-    /// Download the --model repo id from the hub ($HF_ENDPOINT, else huggingface.co; token in HF_TOKEN) into
-    /// the local cache first: config, preprocessing and safetensors weights only, with progress; files
-    /// already cached at the repo's current commit are kept. Ctrl-C stops it; the next download resumes.
-    #[arg(long)]
-    pub download: bool,
-    /// Input size: N (shorter side to N px, aspect kept) or HxW; rounded to whole patches.
-    #[arg(long, default_value = "224")]
-    pub size: InputSize,
-    /// Where the model runs: auto (CUDA if available), cpu or cuda.
-    #[arg(long, value_enum, default_value = "auto")]
-    pub device: DeviceChoice,
-    /// Precision of weights and activations (softmax is always computed in f32).
-    #[arg(long, value_enum, default_value = "f32")]
-    pub precision: Precision,
-    /// How the attention is kept: f32 (exact), f16 or bf16 (half the memory, rounded), or query-keys (each
-    /// layer's queries and keys; rows recomputed when needed: linear memory, for very large inputs).
-    #[arg(long, value_enum, default_value = "f32")]
-    pub attention: AttentionStore,
-}
-
-/// Options of the aggregate methods.
-#[derive(Args, Debug, Clone)]
-pub struct MethodArgs {
-    /// rollout, flow: how heads are fused.
-    #[arg(long, value_enum, default_value = "mean")]
-    pub fusion: HeadFusion,
-    /// rollout, flow, grad-rollout: weight α of the identity (residual), 0..1.
-    #[arg(long, default_value_t = 0.5)]
-    pub residual: f64,
-    /// rollout, flow, grad-rollout: fraction of each row's smallest entries set to zero before the residual
-    /// (the row's largest entry is always kept), 0..1.
-    #[arg(long, default_value_t = 0.0)]
-    pub discard: f64,
-    /// rollout, flow, grad-rollout: first layer of the product (0-based).
-    #[arg(long, default_value_t = 0)]
-    pub start_layer: usize,
-    /// rollout, flow, grad-rollout: last layer of the product (0-based, inclusive; default the last).
-    #[arg(long)]
-    pub end_layer: Option<usize>,
-    /// grad-rollout, relevance: the scalar explained. `top` (the top class; for models without a head, the
-    /// cosine similarity of the pooled feature to the centre patch's final feature), a class index `N`,
-    /// `A-B` (logit A minus logit B), or `sim:ROW,COL` / `sim:cls` (similarity of the pooled feature to
-    /// that token's final feature).
-    #[arg(long, default_value = "top")]
-    pub target: String,
-    /// dino-mask: fraction τ of the attention mass each head's mask holds.
-    #[arg(long, default_value_t = 0.6)]
-    pub tau: f64,
-    /// feature-pca: foreground threshold on the first component (scaled 0..1), or `none`.
-    #[arg(long, default_value = "0.5")]
-    pub fg_threshold: String,
-    /// feature-pca: more images analysed jointly with --image (resized to the same input size).
-    #[arg(long, num_args = 1..)]
-    pub joint: Vec<PathBuf>,
-    /// pos-sim: the grid the model was trained for, or the current input's (embeddings resized).
-    #[arg(long, value_enum, default_value = "trained")]
-    pub pos_grid: PosGrid,
-    /// patch-pca: number of principal components (1 or more).
-    #[arg(long, default_value_t = 28, value_parser = at_least_one)]
-    pub components: usize,
-    /// attention: add a colour bar with each map's value range under single-map PNGs.
-    #[arg(long)]
-    pub colour_bar: bool,
-    /// attention: resize single-map PNGs so their longer side is PX pixels (default: the photo's size).
-    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(16..=16384))]
-    pub long_side: Option<u32>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PosGrid {
-    Trained,
-    Input,
-}
-
-/// A count that must be 1 or more, in words when it is not.
-fn at_least_one(s: &str) -> std::result::Result<usize, String> {
-    match s.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!("{s:?} is not a whole number of 1 or more")),
+impl ModelArgs {
+    /// The model asked for.
+    pub fn source(&self) -> ModelSource {
+        match self.model.parse() {
+            Ok(s) => s,
+            Err(never) => match never {},
+        }
     }
 }
 
@@ -248,11 +96,15 @@ fn parse_head(s: &str) -> Result<HeadSpec> {
 fn engine_with(a: &ModelImageArgs) -> Result<Engine> {
     let mut engine = Engine {
         size: a.model.size,
-        store: a.model.attention,
+        store: a.model.attention.into(),
         ..Engine::default()
     };
     engine
-        .load_model(&a.model.model, a.model.device, a.model.precision)
+        .load_model(
+            &a.model.source(),
+            a.model.device.into(),
+            a.model.precision.into(),
+        )
         .with_context(|| format!("cannot load model {}", a.model.model))?;
     if let Some(m) = &engine.model {
         for w in &m.info.warnings {
@@ -280,7 +132,7 @@ fn doctor(common: ModelImageArgs) -> Result<()> {
     use crate::jobs::{Job, Outcome, Worker};
     use crate::model::device;
     let driver = device::gpu_driver_present();
-    let wants_cuda = driver || common.model.device == crate::model::DeviceChoice::Cuda;
+    let wants_cuda = driver || common.model.device == DeviceArg::Cuda;
     let cuda_loaded = wants_cuda && device::load_cuda();
     let cuda = cuda_loaded && tch::Cuda::is_available();
     let mut report = serde_json::json!({
@@ -299,12 +151,12 @@ fn doctor(common: ModelImageArgs) -> Result<()> {
     let mut worker = Worker::spawn(move || {
         let _ = tx.send(());
     });
-    worker.send(Job::SetStore(common.model.attention));
+    worker.send(Job::SetStore(common.model.attention.into()));
     worker.send(Job::SetSize(common.model.size));
     worker.send(Job::LoadModel {
-        source: common.model.model.clone(),
-        device: common.model.device,
-        precision: common.model.precision,
+        source: common.model.source(),
+        device: common.model.device.into(),
+        precision: common.model.precision.into(),
     });
     let last = worker.send(Job::LoadImage(image));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
@@ -416,7 +268,7 @@ pub fn download_if_asked(m: &ModelArgs) -> Result<()> {
     if !m.download {
         return Ok(());
     }
-    let ModelSource::Path(p) = &m.model else {
+    let ModelSource::Path(p) = &m.source() else {
         bail!(
             "--download needs --model with a Hugging Face repo id (org/name); the built-in model is installed by scripts/setup.sh"
         )
@@ -538,6 +390,11 @@ pub fn run(command: Command) -> Result<()> {
             opacity,
             force,
         } => {
+            let (method, format, colormap) = (
+                Method::from(method),
+                Format::from(format),
+                Colormap::from(colormap),
+            );
             if !(0.0..=1.0).contains(&opacity) {
                 bail!("--opacity must be between 0 and 1");
             }
@@ -610,7 +467,7 @@ pub fn run(command: Command) -> Result<()> {
             plot,
             prefix,
             force,
-        } => method_export::distance(&model, &images, &out, plot.as_deref(), prefix, force)?,
+        } => method_export::distance(&model, &images, &out, plot.as_deref(), prefix.into(), force)?,
     }
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod device;
 pub mod error;
 pub mod hub;
 mod infer;
+pub mod input_size;
 pub mod layout;
 pub mod naming;
 pub mod preprocess;

@@ -20,7 +20,6 @@ use image::{
     DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage, imageops::FilterType,
     metadata::Orientation,
 };
-use serde::{Deserialize, Serialize};
 
 use super::error::{ModelError, Result};
 
@@ -28,55 +27,7 @@ use super::error::{ModelError, Result};
 pub const MAX_IMAGE_SIDE: u32 = 16_384;
 /// Most memory a decoder may allocate.
 pub const MAX_DECODE_BYTES: u64 = 1 << 30;
-/// Largest accepted model input side, in pixels.
-pub const MAX_INPUT_SIDE: usize = 4_096;
-
-/// The model input size the user asked for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum InputSize {
-    /// Shorter side to this many pixels, aspect ratio kept.
-    Shorter(usize),
-    /// Exactly this height and width.
-    Exact { h: usize, w: usize },
-}
-
-impl Default for InputSize {
-    fn default() -> Self {
-        InputSize::Shorter(224)
-    }
-}
-
-impl std::fmt::Display for InputSize {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            InputSize::Shorter(s) => write!(f, "{s}"),
-            InputSize::Exact { h, w } => write!(f, "{h}x{w}"),
-        }
-    }
-}
-
-impl std::str::FromStr for InputSize {
-    type Err = ModelError;
-    /// `224` (shorter side) or `224x336` (height × width).
-    fn from_str(s: &str) -> Result<Self> {
-        let bad = || ModelError::InputSize(s.to_string());
-        let num = |t: &str| -> Result<usize> {
-            let v: usize = t.trim().parse().map_err(|_| bad())?;
-            if v == 0 || v > MAX_INPUT_SIDE {
-                Err(bad())
-            } else {
-                Ok(v)
-            }
-        };
-        match s.trim().to_ascii_lowercase().split_once(['x', '×']) {
-            Some((h, w)) => Ok(InputSize::Exact {
-                h: num(h)?,
-                w: num(w)?,
-            }),
-            None => Ok(InputSize::Shorter(num(s)?)),
-        }
-    }
-}
+pub use super::input_size::{InputSize, MAX_INPUT_SIDE};
 
 /// Round `v` to the nearest positive multiple of `patch`.
 fn round_to_patches(v: f64, patch: usize) -> usize {

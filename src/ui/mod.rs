@@ -20,28 +20,8 @@ mod tokens_view;
 
 pub use app::{App, StartOptions};
 
-use crate::cli::ModelImageArgs;
-use crate::model::source::default_image;
-
 /// Open the app window (blocks until it closes).
-pub fn run_app(args: ModelImageArgs, view: Option<settings::View>) -> anyhow::Result<()> {
-    // With no model or image on the command line, the app reopens the last ones (the built-in model and a
-    // sample photo on first start).
-    let restore_last =
-        matches!(args.model.model, crate::model::ModelSource::Default) && args.image.is_none();
-    let start = StartOptions {
-        restore_last,
-        model: Some(args.model.model),
-        image: args.image.or_else(default_image),
-        size: args.model.size,
-        device: args.model.device,
-        precision: args.model.precision,
-        attention: args.model.attention,
-        export_dir: None,
-        view,
-        settings_file: settings::default_settings_file(),
-        download: args.model.download,
-    };
+pub fn run_app(start: StartOptions) -> anyhow::Result<()> {
     let options = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("vitscope")

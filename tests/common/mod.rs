@@ -139,3 +139,52 @@ pub fn assert_clean_failure_of(out: &std::process::Output, what: &str, needle: &
     );
     assert_eq!(e.trim().lines().count(), 1, "{what}: one line: {e}");
 }
+
+/// The tiny DINOv2 fixture as a sharded checkpoint in `sharded`: its config.json, three shards
+/// `model-0000N-of-00003.safetensors` and `model.safetensors.index.json`.
+pub fn shard_tiny(sharded: &Path) {
+    let (tensors, _) = read_f32(&fixture("dinov2_tiny/model.safetensors"));
+    let mut names: Vec<&String> = tensors.keys().collect();
+    names.sort();
+    std::fs::create_dir_all(sharded).unwrap();
+    std::fs::copy(
+        fixture("dinov2_tiny/config.json"),
+        sharded.join("config.json"),
+    )
+    .unwrap();
+    let mut weight_map = serde_json::Map::new();
+    for (i, chunk) in names.chunks(names.len().div_ceil(3)).enumerate() {
+        let file = format!("model-{:05}-of-00003.safetensors", i + 1);
+        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = chunk
+            .iter()
+            .map(|n| {
+                let (s, v) = &tensors[*n];
+                (
+                    (*n).clone(),
+                    s.clone(),
+                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                )
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
+            .iter()
+            .map(|(n, s, b)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                        .unwrap(),
+                )
+            })
+            .collect();
+        safetensors::serialize_to_file(views, None, &sharded.join(&file)).unwrap();
+        for n in chunk {
+            weight_map.insert((*n).clone(), file.clone().into());
+        }
+    }
+    let index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": weight_map});
+    std::fs::write(
+        sharded.join("model.safetensors.index.json"),
+        index.to_string(),
+    )
+    .unwrap();
+}
