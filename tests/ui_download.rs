@@ -3,6 +3,9 @@
 //! HF_ENDPOINT and HF_HUB_CACHE for the whole process before the app starts.
 mod common;
 
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
 use common::hub::{COMMIT, StandInHub, tiny_repo};
 use common::ui::{harness, settle};
 use egui_kittest::kittest::Queryable;
@@ -30,12 +33,46 @@ fn the_download_button_fetches_and_opens_a_repo_id() {
     assert!(err.contains("Download"), "{err}");
     assert!(hub.requests().is_empty(), "{:?}", hub.requests());
 
+    // The hub stalls in the middle of the weights: Cancel answers at once, the model in use stays, and
+    // nothing broken is left in the cache.
+    let before = h.state().state.model.as_ref().map(|m| m.path.clone());
+    hub.stall.store(true, Ordering::SeqCst);
+    h.get_by_label("Download from the hub").click();
+    let waiting = Instant::now();
+    while !h
+        .state()
+        .progress()
+        .is_some_and(|(what, _, _)| what.contains("model.safetensors"))
+    {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(20),
+            "no progress shown"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let asked = Instant::now();
+    h.get_by_label("Cancel").click();
+    settle(&mut h);
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    let s = &h.state().state;
+    let err = s.error.clone().expect("the cancel is said");
+    assert!(err.contains("cancelled"), "{err}");
+    assert_eq!(s.model.as_ref().map(|m| m.path.clone()), before);
+    let snap = cache.join("models--org--tiny/snapshots").join(COMMIT);
+    assert!(!snap.join("model.safetensors").exists());
+    hub.stall.store(false, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300)); // the stalled reader ends at its next read
+
     h.get_by_label("Download from the hub").click();
     settle(&mut h);
     let s = &h.state().state;
     assert!(s.error.is_none(), "{:?}", s.error);
     let m = s.model.as_ref().expect("the downloaded model is open");
-    let snap = cache.join("models--org--tiny/snapshots").join(COMMIT);
     assert_eq!(m.path, snap.join("model.safetensors"));
     assert!(s.rows.is_some(), "the model ran on the photo");
     assert!(

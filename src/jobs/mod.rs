@@ -133,6 +133,15 @@ impl Busy {
         self.progress.cancel.store(false, Relaxed);
         self.total.store(total, Relaxed);
     }
+    /// A new label and total for the work in progress, keeping a cancel already asked for.
+    fn relabel(&self, what: &str, total: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut w) = self.what.lock() {
+            *w = what.to_string();
+        }
+        self.progress.done.store(0, Relaxed);
+        self.total.store(total, Relaxed);
+    }
     fn finish(&self) {
         self.total.store(0, std::sync::atomic::Ordering::Relaxed);
     }
@@ -255,6 +264,53 @@ struct State {
 }
 
 impl State {
+    /// Download `repo` into the hub cache on a thread of its own, so that Cancel answers at once even when
+    /// the connection stalls (the download checks its stop flag at every read and ends at the next one).
+    fn download(&self, repo: &str) -> Result<PathBuf, String> {
+        use crate::model::hub;
+        use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+        self.busy
+            .start(&format!("connecting to the hub for {repo}"), 1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (busy, halt, id) = (self.busy.clone(), stop.clone(), repo.to_string());
+        let spawned = std::thread::Builder::new()
+            .name("vitscope-download".into())
+            .spawn(move || {
+                let mut file = String::new();
+                let r = hub::download(&id, &hub::cache_dir(), &hub::endpoint(), &mut |p| {
+                    if p.file != file {
+                        file = p.file.clone();
+                        let what = format!("downloading {} [{}/{}], KiB", p.file, p.index, p.files);
+                        busy.relabel(&what, (p.total.div_ceil(1024) as usize).max(1));
+                    }
+                    busy.progress.done.store((p.done / 1024) as usize, Relaxed);
+                    !halt.load(Relaxed)
+                });
+                let _ = tx.send(r);
+            });
+        if let Err(e) = spawned {
+            return Err(format!("cannot start the download: {e}"));
+        }
+        loop {
+            match rx.recv_timeout(std::time::Duration::from_millis(100)) {
+                Ok(r) => return r.map_err(|e| e.to_string()),
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    if self.busy.progress.cancel.load(Relaxed) {
+                        stop.store(true, Relaxed);
+                        return Err(format!(
+                            "the download of {repo} was cancelled; what arrived stays in the cache as a part file, \
+                             and downloading again resumes it"
+                        ));
+                    }
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the download stopped unexpectedly".into());
+                }
+            }
+        }
+    }
+
     fn rows(&mut self) -> crate::model::Result<Option<QueryRows>> {
         let Some(layout) = self.engine.layout() else {
             return Ok(None);
@@ -311,26 +367,9 @@ impl State {
                 device,
                 precision,
             } => {
-                let busy = &self.busy;
-                let mut file = String::new();
-                let fetched = crate::model::hub::download(
-                    &repo,
-                    &crate::model::hub::cache_dir(),
-                    &crate::model::hub::endpoint(),
-                    &mut |p| {
-                        use std::sync::atomic::Ordering::Relaxed;
-                        if p.file != file {
-                            file = p.file.clone();
-                            let what =
-                                format!("downloading {} [{}/{}], KiB", p.file, p.index, p.files);
-                            busy.start(&what, (p.total.div_ceil(1024) as usize).max(1));
-                        }
-                        busy.progress.done.store((p.done / 1024) as usize, Relaxed);
-                        !busy.progress.cancel.load(Relaxed)
-                    },
-                );
+                let fetched = self.download(&repo);
                 self.busy.finish();
-                fetched.map_err(|err| err.to_string())?;
+                fetched?;
                 return self.handle(Job::LoadModel {
                     source: ModelSource::Path(repo.into()),
                     device,

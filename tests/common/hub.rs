@@ -17,6 +17,8 @@ pub const COMMIT: &str = "0123456789abcdef0123456789abcdef01234567";
 pub struct StandInHub {
     port: u16,
     pub cut: Arc<AtomicBool>,
+    /// Hold a request for the weights from their first byte, after its headers, while set (at most 30 s).
+    pub stall: Arc<AtomicBool>,
     stop: Arc<AtomicBool>,
     log: Arc<Mutex<Vec<String>>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -27,17 +29,24 @@ impl StandInHub {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (cut, stop, log) = (
+        let (cut, stall, stop, log) = (
+            Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
             Arc::new(AtomicBool::new(false)),
             Arc::new(Mutex::new(Vec::new())),
         );
-        let (c, s, l, repo) = (cut.clone(), stop.clone(), log.clone(), repo.to_string());
+        let (c, st, s, l, repo) = (
+            cut.clone(),
+            stall.clone(),
+            stop.clone(),
+            log.clone(),
+            repo.to_string(),
+        );
         let thread = std::thread::spawn(move || {
             let deadline = Instant::now() + Duration::from_secs(120);
             while !s.load(Ordering::SeqCst) && Instant::now() < deadline {
                 match listener.accept() {
-                    Ok((stream, _)) => serve(stream, &repo, &files, &c, &l),
+                    Ok((stream, _)) => serve(stream, &repo, &files, &c, &st, &l),
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
@@ -45,6 +54,7 @@ impl StandInHub {
         StandInHub {
             port,
             cut,
+            stall,
             stop,
             log,
             thread: Some(thread),
@@ -74,6 +84,7 @@ fn serve(
     repo: &str,
     files: &BTreeMap<String, Vec<u8>>,
     cut: &AtomicBool,
+    stall: &AtomicBool,
     log: &Mutex<Vec<String>>,
 ) {
     stream.set_nonblocking(false).unwrap();
@@ -164,6 +175,12 @@ fn serve(
         ],
         body.len(),
     );
+    if is_weights && start == 0 && body.len() > 1 {
+        let held = Instant::now();
+        while stall.load(Ordering::SeqCst) && held.elapsed() < Duration::from_secs(30) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
     if is_weights && start == 0 && body.len() > 1 && cut.load(Ordering::SeqCst) {
         let _ = out.write_all(&body[..body.len() / 2]);
         let _ = out.flush();
