@@ -73,7 +73,7 @@ pub fn cached_snapshot(repo: &str, cache: &Path) -> Result<PathBuf> {
     if !dir.is_dir() {
         return Err(not_found(format!(
             "not a file or folder, and not in the Hugging Face cache at {}; vitscope downloads only when asked: \
-             add --download (in the app: Download) to fetch it from {}",
+             add --download (in the app: the Download from the hub button under the model path) to fetch it from {}",
             cache.display(),
             endpoint()
         )));
