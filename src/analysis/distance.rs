@@ -21,7 +21,7 @@ use crate::model::{ModelError, TokenLayout};
 
 type Result<T> = std::result::Result<T, ModelError>;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum PrefixConvention {
     #[default]
     Renormalise,

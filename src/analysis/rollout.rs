@@ -24,7 +24,7 @@ use crate::model::{ModelError, TokenLayout};
 type Result<T> = std::result::Result<T, ModelError>;
 
 /// How heads are fused into one matrix per layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum HeadFusion {
     #[default]
     Mean,

@@ -5,7 +5,7 @@ use tch::Device;
 use super::error::{ModelError, Result};
 
 /// The user's device choice: CUDA when available (default), or forced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum DeviceChoice {
     #[default]
     Auto,
@@ -78,7 +78,7 @@ pub fn device_name(d: Device) -> String {
 
 /// The precision weights and activations are kept in. Softmax is always computed in f32 and attention is
 /// always captured as f32.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum Precision {
     #[default]
     F32,

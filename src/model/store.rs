@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::error::Result;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum AttentionStore {
     /// Every layer's softmax attention in f32 (exact; what the app keeps).
     #[default]

@@ -76,7 +76,7 @@ impl Normalization {
 }
 
 /// The central views.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum View {
     #[default]
     Attention,

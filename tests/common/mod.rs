@@ -155,28 +155,14 @@ pub fn shard_tiny(sharded: &Path) {
     let mut weight_map = serde_json::Map::new();
     for (i, chunk) in names.chunks(names.len().div_ceil(3)).enumerate() {
         let file = format!("model-{:05}-of-00003.safetensors", i + 1);
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = chunk
+        let part: Vec<(String, Vec<usize>, Vec<f32>)> = chunk
             .iter()
             .map(|n| {
-                let (s, v) = &tensors[*n];
-                (
-                    (*n).clone(),
-                    s.clone(),
-                    v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-                )
+                let (shape, v) = &tensors[*n];
+                ((*n).clone(), shape.clone(), v.clone())
             })
             .collect();
-        let views: Vec<(String, safetensors::tensor::TensorView)> = bytes
-            .iter()
-            .map(|(n, s, b)| {
-                (
-                    n.clone(),
-                    safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                        .unwrap(),
-                )
-            })
-            .collect();
-        safetensors::serialize_to_file(views, None, &sharded.join(&file)).unwrap();
+        write_f32(&sharded.join(&file), &part);
         for n in chunk {
             weight_map.insert((*n).clone(), file.clone().into());
         }
@@ -187,4 +173,24 @@ pub fn shard_tiny(sharded: &Path) {
         index.to_string(),
     )
     .unwrap();
+}
+
+/// Write f32 tensors `(name, shape, values)` as a safetensors file.
+pub fn write_f32(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
+    let bytes: Vec<Vec<u8>> = tensors
+        .iter()
+        .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
+        .collect();
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .zip(&bytes)
+        .map(|((n, s, _), b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
 }
