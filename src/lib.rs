@@ -15,7 +15,8 @@
 //!                                     ui (egui views)                     export (PNG, safetensors)
 //! ```
 //! Modules: [`model`] (tch only), [`analysis`], [`render`] (no tch, no egui), [`grid`], [`export`],
-//! [`engine`] (the synchronous core of CLI and worker), [`jobs`] (the worker thread), [`ui`] (egui only),
+//! [`engine`] (the synchronous core of CLI and worker), [`methods`] (the method layer: each aggregate method
+//! named, defined and computed once for both front ends), [`jobs`] (the worker thread), [`ui`] (egui only),
 //! [`cli`].
 //!
 //! ## How failures are handled
@@ -34,6 +35,7 @@ pub mod export;
 pub mod files;
 pub mod grid;
 pub mod jobs;
+pub mod methods;
 pub mod model;
 pub mod render;
 pub mod spec;

@@ -395,9 +395,9 @@ fn dumps_are_bit_identical_and_every_storage_dumps_the_same_maps() {
 }
 
 #[test]
-fn npy_exports_and_distance_tables_are_bit_identical_run_to_run() {
+fn npy_exports_distance_tables_and_dumps_are_bit_identical_run_to_run() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |tag: &str| -> (Vec<u8>, Vec<u8>) {
+    let run = |tag: &str| -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let out = dir.path().join(tag);
         let r = vitscope(&[
             "export",
@@ -432,15 +432,30 @@ fn npy_exports_and_distance_tables_are_bit_identical_run_to_run() {
             "32",
         ]);
         assert!(r.status.success(), "{}", stderr(&r));
+        let dump = dir.path().join(format!("{tag}.safetensors"));
+        let r = vitscope(&[
+            "dump",
+            "--model",
+            &tiny(),
+            "--image",
+            "assets/astronaut.png",
+            "--out",
+            dump.to_str().unwrap(),
+            "--size",
+            "32",
+        ]);
+        assert!(r.status.success(), "{}", stderr(&r));
         (
             std::fs::read(out.join(npy)).unwrap(),
             std::fs::read(csv).unwrap(),
+            std::fs::read(dump).unwrap(),
         )
     };
     let first = run("one");
     let second = run("two");
     assert_eq!(first.0, second.0, "npy differs");
     assert_eq!(first.1, second.1, "distance CSV differs");
+    assert!(first.2 == second.2, "dump differs");
 }
 
 // 8: distance honours --attention

@@ -95,7 +95,7 @@ fn panes_of_another_image_and_another_model_follow_the_query() {
     assert!(maps[0].photo.is_none(), "the current photo");
 
     // A method pane ignores its source: methods use the current image and model.
-    h.state_mut().state.compare[0] = Pane::Method("Rollout");
+    h.state_mut().state.compare[0] = Pane::Method(vitscope::methods::QueryMethod::Rollout);
     settle(&mut h);
     assert_eq!(pane_maps(h.state())[0].label, "Rollout");
     assert!(

@@ -422,8 +422,8 @@ fn compare_view_shows_panes_side_by_side_sharing_query_and_scale() {
     // Four panes, two of them methods: the Methods analysis is requested for them.
     h.get_by_label("4").click();
     settle(&mut h);
-    h.state_mut().state.compare[2] = Pane::Method("Rollout");
-    h.state_mut().state.compare[3] = Pane::Method("Relevance");
+    h.state_mut().state.compare[2] = Pane::Method(vitscope::methods::QueryMethod::Rollout);
+    h.state_mut().state.compare[3] = Pane::Method(vitscope::methods::QueryMethod::Relevance);
     settle(&mut h);
     assert!(h.query_by_label("Rollout").is_some());
     assert!(h.query_by_label("Relevance").is_some());

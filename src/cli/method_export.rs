@@ -6,15 +6,15 @@ use tch::Tensor;
 
 use super::{MethodArgs, ModelArgs, PosGrid, parse_head, parse_layer};
 use crate::analysis::{
-    HeadSel, PrefixConvention, QueryRows, RolloutOptions, TokenMap, attention_flow, dino_masks,
-    feature_pca, grad_rollout, patch_filter_components, position_similarity, prefix_mass,
-    relevance, rollout, token_norms,
+    HeadSel, PrefixConvention, QueryRows, RolloutOptions, TokenMap, dino_masks, feature_pca,
+    patch_filter_components, position_similarity, prefix_mass, token_norms,
 };
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, export_maps};
 use crate::export::methods::{self, Format, Method, Output};
+use crate::methods::{QueryMethod, QueryParams, compute};
 use crate::model::{Capture, InputSize};
-use crate::spec::{parse_query, parse_target};
+use crate::spec::parse_query;
 
 /// The per-method options of `export`, as given.
 pub struct MethodRequest<'a> {
@@ -147,54 +147,24 @@ pub fn export_method(
                 }
             }
         }
-        Method::Rollout => query_map(
-            rollout(cap.source(), layout, token, &rollout_opts)?,
-            format!("attention rollout: {}", rollout_opts.describe(layers)),
-        )?,
-        Method::Flow => {
-            if layout.num_tokens() > 600 {
+        Method::Rollout | Method::Flow | Method::GradRollout | Method::Relevance => {
+            let q = QueryMethod::of(method).expect("a query method");
+            if q == QueryMethod::Flow && layout.num_tokens() > 600 {
                 eprintln!(
                     "attention flow over {} tokens: one exact max-flow per token, this can take minutes",
                     layout.num_tokens()
                 );
             }
-            query_map(
-                attention_flow(&cap.matrices()?, layout, token, &rollout_opts)?,
-                format!(
-                    "attention flow (exact max-flow to the query through the rollout graph): {}",
-                    rollout_opts.describe(layers)
-                ),
-            )?
-        }
-        Method::GradRollout | Method::Relevance => {
-            let logits = match &cap.logits {
-                Some(l) => Some(crate::analysis::rollout::to_vec_f32(l)?),
-                None => None,
+            let params = QueryParams {
+                opts: rollout_opts,
+                target: a.target.clone(),
             };
-            let target = parse_target(&a.target, layout, logits.as_deref())?;
-            let (gcap, grads, value) = engine.gradients(&target)?;
-            eprintln!("target: {} = {value:.6}", target.describe());
-            if method == Method::Relevance {
-                query_map(
-                    relevance(&gcap.attentions, &grads, layout, token)?,
-                    format!(
-                        "Chefer et al. relevance: R = I; R += mean_h[(grad*A)+] R per layer; target {} = {value:.6}",
-                        target.describe()
-                    ),
-                )?
-            } else {
-                query_map(
-                    grad_rollout(&gcap.attentions, &grads, layout, token, &rollout_opts)?,
-                    format!(
-                        "gradient rollout: fused = max(mean_h(grad*A), 0), then residual alpha = {}, discard {}, rows renormalised, layers {}..={}; target {} = {value:.6}",
-                        a.residual,
-                        a.discard,
-                        a.start_layer,
-                        a.end_layer.unwrap_or(layers - 1),
-                        target.describe()
-                    ),
-                )?
+            let mut done = compute(engine, &[q], token, &params, &Default::default())?;
+            let o = done.remove(0);
+            if let Some(t) = &o.target {
+                eprintln!("target: {t}");
             }
+            query_map(o.map, o.definition)?
         }
         Method::DinoMask => {
             let l = one_layer(req.layer, layers)?;
@@ -316,29 +286,7 @@ pub(super) fn distance(
     let total = run.stats.context("no image could be analysed")?;
     // The table and the plot together, or neither.
     crate::export::all_or_nothing(|| {
-        crate::export::write_atomic(out, force, |w| {
-            use std::io::Write;
-            w.write_all(total.to_csv().as_bytes()).map_err(|source| {
-                crate::export::ExportError::Write {
-                    path: out.into(),
-                    source,
-                }
-            })
-        })?;
-        if let Some(plot) = plot {
-            let img = crate::render::plot::distance_figure(&total, &loaded.info.name, prefix);
-            crate::export::png_file::write_png(
-                plot,
-                &img,
-                &[
-                    ("vitscope.model".into(), loaded.info.name.clone()),
-                    ("vitscope.method".into(), "distance".into()),
-                    ("vitscope.images".into(), total.images.to_string()),
-                ],
-                force,
-            )?;
-        }
-        Ok::<(), crate::export::ExportError>(())
+        crate::export::tables::write_distance(out, plot, &total, &loaded.info.name, prefix, force)
     })?;
     crate::cli::print_path(out);
     if let Some(plot) = plot {

@@ -347,21 +347,13 @@ pub fn token_norms(
         NpyData::F32(&norms.norms),
     )?];
     if norms.layout.num_prefix() > 0 {
-        let mut csv = String::from("layer,token,mass\n");
-        for (l, row) in prefix_mass.iter().enumerate() {
-            for (t, m) in norms.layout.prefix.iter().zip(row) {
-                csv += &format!("{l},{},{m:.6}\n", t.label());
-            }
-        }
+        let labels: Vec<String> = norms.layout.prefix.iter().map(|t| t.label()).collect();
         let path = out.out_dir.join(format!("{}_prefix-mass.csv", out.stem));
-        super::write_atomic(&path, out.overwrite, |wr| {
-            use std::io::Write;
-            wr.write_all(csv.as_bytes())
-                .map_err(|source| ExportError::Write {
-                    path: path.clone(),
-                    source,
-                })
-        })?;
+        super::tables::write_text(
+            &path,
+            &super::tables::prefix_mass_csv(&labels, prefix_mass),
+            out.overwrite,
+        )?;
         files.push(path);
     }
     Ok(files)

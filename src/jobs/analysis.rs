@@ -1,6 +1,5 @@
 //! The worker's analyses: what the app's analysis views ask for, computed on the current capture.
 use super::{AnalysisRequest, AnalysisResult, MethodMap, State};
-use crate::analysis::TokenMap;
 
 impl State {
     pub(super) fn analyse(&mut self, request: &AnalysisRequest) -> anyhow::Result<AnalysisResult> {
@@ -28,71 +27,38 @@ impl State {
         let layout = &cap.layout;
         Ok(match request {
             AnalysisRequest::Methods { opts, target, flow } => {
+                use crate::methods::{MethodError, QueryMethod, QueryParams, compute};
                 let token = self
                     .query
                     .token(layout)
                     .unwrap_or_else(|| layout.default_query());
-                let timed =
-                    |name, definition: String, f: &dyn Fn() -> crate::model::Result<TokenMap>| {
-                        let t = std::time::Instant::now();
-                        f().map(|map| MethodMap {
-                            name,
-                            definition,
-                            map,
-                            ms: t.elapsed().as_secs_f64() * 1e3,
-                        })
-                    };
-                let layers = cap.source().layers();
-                let mut maps = vec![timed(
-                    "Rollout",
-                    format!("attention rollout: {}", opts.describe(layers)),
-                    &|| a::rollout(cap.source(), layout, token, opts),
-                )?];
+                let methods: Vec<QueryMethod> = QueryMethod::ALL
+                    .into_iter()
+                    .filter(|&m| *flow || m != QueryMethod::Flow)
+                    .collect();
+                let params = QueryParams {
+                    opts: *opts,
+                    target: target.clone(),
+                };
                 if *flow {
                     self.busy.start("attention flow", layout.num_tokens());
-                    let flow = timed(
-                        "Flow",
-                        format!("attention flow (exact max-flow): {}", opts.describe(layers)),
-                        &|| {
-                            a::attention_flow_with(
-                                &cap.matrices()?,
-                                layout,
-                                token,
-                                opts,
-                                &self.busy.progress,
-                            )?
-                            .ok_or_else(|| {
-                                crate::model::ModelError::Invalid("attention flow cancelled".into())
-                            })
-                        },
-                    );
-                    self.busy.finish();
-                    maps.push(flow?);
                 }
-                let logits = match &cap.logits {
-                    Some(l) => Some(a::rollout::to_vec_f32(l)?),
-                    None => None,
-                };
-                let target = crate::spec::parse_target(target, layout, logits.as_deref())?;
-                let (g, grads, value) = self.engine.gradients(&target)?;
-                let t = format!("{} = {value:.4}", target.describe());
-                maps.push(timed(
-                    "Gradient rollout",
-                    format!(
-                        "max(mean_h(grad*A), 0), residual alpha = {}, discard {}, layers {}..={}; target {t}",
-                        opts.residual,
-                        opts.discard_ratio,
-                        opts.start_layer,
-                        opts.end_layer.unwrap_or(layers - 1)
-                    ),
-                    &|| a::grad_rollout(&g.attentions, &grads, layout, token, opts),
-                )?);
-                maps.push(timed(
-                    "Relevance",
-                    format!("Chefer et al.: R = I; R += mean_h[(grad*A)+] R; target {t}"),
-                    &|| a::relevance(&g.attentions, &grads, layout, token),
-                )?);
-                AnalysisResult::Methods(maps)
+                let done = compute(&self.engine, &methods, token, &params, &self.busy.progress);
+                self.busy.finish();
+                let done = done.map_err(|e| match e {
+                    MethodError::Cancelled => anyhow::anyhow!("attention flow cancelled"),
+                    e => anyhow::Error::new(e),
+                })?;
+                AnalysisResult::Methods(
+                    done.into_iter()
+                        .map(|o| MethodMap {
+                            name: o.method,
+                            definition: o.definition,
+                            map: o.map,
+                            ms: o.ms,
+                        })
+                        .collect(),
+                )
             }
             AnalysisRequest::Stats(conv) => {
                 AnalysisResult::Stats(a::head_stats(cap.source(), layout, *conv)?)

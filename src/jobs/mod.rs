@@ -173,7 +173,7 @@ impl Busy {
 /// One aggregate map with what it is.
 #[derive(Debug, Clone)]
 pub struct MethodMap {
-    pub name: &'static str,
+    pub name: crate::methods::QueryMethod,
     pub definition: String,
     pub map: TokenMap,
     pub ms: f64,

@@ -12,6 +12,7 @@ use super::tiles::{colour_bar, query_tile};
 use crate::analysis::{HeadSel, QueryRows};
 use crate::grid::Grid;
 use crate::jobs::{AnalysisRequest, AnalysisResult, PaneSource, QuerySpec, map_query};
+use crate::methods::QueryMethod;
 use crate::model::ModelSource;
 use crate::model::source::find_resource;
 
@@ -22,20 +23,18 @@ pub enum Pane {
         layer: usize,
         head: HeadSel,
     },
-    /// An aggregate method of the Methods view, by name ("Rollout", "Flow", "Gradient rollout", "Relevance").
-    Method(&'static str),
+    /// An aggregate method of the Methods view.
+    Method(QueryMethod),
 }
 
 impl Pane {
     pub fn label(&self) -> String {
         match self {
             Pane::Attention { layer, head } => format!("Attention L{layer} {}", head.label()),
-            Pane::Method(m) => (*m).to_string(),
+            Pane::Method(m) => m.title().to_string(),
         }
     }
 }
-
-pub const METHODS: [&str; 4] = ["Rollout", "Flow", "Gradient rollout", "Relevance"];
 
 /// The Methods request the panes need, if any pane shows a method.
 pub fn methods_request(app: &App) -> Option<AnalysisRequest> {
@@ -44,7 +43,7 @@ pub fn methods_request(app: &App) -> Option<AnalysisRequest> {
     any.then(|| AnalysisRequest::Methods {
         opts: s.methods.opts,
         target: s.methods.target.clone(),
-        flow: s.compare.contains(&Pane::Method("Flow")),
+        flow: s.compare.contains(&Pane::Method(QueryMethod::Flow)),
     })
 }
 
@@ -224,8 +223,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                                 ui.selectable_value(pane, p, p.label());
                             }
                         }
-                        for m in METHODS {
-                            ui.selectable_value(pane, Pane::Method(m), m);
+                        for m in QueryMethod::ALL {
+                            ui.selectable_value(pane, Pane::Method(m), m.title());
                         }
                     })
                     .response

@@ -39,28 +39,14 @@ impl App {
             .ok_or("no distance statistics to export yet")?;
         let dir = PathBuf::from(&self.state.export_field);
         let [png, csv] = free_names(&dir, &format!("{stem}_distance"), ["png", "csv"]);
-        let model = self.state.model_name();
-        let img = crate::render::plot::distance_figure(&stats, &model, self.state.stats_convention);
-        crate::export::png_file::write_png(
-            &png,
-            &img,
-            &[
-                ("vitscope.model".into(), model),
-                ("vitscope.method".into(), "distance".into()),
-                ("vitscope.images".into(), stats.images.to_string()),
-            ],
+        crate::export::tables::write_distance(
+            &csv,
+            Some(&png),
+            &stats,
+            &self.state.model_name(),
+            self.state.stats_convention,
             false,
         )
-        .map_err(|e| e.to_string())?;
-        crate::export::write_atomic(&csv, false, |w| {
-            use std::io::Write;
-            w.write_all(stats.to_csv().as_bytes()).map_err(|source| {
-                crate::export::ExportError::Write {
-                    path: csv.clone(),
-                    source,
-                }
-            })
-        })
         .map_err(|e| e.to_string())?;
         Ok(vec![png, csv])
     }

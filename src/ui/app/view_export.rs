@@ -161,34 +161,21 @@ impl App {
         if labels.is_empty() {
             return Err("this model has no prefix tokens".into());
         }
-        let model = self.state.model_name();
-        let img = crate::render::plot::prefix_mass_figure(prefix_mass, &labels, &model);
-        let mut csv = String::from("layer,token,mass\n");
-        for (l, m) in prefix_mass.iter().enumerate() {
-            for (k, label) in labels.iter().enumerate() {
-                csv.push_str(&format!("{l},{label},{}\n", m[k]));
-            }
-        }
         let dir = PathBuf::from(&self.state.export_field);
-        let [png, csv_path] = free_names(
+        let [png, csv] = free_names(
             &dir,
             &format!("{}_prefix_mass", self.state.image_stem()),
             ["png", "csv"],
         );
-        let text = vec![
-            ("vitscope.model".to_string(), model),
-            ("vitscope.method".into(), "prefix mass: mean over heads and patch queries of the attention on each prefix token".into()),
-        ];
-        write_png(&png, &img, &text, false).map_err(|e| e.to_string())?;
-        crate::export::write_atomic(&csv_path, false, |w| {
-            use std::io::Write;
-            w.write_all(csv.as_bytes())
-                .map_err(|source| crate::export::ExportError::Write {
-                    path: csv_path.clone(),
-                    source,
-                })
-        })
+        crate::export::tables::write_prefix_mass(
+            &csv,
+            Some(&png),
+            &labels,
+            prefix_mass,
+            &self.state.model_name(),
+            false,
+        )
         .map_err(|e| e.to_string())?;
-        Ok(vec![png, csv_path])
+        Ok(vec![png, csv])
     }
 }
