@@ -180,7 +180,7 @@ fn doctor(common: ModelImageArgs) -> Result<()> {
                         answered.insert("input_hw".into(), serde_json::json!(c.input_hw));
                         answered.insert("attention_bytes".into(), c.attention_bytes.into());
                     }
-                    Outcome::Failed(e) => failure = Some(e),
+                    Outcome::Failed(e) => failure = Some(e.to_string()),
                     _ => {}
                 }
             }
@@ -226,6 +226,15 @@ pub fn one_line(e: &anyhow::Error) -> String {
             out.push_str(": ");
         }
         out.push_str(&text);
+    }
+    // the command line's own way on
+    if e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<crate::export::ExportError>(),
+            Some(crate::export::ExportError::Exists { .. })
+        )
+    }) {
+        out.push_str(" (use --force to overwrite)");
     }
     out
 }

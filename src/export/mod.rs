@@ -23,7 +23,8 @@ pub enum ExportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} already exists (use --force to overwrite)")]
+    /// The front end adds how to overwrite (`--force`, or the app's prompt).
+    #[error("{path} already exists")]
     Exists { path: PathBuf },
     #[error(
         "{path} is {kind}, not a regular file; vitscope writes regular files only and never replaces anything else"

@@ -27,7 +27,7 @@ impl State {
         let layout = &cap.layout;
         Ok(match request {
             AnalysisRequest::Methods { opts, target, flow } => {
-                use crate::methods::{MethodError, QueryMethod, QueryParams, compute};
+                use crate::methods::{QueryMethod, QueryParams, compute};
                 let token = self
                     .query
                     .token(layout)
@@ -45,10 +45,7 @@ impl State {
                 }
                 let done = compute(&self.engine, &methods, token, &params, &self.busy.progress);
                 self.busy.finish();
-                let done = done.map_err(|e| match e {
-                    MethodError::Cancelled => anyhow::anyhow!("attention flow cancelled"),
-                    e => anyhow::Error::new(e),
-                })?;
+                let done = done.map_err(anyhow::Error::new)?;
                 AnalysisResult::Methods(
                     done.into_iter()
                         .map(|o| MethodMap {

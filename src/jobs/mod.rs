@@ -231,7 +231,34 @@ pub enum Outcome {
         request: AnalysisRequest,
         result: Box<AnalysisResult>,
     },
+    Failed(JobError),
+}
+
+/// Why a job gave no result. It crosses the worker boundary typed, so the front end can tell a stop the
+/// user asked for from a failure, and words each its own way.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// The user stopped the work (Cancel); the message says what stopped and what was kept.
+    #[error("{0}")]
+    Cancelled(String),
+    /// The job could not be done; the message says why.
+    #[error("{0}")]
     Failed(String),
+    /// A bug, caught at the job boundary.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl From<String> for JobError {
+    fn from(s: String) -> Self {
+        JobError::Failed(s)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(s: &str) -> Self {
+        JobError::Failed(s.to_string())
+    }
 }
 
 pub struct Reply {
@@ -266,7 +293,7 @@ struct State {
 impl State {
     /// Download `repo` into the hub cache on a thread of its own, so that Cancel answers at once even when
     /// the connection stalls (the download checks its stop flag at every read and ends at the next one).
-    fn download(&self, repo: &str) -> Result<PathBuf, String> {
+    fn download(&self, repo: &str) -> Result<PathBuf, JobError> {
         use crate::model::hub;
         use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
         self.busy
@@ -290,22 +317,27 @@ impl State {
                 let _ = tx.send(r);
             });
         if let Err(e) = spawned {
-            return Err(format!("cannot start the download: {e}"));
+            return Err(format!("cannot start the download: {e}").into());
         }
         loop {
             match rx.recv_timeout(std::time::Duration::from_millis(100)) {
-                Ok(r) => return r.map_err(|e| e.to_string()),
+                Ok(r) => {
+                    return r.map_err(|e| match e {
+                        hub::HubError::Cancelled { .. } => JobError::Cancelled(e.to_string()),
+                        e => JobError::Failed(e.to_string()),
+                    });
+                }
                 Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                     if self.busy.progress.cancel.load(Relaxed) {
                         stop.store(true, Relaxed);
-                        return Err(format!(
+                        return Err(JobError::Cancelled(format!(
                             "the download of {repo} was cancelled; what arrived stays in the cache as a part file, \
                              and downloading again resumes it"
-                        ));
+                        )));
                     }
                 }
                 Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    return Err("the download stopped unexpectedly".into());
+                    return Err(JobError::Internal("the download thread stopped".into()));
                 }
             }
         }
@@ -339,7 +371,7 @@ impl State {
         Ok(())
     }
 
-    fn handle(&mut self, job: Job) -> Result<Vec<Outcome>, String> {
+    fn handle(&mut self, job: Job) -> Result<Vec<Outcome>, JobError> {
         let mut out = Vec::new();
         let e = |e: crate::model::ModelError| e.to_string();
         match job {
@@ -402,7 +434,7 @@ impl State {
                     Ok(None) => {}
                     Err(err) => {
                         self.query = old;
-                        return Err(err.to_string());
+                        return Err(err.to_string().into());
                     }
                 }
             }
@@ -435,7 +467,8 @@ impl State {
                     return Err(format!(
                         "no images (PNG, JPEG, GIF, WebP, TIFF, BMP) in {}",
                         folder.display()
-                    ));
+                    )
+                    .into());
                 }
                 self.busy.start("batch export", files.len());
                 let query = self.query;
@@ -475,7 +508,7 @@ impl State {
                 self.busy.finish();
                 out.push(Outcome::Exported(written));
                 if cancelled || !skipped.is_empty() {
-                    out.push(Outcome::Failed(format!(
+                    let text = format!(
                         "batch export{}{}",
                         if cancelled { " cancelled" } else { "" },
                         if skipped.is_empty() {
@@ -490,11 +523,23 @@ impl State {
                                     .join("; ")
                             )
                         }
-                    )));
+                    );
+                    out.push(Outcome::Failed(if skipped.is_empty() {
+                        JobError::Cancelled(text)
+                    } else {
+                        JobError::Failed(text)
+                    }));
                 }
             }
             Job::Analyse(request) => {
-                let result = self.analyse(&request).map_err(|e| format!("{e:#}"))?;
+                let result = self.analyse(&request).map_err(|e| match e
+                    .downcast_ref::<crate::methods::MethodError>()
+                {
+                    Some(crate::methods::MethodError::Cancelled) => {
+                        JobError::Cancelled("attention flow cancelled".into())
+                    }
+                    _ => JobError::Failed(format!("{e:#}")),
+                })?;
                 out.push(Outcome::Analysis {
                     request,
                     result: Box::new(result),
@@ -514,14 +559,11 @@ pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Run one job; an error or a panic becomes [`Outcome::Failed`], so the worker keeps serving.
-fn guarded(job: impl FnOnce() -> Result<Vec<Outcome>, String>) -> Vec<Outcome> {
+fn guarded(job: impl FnOnce() -> Result<Vec<Outcome>, JobError>) -> Vec<Outcome> {
     match catch_unwind(AssertUnwindSafe(job)) {
         Ok(Ok(o)) => o,
-        Ok(Err(msg)) => vec![Outcome::Failed(msg)],
-        Err(p) => vec![Outcome::Failed(format!(
-            "internal error (please report): {}",
-            panic_text(p.as_ref())
-        ))],
+        Ok(Err(e)) => vec![Outcome::Failed(e)],
+        Err(p) => vec![Outcome::Failed(JobError::Internal(panic_text(p.as_ref())))],
     }
 }
 
@@ -612,9 +654,14 @@ mod tests {
     fn a_panicking_job_is_reported_and_an_erring_one_keeps_its_message() {
         let out = guarded(|| panic!("boom {}", 7));
         assert!(
-            matches!(&out[..], [Outcome::Failed(m)] if m == "internal error (please report): boom 7")
+            matches!(&out[..], [Outcome::Failed(e)] if e.to_string() == "internal error (please report): boom 7")
         );
         let out = guarded(|| Err("bad layer".into()));
-        assert!(matches!(&out[..], [Outcome::Failed(m)] if m == "bad layer"));
+        assert!(matches!(&out[..], [Outcome::Failed(JobError::Failed(m))] if m == "bad layer"));
+        let out = guarded(|| Err(JobError::Cancelled("attention flow cancelled".into())));
+        assert!(matches!(
+            &out[..],
+            [Outcome::Failed(JobError::Cancelled(_))]
+        ));
     }
 }

@@ -446,6 +446,8 @@ impl App {
                 s.loads.push((g, ErrorSubject::Model));
             }
             UiCommand::DownloadModel(repo) => {
+                // the advice "download it" is being followed: the refusal that gave it has done its work
+                s.clear_error(ErrorSubject::Model);
                 s.model_field = repo.clone();
                 let g = self.worker.send(Job::DownloadModel {
                     repo,

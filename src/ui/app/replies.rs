@@ -148,7 +148,15 @@ impl App {
                 s.results.retain(|(_, r, _)| !r.same_slot(&request));
                 s.results.push((epoch, request, *result));
             }
-            Outcome::Failed(msg) => {
+            Outcome::Failed(crate::jobs::JobError::Cancelled(what)) => {
+                // a stop the user asked for: said, not shown as a failure, and not asked for again
+                if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
+                    s.failed.push((*e, r.clone()));
+                }
+                s.notice = Some(what);
+            }
+            Outcome::Failed(err) => {
+                let msg = err.to_string();
                 if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
                     s.failed.push((*e, r.clone()));
                 }
