@@ -1,0 +1,259 @@
+//! What crosses the worker boundary: the jobs the UI sends, the outcomes it gets back, typed errors, and the
+//! progress of long work.
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use super::other::PaneSource;
+use crate::analysis::{
+    HeadStats, PatchFilters, PosSimilarity, PrefixConvention, QueryRows, RolloutOptions, TokenMap,
+    TokenNorms,
+};
+use crate::engine::{ClassScore, ModelInfo};
+use crate::export::maps::MapExport;
+use crate::model::{
+    AttentionStore, DeviceChoice, InputSize, ModelSource, Precision, PrefixToken, TokenLayout,
+};
+
+/// Which token the maps are computed from; resolved against each new layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuerySpec {
+    /// The i-th prefix token (0 = CLS).
+    #[default]
+    Cls,
+    Prefix(usize),
+    /// Patch (row, col).
+    Patch(usize, usize),
+}
+
+impl QuerySpec {
+    /// Token index in `layout`; `None` when the token does not exist there.
+    pub fn token(&self, layout: &TokenLayout) -> Option<usize> {
+        match *self {
+            QuerySpec::Cls => layout.prefix.iter().position(|p| *p == PrefixToken::Cls),
+            QuerySpec::Prefix(i) => (i < layout.num_prefix()).then_some(i),
+            QuerySpec::Patch(r, c) => layout.token_of_patch(r, c),
+        }
+    }
+}
+
+pub enum Job {
+    LoadModel {
+        source: ModelSource,
+        device: DeviceChoice,
+        precision: Precision,
+    },
+    /// Download a Hugging Face repo id into the hub cache (progress and cancel through [`Busy`]), then load it.
+    DownloadModel {
+        repo: String,
+        device: DeviceChoice,
+        precision: Precision,
+    },
+    LoadImage(PathBuf),
+    SetSize(InputSize),
+    /// Keep the attention another way (re-runs the current input).
+    SetStore(AttentionStore),
+    SetQuery(QuerySpec),
+    /// Export maps; unless `overwrite` is set (the user said so), the stem is made unique first.
+    Export(MapExport),
+    /// Run an analysis on the current capture and query.
+    Analyse(AnalysisRequest),
+    /// Export `req` (the stem replaced by each image's) for every image in a folder, with the
+    /// current model, input size and query; the loaded image stays.
+    ExportFolder {
+        folder: PathBuf,
+        req: MapExport,
+    },
+}
+
+/// What the analysis views ask the worker for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AnalysisRequest {
+    /// Aggregate maps for the current query: rollout, gradient rollout and relevance (and flow when asked).
+    Methods {
+        opts: RolloutOptions,
+        /// As `vitscope export --target`: `top`, `N`, `A-B`, `sim:ROW,COL`.
+        target: String,
+        flow: bool,
+    },
+    /// Mean attention distance and entropy per layer and head of the current image.
+    Stats(PrefixConvention),
+    /// Token norms and prefix mass.
+    Tokens,
+    /// Position-embedding similarity (trained grid, or the input's) and patch-filter components.
+    Embeddings { input_grid: bool },
+    /// Distance and entropy averaged over the images of a folder (at the current input size).
+    FolderStats {
+        folder: PathBuf,
+        convention: PrefixConvention,
+    },
+    /// The current query's rows for another image or model (a Compare pane).
+    Other(PaneSource),
+}
+
+impl AnalysisRequest {
+    /// Whether the answer depends on the current image and query (else only on the model and parameters).
+    pub fn per_image(&self) -> bool {
+        !matches!(self, AnalysisRequest::FolderStats { .. })
+    }
+
+    /// Whether two requests fill the same result slot: one per kind, and one per source for `Other`.
+    pub fn same_slot(&self, other: &AnalysisRequest) -> bool {
+        match (self, other) {
+            (AnalysisRequest::Other(a), AnalysisRequest::Other(b)) => a == b,
+            _ => std::mem::discriminant(self) == std::mem::discriminant(other),
+        }
+    }
+}
+
+/// Long work in progress on the worker, shared with the UI: what, how far, and a cancel request.
+#[derive(Debug, Default)]
+pub struct Busy {
+    pub what: std::sync::Mutex<String>,
+    pub total: std::sync::atomic::AtomicUsize,
+    pub progress: crate::analysis::Progress,
+}
+
+impl Busy {
+    pub(super) fn start(&self, what: &str, total: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut w) = self.what.lock() {
+            *w = what.to_string();
+        }
+        self.progress.done.store(0, Relaxed);
+        self.progress.cancel.store(false, Relaxed);
+        self.total.store(total, Relaxed);
+    }
+    /// A new label and total for the work in progress, keeping a cancel already asked for.
+    pub(super) fn relabel(&self, what: &str, total: usize) {
+        use std::sync::atomic::Ordering::Relaxed;
+        if let Ok(mut w) = self.what.lock() {
+            *w = what.to_string();
+        }
+        self.progress.done.store(0, Relaxed);
+        self.total.store(total, Relaxed);
+    }
+    pub(super) fn finish(&self) {
+        self.total.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// (what, done, total) while long work runs.
+    pub fn get(&self) -> Option<(String, usize, usize)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let total = self.total.load(Relaxed);
+        (total > 0).then(|| {
+            (
+                self.what.lock().map(|w| w.clone()).unwrap_or_default(),
+                self.progress.done.load(Relaxed),
+                total,
+            )
+        })
+    }
+    pub fn cancel(&self) {
+        self.progress
+            .cancel
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+    /// Record `done` units; false once cancel was asked for.
+    pub(super) fn tick(&self, done: usize) -> bool {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.progress.done.store(done, Relaxed);
+        !self.progress.cancel.load(Relaxed)
+    }
+}
+
+/// One aggregate map with what it is.
+#[derive(Debug, Clone)]
+pub struct MethodMap {
+    pub name: crate::methods::QueryMethod,
+    pub definition: String,
+    pub map: TokenMap,
+    pub ms: f64,
+}
+
+#[derive(Debug, Clone)]
+pub enum AnalysisResult {
+    Methods(Vec<MethodMap>),
+    Stats(HeadStats),
+    FolderStats {
+        stats: HeadStats,
+        skipped: Vec<String>,
+        cancelled: bool,
+    },
+    Tokens {
+        norms: TokenNorms,
+        prefix_mass: Vec<Vec<f32>>,
+    },
+    Embeddings {
+        pos: PosSimilarity,
+        filters: PatchFilters,
+    },
+    Other {
+        rows: QueryRows,
+        photo: Arc<RgbImage>,
+        input_hw: (usize, usize),
+    },
+}
+
+/// The result of a forward pass, for the UI.
+#[derive(Clone)]
+pub struct Computed {
+    pub rows: QueryRows,
+    pub input_hw: (usize, usize),
+    pub forward_ms: f64,
+    /// How the run keeps its attention, and the bytes that takes.
+    pub store: AttentionStore,
+    pub attention_bytes: u64,
+    /// The classifier's top 5 (empty for models without a head).
+    pub classes: Vec<ClassScore>,
+}
+
+pub enum Outcome {
+    ModelLoaded(ModelInfo),
+    ImageLoaded {
+        path: PathBuf,
+        image: Arc<RgbImage>,
+        /// What decoding did to the file (EXIF rotation, alpha compositing, …).
+        notes: Vec<String>,
+    },
+    Computed(Computed),
+    Rows(QueryRows),
+    Exported(Vec<PathBuf>),
+    Analysis {
+        request: AnalysisRequest,
+        result: Box<AnalysisResult>,
+    },
+    Failed(JobError),
+}
+
+/// Why a job gave no result. It crosses the worker boundary typed, so the front end can tell a stop the
+/// user asked for from a failure, and words each its own way.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum JobError {
+    /// The user stopped the work (Cancel); the message says what stopped and what was kept.
+    #[error("{0}")]
+    Cancelled(String),
+    /// The job could not be done; the message says why.
+    #[error("{0}")]
+    Failed(String),
+    /// A bug, caught at the job boundary.
+    #[error("internal error (please report): {0}")]
+    Internal(String),
+}
+
+impl From<String> for JobError {
+    fn from(s: String) -> Self {
+        JobError::Failed(s)
+    }
+}
+
+impl From<&str> for JobError {
+    fn from(s: &str) -> Self {
+        JobError::Failed(s.to_string())
+    }
+}
+
+pub struct Reply {
+    pub generation: u64,
+    pub outcomes: Vec<Outcome>,
+}

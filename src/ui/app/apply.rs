@@ -1,0 +1,192 @@
+//! [`App::apply`]: the one place that changes the app's state in answer to the user.
+use std::path::PathBuf;
+
+use super::*;
+
+impl App {
+    /// The one place that changes state in answer to the user.
+    pub fn apply(&mut self, cmd: UiCommand) {
+        let s = &mut self.state;
+        match cmd {
+            UiCommand::SetLayer(l) => {
+                if let Some(rows) = &s.rows {
+                    s.layer = l.min(rows.layers.saturating_sub(1));
+                }
+            }
+            UiCommand::SetHead(h) => s.head = h,
+            UiCommand::SetQuery(q) => {
+                s.query = q;
+                self.query_generation = self.worker.send(Job::SetQuery(q));
+            }
+            UiCommand::LoadImage(p) => {
+                s.image_field = p.display().to_string();
+                let g = self.worker.send(Job::LoadImage(p));
+                s.loads.push((g, ErrorSubject::Image));
+            }
+            UiCommand::LoadModel(m) => {
+                if let ModelSource::Path(p) = &m {
+                    s.model_field = p.display().to_string();
+                }
+                let g = self.worker.send(Job::LoadModel {
+                    source: m,
+                    device: s.device,
+                    precision: s.precision,
+                });
+                s.loads.push((g, ErrorSubject::Model));
+            }
+            UiCommand::DownloadModel(repo) => {
+                // the advice "download it" is being followed: the refusal that gave it has done its work
+                s.clear_error(ErrorSubject::Model);
+                s.model_field = repo.clone();
+                let g = self.worker.send(Job::DownloadModel {
+                    repo,
+                    device: s.device,
+                    precision: s.precision,
+                });
+                s.loads.push((g, ErrorSubject::Model));
+            }
+            UiCommand::SetSize(size) => {
+                s.size = size;
+                self.worker.send(Job::SetSize(size));
+            }
+            UiCommand::SetDevice(d) => s.device = d,
+            UiCommand::SetPrecision(p) => s.precision = p,
+            UiCommand::SetAttentionStore(a) => {
+                self.worker.send(Job::SetStore(a));
+            }
+            UiCommand::OpenDialog(kind) => self.open_dialog(kind),
+            UiCommand::ExportMap
+            | UiCommand::ExportHeadGrid
+            | UiCommand::ExportAllLayers
+            | UiCommand::ExportFolder(_) => {
+                let heads = if cmd == UiCommand::ExportHeadGrid {
+                    HeadSpec::GridOnly
+                } else {
+                    HeadSpec::One(s.head)
+                };
+                let all = cmd == UiCommand::ExportAllLayers;
+                let req = MapExport {
+                    out_dir: PathBuf::from(&s.export_field),
+                    stem: s.image_stem(),
+                    layers: if all {
+                        LayerSpec::All
+                    } else {
+                        LayerSpec::One(s.layer)
+                    },
+                    heads,
+                    colour_bar: self.settings.export_colour_bar,
+                    npy: self.settings.export_npy,
+                    mosaic: all,
+                    long_side: self.settings.export_long_side,
+                    colormap: self.settings.colormap,
+                    style: Style::Overlay {
+                        opacity: self.settings.opacity,
+                    },
+                    overwrite: false,
+                    model_name: s.model_name(),
+                    image_name: s
+                        .image_path
+                        .as_deref()
+                        .and_then(Path::file_name)
+                        .map(|x| x.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                };
+                self.settings.export_dir = req.out_dir.clone();
+                let existing = match (&cmd, &self.state.rows) {
+                    (UiCommand::ExportFolder(_), _) | (_, None) => Vec::new(),
+                    (_, Some(rows)) => crate::export::maps::existing_files(&req, rows),
+                };
+                match cmd {
+                    // A folder export never replaces a file: each image gets a free stem.
+                    UiCommand::ExportFolder(folder) => {
+                        self.worker.send(Job::ExportFolder { folder, req });
+                    }
+                    _ if !existing.is_empty() => {
+                        self.state.overwrite_prompt = Some((req, existing));
+                    }
+                    _ => {
+                        self.worker.send(Job::Export(req));
+                    }
+                }
+            }
+            UiCommand::DismissError => s.error = None,
+            UiCommand::SetView(v) => self.settings.view = v,
+            UiCommand::OpenHead(l, h) => {
+                self.settings.view = View::Attention;
+                self.apply(UiCommand::SetHead(HeadSel::Head(h)));
+                self.apply(UiCommand::SetLayer(l));
+            }
+            UiCommand::StepLayer(d) => {
+                let l = (s.layer as i64 + d).max(0) as usize;
+                self.apply(UiCommand::SetLayer(l));
+            }
+            UiCommand::StepHead(d) => {
+                if let Some(rows) = &s.rows {
+                    // Order: mean, h0 … h(H−1), cycling.
+                    let n = rows.heads as i64 + 1;
+                    let at = match s.head {
+                        HeadSel::Mean => 0,
+                        HeadSel::Head(h) => h as i64 + 1,
+                    };
+                    s.head = match (at + d).rem_euclid(n) {
+                        0 => HeadSel::Mean,
+                        k => HeadSel::Head(k as usize - 1),
+                    };
+                }
+            }
+            UiCommand::CancelWork => {
+                self.worker.cancel();
+                // A cancelled flow is not asked for again.
+                s.methods.flow = false;
+            }
+            UiCommand::RunFolderStats(folder) => {
+                let req = AnalysisRequest::FolderStats {
+                    folder,
+                    convention: s.stats_convention,
+                };
+                s.failed.retain(|(_, r)| *r != req);
+                s.results.retain(|(_, r, _)| *r != req);
+                let generation = self.worker.send(Job::Analyse(req.clone()));
+                s.pending.push((generation, s.analysis_epoch, req));
+            }
+            UiCommand::ExportDistance | UiCommand::ExportView | UiCommand::ExportPrefixMass => {
+                // a plot and its table together, or neither
+                let done = crate::export::all_or_nothing(|| {
+                    match cmd {
+                        UiCommand::ExportDistance => self.export_distance(),
+                        UiCommand::ExportView => self.export_view(),
+                        _ => self.export_prefix_mass(),
+                    }
+                    .map_err(ExportFailure)
+                })
+                .map_err(|e| e.0);
+                match done {
+                    Ok(files) => self.state.exported(files),
+                    Err(e) => self.state.fail(e),
+                }
+            }
+            UiCommand::ResolveOverwrite(choice) => {
+                use crate::ui::overwrite::OverwriteChoice;
+                if let Some((mut req, _)) = s.overwrite_prompt.take() {
+                    match choice {
+                        OverwriteChoice::Replace => {
+                            req.overwrite = true;
+                            self.worker.send(Job::Export(req));
+                        }
+                        OverwriteChoice::KeepBoth => {
+                            self.worker.send(Job::Export(req));
+                        }
+                        OverwriteChoice::Cancel => {}
+                    }
+                }
+            }
+            UiCommand::ToggleOverlay => match s.hidden_opacity.take() {
+                Some(o) => self.settings.opacity = o,
+                None => {
+                    s.hidden_opacity = Some(self.settings.opacity);
+                    self.settings.opacity = 0.0;
+                }
+            },
+        }
+    }
+}
