@@ -45,7 +45,7 @@ fn panes_of_another_image_and_another_model_follow_the_query() {
         PaneSource::Image(root().join("assets/astronaut.png")),
     ];
     settle(&mut h);
-    let maps = pane_maps(h.state());
+    let maps = pane_maps(&h.state().state);
     let other = &maps[1];
     assert!(other.label.contains("astronaut.png"), "{}", other.label);
     let grid = other.grid.as_ref().expect("computed");
@@ -67,7 +67,7 @@ fn panes_of_another_image_and_another_model_follow_the_query() {
             2, 4,
         )));
     settle(&mut h);
-    let maps = pane_maps(h.state());
+    let maps = pane_maps(&h.state().state);
     let (want, _) = direct(
         "dinov2_tiny",
         "assets/astronaut.png",
@@ -87,7 +87,7 @@ fn panes_of_another_image_and_another_model_follow_the_query() {
     h.state_mut()
         .apply(vitscope::ui::app::UiCommand::SetQuery(QuerySpec::Cls));
     settle(&mut h);
-    let maps = pane_maps(h.state());
+    let maps = pane_maps(&h.state().state);
     let rows = maps[0].rows.as_ref().expect("computed");
     assert_eq!(rows.layers, 2);
     let (want, _) = direct("zoo/hf_vit", "assets/chelsea.png", 0, QuerySpec::Cls);
@@ -97,7 +97,7 @@ fn panes_of_another_image_and_another_model_follow_the_query() {
     // A method pane ignores its source: methods use the current image and model.
     h.state_mut().state.compare[0] = Pane::Method(vitscope::methods::QueryMethod::Rollout);
     settle(&mut h);
-    assert_eq!(pane_maps(h.state())[0].label, "Rollout");
+    assert_eq!(pane_maps(&h.state().state)[0].label, "Rollout");
     assert!(
         h.state().state.error.is_none(),
         "{:?}",

@@ -1,29 +1,27 @@
 //! The app: state, commands, and the loop that drains the worker's replies.
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::time::Duration;
 
-use image::RgbImage;
+pub use super::command::{DialogKind, UiCommand};
+use super::context::{Textures, ViewCtx};
+pub use super::state::{ErrorSubject, MethodParams, ViewState};
 
 mod analysis;
 mod apply;
-mod display;
 mod replies;
 mod view_export;
 
 use super::settings::View;
 use super::settings::{STORAGE_KEY, Settings};
-use super::textures::Cached;
 use super::{
     attention_view, compare_view, controls, distance_view, embeddings_view, head_grid,
     methods_view, model_info, model_view, status_bar, tokens_view,
 };
-use crate::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions};
-use crate::engine::{ClassScore, ModelInfo};
+use crate::analysis::HeadSel;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, Style};
-use crate::jobs::{AnalysisRequest, AnalysisResult};
-use crate::jobs::{Job, QuerySpec, Worker};
+use crate::jobs::AnalysisRequest;
+use crate::jobs::{Job, Worker};
 use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision};
 
 /// What the app opens at start.
@@ -48,196 +46,6 @@ pub struct StartOptions {
     pub download: bool,
 }
 
-/// Everything views emit; [`App::apply`] is the only place that acts on them.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UiCommand {
-    SetLayer(usize),
-    SetHead(HeadSel),
-    SetQuery(QuerySpec),
-    LoadImage(PathBuf),
-    LoadModel(ModelSource),
-    /// Download a Hugging Face repo id into the local hub cache, then open it.
-    DownloadModel(String),
-    SetSize(InputSize),
-    SetDevice(DeviceChoice),
-    SetPrecision(Precision),
-    SetAttentionStore(AttentionStore),
-    OpenDialog(DialogKind),
-    ExportMap,
-    ExportHeadGrid,
-    /// Every layer (current head) as files plus the L × H mosaic.
-    ExportAllLayers,
-    /// The current layer and head for every image of a folder.
-    ExportFolder(PathBuf),
-    DismissError,
-    SetView(View),
-    /// Show layer and head in the Attention view (a click in the distance plot).
-    OpenHead(usize, usize),
-    /// Step the layer (−1 / +1) or the head (cycling mean, h0, h1, …).
-    StepLayer(i64),
-    StepHead(i64),
-    ToggleOverlay,
-    /// Stop the long work in progress (flow, a folder).
-    CancelWork,
-    /// Distance and entropy over the images of a folder.
-    RunFolderStats(PathBuf),
-    /// Write the distance plot (PNG) and table (CSV) shown in the Distance view.
-    ExportDistance,
-    /// The answer to the overwrite prompt.
-    ResolveOverwrite(super::overwrite::OverwriteChoice),
-    /// The Methods or Compare view as one PNG.
-    ExportView,
-    /// The Tokens view's prefix-mass plot and table.
-    ExportPrefixMass,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DialogKind {
-    Image,
-    Model,
-}
-
-/// Runtime state (not persisted).
-#[derive(Default)]
-pub struct ViewState {
-    pub model: Option<ModelInfo>,
-    pub image_path: Option<PathBuf>,
-    pub image: Option<Arc<RgbImage>>,
-    /// Attention rows of the current query (every layer and head).
-    pub rows: Option<QueryRows>,
-    pub rows_generation: u64,
-    pub input_hw: Option<(usize, usize)>,
-    pub forward_ms: Option<f64>,
-    /// How the current run keeps its attention (set from the worker's answer), and the bytes that takes.
-    pub attention: AttentionStore,
-    pub attention_bytes: Option<u64>,
-    pub layer: usize,
-    pub head: HeadSel,
-    pub query: QuerySpec,
-    pub size: InputSize,
-    pub device: DeviceChoice,
-    pub precision: Precision,
-    /// The classifier's top classes for the current image (empty without a head).
-    pub classes: Vec<ClassScore>,
-    pub error: Option<String>,
-    /// What the shown error is about: it stays until dismissed or until that same thing succeeds.
-    pub error_subject: ErrorSubject,
-    /// Jobs sent whose failure would be about a model or an image: generation → subject.
-    loads: Vec<(u64, ErrorSubject)>,
-    pub notice: Option<String>,
-    /// What decoding did to the shown image (EXIF rotation, alpha compositing, …).
-    pub image_notes: Vec<String>,
-    pub last_export: Vec<PathBuf>,
-    /// Text fields.
-    pub image_field: String,
-    pub model_field: String,
-    pub size_field: String,
-    pub export_field: String,
-    /// Export: the folder for batch export.
-    pub batch_field: String,
-    /// Compare view: what each pane shows, and whether they share one colour scale.
-    pub compare: Vec<super::compare_view::Pane>,
-    pub compare_shared_scale: bool,
-    /// Compare view: where each pane's maps come from (by pane index; missing = the current ones).
-    pub compare_sources: Vec<crate::jobs::PaneSource>,
-    /// Distance view: statistics over a folder instead of the current image.
-    pub distance_folder: bool,
-    pub folder_field: String,
-    /// The Methods view's target field (applied with a button or Enter).
-    pub target_field: String,
-    /// Bumped by every new forward pass or query: analyses made before are stale.
-    pub analysis_epoch: u64,
-    pub methods: MethodParams,
-    pub stats_convention: PrefixConvention,
-    pub pos_input_grid: bool,
-    /// The latest analysis of each kind, with the epoch and request it answers.
-    pub results: Vec<(u64, AnalysisRequest, AnalysisResult)>,
-    /// Analyses sent and not answered: job generation → (epoch, request).
-    pending: Vec<(u64, u64, AnalysisRequest)>,
-    /// Opacity before the overlay was toggled off.
-    hidden_opacity: Option<f32>,
-    /// Analyses that failed at an epoch (not retried until something changes).
-    failed: Vec<(u64, AnalysisRequest)>,
-    /// An export that would replace these files, waiting for the user's answer.
-    pub overwrite_prompt: Option<(MapExport, Vec<String>)>,
-}
-
-/// The Methods view's parameters.
-#[derive(Debug, Clone, PartialEq)]
-pub struct MethodParams {
-    pub opts: RolloutOptions,
-    pub target: String,
-    pub flow: bool,
-}
-
-impl Default for MethodParams {
-    fn default() -> Self {
-        MethodParams {
-            opts: RolloutOptions::default(),
-            target: "top".into(),
-            flow: false,
-        }
-    }
-}
-
-impl ViewState {
-    /// The file stem of the shown image (`image` when none), for export names.
-    pub fn image_stem(&self) -> String {
-        self.image_path
-            .as_deref()
-            .and_then(Path::file_stem)
-            .map(|x| x.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "image".into())
-    }
-
-    /// The loaded model's name ("" when none), for provenance.
-    pub fn model_name(&self) -> String {
-        self.model
-            .as_ref()
-            .map(|m| m.name.clone())
-            .unwrap_or_default()
-    }
-
-    /// Show an error that is about nothing loaded (an export, a request).
-    pub fn fail(&mut self, msg: String) {
-        self.error = Some(msg);
-        self.error_subject = ErrorSubject::Other;
-    }
-
-    /// Clear the error when it is about `subject` (a model or an image that has now loaded).
-    pub(super) fn clear_error(&mut self, subject: ErrorSubject) {
-        if self.error_subject == subject {
-            self.error = None;
-        }
-    }
-
-    /// Note files just written.
-    fn exported(&mut self, files: Vec<PathBuf>) {
-        self.notice = Some(format!(
-            "exported {}",
-            files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-        self.last_export = files;
-    }
-
-    /// The latest result for a request of the same kind as `like`, and whether it answers `like` now.
-    pub fn result(&self, like: &AnalysisRequest) -> Option<(&AnalysisResult, bool)> {
-        self.results
-            .iter()
-            .find(|(_, r, _)| r.same_slot(like))
-            .map(|(epoch, r, res)| {
-                (
-                    res,
-                    r == like && (!like.per_image() || *epoch == self.analysis_epoch),
-                )
-            })
-    }
-}
-
 pub struct App {
     pub settings: Settings,
     pub state: ViewState,
@@ -247,19 +55,11 @@ pub struct App {
         Receiver<(DialogKind, Option<PathBuf>, Duration)>,
     ),
     dialog_open: bool,
-    pub(super) photo_tex: Cached<u64>,
-    pub(super) heat_tex: Cached<MapKey>,
-    /// Frames that painted an attention map (the start-up report waits for the first).
-    pub(super) map_frames: u64,
+    pub(super) tex: Textures,
     startup_report: Option<super::startup_report::Report>,
-    pub(super) thumbs: Vec<Cached<MapKey>>,
-    pub(super) photo_generation: u64,
     query_generation: u64,
     /// Where the settings are saved (atomically, with a backup), when anywhere.
     settings_file: Option<PathBuf>,
-    /// Textures of the analysis views, by name, with a hash of what they show.
-    pub(super) store: std::collections::HashMap<String, (u64, egui::TextureHandle)>,
-    range_cache: std::cell::RefCell<std::collections::HashMap<RangeKey, (f32, f32)>>,
     /// Instrumentation: the CPU time of the last frames' `ui` (layout, textures, commands), in ms,
     /// newest last (at most 1000).
     pub frame_ms: std::collections::VecDeque<f32>,
@@ -273,32 +73,6 @@ impl From<crate::export::ExportError> for ExportFailure {
         ExportFailure(e.to_string())
     }
 }
-
-/// What an error is about, so that only the same thing's success clears it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ErrorSubject {
-    Model,
-    Image,
-    #[default]
-    Other,
-}
-
-/// What a heat texture shows: rows generation, layer, head, colormap, smooth, colour range (bits).
-pub(super) type MapKey = (
-    u64,
-    usize,
-    HeadSel,
-    crate::render::Colormap,
-    bool,
-    (u32, u32),
-);
-
-type RangeKey = (
-    u64,
-    super::settings::Normalization,
-    u32,
-    (usize, Option<HeadSel>),
-);
 
 impl App {
     pub fn new(cc: &eframe::CreationContext<'_>, start: StartOptions) -> App {
@@ -333,15 +107,9 @@ impl App {
             worker,
             dialogs: channel(),
             dialog_open: false,
-            photo_tex: Cached::default(),
-            heat_tex: Cached::default(),
-            map_frames: 0,
+            tex: Textures::default(),
             startup_report: super::startup_report::asked(),
-            thumbs: Vec::new(),
-            photo_generation: 0,
             query_generation: 0,
-            store: Default::default(),
-            range_cache: Default::default(),
             frame_ms: Default::default(),
         };
         app.worker.send(Job::SetStore(start.attention));
@@ -350,9 +118,20 @@ impl App {
         app
     }
 
-    /// The photo's texture, once it has been drawn.
-    pub(super) fn photo_tex_id(&self) -> Option<egui::TextureId> {
-        self.photo_tex.current().map(|t| t.id())
+    /// What a view gets this frame: the state, the settings, the textures and the worker's progress.
+    fn cx(&mut self) -> ViewCtx<'_> {
+        ViewCtx {
+            work: self.worker.progress(),
+            busy: self.worker.in_flight() > 0,
+            state: &mut self.state,
+            settings: &mut self.settings,
+            tex: &mut self.tex,
+        }
+    }
+
+    /// The colour-scale range of the map of `layer`/`head`, as the views draw it.
+    pub fn map_range(&self, layer: usize, head: HeadSel) -> Option<(f32, f32)> {
+        super::context::map_range(&self.state, &self.settings, &self.tex, layer, head)
     }
 
     /// With `VITSCOPE_STARTUP_REPORT`: once a frame that painted a map has been shown, say when.
@@ -361,7 +140,7 @@ impl App {
         let Some(report) = self.startup_report else {
             return;
         };
-        if self.map_frames == 0 {
+        if self.tex.map_frames == 0 {
             return;
         }
         let age = process_age().map_or(-1.0, |a| a.as_secs_f64() * 1e3);
@@ -402,8 +181,7 @@ impl App {
 
     /// The map the central view shows now: `[grid_h, grid_w]` attention of the current layer, head and query.
     pub fn shown_map(&self) -> Option<crate::grid::Grid> {
-        let s = &self.state;
-        s.rows.as_ref().map(|r| r.patch_map(s.layer, s.head))
+        super::context::shown_map(&self.state)
     }
 
     /// Long work in progress: (what, done, total).
@@ -426,16 +204,16 @@ impl eframe::App for App {
         let frame_start = std::time::Instant::now();
         self.report_startup(ui.ctx());
         let mut cmds = Vec::new();
-        egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(self, ui, &mut cmds));
+        egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(&mut self.cx(), ui, &mut cmds));
         egui::Panel::left("controls")
             .resizable(true)
             .default_size(330.0)
             .size_range(260.0..=480.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    controls::ui(self, ui, &mut cmds);
+                    controls::ui(&mut self.cx(), ui, &mut cmds);
                     ui.separator();
-                    model_info::ui(self, ui);
+                    model_info::ui(&self.cx(), ui);
                 });
             });
         egui::Panel::right("heads")
@@ -443,7 +221,8 @@ impl eframe::App for App {
             .default_size(280.0)
             .size_range(180.0..=520.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| head_grid::ui(self, ui, &mut cmds));
+                egui::ScrollArea::vertical()
+                    .show(ui, |ui| head_grid::ui(&mut self.cx(), ui, &mut cmds));
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -461,16 +240,16 @@ impl eframe::App for App {
             });
             ui.separator();
             match self.settings.view {
-                View::Attention => attention_view::ui(self, ui, &mut cmds),
-                View::Model => model_view::ui(self, ui, &mut cmds),
-                View::Methods => methods_view::ui(self, ui, &mut cmds),
-                View::Compare => compare_view::ui(self, ui, &mut cmds),
-                View::Distance => distance_view::ui(self, ui, &mut cmds),
-                View::Tokens => tokens_view::ui(self, ui, &mut cmds),
-                View::Embeddings => embeddings_view::ui(self, ui, &mut cmds),
+                View::Attention => attention_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Model => model_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Methods => methods_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Compare => compare_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Distance => distance_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Tokens => tokens_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Embeddings => embeddings_view::ui(&mut self.cx(), ui, &mut cmds),
             }
         });
-        super::overwrite::ui(self, ui, &mut cmds);
+        super::overwrite::ui(&mut self.cx(), ui, &mut cmds);
         if self.state.overwrite_prompt.is_none() && ui.ctx().memory(|m| m.focused().is_none()) {
             ui.ctx().input(|i| {
                 for (key, cmd) in [

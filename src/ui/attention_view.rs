@@ -1,13 +1,14 @@
 //! The central view: the photo with the selected attention map over it; a click picks the query patch.
 use egui::{Color32, Rect, Sense, Stroke, TextureOptions, pos2, vec2};
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 use super::textures;
 use super::tiles::colour_bar;
 use crate::analysis::tokens::smallest_set_holding;
 use crate::jobs::QuerySpec;
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(photo) = app.state.image.clone() else {
         ui.centered_and_justified(|ui| {
             ui.label("Open an image (button, path field, or drop a file here).")
@@ -15,9 +16,11 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         return;
     };
     let ctx = ui.ctx().clone();
+    let generation = app.tex.photo_generation;
     let photo_tex = app
-        .photo_tex
-        .get(app.photo_generation, || {
+        .tex
+        .photo
+        .get(generation, || {
             textures::from_rgb(&ctx, "photo", &photo, TextureOptions::LINEAR)
         })
         .id();
@@ -46,7 +49,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     );
     let Some(map) = app.shown_map() else { return };
     let heat = app
-        .heat_tex
+        .tex
+        .heat
         .get(key, || {
             textures::heatmap(&ctx, "heatmap", &map, range, set.colormap, set.smooth)
         })
@@ -57,8 +61,8 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         uv,
         Color32::from_white_alpha((set.opacity * 255.0).round() as u8),
     );
-    app.map_frames += 1;
-    if app.map_frames == 1 {
+    app.tex.map_frames += 1;
+    if app.tex.map_frames == 1 {
         ctx.request_repaint(); // the next frame knows this one is on screen
     }
 

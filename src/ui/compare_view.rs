@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
+use super::state::ViewState;
 use super::tiles::{colour_bar, query_tile};
 use crate::analysis::{HeadSel, QueryRows};
 use crate::grid::Grid;
@@ -37,8 +39,8 @@ impl Pane {
 }
 
 /// The Methods request the panes need, if any pane shows a method.
-pub fn methods_request(app: &App) -> Option<AnalysisRequest> {
-    let s = &app.state;
+pub fn methods_request(state: &ViewState) -> Option<AnalysisRequest> {
+    let s = &state;
     let any = s.compare.iter().any(|p| matches!(p, Pane::Method(_)));
     any.then(|| AnalysisRequest::Methods {
         opts: s.methods.opts,
@@ -48,23 +50,18 @@ pub fn methods_request(app: &App) -> Option<AnalysisRequest> {
 }
 
 /// Where pane `i` takes its maps from. Methods always use the current image and model.
-pub fn source(app: &App, i: usize) -> PaneSource {
-    match app.state.compare.get(i) {
-        Some(Pane::Attention { .. }) => app
-            .state
-            .compare_sources
-            .get(i)
-            .cloned()
-            .unwrap_or_default(),
+pub fn source(state: &ViewState, i: usize) -> PaneSource {
+    match state.compare.get(i) {
+        Some(Pane::Attention { .. }) => state.compare_sources.get(i).cloned().unwrap_or_default(),
         _ => PaneSource::Current,
     }
 }
 
 /// Everything the panes need from the worker: the methods, and one run per other image or model.
-pub fn requests(app: &App) -> Vec<AnalysisRequest> {
-    let mut out: Vec<AnalysisRequest> = methods_request(app).into_iter().collect();
-    for i in 0..app.state.compare.len() {
-        let src = source(app, i);
+pub fn requests(state: &ViewState) -> Vec<AnalysisRequest> {
+    let mut out: Vec<AnalysisRequest> = methods_request(state).into_iter().collect();
+    for i in 0..state.compare.len() {
+        let src = source(state, i);
         let req = AnalysisRequest::Other(src.clone());
         if src != PaneSource::Current && !out.contains(&req) {
             out.push(req);
@@ -127,12 +124,12 @@ pub struct PaneMap {
 }
 
 /// What every pane shows now (a `None` grid is still being computed).
-pub fn pane_maps(app: &App) -> Vec<PaneMap> {
-    let s = &app.state;
+pub fn pane_maps(state: &ViewState) -> Vec<PaneMap> {
+    let s = &state;
     let Some(rows) = &s.rows else {
         return Vec::new();
     };
-    let methods = methods_request(app).and_then(|want| match s.result(&want) {
+    let methods = methods_request(state).and_then(|want| match s.result(&want) {
         Some((AnalysisResult::Methods(m), _)) => Some(m.clone()),
         _ => None,
     });
@@ -140,7 +137,7 @@ pub fn pane_maps(app: &App) -> Vec<PaneMap> {
         .iter()
         .enumerate()
         .map(|(i, p)| {
-            let src = source(app, i);
+            let src = source(state, i);
             let mut label = p.label();
             let (grid, own, photo) = match (p, &src) {
                 (Pane::Attention { layer, head }, PaneSource::Current) => (
@@ -184,7 +181,7 @@ pub fn pane_maps(app: &App) -> Vec<PaneMap> {
         .collect()
 }
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
         ui.label("Load a model and an image.");
         return;
@@ -262,7 +259,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             });
         }
     });
-    let maps = pane_maps(app);
+    let maps = pane_maps(app.state);
     let shared = app.state.compare_shared_scale.then(|| {
         maps.iter()
             .filter_map(|m| m.grid.as_ref())

@@ -1,7 +1,8 @@
 //! The left panel: model, image, input size, layer, query, display and export controls.
 use std::path::PathBuf;
 
-use super::app::{App, DialogKind, UiCommand};
+use super::command::{DialogKind, UiCommand};
+use super::context::ViewCtx;
 use super::settings::{Normalization, View};
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
@@ -11,7 +12,7 @@ use crate::render::Colormap;
 
 pub(super) const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.png", "rocket.jpg"];
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &mut app.state;
     if let Some(err) = &s.error {
         egui::Frame::new()

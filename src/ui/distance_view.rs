@@ -2,12 +2,13 @@
 //! egui_plot scatters; hovering names the head, a click opens that layer and head in the Attention view.
 use egui_plot::{Legend, Plot, PlotPoints, Points};
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 use crate::analysis::{HeadStats, PrefixConvention};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 use crate::render::category;
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
         ui.label("Prefix tokens:");
         let c = &mut app.state.stats_convention;

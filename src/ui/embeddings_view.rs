@@ -2,11 +2,12 @@
 //! filters (the ViT paper's Fig. 7 left and centre).
 use egui::TextureOptions;
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 use crate::export::methods::{patch_pca_image, pos_sim_image};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
         ui.label("Position grid:");
         ui.radio_value(&mut app.state.pos_input_grid, false, "as trained");

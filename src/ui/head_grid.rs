@@ -2,11 +2,12 @@
 //! click one to select it.
 use egui::{Color32, Rect, Sense, Stroke, pos2, vec2};
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 use super::textures::{self, Cached};
 use crate::analysis::HeadSel;
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = &app.state.rows else {
         ui.label("Heads appear here.");
         return;
@@ -17,7 +18,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let heads: Vec<HeadSel> = std::iter::once(HeadSel::Mean)
         .chain((0..rows.heads).map(HeadSel::Head))
         .collect();
-    app.thumbs.resize_with(heads.len(), Cached::default);
+    app.tex.thumbs.resize_with(heads.len(), Cached::default);
     let ranges: Vec<(f32, f32)> = heads
         .iter()
         .map(|h| app.map_range(app.state.layer, *h).unwrap_or((0.0, 0.0)))
@@ -26,7 +27,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let photo = app.photo_tex_id();
     let (set, s) = (&app.settings, &app.state);
     let uv = Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
-    let thumbs = &mut app.thumbs;
+    let thumbs = &mut app.tex.thumbs;
     // Two columns that split the panel's own width, so the content never widens the panel.
     for pair in heads.chunks(2).enumerate() {
         let (row, pair) = pair;

@@ -2,13 +2,15 @@
 //! with live parameters. Hover a map for its exact definition; click a patch to make it the query.
 use egui::vec2;
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
+use super::state::ViewState;
 use super::tiles::{colour_bar, query_tile};
 use crate::analysis::{HeadFusion, QueryRows};
 use crate::grid::Grid;
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
         ui.label("Load a model and an image.");
         return;
@@ -60,7 +62,7 @@ pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     });
     ui.separator();
 
-    let (tiles, fresh) = tiles(app, &rows);
+    let (tiles, fresh) = tiles(app.state, &rows);
     if !fresh {
         ui.horizontal(|ui| {
             super::tiles::spinner(ui);
@@ -128,13 +130,13 @@ pub type Tile = (String, String, Grid, Vec<(String, f32)>);
 
 /// The maps the Methods view shows (the selected attention map, then each method's), and whether the
 /// methods answer the current parameters and query.
-pub fn tiles(app: &App, rows: &QueryRows) -> (Vec<Tile>, bool) {
+pub fn tiles(state: &ViewState, rows: &QueryRows) -> (Vec<Tile>, bool) {
     let want = AnalysisRequest::Methods {
-        opts: app.state.methods.opts,
-        target: app.state.methods.target.clone(),
-        flow: app.state.methods.flow,
+        opts: state.methods.opts,
+        target: state.methods.target.clone(),
+        flow: state.methods.flow,
     };
-    let result = app.state.result(&want).and_then(|(r, fresh)| match r {
+    let result = state.result(&want).and_then(|(r, fresh)| match r {
         AnalysisResult::Methods(m) => Some((m.clone(), fresh)),
         _ => None,
     });
@@ -142,7 +144,7 @@ pub fn tiles(app: &App, rows: &QueryRows) -> (Vec<Tile>, bool) {
         Some((m, f)) => (m, f),
         None => (Vec::new(), false),
     };
-    let s = &app.state;
+    let s = &state;
     let mut tiles = vec![(
         format!("Attention L{} {}", s.layer, s.head.label()),
         "The query's softmax attention in the selected layer and head (patch tokens; min–max)."

@@ -2,7 +2,9 @@
 //! place commands change state. Only the worker thread touches tch.
 pub mod app;
 mod attention_view;
+pub mod command;
 pub mod compare_view;
+pub mod context;
 mod controls;
 mod distance_view;
 mod embeddings_view;
@@ -13,6 +15,7 @@ mod model_view;
 pub mod overwrite;
 pub mod settings;
 mod startup_report;
+pub mod state;
 mod status_bar;
 mod textures;
 mod tiles;

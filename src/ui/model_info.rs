@@ -1,8 +1,8 @@
 //! The model panel: what the loaded checkpoint is (family, size, token layout, preprocessing, what was
 //! inferred) and, for models with a classifier, the top-5 classes for the current image.
-use super::app::App;
+use super::context::ViewCtx;
 
-pub fn ui(app: &App, ui: &mut egui::Ui) {
+pub fn ui(app: &ViewCtx, ui: &mut egui::Ui) {
     let s = &app.state;
     let Some(m) = &s.model else { return };
     if !s.classes.is_empty() {

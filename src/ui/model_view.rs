@@ -3,13 +3,14 @@
 //! that layer and head in the Attention view.
 use egui::{Color32, Sense, vec2};
 
-use super::app::{App, UiCommand};
 use super::attention_view::patch_at;
+use super::command::UiCommand;
+use super::context::ViewCtx;
 use super::tiles::outline_cell;
 use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
         ui.label("Load a model and an image.");
         return;

@@ -1,6 +1,7 @@
 //! Asked before an export would replace files: replace them, keep both (the new files get a numbered
 //! stem, `chelsea-2_…`), or cancel. Nothing is overwritten without this answer.
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 
 /// The answer to "replace existing files?".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -10,7 +11,7 @@ pub enum OverwriteChoice {
     Cancel,
 }
 
-pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some((req, existing)) = &app.state.overwrite_prompt else {
         return;
     };

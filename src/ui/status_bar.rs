@@ -1,7 +1,8 @@
 //! The status bar: model, device, input size, time of the last forward pass, busy state.
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 
-pub fn ui(app: &App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &app.state;
     ui.horizontal(|ui| {
         if let Some((what, done, total)) = app.progress() {

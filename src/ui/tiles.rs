@@ -1,7 +1,7 @@
 //! Shared drawing for the analysis views: a map over the photo with a caption, and a colour bar.
 use egui::{Color32, Rect, Response, Sense, TextureId, pos2, vec2};
 
-use super::app::UiCommand;
+use super::command::UiCommand;
 use crate::jobs::QuerySpec;
 use crate::render::Colormap;
 

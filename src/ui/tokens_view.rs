@@ -3,12 +3,13 @@
 //! prefix token per layer.
 use egui_plot::{Legend, Line, Plot, PlotPoints};
 
-use super::app::{App, UiCommand};
+use super::command::UiCommand;
+use super::context::ViewCtx;
 use super::tiles::{colour_bar, map_tile, outline_cell};
 use crate::jobs::{AnalysisRequest, AnalysisResult};
 use crate::render::category;
 
-pub fn ui(app: &mut App, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
+pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
         app.state.result(&AnalysisRequest::Tokens)
     else {

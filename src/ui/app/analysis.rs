@@ -64,7 +64,7 @@ impl App {
                 target: s.methods.target.clone(),
                 flow: s.methods.flow,
             }],
-            View::Compare => crate::ui::compare_view::requests(self),
+            View::Compare => crate::ui::compare_view::requests(&self.state),
             View::Distance if s.distance_folder => return,
             View::Distance => vec![AnalysisRequest::Stats(s.stats_convention)],
             View::Tokens => vec![AnalysisRequest::Tokens],

@@ -110,7 +110,7 @@ impl App {
                 s.image_notes = notes;
                 s.image_path = Some(path);
                 s.image = Some(image);
-                self.photo_generation += 1;
+                self.tex.photo_generation += 1;
                 s.clear_error(super::ErrorSubject::Image);
             }
             Outcome::Computed(c) => {

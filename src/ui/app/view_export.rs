@@ -34,7 +34,7 @@ impl App {
             .ok_or("load a model and an image first")?;
         match self.settings.view {
             View::Methods => {
-                let (tiles, fresh) = crate::ui::methods_view::tiles(self, rows);
+                let (tiles, fresh) = crate::ui::methods_view::tiles(&self.state, rows);
                 if !fresh {
                     return Err("the methods are still being computed".into());
                 }
@@ -52,7 +52,7 @@ impl App {
                 Ok((panes, cols))
             }
             View::Compare => {
-                let maps = crate::ui::compare_view::pane_maps(self);
+                let maps = crate::ui::compare_view::pane_maps(&self.state);
                 let mut panes = Vec::new();
                 for m in maps {
                     let grid = m

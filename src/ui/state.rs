@@ -1,0 +1,161 @@
+//! The session as the worker last reported it, and the views' own fields: what views read and show.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use image::RgbImage;
+
+use crate::analysis::{HeadSel, PrefixConvention, QueryRows, RolloutOptions};
+use crate::engine::{ClassScore, ModelInfo};
+use crate::export::maps::MapExport;
+use crate::jobs::{AnalysisRequest, AnalysisResult, QuerySpec};
+use crate::model::{AttentionStore, DeviceChoice, InputSize, Precision};
+
+/// Runtime state (not persisted).
+#[derive(Default)]
+pub struct ViewState {
+    pub model: Option<ModelInfo>,
+    pub image_path: Option<PathBuf>,
+    pub image: Option<Arc<RgbImage>>,
+    /// Attention rows of the current query (every layer and head).
+    pub rows: Option<QueryRows>,
+    pub rows_generation: u64,
+    pub input_hw: Option<(usize, usize)>,
+    pub forward_ms: Option<f64>,
+    /// How the current run keeps its attention (set from the worker's answer), and the bytes that takes.
+    pub attention: AttentionStore,
+    pub attention_bytes: Option<u64>,
+    pub layer: usize,
+    pub head: HeadSel,
+    pub query: QuerySpec,
+    pub size: InputSize,
+    pub device: DeviceChoice,
+    pub precision: Precision,
+    /// The classifier's top classes for the current image (empty without a head).
+    pub classes: Vec<ClassScore>,
+    pub error: Option<String>,
+    /// What the shown error is about: it stays until dismissed or until that same thing succeeds.
+    pub error_subject: ErrorSubject,
+    /// Jobs sent whose failure would be about a model or an image: generation → subject.
+    pub(in crate::ui) loads: Vec<(u64, ErrorSubject)>,
+    pub notice: Option<String>,
+    /// What decoding did to the shown image (EXIF rotation, alpha compositing, …).
+    pub image_notes: Vec<String>,
+    pub last_export: Vec<PathBuf>,
+    /// Text fields.
+    pub image_field: String,
+    pub model_field: String,
+    pub size_field: String,
+    pub export_field: String,
+    /// Export: the folder for batch export.
+    pub batch_field: String,
+    /// Compare view: what each pane shows, and whether they share one colour scale.
+    pub compare: Vec<super::compare_view::Pane>,
+    pub compare_shared_scale: bool,
+    /// Compare view: where each pane's maps come from (by pane index; missing = the current ones).
+    pub compare_sources: Vec<crate::jobs::PaneSource>,
+    /// Distance view: statistics over a folder instead of the current image.
+    pub distance_folder: bool,
+    pub folder_field: String,
+    /// The Methods view's target field (applied with a button or Enter).
+    pub target_field: String,
+    /// Bumped by every new forward pass or query: analyses made before are stale.
+    pub analysis_epoch: u64,
+    pub methods: MethodParams,
+    pub stats_convention: PrefixConvention,
+    pub pos_input_grid: bool,
+    /// The latest analysis of each kind, with the epoch and request it answers.
+    pub results: Vec<(u64, AnalysisRequest, AnalysisResult)>,
+    /// Analyses sent and not answered: job generation → (epoch, request).
+    pub(in crate::ui) pending: Vec<(u64, u64, AnalysisRequest)>,
+    /// Opacity before the overlay was toggled off.
+    pub(in crate::ui) hidden_opacity: Option<f32>,
+    /// Analyses that failed at an epoch (not retried until something changes).
+    pub(in crate::ui) failed: Vec<(u64, AnalysisRequest)>,
+    /// An export that would replace these files, waiting for the user's answer.
+    pub overwrite_prompt: Option<(MapExport, Vec<String>)>,
+}
+
+/// The Methods view's parameters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MethodParams {
+    pub opts: RolloutOptions,
+    pub target: String,
+    pub flow: bool,
+}
+
+impl Default for MethodParams {
+    fn default() -> Self {
+        MethodParams {
+            opts: RolloutOptions::default(),
+            target: "top".into(),
+            flow: false,
+        }
+    }
+}
+
+impl ViewState {
+    /// The file stem of the shown image (`image` when none), for export names.
+    pub fn image_stem(&self) -> String {
+        self.image_path
+            .as_deref()
+            .and_then(Path::file_stem)
+            .map(|x| x.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "image".into())
+    }
+
+    /// The loaded model's name ("" when none), for provenance.
+    pub fn model_name(&self) -> String {
+        self.model
+            .as_ref()
+            .map(|m| m.name.clone())
+            .unwrap_or_default()
+    }
+
+    /// Show an error that is about nothing loaded (an export, a request).
+    pub fn fail(&mut self, msg: String) {
+        self.error = Some(msg);
+        self.error_subject = ErrorSubject::Other;
+    }
+
+    /// Clear the error when it is about `subject` (a model or an image that has now loaded).
+    pub(in crate::ui) fn clear_error(&mut self, subject: ErrorSubject) {
+        if self.error_subject == subject {
+            self.error = None;
+        }
+    }
+
+    /// Note files just written.
+    pub(in crate::ui) fn exported(&mut self, files: Vec<PathBuf>) {
+        self.notice = Some(format!(
+            "exported {}",
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        self.last_export = files;
+    }
+
+    /// The latest result for a request of the same kind as `like`, and whether it answers `like` now.
+    pub fn result(&self, like: &AnalysisRequest) -> Option<(&AnalysisResult, bool)> {
+        self.results
+            .iter()
+            .find(|(_, r, _)| r.same_slot(like))
+            .map(|(epoch, r, res)| {
+                (
+                    res,
+                    r == like && (!like.per_image() || *epoch == self.analysis_epoch),
+                )
+            })
+    }
+}
+
+/// What an error is about, so that only the same thing's success clears it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorSubject {
+    Model,
+    Image,
+    #[default]
+    Other,
+}
