@@ -68,7 +68,10 @@ fn main() {
         .filter(|a| !a.starts_with("--"))
         .collect();
     let (store, args) = match &args[..] {
-        [a @ .., s] if a.len() == 5 => (AttentionStore::from_str(s, true).expect("STORE"), a),
+        [a @ .., s] if a.len() == 5 => (
+            AttentionStore::from(vitscope::cli::AttentionArg::from_str(s, true).expect("STORE")),
+            a,
+        ),
         a => (AttentionStore::F32, a),
     };
     let [case, model_dir, image, out_dir, runs] = args else {
