@@ -80,7 +80,9 @@ fn main() {
         let (side, store) = a.split_once(':').unwrap_or((a, "f32"));
         Some((
             side.parse().ok()?,
-            AttentionStore::from_str(store, true).ok()?,
+            vitscope::cli::AttentionArg::from_str(store, true)
+                .ok()?
+                .into(),
         ))
     };
     let sides: Vec<(usize, AttentionStore)> =
