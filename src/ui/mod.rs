@@ -1,5 +1,6 @@
-//! The desktop app (egui only): views read state and emit [`app::UiCommand`]s; `App::apply` is the one
-//! place commands change state. Only the worker thread touches tch.
+//! The desktop app (egui only). Views get a [`context::ViewCtx`] (the state as the worker last reported it,
+//! their own fields, settings, textures) and emit [`command::UiCommand`]s; they never import the app.
+//! `App::apply` (app/apply.rs) is the one place commands act. Only the worker thread touches tch.
 pub mod app;
 mod attention_view;
 pub mod command;
