@@ -118,13 +118,14 @@ impl App {
         app
     }
 
-    /// What a view gets this frame: the state, the settings, the textures and the worker's progress.
-    fn cx(&mut self) -> ViewCtx<'_> {
+    /// What a view gets this frame: the state, this frame's draft of the settings, the textures and the
+    /// worker's progress.
+    fn cx<'a>(&'a mut self, settings: &'a mut Settings) -> ViewCtx<'a> {
         ViewCtx {
             work: self.worker.progress(),
             busy: self.worker.in_flight() > 0,
             state: &mut self.state,
-            settings: &mut self.settings,
+            settings,
             tex: &mut self.tex,
         }
     }
@@ -204,16 +205,20 @@ impl eframe::App for App {
         let frame_start = std::time::Instant::now();
         self.report_startup(ui.ctx());
         let mut cmds = Vec::new();
-        egui::Panel::bottom("status").show(ui, |ui| status_bar::ui(&mut self.cx(), ui, &mut cmds));
+        // Views edit a draft of the settings; a change reaches the settings through `apply`.
+        let mut draft = self.settings.clone();
+        egui::Panel::bottom("status").show(ui, |ui| {
+            status_bar::ui(&mut self.cx(&mut draft), ui, &mut cmds)
+        });
         egui::Panel::left("controls")
             .resizable(true)
             .default_size(330.0)
             .size_range(260.0..=480.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    controls::ui(&mut self.cx(), ui, &mut cmds);
+                    controls::ui(&mut self.cx(&mut draft), ui, &mut cmds);
                     ui.separator();
-                    model_info::ui(&self.cx(), ui);
+                    model_info::ui(&self.cx(&mut draft), ui);
                 });
             });
         egui::Panel::right("heads")
@@ -221,8 +226,9 @@ impl eframe::App for App {
             .default_size(280.0)
             .size_range(180.0..=520.0)
             .show(ui, |ui| {
-                egui::ScrollArea::vertical()
-                    .show(ui, |ui| head_grid::ui(&mut self.cx(), ui, &mut cmds));
+                egui::ScrollArea::vertical().show(ui, |ui| {
+                    head_grid::ui(&mut self.cx(&mut draft), ui, &mut cmds)
+                });
             });
         egui::CentralPanel::default().show(ui, |ui| {
             ui.horizontal(|ui| {
@@ -240,16 +246,16 @@ impl eframe::App for App {
             });
             ui.separator();
             match self.settings.view {
-                View::Attention => attention_view::ui(&mut self.cx(), ui, &mut cmds),
-                View::Model => model_view::ui(&mut self.cx(), ui, &mut cmds),
-                View::Methods => methods_view::ui(&mut self.cx(), ui, &mut cmds),
-                View::Compare => compare_view::ui(&mut self.cx(), ui, &mut cmds),
-                View::Distance => distance_view::ui(&mut self.cx(), ui, &mut cmds),
-                View::Tokens => tokens_view::ui(&mut self.cx(), ui, &mut cmds),
-                View::Embeddings => embeddings_view::ui(&mut self.cx(), ui, &mut cmds),
+                View::Attention => attention_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Model => model_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Methods => methods_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Compare => compare_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Distance => distance_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Tokens => tokens_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Embeddings => embeddings_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
             }
         });
-        super::overwrite::ui(&mut self.cx(), ui, &mut cmds);
+        super::overwrite::ui(&mut self.cx(&mut draft), ui, &mut cmds);
         if self.state.overwrite_prompt.is_none() && ui.ctx().memory(|m| m.focused().is_none()) {
             ui.ctx().input(|i| {
                 for (key, cmd) in [
@@ -265,6 +271,9 @@ impl eframe::App for App {
                     }
                 }
             });
+        }
+        if draft != self.settings {
+            cmds.insert(0, UiCommand::SetSettings(Box::new(draft)));
         }
         for c in cmds {
             self.apply(c);

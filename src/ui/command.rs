@@ -28,6 +28,8 @@ pub enum UiCommand {
     /// The current layer and head for every image of a folder.
     ExportFolder(PathBuf),
     DismissError,
+    /// The settings as a view edited them this frame (colormap, opacity, export options, …).
+    SetSettings(Box<super::settings::Settings>),
     SetView(View),
     /// Show layer and head in the Attention view (a click in the distance plot).
     OpenHead(usize, usize),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::render::Colormap;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
     pub colormap: Colormap,

@@ -109,6 +109,7 @@ impl App {
                     }
                 }
             }
+            UiCommand::SetSettings(new) => self.settings = *new,
             UiCommand::DismissError => s.error = None,
             UiCommand::SetView(v) => self.settings.view = v,
             UiCommand::OpenHead(l, h) => {
