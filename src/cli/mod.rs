@@ -10,6 +10,7 @@ use crate::model::{AttentionStore, DeviceChoice, ModelSource, Precision};
 use crate::render::Colormap;
 
 mod args;
+mod distance;
 mod method_export;
 pub use crate::spec::{parse_query, parse_target};
 pub use args::*;
@@ -476,7 +477,7 @@ pub fn run(command: Command) -> Result<()> {
             plot,
             prefix,
             force,
-        } => method_export::distance(&model, &images, &out, plot.as_deref(), prefix.into(), force)?,
+        } => distance::distance(&model, &images, &out, plot.as_deref(), prefix.into(), force)?,
     }
     Ok(())
 }

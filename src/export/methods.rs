@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 
 use image::RgbImage;
-use serde::{Deserialize, Serialize};
 
 use super::ExportError;
 use super::maps::{LayerSpec, Style, render};
@@ -17,57 +16,15 @@ use crate::analysis::{
     FeaturePcaImage, HeadMasks, HeadSel, PatchFilters, PosSimilarity, QueryRows, TokenMap,
     TokenNorms,
 };
-use crate::grid::Grid;
 use crate::model::preprocess::resize;
 use crate::render::{
     Colormap, Upsample, category, colorize, normalize_min_max, outline, rgb_grid, tile, upsample,
 };
 
+pub use super::vocabulary::{Format, Method};
+pub use crate::render::figures::{patch_pca_image, pos_sim_image};
+
 type Result<T> = std::result::Result<T, ExportError>;
-
-/// The analysis methods.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub enum Method {
-    #[default]
-    Attention,
-    Rollout,
-    Flow,
-    GradRollout,
-    Relevance,
-    DinoMask,
-    TokenNorm,
-    FeaturePca,
-    PosSim,
-    PatchPca,
-}
-
-impl Method {
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Attention => "attention",
-            Method::Rollout => "rollout",
-            Method::Flow => "flow",
-            Method::GradRollout => "grad-rollout",
-            Method::Relevance => "relevance",
-            Method::DinoMask => "dino-mask",
-            Method::TokenNorm => "token-norm",
-            Method::FeaturePca => "feature-pca",
-            Method::PosSim => "pos-sim",
-            Method::PatchPca => "patch-pca",
-        }
-    }
-    /// Methods that look at the weights only.
-    pub fn needs_image(self) -> bool {
-        !matches!(self, Method::PosSim | Method::PatchPca)
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Format {
-    #[default]
-    Png,
-    Npy,
-}
 
 /// Where and how to write.
 #[derive(Debug, Clone)]
@@ -458,44 +415,6 @@ pub fn patch_pca(out: &Output, f: &PatchFilters) -> Result<PathBuf> {
         &[f.count, p, p, 3],
         NpyData::F32(&f.components),
     )
-}
-
-/// Position-embedding similarity as `gh × gw` tiles on a fixed −1..1 colour scale.
-pub fn pos_sim_image(sim: &PosSimilarity, cmap: Colormap) -> RgbImage {
-    let (gh, gw) = (sim.grid_h, sim.grid_w);
-    let cell = (64 / gh.max(gw)).max(2);
-    let tiles: Vec<RgbImage> = (0..gh * gw)
-        .map(|a| {
-            let t = sim.tile(a / gw, a % gw);
-            let scaled = Grid {
-                h: t.h,
-                w: t.w,
-                data: t.data.iter().map(|v| (v + 1.0) / 2.0).collect(),
-            };
-            colorize(
-                &upsample(&scaled, gh * cell, gw * cell, Upsample::Nearest),
-                cmap,
-            )
-        })
-        .collect();
-    tile(&tiles, gw, 2, [255, 255, 255])
-}
-
-/// Patch-filter components tiled 7 per row, each `P × P` scaled up to about 64 px.
-pub fn patch_pca_image(f: &PatchFilters) -> RgbImage {
-    let p = f.patch;
-    let up = (64 / p).max(1) as u32;
-    let tiles: Vec<RgbImage> = (0..f.count)
-        .map(|i| {
-            image::imageops::resize(
-                &f.image(i),
-                p as u32 * up,
-                p as u32 * up,
-                image::imageops::FilterType::Nearest,
-            )
-        })
-        .collect();
-    tile(&tiles, 7, 2, [255, 255, 255])
 }
 
 #[cfg(test)]

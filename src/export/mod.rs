@@ -8,6 +8,7 @@ pub mod methods;
 pub mod npy;
 pub mod png_file;
 pub mod tables;
+pub mod vocabulary;
 
 use std::path::PathBuf;
 

@@ -2,6 +2,7 @@
 //! No tch, no egui: shared by the UI and by export.
 pub mod colormap;
 pub mod draw;
+pub mod figures;
 pub mod heatmap;
 pub mod plot;
 

@@ -8,9 +8,14 @@ use image::RgbImage;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
-use crate::analysis::{HeadStats, PrefixConvention, QueryRows, head_stats};
+use crate::analysis::QueryRows;
 pub use crate::model::device::available_memory;
 use crate::model::preprocess::{load_image, normalize, resize};
+mod batch;
+mod memory;
+pub use batch::{StatsRun, head_stats_over, image_files, over_images};
+pub use memory::{attention_bytes, check_memory};
+
 use crate::model::{
     AttentionStore, Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError,
     ModelSource, Precision, Result, TokenLayout, Vit, device_name,
@@ -184,72 +189,6 @@ pub fn forward_stored(
     Ok(Run { input, capture })
 }
 
-/// Bytes a forward pass at `h × w` needs for the attention it keeps as `store`: the kept maps (`L·H·N²` in
-/// f32, or half that) plus one layer's transient f32 scores and softmax. `None` for query/key storage, which
-/// keeps `O(N)` per layer.
-pub fn attention_bytes(
-    c: &crate::model::VitConfig,
-    h: usize,
-    w: usize,
-    store: AttentionStore,
-) -> Option<u64> {
-    let n = c.layout_for(h, w).num_tokens() as u64;
-    let per_layer = c.num_attention_heads as u64 * n * n * 4;
-    let layers = c.num_hidden_layers as u64;
-    match store {
-        AttentionStore::F32 => Some(per_layer * (layers + 2)),
-        AttentionStore::F16 | AttentionStore::Bf16 => Some(per_layer * (layers.div_ceil(2) + 2)),
-        AttentionStore::QueryKeys => None,
-    }
-}
-
-/// Refuse an input whose kept attention (times `factor`, for work that needs more: autograd keeps about
-/// three times the f32 maps) would not fit in `available` bytes, naming a shorter side that would.
-pub fn check_memory(
-    c: &crate::model::VitConfig,
-    h: usize,
-    w: usize,
-    store: AttentionStore,
-    factor: u64,
-    available: Option<u64>,
-) -> Result<()> {
-    match attention_bytes(c, h, w, store) {
-        Some(need) => check_need(c, h, w, need * factor, available),
-        None => Ok(()),
-    }
-}
-
-/// Refuse an input at `h × w` that needs `need` bytes when `available` are free (with a 20 % margin),
-/// naming a shorter side that would fit.
-fn check_need(
-    c: &crate::model::VitConfig,
-    h: usize,
-    w: usize,
-    need: u64,
-    available: Option<u64>,
-) -> Result<()> {
-    let Some(avail) = available else {
-        return Ok(());
-    };
-    let budget = avail as f64 * 0.8;
-    if (need as f64) <= budget {
-        return Ok(());
-    }
-    // Memory grows with the fourth power of the side.
-    let scale = (budget / need as f64).powf(0.25);
-    let p = c.patch_size;
-    let suggest = ((h.min(w) as f64 * scale) as usize / p).max(1) * p;
-    const GIB: f64 = (1u64 << 30) as f64;
-    Err(ModelError::TooLarge {
-        tokens: c.layout_for(h, w).num_tokens(),
-        layers: c.num_hidden_layers,
-        heads: c.num_attention_heads,
-        need_gib: need as f64 / GIB,
-        avail_gib: avail as f64 / GIB,
-        suggest,
-    })
-}
-
 impl Engine {
     /// Load a model; if an image is loaded, run it (the old model stays if either step fails).
     pub fn load_model(
@@ -349,108 +288,6 @@ impl Engine {
             query,
         ))
     }
-}
-
-/// Image files among `inputs`: files as given, folders expanded to the image files directly inside
-/// (sorted by name).
-pub fn image_files(inputs: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for p in inputs {
-        if p.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(p)?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|f| {
-                    f.is_file()
-                        && f.extension().is_some_and(|e| {
-                            matches!(
-                                e.to_string_lossy().to_ascii_lowercase().as_str(),
-                                "png" | "jpg" | "jpeg" | "gif" | "webp" | "tif" | "tiff" | "bmp"
-                            )
-                        })
-                })
-                .collect();
-            found.sort();
-            files.extend(found);
-        } else {
-            files.push(p.clone());
-        }
-    }
-    Ok(files)
-}
-
-/// Head statistics averaged over images.
-#[derive(Debug)]
-pub struct StatsRun {
-    /// `None` when no image could be analysed.
-    pub stats: Option<HeadStats>,
-    /// Images that could not be read or run, with the reason.
-    pub skipped: Vec<(PathBuf, String)>,
-    /// True when `progress` asked to stop; `stats` then covers the images done so far.
-    pub cancelled: bool,
-}
-
-/// Run `vit` on each of `files` and hand each run to `each`; images that cannot be read or run, and runs
-/// `each` fails on, are skipped with the reason. `progress(done, total, file)` is called after each image;
-/// returning `false` cancels. Returns the skipped files and whether it was cancelled.
-pub fn over_images(
-    vit: &Vit,
-    files: &[PathBuf],
-    size: InputSize,
-    store: AttentionStore,
-    mut each: impl FnMut(&Path, &RgbImage, &Run) -> std::result::Result<(), String>,
-    mut progress: impl FnMut(usize, usize, &Path) -> bool,
-) -> (Vec<(PathBuf, String)>, bool) {
-    let mut skipped = Vec::new();
-    for (i, f) in files.iter().enumerate() {
-        let one = load_image(f)
-            .and_then(|img| Ok((forward_stored(vit, &img.rgb, size, store)?, img.rgb)))
-            .map_err(|e| e.to_string())
-            .and_then(|(run, img)| each(f, &img, &run));
-        if let Err(e) = one {
-            skipped.push((f.clone(), e));
-        }
-        if !progress(i + 1, files.len(), f) {
-            return (skipped, i + 1 < files.len());
-        }
-    }
-    (skipped, false)
-}
-
-/// Mean attention distance and entropy per layer and head over `files` (each image counts once).
-/// `progress(done, total, file)` is called after each image; returning `false` cancels.
-pub fn head_stats_over(
-    vit: &Vit,
-    files: &[PathBuf],
-    size: InputSize,
-    store: AttentionStore,
-    convention: PrefixConvention,
-    progress: impl FnMut(usize, usize, &Path) -> bool,
-) -> Result<StatsRun> {
-    let mut stats: Option<HeadStats> = None;
-    let (skipped, cancelled) = over_images(
-        vit,
-        files,
-        size,
-        store,
-        |_, _, r| {
-            let s = head_stats(r.capture.source(), &r.capture.layout, convention)
-                .map_err(|e| e.to_string())?;
-            match &mut stats {
-                Some(t) => t.add(&s).map_err(|e| e.to_string()),
-                None => {
-                    stats = Some(s);
-                    Ok(())
-                }
-            }
-        },
-        progress,
-    );
-    Ok(StatsRun {
-        stats,
-        skipped,
-        cancelled,
-    })
 }
 
 #[cfg(test)]
