@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::source::AttentionSource;
 use crate::grid::Grid;
-use crate::model::{ModelError, TokenLayout};
+use crate::model::TokenLayout;
 
 /// Which head a map shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -47,15 +47,15 @@ impl QueryRows {
         attention: &S,
         layout: &TokenLayout,
         query: usize,
-    ) -> Result<QueryRows, ModelError> {
+    ) -> Result<QueryRows, super::AnalysisError> {
         let n = layout.num_tokens();
         if query >= n {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "query token {query} out of range (model has {n} tokens)"
             )));
         }
         let rows: Vec<Tensor> = (0..attention.layers())
-            .map(|l| -> Result<Tensor, ModelError> {
+            .map(|l| -> Result<Tensor, super::AnalysisError> {
                 Ok(attention.rows(l, query as i64, 1)?.f_squeeze_dim(1)?)
             })
             .collect::<Result<_, _>>()?;

@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
 use super::source::{AttentionSource, block_rows};
-use crate::model::{ModelError, TokenLayout};
+use crate::model::TokenLayout;
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub enum PrefixConvention {
@@ -50,7 +50,9 @@ impl HeadStats {
     /// Accumulate another image's stats (each image weighs the same).
     pub fn add(&mut self, other: &HeadStats) -> Result<()> {
         if (self.layers, self.heads) != (other.layers, other.heads) {
-            return Err(ModelError::Invalid("stats of different models".into()));
+            return Err(super::AnalysisError::Invalid(
+                "stats of different models".into(),
+            ));
         }
         let (a, b) = (self.images as f64, other.images as f64);
         let mix = |x: &mut Vec<f64>, y: &[f64]| {
@@ -104,7 +106,9 @@ pub fn head_stats<S: AttentionSource + ?Sized>(
 ) -> Result<HeadStats> {
     let _guard = tch::no_grad_guard();
     if attention.layers() == 0 {
-        return Err(ModelError::Invalid("no attention captured".into()));
+        return Err(super::AnalysisError::Invalid(
+            "no attention captured".into(),
+        ));
     }
     let heads = attention.heads();
     let device = attention.device();

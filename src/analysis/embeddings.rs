@@ -13,9 +13,9 @@ use tch::Kind;
 
 use super::pca::{min_max_columns, pca};
 use super::rollout::to_vec_f32;
-use crate::model::{ModelError, Vit};
+use crate::model::Vit;
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 /// Position-embedding similarity `[gh·gw, gh·gw]`, row-major.
 #[derive(Debug, Clone, PartialEq)]

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tch::Tensor;
 
 use super::rollout::{RolloutOptions, TokenMap, check_query, to_vec_f32, transitions};
-use crate::model::{ModelError, TokenLayout};
+use crate::model::TokenLayout;
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 const EPS: f64 = 1e-13;
 
@@ -34,12 +34,12 @@ impl LayeredGraph {
     /// (`M[i][j]` is the capacity of `(k, j) → (k+1, i)`), row-major.
     pub fn from_transitions(mats: &[Vec<f64>], n: usize) -> Result<LayeredGraph> {
         if mats.is_empty() || mats.iter().any(|m| m.len() != n * n) {
-            return Err(ModelError::Invalid(
+            return Err(super::AnalysisError::Invalid(
                 "flow needs at least one n×n layer".into(),
             ));
         }
         if mats.iter().flatten().any(|c| !c.is_finite() || *c < 0.0) {
-            return Err(ModelError::Invalid(
+            return Err(super::AnalysisError::Invalid(
                 "flow capacities must be finite and non-negative".into(),
             ));
         }
@@ -253,7 +253,7 @@ pub fn attention_flow(
     o: &RolloutOptions,
 ) -> Result<TokenMap> {
     attention_flow_with(attentions, layout, query, o, &Progress::default())?
-        .ok_or_else(|| ModelError::Invalid("attention flow cancelled".into()))
+        .ok_or_else(|| super::AnalysisError::Invalid("attention flow cancelled".into()))
 }
 
 /// [`attention_flow`] with progress (input tokens done) and cancellation (`None` when cancelled).

@@ -19,13 +19,13 @@
 use tch::{Kind, Tensor};
 
 use super::rollout::{RolloutOptions, TokenMap, product_row, transition};
-use crate::model::{ModelError, TokenLayout};
+use crate::model::TokenLayout;
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 fn check(attentions: &[Tensor], grads: &[Tensor]) -> Result<()> {
     if attentions.len() != grads.len() || attentions.is_empty() {
-        return Err(ModelError::Invalid(format!(
+        return Err(super::AnalysisError::Invalid(format!(
             "{} attention maps but {} gradients",
             attentions.len(),
             grads.len()

@@ -1,5 +1,34 @@
 //! Analysis: functions over captured tensors that produce plain data (no I/O, no egui).
 //! Each module states the definition it implements; see also DESIGN.md §4.
+use crate::model::ModelError;
+
+/// What can go wrong in an analysis: a request that does not fit the capture (a layer out of range, a
+/// query that is not a token, …), or the model layer below failing (libtorch, memory).
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+}
+
+impl From<tch::TchError> for AnalysisError {
+    /// Through [`ModelError`], which recognises running out of memory.
+    fn from(e: tch::TchError) -> Self {
+        AnalysisError::Model(ModelError::from(e))
+    }
+}
+
+impl From<AnalysisError> for ModelError {
+    /// For callers in the model's terms (the engine's session): an invalid request stays one.
+    fn from(e: AnalysisError) -> Self {
+        match e {
+            AnalysisError::Invalid(s) => ModelError::Invalid(s),
+            AnalysisError::Model(m) => m,
+        }
+    }
+}
+
 pub mod attention;
 pub mod distance;
 pub mod embeddings;

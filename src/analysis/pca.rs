@@ -14,9 +14,7 @@
 //! ```
 use tch::{Device, Kind, Tensor};
 
-use crate::model::ModelError;
-
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 pub struct Pca {
     /// `[k, d]` f64, rows are unit-length components.
@@ -34,7 +32,7 @@ pub fn pca(x: &Tensor, k: usize) -> Result<Pca> {
     let (n, d) = (size[0], size[1]);
     let k = (k as i64).min(n).min(d);
     if k < 1 {
-        return Err(ModelError::Invalid(format!(
+        return Err(super::AnalysisError::Invalid(format!(
             "PCA needs data: got {n} rows of {d} values"
         )));
     }
@@ -83,7 +81,7 @@ pub fn feature_pca(
 ) -> Result<Vec<FeaturePcaImage>> {
     let _guard = tch::no_grad_guard();
     if features.is_empty() {
-        return Err(ModelError::Invalid(
+        return Err(super::AnalysisError::Invalid(
             "feature PCA needs at least one image".into(),
         ));
     }
@@ -91,7 +89,7 @@ pub fn feature_pca(
     let mut border = Vec::new();
     for (f, gh, gw) in features {
         if f.size()[0] != (gh * gw) as i64 {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "{} features for a {gh}x{gw} grid",
                 f.size()[0]
             )));
@@ -127,7 +125,7 @@ pub fn feature_pca(
         .collect();
     let fg_idx: Vec<i64> = (0..fg.len() as i64).filter(|i| fg[*i as usize]).collect();
     if fg_idx.len() < 2 {
-        return Err(ModelError::Invalid(format!(
+        return Err(super::AnalysisError::Invalid(format!(
             "{} foreground patch(es) at threshold {:?}: lower the threshold",
             fg_idx.len(),
             foreground_threshold

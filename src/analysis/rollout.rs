@@ -19,9 +19,9 @@ use tch::{Device, Kind, Tensor};
 
 use super::source::{AttentionSource, block_rows};
 use crate::grid::Grid;
-use crate::model::{ModelError, TokenLayout};
+use crate::model::TokenLayout;
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 /// How heads are fused into one matrix per layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -73,19 +73,19 @@ impl RolloutOptions {
     pub fn range(&self, layers: usize) -> Result<std::ops::RangeInclusive<usize>> {
         let end = self.end_layer.unwrap_or(layers.saturating_sub(1));
         if layers == 0 || end >= layers || self.start_layer > end {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "layer range {}..={end} is not within the model's {layers} layers (0-based, start ≤ end)",
                 self.start_layer
             )));
         }
         if !(0.0..=1.0).contains(&self.residual) {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "residual weight {} must be in [0, 1]",
                 self.residual
             )));
         }
         if !(0.0..1.0).contains(&self.discard_ratio) {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "discard ratio {} must be in [0, 1)",
                 self.discard_ratio
             )));
@@ -118,7 +118,7 @@ impl TokenMap {
     pub fn from_tensor(t: &Tensor, layout: &TokenLayout) -> Result<TokenMap> {
         let values = to_vec_f32(t)?;
         if values.len() != layout.num_tokens() {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "{} values for {} tokens",
                 values.len(),
                 layout.num_tokens()
@@ -202,7 +202,7 @@ pub fn transitions(attentions: &[Tensor], o: &RolloutOptions) -> Result<Vec<Tens
 /// An error unless `query` is one of `n` tokens.
 pub fn check_query(query: usize, n: usize) -> Result<()> {
     if query >= n {
-        return Err(ModelError::Invalid(format!(
+        return Err(super::AnalysisError::Invalid(format!(
             "query token {query} out of range (the model has {n} tokens)"
         )));
     }
@@ -213,7 +213,7 @@ pub fn check_query(query: usize, n: usize) -> Result<()> {
 pub fn product_row(mats: &[Tensor], query: usize) -> Result<Tensor> {
     let first = mats
         .first()
-        .ok_or_else(|| ModelError::Invalid("no layers to roll out".into()))?;
+        .ok_or_else(|| super::AnalysisError::Invalid("no layers to roll out".into()))?;
     let n = first.size()[0];
     check_query(query, n as usize)?;
     let mut v = Tensor::f_zeros([1, n], (Kind::Float, first.device()))?;

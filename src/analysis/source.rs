@@ -4,9 +4,9 @@
 //! [`crate::model::AttentionStore`] and never hold more than a block of f32 besides what the store keeps.
 use tch::{Device, Kind, Tensor};
 
-use crate::model::{Capture, ModelError, QueryKeys};
+use crate::model::{Capture, QueryKeys};
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 pub trait AttentionSource {
     fn layers(&self) -> usize;
@@ -69,7 +69,7 @@ impl AttentionSource for QueryKeys {
         self.queries.first().map_or(Device::Cpu, Tensor::device)
     }
     fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor> {
-        QueryKeys::rows(self, layer, start, len)
+        Ok(QueryKeys::rows(self, layer, start, len)?)
     }
 }
 
@@ -105,7 +105,7 @@ impl Capture {
             && need as f64 > 0.8 * avail as f64
         {
             const GIB: f64 = (1u64 << 30) as f64;
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "this method needs every layer's full attention maps: {n} tokens take {:.1} GiB as f32, and \
                  about {:.1} GiB of memory is available; use a smaller input size",
                 need as f64 / GIB,

@@ -17,9 +17,9 @@ use tch::{Kind, Tensor};
 use super::rollout::{check_query, to_vec_f32};
 use super::source::{AttentionSource, block_rows};
 use crate::grid::Grid;
-use crate::model::{ModelError, TokenLayout};
+use crate::model::TokenLayout;
 
-type Result<T> = std::result::Result<T, ModelError>;
+type Result<T> = std::result::Result<T, super::AnalysisError>;
 
 /// One mask per head, over the patch grid.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,7 +69,9 @@ pub fn dino_masks(
 ) -> Result<HeadMasks> {
     let _guard = tch::no_grad_guard();
     if !(tau > 0.0 && tau <= 1.0) {
-        return Err(ModelError::Invalid(format!("τ = {tau} must be in (0, 1]")));
+        return Err(super::AnalysisError::Invalid(format!(
+            "τ = {tau} must be in (0, 1]"
+        )));
     }
     let n = layout.num_tokens();
     check_query(query, n)?;
@@ -159,7 +161,7 @@ pub fn token_norms(hidden_states: &[Tensor], layout: &TokenLayout) -> Result<Tok
             false,
         )?)?;
         if n.len() != tokens {
-            return Err(ModelError::Invalid(format!(
+            return Err(super::AnalysisError::Invalid(format!(
                 "layer {l} has {} tokens, the layout {tokens}",
                 n.len()
             )));

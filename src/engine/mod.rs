@@ -282,11 +282,10 @@ impl Engine {
     /// Attention rows of `query` for every layer and head.
     pub fn query_rows(&self, query: usize) -> Option<Result<QueryRows>> {
         let run = self.run.as_ref()?;
-        Some(QueryRows::from_attentions(
-            run.capture.source(),
-            &run.capture.layout,
-            query,
-        ))
+        Some(
+            QueryRows::from_attentions(run.capture.source(), &run.capture.layout, query)
+                .map_err(Into::into),
+        )
     }
 }
 

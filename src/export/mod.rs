@@ -39,6 +39,8 @@ pub enum ExportError {
     Nothing(String),
     #[error(transparent)]
     Model(#[from] crate::model::ModelError),
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
 }
 
 mod staging;

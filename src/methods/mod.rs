@@ -123,6 +123,8 @@ pub enum MethodError {
     BadTarget(String),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Analysis(#[from] crate::analysis::AnalysisError),
     #[error("cancelled")]
     Cancelled,
 }
