@@ -31,6 +31,19 @@ fn same_bytes(a: &Path, b: &Path) {
     );
 }
 
+/// In the app: open `view`, press `button`, and wait until the export is done (without an error).
+fn app_export(h: &mut egui_kittest::Harness<'static, vitscope::ui::App>, view: View, button: &str) {
+    h.state_mut().settings.view = view;
+    settle(h);
+    h.get_by_label(button).click();
+    settle(h);
+    assert!(
+        h.state().state.error.is_none(),
+        "{:?}",
+        h.state().state.error
+    );
+}
+
 #[test]
 fn the_app_and_the_command_line_write_the_same_bytes() {
     let app_dir = tempfile::tempdir().unwrap();
@@ -50,9 +63,7 @@ fn the_app_and_the_command_line_write_the_same_bytes() {
     let mut h = harness(app_dir.path(), View::Attention);
     h.state_mut().state.layer = 2;
     h.state_mut().state.head = HeadSel::Mean;
-    settle(&mut h);
-    h.get_by_label("Export map").click();
-    settle(&mut h);
+    app_export(&mut h, View::Attention, "Export map");
     let out = c.join("maps");
     let mut args = vec!["export"];
     args.extend(common);
@@ -63,15 +74,7 @@ fn the_app_and_the_command_line_write_the_same_bytes() {
     same_bytes(&app_dir.path().join(name), &out.join(name));
 
     // a table and a plot: mean attention distance and entropy per layer and head
-    h.state_mut().settings.view = View::Distance;
-    settle(&mut h);
-    h.get_by_label("Export plot + CSV").click();
-    settle(&mut h);
-    assert!(
-        h.state().state.error.is_none(),
-        "{:?}",
-        h.state().state.error
-    );
+    app_export(&mut h, View::Distance, "Export plot + CSV");
     let (csv, png) = (c.join("distance.csv"), c.join("distance.png"));
     let mut args = vec!["distance", "--model", &tiny, "--size", "24", "--images"];
     args.extend(["assets/chelsea.png", "--out", csv.to_str().unwrap()]);
@@ -81,10 +84,7 @@ fn the_app_and_the_command_line_write_the_same_bytes() {
     same_bytes(&app_dir.path().join("chelsea_distance.png"), &png);
 
     // the prefix-mass table
-    h.state_mut().settings.view = View::Tokens;
-    settle(&mut h);
-    h.get_by_label("Export prefix plot + CSV").click();
-    settle(&mut h);
+    app_export(&mut h, View::Tokens, "Export prefix plot + CSV");
     let out = c.join("tokens");
     let mut args = vec!["export"];
     args.extend(common);
