@@ -84,13 +84,15 @@ fn methods_view_shows_the_aggregate_maps_and_follows_parameters_and_query() {
     assert!(fresh);
     assert!(max_abs_diff(&patch_maps[0].2, &with_flow[0].2) > 1e-4);
 
-    // A target the model cannot have fails with a message and the previous maps stay.
+    // A target the model cannot have fails with a message; the maps of the previous target are not shown
+    // under the new one (issue "first hour", item 1), the reason is.
     h.state_mut().state.target_field = "3".into();
     h.get_by_label("Apply target").click();
     settle(&mut h);
     let err = h.state().state.error.clone().unwrap_or_default();
     assert!(err.contains("no classifier head"), "{err}");
-    assert!(h.query_by_label_contains("Rollout (").is_some());
+    assert!(h.query_by_label_contains("Rollout (").is_none());
+    assert!(h.query_by_label_contains("The methods could not be computed: ").is_some());
 }
 
 #[test]
@@ -525,4 +527,42 @@ fn the_last_model_and_image_are_reopened_when_nothing_is_asked_for() {
         "the tiny model, not the built-in one"
     );
     assert_eq!(h.state().settings.view, View::Tokens);
+}
+
+/// A refused analysis ends the wait: the Methods view says why where the maps were, stops spinning, and
+/// shows no maps computed for other parameters; a good target brings the maps back.
+#[test]
+fn methods_view_settles_on_a_refusal_and_never_shows_stale_maps() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().settings.view = View::Methods;
+    settle(&mut h);
+    assert!(h.query_by_label_contains("Rollout (").is_some());
+    // the tiny DINOv2 has no classifier: class 5 cannot be explained
+    h.state_mut().state.methods.target = "5".into();
+    settle(&mut h);
+    assert!(!h.state().busy(), "the worker must be idle");
+    for _ in 0..5 {
+        h.step();
+    }
+    assert!(
+        h.query_by_label_contains("The methods could not be computed")
+            .is_some(),
+        "the reason is shown in the view"
+    );
+    assert!(
+        h.query_by_label("computing…").is_none(),
+        "no endless spinner"
+    );
+    assert!(
+        h.query_by_label_contains("Rollout (").is_none(),
+        "maps of the previous target are not shown as if current"
+    );
+    h.state_mut().state.methods.target = "top".into();
+    settle(&mut h);
+    assert!(h.query_by_label_contains("Rollout (").is_some());
+    assert!(
+        h.query_by_label_contains("The methods could not be computed")
+            .is_none()
+    );
 }

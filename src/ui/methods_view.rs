@@ -64,10 +64,24 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
 
     let (tiles, fresh) = tiles(app.state, &rows);
     if !fresh {
-        ui.horizontal(|ui| {
-            super::tiles::spinner(ui);
-            ui.label("computing…");
-        });
+        match app.state.failure(&methods_request(app.state)) {
+            // a refusal or a failure ends the wait, and says why where the maps would be
+            Some(why) => {
+                ui.add(
+                    egui::Label::new(
+                        egui::RichText::new(format!("The methods could not be computed: {why}"))
+                            .color(ui.visuals().warn_fg_color),
+                    )
+                    .wrap(),
+                );
+            }
+            None => {
+                ui.horizontal(|ui| {
+                    super::tiles::spinner(ui);
+                    ui.label("computing…");
+                });
+            }
+        }
     }
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     let Some((ih, iw)) = app.photo_size() else {
@@ -128,21 +142,27 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
 /// One map of the Methods view: caption, definition, the patch grid, prefix-token values.
 pub type Tile = (String, String, Grid, Vec<(String, f32)>);
 
-/// The maps the Methods view shows (the selected attention map, then each method's), and whether the
-/// methods answer the current parameters and query.
-pub fn tiles(state: &ViewState, rows: &QueryRows) -> (Vec<Tile>, bool) {
-    let want = AnalysisRequest::Methods {
+/// The request the Methods view's parameters make.
+pub fn methods_request(state: &ViewState) -> AnalysisRequest {
+    AnalysisRequest::Methods {
         opts: state.methods.opts,
         target: state.methods.target.clone(),
         flow: state.methods.flow,
-    };
+    }
+}
+
+/// The maps the Methods view shows (the selected attention map, then each method's, only when they answer
+/// the current parameters, query and image), and whether they do.
+pub fn tiles(state: &ViewState, rows: &QueryRows) -> (Vec<Tile>, bool) {
+    let want = methods_request(state);
     let result = state.result(&want).and_then(|(r, fresh)| match r {
         AnalysisResult::Methods(m) => Some((m.clone(), fresh)),
         _ => None,
     });
+    // never a result for other parameters, another query or another image than the ones shown
     let (maps, fresh) = match result {
-        Some((m, f)) => (m, f),
-        None => (Vec::new(), false),
+        Some((m, true)) => (m, true),
+        _ => (Vec::new(), false),
     };
     let s = &state;
     let mut tiles = vec![(

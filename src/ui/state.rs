@@ -69,8 +69,8 @@ pub struct ViewState {
     pub(in crate::ui) pending: Vec<(u64, u64, AnalysisRequest)>,
     /// Opacity before the overlay was toggled off.
     pub(in crate::ui) hidden_opacity: Option<f32>,
-    /// Analyses that failed at an epoch (not retried until something changes).
-    pub(in crate::ui) failed: Vec<(u64, AnalysisRequest)>,
+    /// Analyses that failed at an epoch, with the reason (not retried until something changes).
+    pub(in crate::ui) failed: Vec<(u64, AnalysisRequest, String)>,
     /// An export that would replace these files, waiting for the user's answer.
     pub overwrite_prompt: Option<(MapExport, Vec<String>)>,
 }
@@ -135,6 +135,14 @@ impl ViewState {
                 .join(", ")
         ));
         self.last_export = files;
+    }
+
+    /// Why `like` failed for the current image, if it did (a refusal, a bad target, a cancel).
+    pub fn failure(&self, like: &AnalysisRequest) -> Option<&str> {
+        self.failed
+            .iter()
+            .find(|(e, r, _)| r == like && (!like.per_image() || *e == self.analysis_epoch))
+            .map(|(_, _, why)| why.as_str())
     }
 
     /// The latest result for a request of the same kind as `like`, and whether it answers `like` now.

@@ -77,7 +77,7 @@ impl App {
             let epoch = s.analysis_epoch;
             if matches!(s.result(&want), Some((_, true)))
                 || s.pending.iter().any(|(_, e, r)| *e == epoch && *r == want)
-                || s.failed.iter().any(|(e, r)| *e == epoch && *r == want)
+                || s.failed.iter().any(|(e, r, _)| *e == epoch && *r == want)
             {
                 continue;
             }

@@ -145,7 +145,7 @@ impl App {
                     folder,
                     convention: s.stats_convention,
                 };
-                s.failed.retain(|(_, r)| *r != req);
+                s.failed.retain(|(_, r, _)| *r != req);
                 s.results.retain(|(_, r, _)| *r != req);
                 let generation = self.worker.send(Job::Analyse(req.clone()));
                 s.pending.push((generation, s.analysis_epoch, req));

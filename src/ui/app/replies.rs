@@ -151,14 +151,14 @@ impl App {
             Outcome::Failed(crate::jobs::JobError::Cancelled(what)) => {
                 // a stop the user asked for: said, not shown as a failure, and not asked for again
                 if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
-                    s.failed.push((*e, r.clone()));
+                    s.failed.push((*e, r.clone(), what.clone()));
                 }
                 s.notice = Some(what);
             }
             Outcome::Failed(err) => {
                 let msg = err.to_string();
                 if let Some((_, e, r)) = s.pending.iter().find(|(g, _, _)| *g == generation) {
-                    s.failed.push((*e, r.clone()));
+                    s.failed.push((*e, r.clone(), msg.clone()));
                 }
                 s.error_subject = s
                     .loads
