@@ -92,7 +92,10 @@ fn methods_view_shows_the_aggregate_maps_and_follows_parameters_and_query() {
     let err = h.state().state.error.clone().unwrap_or_default();
     assert!(err.contains("no classifier head"), "{err}");
     assert!(h.query_by_label_contains("Rollout (").is_none());
-    assert!(h.query_by_label_contains("The methods could not be computed: ").is_some());
+    assert!(
+        h.query_by_label_contains("The methods could not be computed: ")
+            .is_some()
+    );
 }
 
 #[test]

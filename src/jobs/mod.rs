@@ -252,6 +252,35 @@ impl State {
     }
 }
 
+/// The next job to run from `queue`, and the generations of the jobs skipped because a later one makes them
+/// moot (answered [`Outcome::Superseded`]): an analysis when a later request fills the same result slot
+/// (analyses change nothing, so what lies between does not matter), and a query change directly followed by
+/// another (a drag or a hover across the image). Everything else runs in order.
+fn next_job(queue: &mut std::collections::VecDeque<Request>) -> (Request, Vec<u64>) {
+    let mut moot = Vec::new();
+    loop {
+        let first = queue.pop_front().expect("a job is queued");
+        let superseded = match &first.job {
+            Job::Analyse(req) => queue
+                .iter()
+                .any(|r| matches!(&r.job, Job::Analyse(later) if later.same_slot(req))),
+            Job::SetQuery(_) => matches!(
+                queue.front(),
+                Some(Request {
+                    job: Job::SetQuery(_),
+                    ..
+                })
+            ),
+            _ => false,
+        };
+        if superseded {
+            moot.push(first.generation);
+        } else {
+            return (first, moot);
+        }
+    }
+}
+
 /// The message of a panic payload.
 pub fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
     p.downcast_ref::<&str>()
@@ -287,15 +316,31 @@ impl Worker {
                     precision: Precision::F32,
                     others: Default::default(),
                 };
-                for Request { generation, job } in requests {
-                    let outcomes = guarded(|| state.handle(job));
-                    if replies
-                        .send(Reply {
+                let mut queue = std::collections::VecDeque::new();
+                loop {
+                    if queue.is_empty() {
+                        match requests.recv() {
+                            Ok(r) => queue.push_back(r),
+                            Err(_) => break,
+                        }
+                    }
+                    // everything waiting, so a request that a later one makes moot is not computed
+                    while let Ok(r) = requests.try_recv() {
+                        queue.push_back(r);
+                    }
+                    let (Request { generation, job }, moot) = next_job(&mut queue);
+                    let mut answers: Vec<Reply> = moot
+                        .into_iter()
+                        .map(|generation| Reply {
                             generation,
-                            outcomes,
+                            outcomes: vec![Outcome::Superseded],
                         })
-                        .is_err()
-                    {
+                        .collect();
+                    answers.push(Reply {
+                        generation,
+                        outcomes: guarded(|| state.handle(job)),
+                    });
+                    if answers.into_iter().any(|r| replies.send(r).is_err()) {
                         break;
                     }
                     notify();
@@ -351,6 +396,34 @@ impl Worker {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn later_requests_make_earlier_analyses_and_query_moves_moot() {
+        use crate::analysis::PrefixConvention;
+        let req = |generation, job| Request { generation, job };
+        let stats = |c| Job::Analyse(AnalysisRequest::Stats(c));
+        let mut q: std::collections::VecDeque<Request> = [
+            req(1, stats(PrefixConvention::Renormalise)),
+            req(2, Job::SetQuery(QuerySpec::Patch(0, 0))),
+            req(3, Job::SetQuery(QuerySpec::Patch(0, 1))),
+            req(4, stats(PrefixConvention::Drop)),
+            req(5, Job::Analyse(AnalysisRequest::Tokens)),
+            req(6, Job::SetQuery(QuerySpec::Patch(0, 2))),
+            req(7, Job::SetSize(crate::model::InputSize::Shorter(24))),
+        ]
+        .into();
+        let mut order = Vec::new();
+        let mut skipped = Vec::new();
+        while !q.is_empty() {
+            let (r, moot) = next_job(&mut q);
+            skipped.extend(moot);
+            order.push(r.generation);
+        }
+        // the first Stats is made moot by the later one; the first query move by the one right after it;
+        // a query move followed by another job stays
+        assert_eq!(skipped, [1, 2]);
+        assert_eq!(order, [3, 4, 5, 6, 7]);
+    }
 
     #[test]
     fn a_panicking_job_is_reported_and_an_erring_one_keeps_its_message() {

@@ -224,6 +224,8 @@ pub enum Outcome {
         result: Box<AnalysisResult>,
     },
     Failed(JobError),
+    /// Not run: a later request made it moot (a newer analysis of the same kind, the next query move).
+    Superseded,
 }
 
 /// Why a job gave no result. It crosses the worker boundary typed, so the front end can tell a stop the

@@ -81,6 +81,19 @@ impl App {
             {
                 continue;
             }
+            // a long method still running for parameters the user has left is stopped (latest wins)
+            let outdated = s
+                .pending
+                .iter()
+                .any(|(_, _, r)| r.same_slot(&want) && *r != want);
+            if outdated
+                && self
+                    .worker
+                    .progress()
+                    .is_some_and(|(what, _, _)| what == "attention flow")
+            {
+                self.worker.cancel();
+            }
             let generation = self.worker.send(Job::Analyse(want.clone()));
             self.state.pending.push((generation, epoch, want));
         }

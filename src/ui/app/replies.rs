@@ -73,6 +73,8 @@ impl App {
     pub(in crate::ui) fn receive(&mut self, generation: u64, outcome: Outcome) {
         let s = &mut self.state;
         match outcome {
+            // a later request made it moot; its own answer follows (the pending entry goes below)
+            Outcome::Superseded => {}
             Outcome::ModelLoaded(info) => {
                 crate::ui::settings::remember(&mut self.settings.recent_models, &info.path);
                 {
