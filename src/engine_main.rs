@@ -2,7 +2,10 @@
 //! (src/main.rs) answers help, version and usage errors without libtorch and hands every other command line
 //! to this binary, unchanged.
 use clap::Parser;
-use vitscope::cli::{Cli, run, usage_error};
+use vitscope::cli::{Cli, ModelImageArgs, ViewArg, run, usage_error};
+use vitscope::model::ModelSource;
+use vitscope::ui::StartOptions;
+use vitscope::ui::settings::View;
 
 fn main() -> std::process::ExitCode {
     if std::env::var("VITSCOPE_LAUNCHER_SOURCE").is_ok_and(|l| l != env!("VITSCOPE_SOURCE_ID")) {
@@ -39,7 +42,7 @@ fn main() -> std::process::ExitCode {
                 Err(_) => return std::process::ExitCode::from(101),
             }
         }
-        None => vitscope::ui::run_app(vitscope::cli::app_start(cli.open, cli.view)),
+        None => vitscope::ui::run_app(app_start(cli.open, cli.view)),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -47,5 +50,35 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: {}", vitscope::cli::one_line(&e));
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// How the app starts from the command line's model, image and view. Here, where both front ends meet, so that
+/// neither imports the other.
+fn app_start(args: ModelImageArgs, view: Option<ViewArg>) -> StartOptions {
+    let source = args.model.source();
+    // With no model or image on the command line, the app reopens the last ones (the built-in model and a
+    // sample photo on first start).
+    let restore_last = matches!(source, ModelSource::Default) && args.image.is_none();
+    StartOptions {
+        restore_last,
+        model: Some(source),
+        image: args.image.or_else(vitscope::model::source::default_image),
+        size: args.model.size,
+        device: args.model.device.into(),
+        precision: args.model.precision.into(),
+        attention: args.model.attention.into(),
+        export_dir: None,
+        view: view.map(|v| match v {
+            ViewArg::Attention => View::Attention,
+            ViewArg::Model => View::Model,
+            ViewArg::Methods => View::Methods,
+            ViewArg::Compare => View::Compare,
+            ViewArg::Distance => View::Distance,
+            ViewArg::Tokens => View::Tokens,
+            ViewArg::Embeddings => View::Embeddings,
+        }),
+        settings_file: vitscope::ui::settings::default_settings_file(),
+        download: args.model.download,
     }
 }

@@ -40,28 +40,6 @@ same_variants! {
     }
     FormatArg => Format { Png, Npy }
     ColormapArg => Colormap { Viridis, Magma, Inferno, Turbo, Gray }
-    ViewArg => crate::ui::settings::View { Attention, Model, Methods, Compare, Distance, Tokens, Embeddings }
-}
-
-/// How the app starts from the command line's model, image and view.
-pub fn app_start(args: ModelImageArgs, view: Option<ViewArg>) -> crate::ui::StartOptions {
-    let source = args.model.source();
-    // With no model or image on the command line, the app reopens the last ones (the built-in model and a
-    // sample photo on first start).
-    let restore_last = matches!(source, ModelSource::Default) && args.image.is_none();
-    crate::ui::StartOptions {
-        restore_last,
-        model: Some(source),
-        image: args.image.or_else(crate::model::source::default_image),
-        size: args.model.size,
-        device: args.model.device.into(),
-        precision: args.model.precision.into(),
-        attention: args.model.attention.into(),
-        export_dir: None,
-        view: view.map(Into::into),
-        settings_file: crate::ui::settings::default_settings_file(),
-        download: args.model.download,
-    }
 }
 
 impl ModelArgs {

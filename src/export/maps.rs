@@ -212,8 +212,8 @@ pub fn export_maps(
     for (i, img) in rendered {
         small[i] = Some(img);
     }
-    let tiles_of = |range: std::ops::Range<usize>| -> Vec<RgbImage> {
-        range.filter_map(|i| small[i].clone()).collect()
+    let tiles_of = |range: std::ops::Range<usize>| -> Vec<&RgbImage> {
+        range.filter_map(|i| small[i].as_ref()).collect()
     };
 
     enum Out {

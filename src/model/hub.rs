@@ -227,6 +227,14 @@ impl Reporter<'_> {
             std::panic::resume_unwind(Box::new(CancelDownload));
         }
     }
+
+    /// A file found complete in the cache: reported as all done.
+    fn tell_done(&mut self, path: &Path) {
+        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        self.state.total = len;
+        self.state.done = len;
+        self.tell();
+    }
 }
 
 /// Download what vitscope reads of model `repo` from `endpoint` into the hub cache `cache`, calling `report`
@@ -360,15 +368,6 @@ fn fetch_one(
         return Err(failed(reason));
     }
     Ok(path)
-}
-
-impl Reporter<'_> {
-    fn tell_done(&mut self, path: &Path) {
-        let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-        self.state.total = len;
-        self.state.done = len;
-        self.tell();
-    }
 }
 
 /// The downloaded file has the announced size and, when its blob is named by a SHA-256 (LFS files), that hash.

@@ -219,11 +219,16 @@ fn blend_table(a: f32) -> std::rc::Rc<[u8]> {
 }
 
 /// Tile equally sized images in rows of `cols`, separated by `gap` pixels of `background`.
-pub fn tile(images: &[RgbImage], cols: usize, gap: u32, background: [u8; 3]) -> RgbImage {
+pub fn tile<I: std::borrow::Borrow<RgbImage>>(
+    images: &[I],
+    cols: usize,
+    gap: u32,
+    background: [u8; 3],
+) -> RgbImage {
     let Some(first) = images.first() else {
         return RgbImage::new(1, 1);
     };
-    let (tw, th) = first.dimensions();
+    let (tw, th) = first.borrow().dimensions();
     let cols = cols.clamp(1, images.len()) as u32;
     let rows = images.len().div_ceil(cols as usize) as u32;
     let mut out = RgbImage::from_pixel(
@@ -235,7 +240,7 @@ pub fn tile(images: &[RgbImage], cols: usize, gap: u32, background: [u8; 3]) -> 
         let (r, c) = (i as u32 / cols, i as u32 % cols);
         image::imageops::replace(
             &mut out,
-            im,
+            im.borrow(),
             (gap + c * (tw + gap)) as i64,
             (gap + r * (th + gap)) as i64,
         );

@@ -120,9 +120,13 @@ impl App {
 
     /// What a view gets this frame: the state, this frame's draft of the settings, the textures and the
     /// worker's progress.
-    fn cx<'a>(&'a mut self, settings: &'a mut Settings) -> ViewCtx<'a> {
+    fn cx<'a>(
+        &'a mut self,
+        settings: &'a mut Settings,
+        work: &'a Option<(String, usize, usize)>,
+    ) -> ViewCtx<'a> {
         ViewCtx {
-            work: self.worker.progress(),
+            work,
             busy: self.worker.in_flight() > 0,
             state: &mut self.state,
             settings,
@@ -207,8 +211,10 @@ impl eframe::App for App {
         let mut cmds = Vec::new();
         // Views edit a draft of the settings; a change reaches the settings through `apply`.
         let mut draft = self.settings.clone();
+        // the worker's progress, read once for the frame
+        let work = self.worker.progress();
         egui::Panel::bottom("status").show(ui, |ui| {
-            status_bar::ui(&mut self.cx(&mut draft), ui, &mut cmds)
+            status_bar::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds)
         });
         egui::Panel::left("controls")
             .resizable(true)
@@ -216,9 +222,9 @@ impl eframe::App for App {
             .size_range(260.0..=480.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    controls::ui(&mut self.cx(&mut draft), ui, &mut cmds);
+                    controls::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds);
                     ui.separator();
-                    model_info::ui(&self.cx(&mut draft), ui);
+                    model_info::ui(&self.cx(&mut draft, &work), ui);
                 });
             });
         egui::Panel::right("heads")
@@ -227,7 +233,7 @@ impl eframe::App for App {
             .size_range(180.0..=520.0)
             .show(ui, |ui| {
                 egui::ScrollArea::vertical().show(ui, |ui| {
-                    head_grid::ui(&mut self.cx(&mut draft), ui, &mut cmds)
+                    head_grid::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds)
                 });
             });
         egui::CentralPanel::default().show(ui, |ui| {
@@ -246,16 +252,20 @@ impl eframe::App for App {
             });
             ui.separator();
             match self.settings.view {
-                View::Attention => attention_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
-                View::Model => model_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
-                View::Methods => methods_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
-                View::Compare => compare_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
-                View::Distance => distance_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
-                View::Tokens => tokens_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
-                View::Embeddings => embeddings_view::ui(&mut self.cx(&mut draft), ui, &mut cmds),
+                View::Attention => {
+                    attention_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds)
+                }
+                View::Model => model_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds),
+                View::Methods => methods_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds),
+                View::Compare => compare_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds),
+                View::Distance => distance_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds),
+                View::Tokens => tokens_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds),
+                View::Embeddings => {
+                    embeddings_view::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds)
+                }
             }
         });
-        super::overwrite::ui(&mut self.cx(&mut draft), ui, &mut cmds);
+        super::overwrite::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds);
         if self.state.overwrite_prompt.is_none() && ui.ctx().memory(|m| m.focused().is_none()) {
             ui.ctx().input(|i| {
                 for (key, cmd) in [

@@ -47,7 +47,7 @@ pub struct ViewCtx<'a> {
     pub settings: &'a mut Settings,
     pub tex: &'a mut Textures,
     /// The worker's long work in progress: (what, done, total).
-    pub work: Option<(String, usize, usize)>,
+    pub work: &'a Option<(String, usize, usize)>,
     /// Whether the worker has jobs in hand.
     pub busy: bool,
 }
