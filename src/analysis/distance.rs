@@ -83,19 +83,25 @@ impl HeadStats {
 }
 
 /// Pairwise patch-centre distances in pixels, `[Np, Np]` f32.
+///
+/// Computed here rather than with `cdist`: cdist takes a matrix-product shortcut above 25 rows whose rounding
+/// depends on how the BLAS splits the work, so the same image gave different tables from run to run. Each entry
+/// is the correctly rounded distance, the same on every machine and device.
 fn patch_distances(layout: &TokenLayout, device: tch::Device) -> Result<Tensor> {
-    let (gh, gw) = (layout.grid_h as i64, layout.grid_w as i64);
-    let opts = (Kind::Float, device);
-    let rows = Tensor::f_arange(gh, opts)?
-        .f_unsqueeze(1)?
-        .f_expand([gh, gw], false)?
-        .f_reshape([-1])?;
-    let cols = Tensor::f_arange(gw, opts)?
-        .f_unsqueeze(0)?
-        .f_expand([gh, gw], false)?
-        .f_reshape([-1])?;
-    let xy = Tensor::f_stack(&[rows, cols], 1)?; // [Np, 2]
-    Ok(Tensor::f_cdist(&xy, &xy, 2.0, None)?.f_mul_scalar(layout.patch_size as f64)?)
+    let (gh, gw) = (layout.grid_h, layout.grid_w);
+    let n = gh * gw;
+    let patch = layout.patch_size as f64;
+    let mut d = Vec::with_capacity(n * n);
+    for i in 0..n {
+        let (ri, ci) = ((i / gw) as f64, (i % gw) as f64);
+        d.extend((0..n).map(|j| {
+            let (dy, dx) = (ri - (j / gw) as f64, ci - (j % gw) as f64);
+            ((dy * dy + dx * dx).sqrt() * patch) as f32
+        }));
+    }
+    Ok(Tensor::f_from_slice(&d)?
+        .f_reshape([n as i64, n as i64])?
+        .f_to_device(device)?)
 }
 
 /// Mean attention distance and entropy of every layer and head for one image.
@@ -226,6 +232,30 @@ mod tests {
             "{:?}",
             s.distance_px
         );
+    }
+
+    #[test]
+    fn patch_distances_are_exact_on_a_large_grid() {
+        // 37×41 patches (over cdist's 25-row shortcut, whose rounding changed from run to run): every entry is
+        // the correctly rounded Euclidean distance, the diagonal is exactly 0 and the matrix is symmetric.
+        let l = TokenLayout {
+            prefix: vec![],
+            grid_h: 37,
+            grid_w: 41,
+            patch_size: 14,
+        };
+        let d = patch_distances(&l, Device::Cpu).unwrap();
+        let n = 37 * 41;
+        assert_eq!(d.size(), vec![n, n]);
+        let v = Vec::<f32>::try_from(d.reshape([-1])).unwrap();
+        for i in 0..n as usize {
+            for j in (0..n as usize).step_by(7) {
+                let (dy, dx) = ((i / 41) as f32 - (j / 41) as f32, (i % 41) as f32 - (j % 41) as f32);
+                let want = ((dy as f64).hypot(dx as f64) * 14.0) as f32;
+                assert_eq!(v[i * n as usize + j].to_bits(), want.to_bits(), "{i} {j}");
+                assert_eq!(v[i * n as usize + j].to_bits(), v[j * n as usize + i].to_bits());
+            }
+        }
     }
 
     #[test]
