@@ -17,6 +17,8 @@ struct Case {
     pool: Pool,
     classes: Option<usize>,
     heads: usize,
+    /// The training grid (for RoPE-only models: the training resolution's).
+    grid: (usize, usize),
 }
 
 const fn case(
@@ -37,12 +39,14 @@ const fn case(
         pool,
         classes,
         heads: 4,
+        grid: (6, 6),
     }
 }
 
 use Activation::*;
 use Family::*;
 const CLS: &[&str] = &["CLS"];
+const CLS_REG4: &[&str] = &["CLS", "REG0", "REG1", "REG2", "REG3"];
 
 const CASES: &[Case] = &[
     case("timm_vit", Timm, CLS, 1, Gelu, Pool::Cls, Some(10)),
@@ -132,6 +136,62 @@ const CASES: &[Case] = &[
     ),
     case("hf_clip_vision", HfClip, CLS, 1, QuickGelu, Pool::Cls, None),
     case("hf_clip_model", HfClip, CLS, 1, Gelu, Pool::Cls, None),
+    // MAE encoders are plain ViTs (HF ViTMAEModel run unmasked, timm vit_*.mae).
+    case("hf_vit_mae", HfVit, CLS, 1, Gelu, Pool::Cls, None),
+    case("timm_vit_mae", Timm, CLS, 1, Gelu, Pool::Cls, None),
+    // DINOv3: RoPE, no position embedding, 4 storage tokens, in three namings.
+    case(
+        "timm_dinov3",
+        TimmEva,
+        CLS_REG4,
+        0,
+        Gelu,
+        Pool::Avg,
+        Some(3),
+    ),
+    case(
+        "timm_dinov3_plus",
+        TimmEva,
+        CLS_REG4,
+        0,
+        SwiGlu,
+        Pool::Cls,
+        None,
+    ),
+    case("hf_dinov3", HfDinov3, CLS_REG4, 0, Gelu, Pool::Cls, None),
+    case(
+        "hf_dinov3_swiglu",
+        HfDinov3,
+        CLS_REG4,
+        0,
+        SwiGlu,
+        Pool::Cls,
+        None,
+    ),
+    Case {
+        // no config.json, as Meta publishes them: 224 px at patch 4
+        grid: (56, 56),
+        ..case(
+            "dinov3_official",
+            Dinov3,
+            CLS_REG4,
+            0,
+            SwiGlu,
+            Pool::Cls,
+            None,
+        )
+    },
+    // EVA-02: position embedding + interleaved RoPE.
+    case("timm_eva02", TimmEva, CLS, 1, SwiGlu, Pool::Avg, Some(4)),
+    case(
+        "timm_eva02_attn_norm",
+        TimmEva,
+        CLS,
+        1,
+        SwiGlu,
+        Pool::Cls,
+        None,
+    ),
 ];
 
 /// max |a − b| relative to the reference's scale (at least 1).
@@ -161,7 +221,7 @@ fn every_family_matches_pytorch_layer_by_layer() {
         assert_eq!(cfg.pool, c.pool, "{}", c.name);
         assert_eq!(cfg.num_classes, c.classes, "{}", c.name);
         assert_eq!(cfg.num_attention_heads, c.heads, "{}", c.name);
-        assert_eq!(cfg.pos_grid, (6, 6), "{}", c.name);
+        assert_eq!(cfg.pos_grid, c.grid, "{}", c.name);
 
         let (r, _) = read_f32(&dir.join("reference.safetensors"));
         let (shape, input) = &r["input"];

@@ -250,10 +250,16 @@ mod tests {
         let v = Vec::<f32>::try_from(d.reshape([-1])).unwrap();
         for i in 0..n as usize {
             for j in (0..n as usize).step_by(7) {
-                let (dy, dx) = ((i / 41) as f32 - (j / 41) as f32, (i % 41) as f32 - (j % 41) as f32);
+                let (dy, dx) = (
+                    (i / 41) as f32 - (j / 41) as f32,
+                    (i % 41) as f32 - (j % 41) as f32,
+                );
                 let want = ((dy as f64).hypot(dx as f64) * 14.0) as f32;
                 assert_eq!(v[i * n as usize + j].to_bits(), want.to_bits(), "{i} {j}");
-                assert_eq!(v[i * n as usize + j].to_bits(), v[j * n as usize + i].to_bits());
+                assert_eq!(
+                    v[i * n as usize + j].to_bits(),
+                    v[j * n as usize + i].to_bits()
+                );
             }
         }
     }

@@ -38,6 +38,8 @@ pub struct ModelInfo {
     pub prefix_tokens: Vec<String>,
     /// How many prefix tokens have a position embedding.
     pub pos_prefix: usize,
+    /// The position scheme in words (learned absolute, RoPE, both).
+    pub position: String,
     pub mlp: String,
     pub pool: String,
     pub training_size: (usize, usize),
@@ -140,6 +142,7 @@ pub fn load_model(
         pos_grid: c.pos_grid,
         prefix_tokens: c.prefix.iter().map(|p| p.label()).collect(),
         pos_prefix: c.pos_prefix,
+        position: c.position_scheme(),
         mlp: format!("{} x{}", c.activation.name(), c.mlp_hidden),
         pool: format!("{:?}", c.pool),
         training_size: c.image_size,

@@ -12,7 +12,7 @@ use safetensors::SafeTensors;
 use serde_json::Value;
 use tch::Tensor;
 
-use super::config::{Activation, Family, VitConfig};
+use super::config::{Activation, Family, Rope, VitConfig};
 use super::config_files::{INDEX_FILE, MAX_CONFIG_BYTES, is_shard_name, read_json};
 pub use super::config_files::{parse_index, parse_json};
 use super::error::{ModelError, Result};
@@ -282,7 +282,32 @@ impl Checkpoint {
     /// Detect the family (naming) and the prefix under which the vision model's tensors sit.
     pub fn detect_family(&self) -> Result<(Family, String)> {
         let has = |n: &str| self.contains(n);
-        if has("patch_embed.proj.weight") && has("blocks.0.attn.qkv.weight") {
+        let timm_stem = has("patch_embed.proj.weight");
+        if timm_stem
+            && has("blocks.0.attn.qkv.weight")
+            && (has("storage_tokens") || has("rope_embed.periods"))
+        {
+            return Ok((Family::Dinov3, String::new()));
+        }
+        let architecture = self
+            .config
+            .as_ref()
+            .and_then(|c| c.get("architecture"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let eva_marks = [
+            "blocks.0.gamma_1",
+            "blocks.0.attn.q_bias",
+            "blocks.0.attn.q_proj.weight",
+            "blocks.0.mlp.fc1_g.weight",
+            "blocks.0.mlp.norm.weight",
+            "blocks.0.attn.norm.weight",
+        ];
+        let eva_name = architecture.starts_with("eva") || architecture.contains("dinov3");
+        if timm_stem && (eva_name || eva_marks.iter().any(|m| has(m))) {
+            return Ok((Family::TimmEva, String::new()));
+        }
+        if timm_stem && has("blocks.0.attn.qkv.weight") {
             return Ok((Family::Timm, String::new()));
         }
         for key in self.sorted_names() {
@@ -293,6 +318,11 @@ impl Checkpoint {
                 if has(&format!("{root}encoder.layer.0.norm1.weight")) {
                     return Ok((Family::HfDinov2, root.into()));
                 }
+            }
+            if let Some(root) = key.strip_suffix("embeddings.patch_embeddings.weight")
+                && has(&format!("{root}layer.0.attention.q_proj.weight"))
+            {
+                return Ok((Family::HfDinov3, root.into()));
             }
             if let Some(root) = key.strip_suffix("embeddings.class_embedding")
                 && has(&format!("{root}encoder.layers.0.self_attn.q_proj.weight"))
@@ -366,7 +396,14 @@ impl Checkpoint {
         if regs > 0 {
             add("reg_token", vec![1, regs, d]);
         }
-        add("pos_embed", vec![1, cfg.pos_prefix + gh * gw, d]);
+        if cfg.abs_pos {
+            add("pos_embed", vec![1, cfg.pos_prefix + gh * gw, d]);
+        }
+        if let Some(Rope::Dinov3 { periods }) = &cfg.rope
+            && cfg.family == Family::Dinov3
+        {
+            add("rope_periods", vec![periods.len()]);
+        }
         add(
             "patch_embed.proj.weight",
             vec![d, 3, cfg.patch_size, cfg.patch_size],
@@ -392,13 +429,24 @@ impl Checkpoint {
             if cfg.qkv_bias {
                 add(&format!("{b}.attn.qkv.bias"), vec![3 * d]);
             }
+            if cfg.attn_norm {
+                norm(&mut add, &format!("{b}.attn.norm"));
+            }
             add(&format!("{b}.attn.proj.weight"), vec![d, d]);
-            add(&format!("{b}.attn.proj.bias"), vec![d]);
+            if cfg.proj_bias {
+                add(&format!("{b}.attn.proj.bias"), vec![d]);
+            }
             norm(&mut add, &format!("{b}.norm2"));
             add(&format!("{b}.mlp.fc1.weight"), vec![fc1_out, d]);
-            add(&format!("{b}.mlp.fc1.bias"), vec![fc1_out]);
             add(&format!("{b}.mlp.fc2.weight"), vec![d, cfg.mlp_hidden]);
-            add(&format!("{b}.mlp.fc2.bias"), vec![d]);
+            if cfg.mlp_bias {
+                add(&format!("{b}.mlp.fc1.bias"), vec![fc1_out]);
+                add(&format!("{b}.mlp.fc2.bias"), vec![d]);
+            }
+            if cfg.mlp_norm {
+                add(&format!("{b}.mlp.norm.weight"), vec![cfg.mlp_hidden]);
+                add(&format!("{b}.mlp.norm.bias"), vec![cfg.mlp_hidden]);
+            }
             if cfg.layer_scale {
                 add(&format!("{b}.ls1.gamma"), vec![d]);
                 add(&format!("{b}.ls2.gamma"), vec![d]);
@@ -536,11 +584,7 @@ impl Checkpoint {
                 .iter()
                 .filter_map(|f| self.tensors.get(f))
                 .collect();
-            let t = if parts.len() == 1 {
-                parts[0].shallow_clone()
-            } else {
-                Tensor::f_cat(&parts, 0)?
-            };
+            let t = src.combine(&parts)?;
             let shape: Vec<i64> = shape.iter().map(|&s| s as i64).collect();
             out.insert(name, t.f_reshape(&shape)?);
         }

@@ -22,6 +22,15 @@ pub enum Family {
     /// Hugging Face `CLIPVisionModel`(`WithProjection`) and the vision tower of `CLIPModel`: `vision_model.*`,
     /// `pre_layrnorm`, `encoder.layers.N.self_attn.q_proj`, `post_layernorm`, `visual_projection`.
     HfClip,
+    /// timm `Eva` (EVA-02 `eva02_*`, DINOv3 `vit_*_patch16_dinov3`): like timm's ViT plus `attn.q_bias/v_bias` or
+    /// separate `attn.q/k/v_proj`, `gamma_1/2`, `mlp.fc1_g/fc1_x` (SwiGLU), `mlp.norm`, `attn.norm`, RoPE.
+    TimmEva,
+    /// Hugging Face `DINOv3ViTModel`: `embeddings.*`, `layer.N.attention.{q,k,v,o}_proj`, `layer_scale1.lambda1`,
+    /// `mlp.{gate,up,down}_proj`, RoPE.
+    HfDinov3,
+    /// The official DINOv3 checkpoints (facebookresearch/dinov3): timm-like names plus `storage_tokens`,
+    /// `attn.qkv.bias_mask`, `ls1.gamma`, `mlp.w1/w2/w3`, `rope_embed.periods`.
+    Dinov3,
 }
 
 impl Family {
@@ -31,6 +40,9 @@ impl Family {
             Family::HfVit => "Hugging Face ViT/DeiT",
             Family::HfDinov2 => "Hugging Face DINOv2",
             Family::HfClip => "Hugging Face CLIP vision",
+            Family::TimmEva => "timm Eva (EVA-02, DINOv3)",
+            Family::HfDinov3 => "Hugging Face DINOv3",
+            Family::Dinov3 => "DINOv3 (official naming)",
         }
     }
     /// Short identifier written into dumps and PNG metadata.
@@ -40,6 +52,9 @@ impl Family {
             Family::HfVit => "hf-vit",
             Family::HfDinov2 => "hf-dinov2",
             Family::HfClip => "hf-clip",
+            Family::TimmEva => "timm-eva",
+            Family::HfDinov3 => "hf-dinov3",
+            Family::Dinov3 => "dinov3",
         }
     }
 }
@@ -65,6 +80,58 @@ impl Activation {
             Activation::GeluTanh => "GELU (tanh)",
             Activation::QuickGelu => "QuickGELU",
             Activation::SwiGlu => "SwiGLU",
+        }
+    }
+}
+
+/// Rotary position embedding on the patch tokens' queries and keys (prefix tokens are not rotated). Each head's
+/// `head_dim` channels hold `head_dim / 4` frequencies for the row coordinate and as many for the column.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Rope {
+    /// DINOv3: coordinates `2(i + 0.5)/n − 1` per axis (any grid, no interpolation), angle `2π·c / period`,
+    /// `[rows…, cols…]` tiled twice and rotated by halves (`rotate_half`).
+    Dinov3 { periods: Vec<f32> },
+    /// EVA-02 (timm `RotaryEmbeddingCat`): coordinates `i · reference / n` (the patch index rescaled to the
+    /// pre-training grid), angle `c · band`, each value repeated for an interleaved pair (`[-x1, x0, …]`).
+    Eva {
+        bands: Vec<f32>,
+        reference: (usize, usize),
+    },
+}
+
+impl Rope {
+    /// DINOv3's periods `base^(2k / (head_dim / 2))`, k < head_dim / 4, computed in f32 as upstream does.
+    pub fn dinov3(base: f64, head_dim: usize) -> Rope {
+        let n = head_dim / 4;
+        let periods = (0..n)
+            .map(|k| (base as f32).powf(2.0 * k as f32 / (head_dim / 2) as f32))
+            .collect();
+        Rope::Dinov3 { periods }
+    }
+    /// EVA-02's bands `1 / temperature^(k / (head_dim / 4))`.
+    pub fn eva(temperature: f64, head_dim: usize, reference: (usize, usize)) -> Rope {
+        let n = head_dim / 4;
+        let bands = (0..n)
+            .map(|k| 1.0 / (temperature as f32).powf(k as f32 / n as f32))
+            .collect();
+        Rope::Eva { bands, reference }
+    }
+    pub fn describe(&self) -> String {
+        match self {
+            Rope::Dinov3 { periods } => format!(
+                "2-D RoPE on patch tokens (DINOv3: coordinates normalised to [-1, 1] per axis, so any grid works \
+                 without interpolation; {} periods {:.4}..{:.4})",
+                periods.len(),
+                periods.first().unwrap_or(&0.0),
+                periods.last().unwrap_or(&0.0)
+            ),
+            Rope::Eva { bands, reference } => format!(
+                "2-D RoPE on patch tokens (EVA-02: patch indices rescaled to the {}x{} pre-training grid, \
+                 interleaved pairs, {} bands)",
+                reference.0,
+                reference.1,
+                bands.len()
+            ),
         }
     }
 }
@@ -99,8 +166,13 @@ pub struct VitConfig {
     pub activation: Activation,
     /// Patch side in pixels.
     pub patch_size: usize,
-    /// Grid (rows, cols) the position embeddings were trained for.
+    /// Grid (rows, cols) the position embeddings were trained for (for models without a learned absolute
+    /// position embedding: the training resolution's grid).
     pub pos_grid: (usize, usize),
+    /// A learned absolute position embedding (`pos_embed`); RoPE-only models (DINOv3) have none.
+    pub abs_pos: bool,
+    /// Rotary position embedding of the patch tokens' queries and keys.
+    pub rope: Option<Rope>,
     /// Tokens before the patches, in order: `[CLS, (distillation), registers…]`.
     pub prefix: Vec<PrefixToken>,
     /// How many of the leading prefix tokens have a position embedding (timm `no_embed_class` → 0, HF DINOv2
@@ -110,6 +182,14 @@ pub struct VitConfig {
     pub pos_antialias: bool,
     pub patch_bias: bool,
     pub qkv_bias: bool,
+    /// The attention output projection has a bias.
+    pub proj_bias: bool,
+    /// The MLP's linear layers have biases.
+    pub mlp_bias: bool,
+    /// A LayerNorm on the attention output before its projection (EVA CLIP `attn.norm`).
+    pub attn_norm: bool,
+    /// A LayerNorm inside the MLP before its last layer (EVA-02's SwiGLU `mlp.norm`).
+    pub mlp_norm: bool,
     /// A LayerNorm before the blocks (CLIP's `norm_pre` / `pre_layrnorm`).
     pub pre_norm: bool,
     /// LayerScale in the blocks (`ls1/ls2.gamma`, `layer_scale1/2.lambda1`).
@@ -157,6 +237,26 @@ impl VitConfig {
             .iter()
             .filter(|p| matches!(p, PrefixToken::Register(_)))
             .count()
+    }
+    /// How the model knows where a patch is, in words (Model info, `vitscope info`).
+    pub fn position_scheme(&self) -> String {
+        let learned = format!(
+            "learned absolute embedding for a {}x{} grid ({} prefix token{} included), resized bicubic{}",
+            self.pos_grid.0,
+            self.pos_grid.1,
+            self.pos_prefix,
+            if self.pos_prefix == 1 { "" } else { "s" },
+            if self.pos_antialias {
+                " with antialiasing"
+            } else {
+                ""
+            }
+        );
+        match (&self.rope, self.abs_pos) {
+            (Some(r), true) => format!("{learned}, plus {}", r.describe()),
+            (Some(r), false) => r.describe(),
+            (None, _) => learned,
+        }
     }
     /// Width of the vector the classifier head sees.
     pub fn pooled_dim(&self) -> usize {

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::checkpoint::Checkpoint;
 use super::config::{
     Activation, Family, HALF_MEAN_STD, IMAGENET_MEAN, IMAGENET_STD, OPENAI_CLIP_MEAN,
-    OPENAI_CLIP_STD, Pool, VitConfig,
+    OPENAI_CLIP_STD, Pool, Rope, VitConfig,
 };
 use super::error::{ModelError, Result};
 use super::layout::PrefixToken;
@@ -121,8 +121,22 @@ impl Checkpoint {
             }
         }
 
+        // The official DINOv3 files carry no config, but their RoPE periods give the head width: 4 per period.
+        let periods = (family == Family::Dinov3)
+            .then(|| probe("rope_periods"))
+            .flatten()
+            .and_then(|s| s.first().copied())
+            .filter(|&n| n > 0 && d % (4 * n) == 0);
         let heads = match count("num_attention_heads", "num_heads", 1 << 16)? {
             Some(h) => h,
+            None if let Some(n) = periods => {
+                inferred.push(format!(
+                    "{} heads (width {d} / head width {}: 4 x the {n} RoPE periods)",
+                    d / (4 * n),
+                    4 * n
+                ));
+                d / (4 * n)
+            }
             None => {
                 inferred.push(format!(
                     "{} heads (width {d} / 64: the head count is not in the weights)",
@@ -138,13 +152,23 @@ impl Checkpoint {
         }
 
         // Position embeddings and the grid they were trained for.
+        let timm_like = matches!(family, Family::Timm | Family::TimmEva | Family::Dinov3);
+        let rope_family = matches!(family, Family::TimmEva | Family::HfDinov3 | Family::Dinov3);
+        let abs_pos = probe("pos_embed").is_some() || !rope_family;
         let pos = probe("pos_embed").unwrap_or_default();
-        if pos.len() != 3 || pos[0] != 1 || pos[2] != d {
+        if abs_pos && (pos.len() != 3 || pos[0] != 1 || pos[2] != d) {
             return Err(mismatch(format!(
                 "the position embedding has shape {pos:?}; vitscope needs [1, tokens, {d}]"
             )));
         }
-        let n_pos = pos[1];
+        let n_pos = pos.get(1).copied().unwrap_or(0);
+        // timm's pretrained_cfg.input_size is [3, H, W].
+        let timm_input_size = json
+            .and_then(|c| c.get("pretrained_cfg"))
+            .and_then(|c| c.get("input_size"))
+            .and_then(Value::as_array)
+            .filter(|a| a.len() == 3)
+            .and_then(|a| Some((whole(&a[1], MAX_SIZE)?, whole(&a[2], MAX_SIZE)?)));
         let size_hint = match (hf.and_then(|c| c.get("image_size")), timm_arg("img_size")) {
             (Some(v), _) if !v.is_null() => Some(size_pair(v).ok_or_else(|| {
                 bad_value(format!(
@@ -156,7 +180,7 @@ impl Checkpoint {
                     "img_size = {v} is not a size in pixels (a whole number, or two, between 1 and {MAX_SIZE})"
                 ))
             })?),
-            _ => None,
+            _ => timm_input_size,
         };
         let grid_of = |k: usize| -> Option<(usize, usize)> {
             let n = n_pos.checked_sub(k)?;
@@ -171,26 +195,92 @@ impl Checkpoint {
         };
         let cls_only = usize::from(prefix.first() == Some(&PrefixToken::Cls));
         let pos_prefix = match family {
-            Family::Timm => match timm_arg("no_embed_class").and_then(Value::as_bool) {
-                Some(true) => 0,
-                Some(false) => prefix.len(),
-                None if grid_of(prefix.len()).is_some() => prefix.len(),
-                None => 0,
-            },
+            _ if !abs_pos => 0,
+            Family::Timm | Family::TimmEva | Family::Dinov3 => {
+                match timm_arg("no_embed_class").and_then(Value::as_bool) {
+                    Some(true) => 0,
+                    Some(false) => prefix.len(),
+                    None if grid_of(prefix.len()).is_some() => prefix.len(),
+                    None => 0,
+                }
+            }
             Family::HfVit => prefix.len(),
-            Family::HfDinov2 | Family::HfClip => cls_only,
+            Family::HfDinov2 | Family::HfClip | Family::HfDinov3 => cls_only,
         };
-        let Some(pos_grid) = grid_of(pos_prefix) else {
-            return Err(mismatch(format!(
-                "the position embedding has {n_pos} rows: expected {pos_prefix} prefix rows + a grid of patches"
-            )));
+        let pos_grid = if abs_pos {
+            let Some(grid) = grid_of(pos_prefix) else {
+                return Err(mismatch(format!(
+                    "the position embedding has {n_pos} rows: expected {pos_prefix} prefix rows + a grid of patches"
+                )));
+            };
+            grid
+        } else {
+            match size_hint {
+                Some((h, w)) if h >= patch && w >= patch => (h / patch, w / patch),
+                _ => {
+                    let side = (224 / patch).max(1);
+                    (side, side)
+                }
+            }
         };
+        let head_dim = d / heads;
+        let rope = match family {
+            Family::HfDinov3 => {
+                let base = match hf_num("rope_theta") {
+                    Some(b) if b.is_finite() && b > 1.0 => b,
+                    Some(b) => {
+                        return Err(bad_value(format!("rope_theta = {b} is not a base above 1")));
+                    }
+                    None => {
+                        inferred.push("RoPE base 100 (DINOv3ViTConfig default)".into());
+                        100.0
+                    }
+                };
+                Some(Rope::dinov3(base, head_dim))
+            }
+            Family::Dinov3 => Some(match self.tensors.get("rope_embed.periods") {
+                Some(t) if t.size() == [(head_dim / 4) as i64] => Rope::Dinov3 {
+                    periods: Vec::<f32>::try_from(t).map_err(ModelError::from)?,
+                },
+                Some(t) => {
+                    return Err(mismatch(format!(
+                        "rope_embed.periods has shape {:?}; heads of width {head_dim} need [{}]",
+                        t.size(),
+                        head_dim / 4
+                    )));
+                }
+                None => {
+                    inferred
+                        .push("RoPE periods 100^(2k/(head_dim/2)) (no rope_embed.periods)".into());
+                    Rope::dinov3(100.0, head_dim)
+                }
+            }),
+            Family::TimmEva => self.timm_rope(
+                model_args,
+                architecture,
+                head_dim,
+                pos_grid,
+                &mut inferred,
+                &mismatch,
+            )?,
+            _ => None,
+        };
+        if !abs_pos && rope.is_none() {
+            return Err(mismatch(
+                "the model has neither a position embedding nor RoPE settings".into(),
+            ));
+        }
         let image_size = size_hint.unwrap_or_else(|| {
             let s = (pos_grid.0 * patch, pos_grid.1 * patch);
-            inferred.push(format!(
-                "training size {}x{} px (from the position grid)",
-                s.0, s.1
-            ));
+            inferred.push(if abs_pos {
+                format!("training size {}x{} px (from the position grid)", s.0, s.1)
+            } else {
+                format!(
+                    "training size {}x{} px (the checkpoint names none; with RoPE it only sets the default \
+                     input size)",
+                    s.0, s.1
+                )
+            });
             s
         });
 
@@ -208,8 +298,15 @@ impl Checkpoint {
         }
         let mlp_hidden = fc2[1];
         let activation = if fc1[0] == 2 * mlp_hidden {
+            if let Some(act) = hf_str("hidden_act").filter(|a| *a != "silu" && *a != "swish")
+                && family == Family::HfDinov3
+            {
+                return Err(mismatch(format!(
+                    "a gated MLP with hidden_act = {act}: vitscope computes gated MLPs with SiLU (SwiGLU) only"
+                )));
+            }
             Activation::SwiGlu
-        } else if family == Family::Timm {
+        } else if timm_like {
             match timm_arg("act_layer").and_then(Value::as_str) {
                 Some("quick_gelu") => Activation::QuickGelu,
                 Some("gelu_tanh") => Activation::GeluTanh,
@@ -257,6 +354,9 @@ impl Checkpoint {
                         (1e-5, "timm CLIP towers")
                     }
                     Family::Timm => (1e-6, "timm ViTs"),
+                    Family::TimmEva if architecture.contains("dinov3") => (1e-5, "timm DINOv3"),
+                    Family::TimmEva => (1e-6, "timm Eva"),
+                    Family::Dinov3 | Family::HfDinov3 => (1e-5, "DINOv3"),
                     Family::HfVit => (1e-12, "transformers ViTConfig default"),
                     Family::HfDinov2 => (1e-6, "transformers Dinov2Config default"),
                     Family::HfClip => (1e-5, "transformers CLIPVisionConfig default"),
@@ -274,7 +374,7 @@ impl Checkpoint {
                 Pool::ClsDist
             }
             Family::HfVit if dist_head => Pool::ClsDist,
-            Family::Timm => {
+            Family::Timm | Family::TimmEva => {
                 let gp = json
                     .and_then(|c| c.get("global_pool"))
                     .or_else(|| timm_arg("global_pool"))
@@ -282,6 +382,8 @@ impl Checkpoint {
                 match gp {
                     Some("token") => Pool::Cls,
                     Some("avg") => Pool::Avg,
+                    // timm's Eva pools by the patch mean unless told otherwise (DINOv3 in timm too).
+                    None if family == Family::TimmEva => Pool::Avg,
                     Some("") | None if prefix.contains(&PrefixToken::Cls) => Pool::Cls,
                     Some("") | None => Pool::Avg,
                     Some(other) => {
@@ -312,9 +414,11 @@ impl Checkpoint {
         // from the file it is reported missing rather than silently skipped.
         let pool_norm = probe("fc_norm.weight").is_some();
         let final_norm = match family {
-            Family::HfVit | Family::HfDinov2 => true,
+            Family::HfVit | Family::HfDinov2 | Family::HfDinov3 => true,
             Family::HfClip => false,
-            Family::Timm => probe("norm.weight").is_some() || !pool_norm,
+            Family::Timm | Family::TimmEva | Family::Dinov3 => {
+                probe("norm.weight").is_some() || !pool_norm
+            }
         };
         let distilled = prefix.contains(&PrefixToken::Distillation);
         let (image_mean, image_std) = self.mean_std(family, distilled, &mut inferred);
@@ -329,10 +433,12 @@ impl Checkpoint {
             activation,
             patch_size: patch,
             pos_grid,
+            abs_pos,
+            rope,
             prefix,
             pos_prefix,
             pos_antialias: match family {
-                Family::Timm => true,
+                Family::Timm | Family::TimmEva | Family::Dinov3 | Family::HfDinov3 => true,
                 // Dinov2WithRegistersEmbeddings resizes with antialias=True, Dinov2Embeddings without.
                 Family::HfDinov2 => {
                     registers > 0 || hf_str("model_type") == Some("dinov2_with_registers")
@@ -341,6 +447,10 @@ impl Checkpoint {
             },
             patch_bias: probe("patch_embed.proj.bias").is_some(),
             qkv_bias: probe("blocks.0.attn.qkv.bias").is_some(),
+            proj_bias: probe("blocks.0.attn.proj.bias").is_some(),
+            mlp_bias: probe("blocks.0.mlp.fc1.bias").is_some(),
+            attn_norm: probe("blocks.0.attn.norm.weight").is_some(),
+            mlp_norm: probe("blocks.0.mlp.norm.weight").is_some(),
             pre_norm,
             layer_scale: probe("blocks.0.ls1.gamma").is_some(),
             final_norm,
@@ -358,8 +468,12 @@ impl Checkpoint {
         };
         cfg.class_names = self.class_names(num_classes, &mut cfg.inferred);
         cfg.description = match (family, json) {
-            (Family::Timm, _) if !architecture.is_empty() => format!("timm {architecture}"),
-            (Family::Timm, _) => "timm VisionTransformer (no config.json)".into(),
+            (Family::Timm | Family::TimmEva, _) if !architecture.is_empty() => {
+                format!("timm {architecture}")
+            }
+            (Family::Timm | Family::TimmEva | Family::Dinov3, _) => {
+                format!("{} (no config.json)", family.name())
+            }
             (_, Some(c)) => {
                 let arch = c
                     .get("architectures")
@@ -370,6 +484,82 @@ impl Checkpoint {
             (_, None) => format!("{} (no config.json)", family.name()),
         };
         Ok(cfg)
+    }
+
+    /// timm Eva's RoPE from `model_args`, else from the architecture's name (timm's own model definitions).
+    fn timm_rope(
+        &self,
+        model_args: Option<&Value>,
+        architecture: &str,
+        head_dim: usize,
+        pos_grid: (usize, usize),
+        inferred: &mut Vec<String>,
+        mismatch: &dyn Fn(String) -> ModelError,
+    ) -> Result<Option<Rope>> {
+        let arg = |k: &str| model_args.and_then(|a| a.get(k)).filter(|v| !v.is_null());
+        let dinov3 = architecture.contains("dinov3");
+        let use_rope = match arg("use_rot_pos_emb").and_then(Value::as_bool) {
+            Some(u) => u,
+            None => {
+                let u = dinov3 || architecture.starts_with("eva02");
+                inferred.push(format!(
+                    "RoPE {} (from the architecture name {architecture:?}; no use_rot_pos_emb in model_args)",
+                    if u { "on" } else { "off" }
+                ));
+                u
+            }
+        };
+        if !use_rope {
+            return Ok(None);
+        }
+        for (key, fine) in [
+            ("rope_grid_offset", Value::from(0.0)),
+            ("rope_grid_indexing", Value::from("ij")),
+            ("use_post_norm", Value::from(false)),
+            ("qk_norm", Value::from(false)),
+        ] {
+            if let Some(v) = arg(key)
+                && v != &fine
+                && !(v.as_f64().is_some() && v.as_f64() == fine.as_f64())
+            {
+                return Err(mismatch(format!(
+                    "{key} = {v} in model_args: vitscope computes timm Eva models with {fine} only"
+                )));
+            }
+        }
+        let rope_type = arg("rope_type")
+            .and_then(Value::as_str)
+            .unwrap_or(if dinov3 { "dinov3" } else { "cat" });
+        let temperature = arg("rope_temperature").and_then(Value::as_f64);
+        let half = arg("rope_rotate_half")
+            .and_then(Value::as_bool)
+            .unwrap_or(rope_type == "dinov3");
+        match (rope_type, half) {
+            ("dinov3", true) => Ok(Some(Rope::dinov3(temperature.unwrap_or(100.0), head_dim))),
+            ("cat", false) => {
+                let reference = match arg("ref_feat_shape") {
+                    Some(v) => size_pair(v).ok_or_else(|| {
+                        mismatch(format!("ref_feat_shape = {v} is not a grid size"))
+                    })?,
+                    None => {
+                        inferred.push(format!(
+                            "RoPE reference grid {}x{} (the training grid; no ref_feat_shape in model_args)",
+                            pos_grid.0, pos_grid.1
+                        ));
+                        pos_grid
+                    }
+                };
+                Ok(Some(Rope::eva(
+                    temperature.unwrap_or(10000.0),
+                    head_dim,
+                    reference,
+                )))
+            }
+            (t, h) => Err(mismatch(format!(
+                "RoPE of type {t:?} with rotate_half = {h}: vitscope computes timm's 'dinov3' (halves) and 'cat' \
+                 (interleaved) RoPE only"
+            ))),
+        }
     }
 
     /// Mean/std from the config files, else the family's processor default (`distilled`: a DeiT in HF ViT

@@ -20,8 +20,13 @@ use super::config::Family;
 pub enum Fit {
     /// The same tensor.
     Same,
-    /// Three tensors (Q, K, V) concatenated along the first axis.
-    Cat3,
+    /// Equal-shaped tensors concatenated along the first axis (Q, K, V → qkv; gate, up → a packed SwiGLU fc1).
+    Cat,
+    /// Two tensors (the Q and V biases) with a zero K bias between them: `[q; 0; v]` (EVA, DINOv3, where the key
+    /// has no bias).
+    QkvNoKeyBias,
+    /// The first tensor multiplied by the second (the official DINOv3 `qkv.bias × qkv.bias_mask`).
+    Masked,
     /// The same values with this many leading unit axes dropped in the file (`[D]` for `[1,1,D]`: 2, `[T,D]` for
     /// `[1,T,D]`: 1).
     Squeezed(usize),
@@ -47,35 +52,60 @@ impl Source {
             fit: Fit::Squeezed(axes),
         }
     }
+    fn of(fit: Fit, files: Vec<String>) -> Source {
+        Source { files, fit }
+    }
     fn qkv(prefix: &str, names: [&str; 3], param: &str) -> Source {
-        Source {
-            files: names
+        Source::of(
+            Fit::Cat,
+            names
                 .iter()
                 .map(|n| format!("{prefix}{n}.{param}"))
                 .collect(),
-            fit: Fit::Cat3,
+        )
+    }
+    /// Separate Q, K, V projections whose K has no bias: the weights concatenated, the biases `[q; 0; v]`.
+    fn qkv_no_key_bias(prefix: &str, names: [&str; 3], param: &str) -> Source {
+        match param {
+            "bias" => Source::of(
+                Fit::QkvNoKeyBias,
+                vec![
+                    format!("{prefix}{}.bias", names[0]),
+                    format!("{prefix}{}.bias", names[2]),
+                ],
+            ),
+            _ => Source::qkv(prefix, names, param),
+        }
+    }
+
+    /// How many equal parts the canonical tensor's first axis is made of.
+    fn parts(&self) -> usize {
+        match self.fit {
+            Fit::Cat => self.files.len(),
+            Fit::QkvNoKeyBias => 3,
+            _ => 1,
         }
     }
 
     /// The canonical shape from the files' shapes (`None` when they do not fit together).
     pub fn canonical_shape(&self, file_shapes: &[Vec<usize>]) -> Option<Vec<usize>> {
+        let first = file_shapes.first()?;
         match self.fit {
-            Fit::Same => file_shapes.first().cloned(),
-            Fit::Cat3 => {
-                let first = file_shapes.first()?;
-                if file_shapes.len() != 3
+            Fit::Same => Some(first.clone()),
+            Fit::Cat | Fit::QkvNoKeyBias | Fit::Masked => {
+                if file_shapes.len() != self.files.len()
                     || file_shapes.iter().any(|s| s != first)
                     || first.is_empty()
                 {
                     return None;
                 }
                 let mut s = first.clone();
-                s[0] *= 3;
+                s[0] *= self.parts();
                 Some(s)
             }
             Fit::Squeezed(axes) => {
                 let mut out = vec![1; axes];
-                out.extend(file_shapes.first()?);
+                out.extend(first);
                 Some(out)
             }
         }
@@ -84,13 +114,28 @@ impl Source {
     /// The shape each file tensor must have for a canonical shape.
     pub fn file_shape(&self, canonical: &[usize]) -> Vec<usize> {
         match self.fit {
-            Fit::Same => canonical.to_vec(),
-            Fit::Cat3 => {
+            Fit::Same | Fit::Masked => canonical.to_vec(),
+            Fit::Cat | Fit::QkvNoKeyBias => {
                 let mut s = canonical.to_vec();
-                s[0] /= 3;
+                if let Some(first) = s.first_mut() {
+                    *first /= self.parts();
+                }
                 s
             }
             Fit::Squeezed(axes) => canonical[axes.min(canonical.len())..].to_vec(),
+        }
+    }
+
+    /// The canonical tensor from the file tensors (in `files` order), before reshaping.
+    pub fn combine(&self, parts: &[&tch::Tensor]) -> Result<tch::Tensor, tch::TchError> {
+        match self.fit {
+            Fit::Same | Fit::Squeezed(_) => Ok(parts[0].shallow_clone()),
+            Fit::Cat => tch::Tensor::f_cat(parts, 0),
+            Fit::QkvNoKeyBias => {
+                let zeros = parts[0].f_zeros_like()?;
+                tch::Tensor::f_cat(&[parts[0], &zeros, parts[1]], 0)
+            }
+            Fit::Masked => parts[0].f_mul(parts[1]),
         }
     }
 }
@@ -107,7 +152,120 @@ pub fn source(
         Family::Timm => Some(Source::one(canonical.to_string())),
         Family::HfVit | Family::HfDinov2 => hf_vit_source(family, root, canonical, has),
         Family::HfClip => hf_clip_source(root, canonical),
+        Family::TimmEva => Some(timm_eva_source(canonical, has)),
+        Family::Dinov3 => Some(dinov3_source(canonical, has)),
+        Family::HfDinov3 => hf_dinov3_source(root, canonical, has),
     }
+}
+
+/// timm `Eva`: timm's names, with EVA's own for LayerScale, the Q/V biases, separate projections and SwiGLU.
+fn timm_eva_source(canonical: &str, has: &dyn Fn(&str) -> bool) -> Source {
+    let same = || Source::one(canonical.to_string());
+    let Some((n, part)) = block_part(canonical) else {
+        return same();
+    };
+    let b = format!("blocks.{n}.");
+    let separate = has(&format!("{b}attn.q_proj.weight"));
+    let qkv = ["q_proj", "k_proj", "v_proj"];
+    match part {
+        "attn.qkv.weight" if separate => Source::qkv(&format!("{b}attn."), qkv, "weight"),
+        "attn.qkv.bias" if separate => Source::qkv_no_key_bias(&format!("{b}attn."), qkv, "bias"),
+        "attn.qkv.bias" => Source::of(
+            Fit::QkvNoKeyBias,
+            vec![format!("{b}attn.q_bias"), format!("{b}attn.v_bias")],
+        ),
+        "ls1.gamma" => Source::one(format!("{b}gamma_1")),
+        "ls2.gamma" => Source::one(format!("{b}gamma_2")),
+        "mlp.fc1.weight" | "mlp.fc1.bias" if has(&format!("{b}mlp.fc1_g.weight")) => {
+            let param = part.rsplit('.').next().unwrap_or("weight");
+            Source::of(
+                Fit::Cat,
+                vec![
+                    format!("{b}mlp.fc1_g.{param}"),
+                    format!("{b}mlp.fc1_x.{param}"),
+                ],
+            )
+        }
+        _ => same(),
+    }
+}
+
+/// The official DINOv3 checkpoints: timm-like names, `storage_tokens`, a masked QKV bias, SwiGLU as w1/w2/w3.
+fn dinov3_source(canonical: &str, has: &dyn Fn(&str) -> bool) -> Source {
+    match canonical {
+        "reg_token" => return Source::one("storage_tokens".into()),
+        "rope_periods" => return Source::one("rope_embed.periods".into()),
+        _ => {}
+    }
+    let same = || Source::one(canonical.to_string());
+    let Some((n, part)) = block_part(canonical) else {
+        return same();
+    };
+    let b = format!("blocks.{n}.");
+    let param = part.rsplit('.').next().unwrap_or("weight");
+    match part {
+        "attn.qkv.bias" if has(&format!("{b}attn.qkv.bias_mask")) => Source::of(
+            Fit::Masked,
+            vec![
+                format!("{b}attn.qkv.bias"),
+                format!("{b}attn.qkv.bias_mask"),
+            ],
+        ),
+        "mlp.fc1.weight" | "mlp.fc1.bias" if has(&format!("{b}mlp.w1.weight")) => Source::of(
+            Fit::Cat,
+            vec![format!("{b}mlp.w1.{param}"), format!("{b}mlp.w2.{param}")],
+        ),
+        "mlp.fc1.weight" | "mlp.fc1.bias" if has(&format!("{b}mlp.w12.weight")) => {
+            Source::one(format!("{b}mlp.w12.{param}"))
+        }
+        "mlp.fc2.weight" | "mlp.fc2.bias" if has(&format!("{b}mlp.w3.weight")) => {
+            Source::one(format!("{b}mlp.w3.{param}"))
+        }
+        _ => same(),
+    }
+}
+
+/// Hugging Face `DINOv3ViTModel`.
+fn hf_dinov3_source(r: &str, canonical: &str, has: &dyn Fn(&str) -> bool) -> Option<Source> {
+    if let Some((n, part)) = block_part(canonical) {
+        let b = format!("{r}layer.{n}.");
+        let (module, param) = part.rsplit_once('.')?;
+        let attn = format!("{b}attention.");
+        let qkv = ["q_proj", "k_proj", "v_proj"];
+        let name = match module {
+            "norm1" | "norm2" => module,
+            "attn.qkv" if has(&format!("{attn}k_proj.bias")) => {
+                return Some(Source::qkv(&attn, qkv, param));
+            }
+            "attn.qkv" => return Some(Source::qkv_no_key_bias(&attn, qkv, param)),
+            "attn.proj" => "attention.o_proj",
+            "ls1" => return Some(Source::one(format!("{b}layer_scale1.lambda1"))),
+            "ls2" => return Some(Source::one(format!("{b}layer_scale2.lambda1"))),
+            "mlp.fc1" if has(&format!("{b}mlp.gate_proj.weight")) => {
+                return Some(Source::of(
+                    Fit::Cat,
+                    vec![
+                        format!("{b}mlp.gate_proj.{param}"),
+                        format!("{b}mlp.up_proj.{param}"),
+                    ],
+                ));
+            }
+            "mlp.fc1" => "mlp.up_proj",
+            "mlp.fc2" => "mlp.down_proj",
+            _ => return None,
+        };
+        return Some(Source::one(format!("{b}{name}.{param}")));
+    }
+    let e = format!("{r}embeddings.");
+    Some(Source::one(match canonical {
+        "cls_token" => format!("{e}cls_token"),
+        "reg_token" => format!("{e}register_tokens"),
+        "patch_embed.proj.weight" => format!("{e}patch_embeddings.weight"),
+        "patch_embed.proj.bias" => format!("{e}patch_embeddings.bias"),
+        "norm.weight" => format!("{r}norm.weight"),
+        "norm.bias" => format!("{r}norm.bias"),
+        _ => return None,
+    }))
 }
 
 /// Split `blocks.N.rest` into `(N, rest)`.
@@ -219,6 +377,16 @@ pub fn ignorable(family: Family, root: &str, name: &str) -> Option<&'static str>
             Some("pooler (tanh dense layer, not used for maps)")
         }
         Family::HfClip if rel == "embeddings.position_ids" => Some("position ids buffer"),
+        Family::HfDinov3 if rel == "embeddings.mask_token" => {
+            Some("mask token (pre-training only)")
+        }
+        Family::Dinov3 if rel == "mask_token" => Some("mask token (pre-training only)"),
+        Family::Dinov3 if rel.starts_with("local_cls_norm.") => {
+            Some("local-crop CLS norm (pre-training only)")
+        }
+        Family::TimmEva if rel.starts_with("rope.") => {
+            Some("RoPE buffer (recomputed from the configuration)")
+        }
         Family::HfClip
             if name.starts_with("text_model.")
                 || name == "text_projection.weight"

@@ -20,7 +20,7 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::checkpoint::Checkpoint;
-use super::config::{Activation, Pool, VitConfig};
+use super::config::{Activation, Pool, Rope, VitConfig};
 use super::device::Precision;
 use super::error::{ModelError, Result};
 use super::layout::TokenLayout;
@@ -54,10 +54,14 @@ impl LayerNorm {
 struct Block {
     norm1: LayerNorm,
     qkv: Linear,
+    /// EVA's LayerNorm on the attention output before the projection.
+    attn_norm: Option<LayerNorm>,
     proj: Linear,
     ls1: Option<Tensor>,
     norm2: LayerNorm,
     fc1: Linear,
+    /// EVA-02's LayerNorm inside the MLP, before fc2.
+    mlp_norm: Option<LayerNorm>,
     fc2: Linear,
     ls2: Option<Tensor>,
 }
@@ -206,7 +210,7 @@ pub struct Vit {
     cls_token: Option<Tensor>,
     dist_token: Option<Tensor>,
     reg_token: Option<Tensor>,
-    pos_embed: Tensor,
+    pos_embed: Option<Tensor>,
     patch_weight: Tensor,
     patch_bias: Option<Tensor>,
     norm_pre: Option<LayerNorm>,
@@ -240,21 +244,6 @@ impl Vit {
             family: config.family.name(),
         };
         let num_parameters = w.tensors.values().map(|t| t.numel()).sum();
-        let blocks = (0..config.num_hidden_layers)
-            .map(|i| {
-                let p = format!("blocks.{i}");
-                Ok(Block {
-                    norm1: w.norm(&format!("{p}.norm1"))?,
-                    qkv: w.linear(&format!("{p}.attn.qkv"))?,
-                    proj: w.linear(&format!("{p}.attn.proj"))?,
-                    ls1: w.take(&format!("{p}.ls1.gamma"))?,
-                    norm2: w.norm(&format!("{p}.norm2"))?,
-                    fc1: w.linear(&format!("{p}.mlp.fc1"))?,
-                    fc2: w.linear(&format!("{p}.mlp.fc2"))?,
-                    ls2: w.take(&format!("{p}.ls2.gamma"))?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
         let optional_linear = |p: &str| -> Result<Option<Linear>> {
             if w.tensors.contains_key(&format!("{p}.weight")) {
                 w.linear(p).map(Some)
@@ -269,11 +258,32 @@ impl Vit {
                 Ok(None)
             }
         };
+        let blocks = (0..config.num_hidden_layers)
+            .map(|i| {
+                let p = format!("blocks.{i}");
+                Ok(Block {
+                    norm1: w.norm(&format!("{p}.norm1"))?,
+                    qkv: w.linear(&format!("{p}.attn.qkv"))?,
+                    attn_norm: optional_norm(&format!("{p}.attn.norm"), config.attn_norm)?,
+                    proj: w.linear(&format!("{p}.attn.proj"))?,
+                    ls1: w.take(&format!("{p}.ls1.gamma"))?,
+                    norm2: w.norm(&format!("{p}.norm2"))?,
+                    fc1: w.linear(&format!("{p}.mlp.fc1"))?,
+                    mlp_norm: optional_norm(&format!("{p}.mlp.norm"), config.mlp_norm)?,
+                    fc2: w.linear(&format!("{p}.mlp.fc2"))?,
+                    ls2: w.take(&format!("{p}.ls2.gamma"))?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Vit {
             cls_token: w.take("cls_token")?,
             dist_token: w.take("dist_token")?,
             reg_token: w.take("reg_token")?,
-            pos_embed: w.need("pos_embed")?,
+            pos_embed: if config.abs_pos {
+                Some(w.need("pos_embed")?)
+            } else {
+                None
+            },
             patch_weight: w.need("patch_embed.proj.weight")?,
             patch_bias: w.take("patch_embed.proj.bias")?,
             image_proj: w.take("image_proj.weight")?,
@@ -298,15 +308,23 @@ impl Vit {
 
     /// Position embeddings for a `grid_h × grid_w` input grid: `[1, pos_prefix + grid_h·grid_w, D]`.
     pub fn position_embeddings_for(&self, grid_h: usize, grid_w: usize) -> Result<Tensor> {
+        let Some(pos_embed) = &self.pos_embed else {
+            return Err(ModelError::Invalid(format!(
+                "this model has no learned position embedding to compare: {}",
+                self.config
+                    .rope
+                    .as_ref()
+                    .map_or("it has no position scheme".into(), |r| r.describe())
+            )));
+        };
         let (ph, pw) = self.config.pos_grid;
         if (ph, pw) == (grid_h, grid_w) {
-            return Ok(self.pos_embed.shallow_clone());
+            return Ok(pos_embed.shallow_clone());
         }
         let d = self.config.hidden_size as i64;
         let k = self.config.pos_prefix as i64;
-        let kind = self.pos_embed.kind();
-        let grid = self
-            .pos_embed
+        let kind = pos_embed.kind();
+        let grid = pos_embed
             .f_narrow(1, k, (ph * pw) as i64)?
             .f_to_kind(Kind::Float)?
             .f_reshape([1, ph as i64, pw as i64, d])?
@@ -321,10 +339,83 @@ impl Vit {
             .f_permute([0, 2, 3, 1])?
             .f_reshape([1, (grid_h * grid_w) as i64, d])?
             .f_to_kind(kind)?;
-        Ok(Tensor::f_cat(
-            &[self.pos_embed.f_narrow(1, 0, k)?, patch],
-            1,
-        )?)
+        Ok(Tensor::f_cat(&[pos_embed.f_narrow(1, 0, k)?, patch], 1)?)
+    }
+
+    /// RoPE `(cos, sin)` `[grid_h·grid_w, head_dim]` for the patch tokens, in the model's precision (computed in
+    /// f32 the way upstream does).
+    fn rope_tables(&self, grid_h: usize, grid_w: usize) -> Result<Option<(Tensor, Tensor)>> {
+        let Some(rope) = &self.config.rope else {
+            return Ok(None);
+        };
+        let opts = (Kind::Float, self.device);
+        let (gh, gw) = (grid_h as i64, grid_w as i64);
+        // Per-axis coordinates, then the [rows, cols] grid: coords [N, 2].
+        let axis = |n: i64| -> Result<Tensor> {
+            Ok(match rope {
+                Rope::Dinov3 { .. } => {
+                    Tensor::f_arange_start_step(0.5, n as f64, 1.0, opts)?.f_div_scalar(n as f64)?
+                }
+                Rope::Eva { .. } => Tensor::f_arange(n, opts)?,
+            })
+        };
+        let (mut ys, mut xs) = (axis(gh)?, axis(gw)?);
+        if let Rope::Eva { reference, .. } = rope {
+            ys = ys
+                .f_div_scalar(gh as f64)?
+                .f_mul_scalar(reference.0 as f64)?;
+            xs = xs
+                .f_div_scalar(gw as f64)?
+                .f_mul_scalar(reference.1 as f64)?;
+        }
+        let ys = ys.f_unsqueeze(1)?.f_expand([gh, gw], false)?;
+        let xs = xs.f_unsqueeze(0)?.f_expand([gh, gw], false)?;
+        let mut coords = Tensor::f_stack(&[ys, xs], -1)?.f_reshape([gh * gw, 2, 1])?;
+        let angles = match rope {
+            Rope::Dinov3 { periods } => {
+                coords = coords.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+                let periods = Tensor::f_from_slice(periods)?.f_to_device(self.device)?;
+                coords
+                    .f_mul_scalar(2.0 * std::f64::consts::PI)?
+                    .f_div(&periods.f_view([1, 1, -1])?)?
+            }
+            Rope::Eva { bands, .. } => {
+                let bands = Tensor::f_from_slice(bands)?.f_to_device(self.device)?;
+                coords.f_mul(&bands.f_view([1, 1, -1])?)?
+            }
+        }
+        .f_flatten(1, 2)?; // [N, head_dim / 2]: the row frequencies, then the column ones
+        let layout = |t: Tensor| -> Result<Tensor> {
+            Ok(match rope {
+                Rope::Dinov3 { .. } => Tensor::f_cat(&[&t, &t], -1)?,
+                Rope::Eva { .. } => t.f_repeat_interleave_self_int(2, -1, None)?,
+            }
+            .f_to_kind(self.precision.kind())?)
+        };
+        Ok(Some((layout(angles.f_cos()?)?, layout(angles.f_sin()?)?)))
+    }
+
+    /// Rotate the patch tokens of `x` `[1, heads, N, head_dim]` (prefix tokens untouched).
+    fn apply_rope(&self, x: &Tensor, n_prefix: i64, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+        let n = x.size()[2];
+        let hd = x.size()[3];
+        let patches = x.f_narrow(2, n_prefix, n - n_prefix)?;
+        let rotated = match self.config.rope {
+            Some(Rope::Eva { .. }) => {
+                // [x0, x1, x2, x3, …] → [−x1, x0, −x3, x2, …]
+                let even = patches.f_slice(-1, 0, hd, 2)?;
+                let odd = patches.f_slice(-1, 1, hd, 2)?;
+                Tensor::f_stack(&[odd.f_neg()?, even], -1)?.f_reshape(patches.size())?
+            }
+            _ => {
+                // [x_a, x_b] → [−x_b, x_a]
+                let a = patches.f_narrow(-1, 0, hd / 2)?;
+                let b = patches.f_narrow(-1, hd / 2, hd / 2)?;
+                Tensor::f_cat(&[b.f_neg()?, a], -1)?
+            }
+        };
+        let patches = patches.f_mul(cos)?.f_add(&rotated.f_mul(sin)?)?;
+        Ok(Tensor::f_cat(&[x.f_narrow(2, 0, n_prefix)?, patches], 2)?)
     }
 
     /// Run the model on `pixels` `[1, 3, H, W]` (normalised, H and W multiples of the patch size) and
@@ -432,11 +523,13 @@ impl Vit {
         if let Some(n) = &self.norm_pre {
             x = n.forward(&x)?;
         }
+        let rope = self.rope_tables(layout.grid_h, layout.grid_w)?;
+        let n_prefix = layout.num_prefix() as i64;
         let mut raw = Vec::with_capacity(self.blocks.len());
         let mut hidden_states = Vec::with_capacity(self.blocks.len());
         let (mut queries, mut keys) = (Vec::new(), Vec::new());
         for block in &self.blocks {
-            let (y, kept) = self.block_forward(block, &x, store)?;
+            let (y, kept) = self.block_forward(block, &x, store, rope.as_ref(), n_prefix)?;
             x = y;
             hidden_states.push(x.f_squeeze_dim(0)?);
             match kept {
@@ -490,6 +583,12 @@ impl Vit {
         } else {
             Some(Tensor::f_cat(&prefix, 1)?)
         };
+        if !self.config.abs_pos {
+            return Ok(match prefix {
+                Some(prefix) => Tensor::f_cat(&[prefix, patches], 1)?,
+                None => patches,
+            });
+        }
         let pos = self.position_embeddings_for(layout.grid_h, layout.grid_w)?;
         let k = self.config.pos_prefix as i64;
         let n_prefix = layout.num_prefix() as i64;
@@ -507,6 +606,8 @@ impl Vit {
         b: &Block,
         x: &Tensor,
         store: Option<AttentionStore>,
+        rope: Option<&(Tensor, Tensor)>,
+        n_prefix: i64,
     ) -> Result<(Tensor, Kept)> {
         let n = x.size()[1];
         let heads = self.config.num_attention_heads as i64;
@@ -516,14 +617,21 @@ impl Vit {
             .forward(&b.norm1.forward(x)?)?
             .f_view([1, n, 3, heads, hd])?
             .f_permute([2, 0, 3, 1, 4])?; // [3, 1, heads, N, hd]
-        let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
+        let (mut q, mut k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
+        if let Some((cos, sin)) = rope {
+            q = self.apply_rope(&q, n_prefix, cos, sin)?;
+            k = self.apply_rope(&k, n_prefix, cos, sin)?;
+        }
         // Q is scaled before the product (as timm does): N·d multiplications instead of N².
         let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
         let (ctx, kept) = attend(&q, &k, &v, store)?;
-        let ctx = ctx
+        let mut ctx = ctx
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
             .f_view([1, n, heads * hd])?;
+        if let Some(norm) = &b.attn_norm {
+            ctx = norm.forward(&ctx)?;
+        }
         let mut a = b.proj.forward(&ctx)?;
         if let Some(ls) = &b.ls1 {
             a = a.f_mul(ls)?;
@@ -541,6 +649,10 @@ impl Vit {
                     .f_silu()?
                     .f_mul(&hidden.f_narrow(2, half, half)?)?
             }
+        };
+        let hidden = match &b.mlp_norm {
+            Some(norm) => norm.forward(&hidden)?,
+            None => hidden,
         };
         let mut m = b.fc2.forward(&hidden)?;
         if let Some(ls) = &b.ls2 {

@@ -48,6 +48,7 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui) {
                 ("Width", m.width.to_string()),
                 ("MLP", m.mlp.clone()),
                 ("Patch", format!("{} px", m.patch_size)),
+                ("Positions", m.position.clone()),
                 (
                     "Trained at",
                     format!(
