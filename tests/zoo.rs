@@ -19,6 +19,8 @@ struct Case {
     heads: usize,
     /// The training grid (for RoPE-only models: the training resolution's).
     grid: (usize, usize),
+    /// The input the reference was computed at (pixels).
+    input: (usize, usize),
 }
 
 const fn case(
@@ -40,6 +42,7 @@ const fn case(
         classes,
         heads: 4,
         grid: (6, 6),
+        input: (20, 32),
     }
 }
 
@@ -192,6 +195,18 @@ const CASES: &[Case] = &[
         Pool::Cls,
         None,
     ),
+    // BEiT: relative position bias per block or shared (timm has no dynamic input size: its own 24x24; HF's
+    // table is resized for the 5x8 grid).
+    Case {
+        input: (24, 24),
+        ..case("timm_beit", TimmBeit, CLS, 0, Gelu, Pool::Avg, Some(5))
+    },
+    Case {
+        input: (24, 24),
+        ..case("timm_beit_shared", TimmBeit, CLS, 1, Gelu, Pool::Cls, None)
+    },
+    case("hf_beit", HfBeit, CLS, 0, Gelu, Pool::Avg, Some(3)),
+    case("hf_beit_shared", HfBeit, CLS, 1, Gelu, Pool::Cls, None),
 ];
 
 /// max |a − b| relative to the reference's scale (at least 1).
@@ -225,11 +240,16 @@ fn every_family_matches_pytorch_layer_by_layer() {
 
         let (r, _) = read_f32(&dir.join("reference.safetensors"));
         let (shape, input) = &r["input"];
-        assert_eq!(shape, &vec![1, 3, 20, 32]);
+        assert_eq!(shape, &vec![1, 3, c.input.0, c.input.1], "{}", c.name);
         let cap = vit
             .forward(&tensor(shape, input))
             .unwrap_or_else(|e| panic!("{}: {e}", c.name));
-        assert_eq!((cap.layout.grid_h, cap.layout.grid_w), (5, 8), "{}", c.name);
+        assert_eq!(
+            (cap.layout.grid_h * 4, cap.layout.grid_w * 4),
+            c.input,
+            "{}",
+            c.name
+        );
         let layers = r.keys().filter(|k| k.starts_with("attention.")).count();
         assert_eq!(cap.attentions.len(), layers, "{}", c.name);
         let mut worst_attn = 0f32;
@@ -339,5 +359,34 @@ fn reduced_precision_stays_close_to_f32() {
         let d = max_abs_diff(&to_vec(a), &r[&format!("attention.{l}")].1);
         assert!(d < 0.1, "bf16 layer {l}: {d}");
         assert!(d > 0.0, "bf16 must actually run in bf16");
+    }
+}
+
+#[test]
+fn query_key_storage_recomputes_biased_and_rotated_attention_exactly() {
+    // BEiT's relative bias (resized to the 5x8 grid) and DINOv3's RoPE must be part of the rows the
+    // queries-and-keys store recomputes, and of the fused forward pass it runs.
+    for case in ["hf_beit", "hf_beit_shared", "hf_dinov3", "timm_eva02"] {
+        let dir = fixture(&format!("zoo/{case}"));
+        let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+        let (r, _) = read_f32(&dir.join("reference.safetensors"));
+        let (shape, input) = &r["input"];
+        let x = tensor(shape, input);
+        let full = vit.forward(&x).unwrap();
+        let qk = vit
+            .forward_stored(&x, vitscope::model::AttentionStore::QueryKeys)
+            .unwrap();
+        let keys = qk.query_keys.as_ref().unwrap();
+        let n = full.layout.num_tokens() as i64;
+        for (l, a) in full.attentions.iter().enumerate() {
+            let rows = keys.rows(l, 3, n - 3).unwrap();
+            let d = max_abs_diff(&to_vec(&rows), &to_vec(&a.narrow(1, 3, n - 3)));
+            assert!(d < 1e-5, "{case} layer {l}: {d}");
+        }
+        let d = rel_diff(
+            &to_vec(&qk.last_hidden_state),
+            &to_vec(&full.last_hidden_state),
+        );
+        assert!(d < 1e-5, "{case}: fused forward differs by {d}");
     }
 }

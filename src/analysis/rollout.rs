@@ -351,6 +351,7 @@ mod tests {
             keys: (0..layers)
                 .map(|_| Tensor::randn([heads as i64, n as i64, 16], opts))
                 .collect(),
+            biases: Vec::new(),
         };
         let full: Vec<Tensor> = (0..layers)
             .map(|l| {

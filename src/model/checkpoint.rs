@@ -303,6 +303,12 @@ impl Checkpoint {
             "blocks.0.mlp.norm.weight",
             "blocks.0.attn.norm.weight",
         ];
+        let beit = has("blocks.0.attn.relative_position_bias_table")
+            || has("rel_pos_bias.relative_position_bias_table")
+            || architecture.starts_with("beit");
+        if timm_stem && beit {
+            return Ok((Family::TimmBeit, String::new()));
+        }
         let eva_name = architecture.starts_with("eva") || architecture.contains("dinov3");
         if timm_stem && (eva_name || eva_marks.iter().any(|m| has(m))) {
             return Ok((Family::TimmEva, String::new()));
@@ -312,6 +318,23 @@ impl Checkpoint {
         }
         for key in self.sorted_names() {
             if let Some(root) = key.strip_suffix("embeddings.patch_embeddings.projection.weight") {
+                let beit_marks = [
+                    "encoder.layer.0.lambda_1",
+                    "encoder.layer.0.attention.attention.relative_position_bias.relative_position_bias_table",
+                    "encoder.relative_position_bias.relative_position_bias_table",
+                    "pooler.layernorm.weight",
+                ];
+                let model_type = self
+                    .config
+                    .as_ref()
+                    .and_then(|c| c.get("model_type"))
+                    .and_then(Value::as_str);
+                if has(&format!("{root}encoder.layer.0.layernorm_before.weight"))
+                    && (model_type == Some("beit")
+                        || beit_marks.iter().any(|m| has(&format!("{root}{m}"))))
+                {
+                    return Ok((Family::HfBeit, root.into()));
+                }
                 if has(&format!("{root}encoder.layer.0.layernorm_before.weight")) {
                     return Ok((Family::HfVit, root.into()));
                 }
@@ -418,6 +441,12 @@ impl Checkpoint {
         if cfg.pre_norm {
             norm(&mut add, "norm_pre");
         }
+        if let Some(r) = cfg.rel_pos.as_ref().filter(|r| r.shared) {
+            add(
+                "rel_pos_bias.relative_position_bias_table",
+                vec![r.table_rows(), cfg.num_attention_heads],
+            );
+        }
         let fc1_out = match cfg.activation {
             Activation::SwiGlu => 2 * cfg.mlp_hidden,
             _ => cfg.mlp_hidden,
@@ -431,6 +460,12 @@ impl Checkpoint {
             }
             if cfg.attn_norm {
                 norm(&mut add, &format!("{b}.attn.norm"));
+            }
+            if let Some(r) = cfg.rel_pos.as_ref().filter(|r| !r.shared) {
+                add(
+                    &format!("{b}.attn.relative_position_bias_table"),
+                    vec![r.table_rows(), cfg.num_attention_heads],
+                );
             }
             add(&format!("{b}.attn.proj.weight"), vec![d, d]);
             if cfg.proj_bias {

@@ -31,6 +31,12 @@ pub enum Family {
     /// The official DINOv3 checkpoints (facebookresearch/dinov3): timm-like names plus `storage_tokens`,
     /// `attn.qkv.bias_mask`, `ls1.gamma`, `mlp.w1/w2/w3`, `rope_embed.periods`.
     Dinov3,
+    /// timm `Beit` (BEiT, BEiT v2): EVA's names (`gamma_1/2`, `attn.q_bias/v_bias`) plus
+    /// `attn.relative_position_bias_table` per block or one shared `rel_pos_bias.relative_position_bias_table`.
+    TimmBeit,
+    /// Hugging Face `BeitModel`/`BeitForImageClassification`: ViT's names, a key without bias, `lambda_1/2`,
+    /// `relative_position_bias.relative_position_bias_table`, `pooler.layernorm` (mean pooling).
+    HfBeit,
 }
 
 impl Family {
@@ -43,6 +49,8 @@ impl Family {
             Family::TimmEva => "timm Eva (EVA-02, DINOv3)",
             Family::HfDinov3 => "Hugging Face DINOv3",
             Family::Dinov3 => "DINOv3 (official naming)",
+            Family::TimmBeit => "timm BEiT",
+            Family::HfBeit => "Hugging Face BEiT",
         }
     }
     /// Short identifier written into dumps and PNG metadata.
@@ -55,6 +63,8 @@ impl Family {
             Family::TimmEva => "timm-eva",
             Family::HfDinov3 => "hf-dinov3",
             Family::Dinov3 => "dinov3",
+            Family::TimmBeit => "timm-beit",
+            Family::HfBeit => "hf-beit",
         }
     }
 }
@@ -136,6 +146,35 @@ impl Rope {
     }
 }
 
+/// BEiT's learned relative position bias, added to the attention scores: a table of `(2h−1)(2w−1) + 3` rows
+/// (one per 2-D offset between patches, then CLS→patch, patch→CLS, CLS→CLS) by heads, per block or shared.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RelPos {
+    /// The patch grid the table was trained for (h, w).
+    pub window: (usize, usize),
+    /// One table for every block (`use_shared_rel_pos_bias`).
+    pub shared: bool,
+}
+
+impl RelPos {
+    pub fn table_rows(&self) -> usize {
+        (2 * self.window.0 - 1) * (2 * self.window.1 - 1) + 3
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "learned relative position bias ({}, trained on a {}x{} grid; at other grids its offset table is \
+             resized bilinearly, as transformers does)",
+            if self.shared {
+                "one table shared by all blocks"
+            } else {
+                "one table per block"
+            },
+            self.window.0,
+            self.window.1
+        )
+    }
+}
+
 /// How the tokens become the one feature vector a classifier (or a projection) sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Pool {
@@ -173,6 +212,8 @@ pub struct VitConfig {
     pub abs_pos: bool,
     /// Rotary position embedding of the patch tokens' queries and keys.
     pub rope: Option<Rope>,
+    /// Relative position bias on the attention scores (BEiT).
+    pub rel_pos: Option<RelPos>,
     /// Tokens before the patches, in order: `[CLS, (distillation), registers…]`.
     pub prefix: Vec<PrefixToken>,
     /// How many of the leading prefix tokens have a position embedding (timm `no_embed_class` → 0, HF DINOv2
@@ -252,10 +293,20 @@ impl VitConfig {
                 ""
             }
         );
-        match (&self.rope, self.abs_pos) {
-            (Some(r), true) => format!("{learned}, plus {}", r.describe()),
-            (Some(r), false) => r.describe(),
-            (None, _) => learned,
+        let mut parts = Vec::new();
+        if self.abs_pos {
+            parts.push(learned);
+        }
+        if let Some(r) = &self.rope {
+            parts.push(r.describe());
+        }
+        if let Some(r) = &self.rel_pos {
+            parts.push(r.describe());
+        }
+        if parts.is_empty() {
+            "none".into()
+        } else {
+            parts.join("; plus ")
         }
     }
     /// Width of the vector the classifier head sees.

@@ -7,7 +7,7 @@ use serde_json::Value;
 use super::checkpoint::Checkpoint;
 use super::config::{
     Activation, Family, HALF_MEAN_STD, IMAGENET_MEAN, IMAGENET_STD, OPENAI_CLIP_MEAN,
-    OPENAI_CLIP_STD, Pool, Rope, VitConfig,
+    OPENAI_CLIP_STD, Pool, RelPos, Rope, VitConfig,
 };
 use super::error::{ModelError, Result};
 use super::layout::PrefixToken;
@@ -152,9 +152,16 @@ impl Checkpoint {
         }
 
         // Position embeddings and the grid they were trained for.
-        let timm_like = matches!(family, Family::Timm | Family::TimmEva | Family::Dinov3);
-        let rope_family = matches!(family, Family::TimmEva | Family::HfDinov3 | Family::Dinov3);
-        let abs_pos = probe("pos_embed").is_some() || !rope_family;
+        let timm_like = matches!(
+            family,
+            Family::Timm | Family::TimmEva | Family::Dinov3 | Family::TimmBeit
+        );
+        let rel_table = probe("blocks.0.attn.relative_position_bias_table")
+            .map(|s| (s, false))
+            .or_else(|| probe("rel_pos_bias.relative_position_bias_table").map(|s| (s, true)));
+        let other_scheme = matches!(family, Family::TimmEva | Family::HfDinov3 | Family::Dinov3)
+            || rel_table.is_some();
+        let abs_pos = probe("pos_embed").is_some() || !other_scheme;
         let pos = probe("pos_embed").unwrap_or_default();
         if abs_pos && (pos.len() != 3 || pos[0] != 1 || pos[2] != d) {
             return Err(mismatch(format!(
@@ -196,7 +203,7 @@ impl Checkpoint {
         let cls_only = usize::from(prefix.first() == Some(&PrefixToken::Cls));
         let pos_prefix = match family {
             _ if !abs_pos => 0,
-            Family::Timm | Family::TimmEva | Family::Dinov3 => {
+            Family::Timm | Family::TimmEva | Family::Dinov3 | Family::TimmBeit => {
                 match timm_arg("no_embed_class").and_then(Value::as_bool) {
                     Some(true) => 0,
                     Some(false) => prefix.len(),
@@ -204,7 +211,7 @@ impl Checkpoint {
                     None => 0,
                 }
             }
-            Family::HfVit => prefix.len(),
+            Family::HfVit | Family::HfBeit => prefix.len(),
             Family::HfDinov2 | Family::HfClip | Family::HfDinov3 => cls_only,
         };
         let pos_grid = if abs_pos {
@@ -265,7 +272,44 @@ impl Checkpoint {
             )?,
             _ => None,
         };
-        if !abs_pos && rope.is_none() {
+        let rel_pos = match rel_table {
+            None => None,
+            Some((shape, shared)) => {
+                let rows = shape.first().copied().unwrap_or(0);
+                let fits = |(h, w): (usize, usize)| {
+                    h > 0 && w > 0 && (2 * h - 1) * (2 * w - 1) + 3 == rows
+                };
+                let side = (((rows.saturating_sub(3)) as f64).sqrt().round() as usize + 1) / 2;
+                let window = if fits(pos_grid) {
+                    pos_grid
+                } else if fits((side, side)) {
+                    (side, side)
+                } else {
+                    return Err(mismatch(format!(
+                        "the relative position bias table has {rows} rows, which fits no patch grid \
+                         ((2h-1)(2w-1)+3 rows for an h x w grid)"
+                    )));
+                };
+                if shape.get(1) != Some(&heads) {
+                    return Err(mismatch(format!(
+                        "the relative position bias table has shape {shape:?}; {heads} heads need [{rows}, {heads}]"
+                    )));
+                }
+                if prefix != [PrefixToken::Cls] {
+                    return Err(mismatch(format!(
+                        "a relative position bias with prefix tokens {prefix:?}: its table has entries for one \
+                         class token only"
+                    )));
+                }
+                Some(RelPos { window, shared })
+            }
+        };
+        // Without a learned grid, the training grid is the relative bias's window.
+        let pos_grid = match &rel_pos {
+            Some(r) if !abs_pos && size_hint.is_none() => r.window,
+            _ => pos_grid,
+        };
+        if !abs_pos && rope.is_none() && rel_pos.is_none() {
             return Err(mismatch(
                 "the model has neither a position embedding nor RoPE settings".into(),
             ));
@@ -357,6 +401,8 @@ impl Checkpoint {
                     Family::TimmEva if architecture.contains("dinov3") => (1e-5, "timm DINOv3"),
                     Family::TimmEva => (1e-6, "timm Eva"),
                     Family::Dinov3 | Family::HfDinov3 => (1e-5, "DINOv3"),
+                    Family::TimmBeit => (1e-6, "timm BEiT"),
+                    Family::HfBeit => (1e-12, "transformers BeitConfig default"),
                     Family::HfVit => (1e-12, "transformers ViTConfig default"),
                     Family::HfDinov2 => (1e-6, "transformers Dinov2Config default"),
                     Family::HfClip => (1e-5, "transformers CLIPVisionConfig default"),
@@ -374,7 +420,7 @@ impl Checkpoint {
                 Pool::ClsDist
             }
             Family::HfVit if dist_head => Pool::ClsDist,
-            Family::Timm | Family::TimmEva => {
+            Family::Timm | Family::TimmEva | Family::TimmBeit => {
                 let gp = json
                     .and_then(|c| c.get("global_pool"))
                     .or_else(|| timm_arg("global_pool"))
@@ -383,7 +429,7 @@ impl Checkpoint {
                     Some("token") => Pool::Cls,
                     Some("avg") => Pool::Avg,
                     // timm's Eva pools by the patch mean unless told otherwise (DINOv3 in timm too).
-                    None if family == Family::TimmEva => Pool::Avg,
+                    None if matches!(family, Family::TimmEva | Family::TimmBeit) => Pool::Avg,
                     Some("") | None if prefix.contains(&PrefixToken::Cls) => Pool::Cls,
                     Some("") | None => Pool::Avg,
                     Some(other) => {
@@ -396,6 +442,8 @@ impl Checkpoint {
             Family::HfDinov2 if head.as_ref().is_some_and(|h| h.get(1) == Some(&(2 * d))) => {
                 Pool::ClsAndAvg
             }
+            // BeitPooler: the mean of the patch tokens through its LayerNorm, else the CLS.
+            Family::HfBeit if probe("fc_norm.weight").is_some() => Pool::Avg,
             _ => Pool::Cls,
         };
         let needs_cls = matches!(pool, Pool::Cls | Pool::ClsDist | Pool::ClsAndAvg);
@@ -416,7 +464,9 @@ impl Checkpoint {
         let final_norm = match family {
             Family::HfVit | Family::HfDinov2 | Family::HfDinov3 => true,
             Family::HfClip => false,
-            Family::Timm | Family::TimmEva | Family::Dinov3 => {
+            // BeitModel's layernorm is an identity when it pools by the mean.
+            Family::HfBeit => probe("norm.weight").is_some() || !pool_norm,
+            Family::Timm | Family::TimmEva | Family::Dinov3 | Family::TimmBeit => {
                 probe("norm.weight").is_some() || !pool_norm
             }
         };
@@ -435,15 +485,20 @@ impl Checkpoint {
             pos_grid,
             abs_pos,
             rope,
+            rel_pos,
             prefix,
             pos_prefix,
             pos_antialias: match family {
-                Family::Timm | Family::TimmEva | Family::Dinov3 | Family::HfDinov3 => true,
+                Family::Timm
+                | Family::TimmEva
+                | Family::Dinov3
+                | Family::HfDinov3
+                | Family::TimmBeit => true,
                 // Dinov2WithRegistersEmbeddings resizes with antialias=True, Dinov2Embeddings without.
                 Family::HfDinov2 => {
                     registers > 0 || hf_str("model_type") == Some("dinov2_with_registers")
                 }
-                Family::HfVit | Family::HfClip => false,
+                Family::HfVit | Family::HfClip | Family::HfBeit => false,
             },
             patch_bias: probe("patch_embed.proj.bias").is_some(),
             qkv_bias: probe("blocks.0.attn.qkv.bias").is_some(),
@@ -468,10 +523,10 @@ impl Checkpoint {
         };
         cfg.class_names = self.class_names(num_classes, &mut cfg.inferred);
         cfg.description = match (family, json) {
-            (Family::Timm | Family::TimmEva, _) if !architecture.is_empty() => {
+            (Family::Timm | Family::TimmEva | Family::TimmBeit, _) if !architecture.is_empty() => {
                 format!("timm {architecture}")
             }
-            (Family::Timm | Family::TimmEva | Family::Dinov3, _) => {
+            (Family::Timm | Family::TimmEva | Family::Dinov3 | Family::TimmBeit, _) => {
                 format!("{} (no config.json)", family.name())
             }
             (_, Some(c)) => {
@@ -596,7 +651,7 @@ impl Checkpoint {
             }
         }
         let (m, s, what) = match family {
-            Family::HfVit if !distilled => (
+            Family::HfVit | Family::HfBeit if !distilled => (
                 HALF_MEAN_STD,
                 HALF_MEAN_STD,
                 "0.5/0.5 (ViTImageProcessor default)",

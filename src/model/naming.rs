@@ -152,7 +152,8 @@ pub fn source(
         Family::Timm => Some(Source::one(canonical.to_string())),
         Family::HfVit | Family::HfDinov2 => hf_vit_source(family, root, canonical, has),
         Family::HfClip => hf_clip_source(root, canonical),
-        Family::TimmEva => Some(timm_eva_source(canonical, has)),
+        Family::TimmEva | Family::TimmBeit => Some(timm_eva_source(canonical, has)),
+        Family::HfBeit => hf_vit_source(family, root, canonical, has),
         Family::Dinov3 => Some(dinov3_source(canonical, has)),
         Family::HfDinov3 => hf_dinov3_source(root, canonical, has),
     }
@@ -282,11 +283,21 @@ fn hf_vit_source(
     has: &dyn Fn(&str) -> bool,
 ) -> Option<Source> {
     let dinov2 = family == Family::HfDinov2;
+    let beit = family == Family::HfBeit;
     if let Some((n, part)) = block_part(canonical) {
         let b = format!("{r}encoder.layer.{n}.");
         let (module, param) = part.rsplit_once('.')?;
         let attn = format!("{b}attention.attention.");
+        let qkv = ["query", "key", "value"];
         let name = match module {
+            "attn.qkv" if beit => return Some(Source::qkv_no_key_bias(&attn, qkv, param)),
+            "attn" if beit && param == "relative_position_bias_table" => {
+                return Some(Source::one(format!(
+                    "{attn}relative_position_bias.relative_position_bias_table"
+                )));
+            }
+            "ls1" if beit => return Some(Source::one(format!("{b}lambda_1"))),
+            "ls2" if beit => return Some(Source::one(format!("{b}lambda_2"))),
             "norm1" if dinov2 => "norm1",
             "norm2" if dinov2 => "norm2",
             "norm1" => "layernorm_before",
@@ -315,6 +326,11 @@ fn hf_vit_source(
         "patch_embed.proj.bias" => format!("{e}patch_embeddings.projection.bias"),
         "norm.weight" => format!("{r}layernorm.weight"),
         "norm.bias" => format!("{r}layernorm.bias"),
+        "fc_norm.weight" if beit => format!("{r}pooler.layernorm.weight"),
+        "fc_norm.bias" if beit => format!("{r}pooler.layernorm.bias"),
+        "rel_pos_bias.relative_position_bias_table" if beit => {
+            format!("{r}encoder.relative_position_bias.relative_position_bias_table")
+        }
         // Classifiers sit outside the base model's prefix.
         "head.weight" | "head.bias" => {
             let param = canonical.rsplit('.').next()?;
@@ -370,7 +386,7 @@ fn hf_clip_source(r: &str, canonical: &str) -> Option<Source> {
 pub fn ignorable(family: Family, root: &str, name: &str) -> Option<&'static str> {
     let rel = name.strip_prefix(root).unwrap_or(name);
     match family {
-        Family::HfVit | Family::HfDinov2 if rel == "embeddings.mask_token" => {
+        Family::HfVit | Family::HfDinov2 | Family::HfBeit if rel == "embeddings.mask_token" => {
             Some("mask token (pre-training only)")
         }
         Family::HfVit if rel.starts_with("pooler.") => {
@@ -383,6 +399,9 @@ pub fn ignorable(family: Family, root: &str, name: &str) -> Option<&'static str>
         Family::Dinov3 if rel == "mask_token" => Some("mask token (pre-training only)"),
         Family::Dinov3 if rel.starts_with("local_cls_norm.") => {
             Some("local-crop CLS norm (pre-training only)")
+        }
+        Family::HfBeit | Family::TimmBeit if rel.ends_with("relative_position_index") => {
+            Some("relative position index buffer (recomputed)")
         }
         Family::TimmEva if rel.starts_with("rope.") => {
             Some("RoPE buffer (recomputed from the configuration)")

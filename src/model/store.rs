@@ -65,19 +65,58 @@ impl AttentionStore {
 }
 
 /// Per layer, the queries (already multiplied by `1/√d_head`) and keys `[H, N, d_head]`, in the model's
-/// precision: `softmax(q kᵀ)` in f32 is the layer's attention.
+/// precision: `softmax(q kᵀ + bias)` in f32 is the layer's attention.
 pub struct QueryKeys {
     pub queries: Vec<Tensor>,
     pub keys: Vec<Tensor>,
+    /// Per layer, the additive score bias where the model has one (BEiT); empty or `None` for none.
+    pub biases: Vec<Option<TableBias>>,
 }
 
 impl QueryKeys {
     /// Rows `start..start + len` of layer `layer`'s attention, every head: `[H, len, N]`, f32.
     pub fn rows(&self, layer: usize, start: i64, len: i64) -> Result<Tensor> {
-        Ok(self.queries[layer]
+        let mut scores = self.queries[layer]
             .f_narrow(1, start, len)?
-            .f_matmul(&self.keys[layer].f_transpose(-1, -2)?)?
-            .f_softmax(-1, Kind::Float)?)
+            .f_matmul(&self.keys[layer].f_transpose(-1, -2)?)?;
+        if let Some(Some(bias)) = self.biases.get(layer) {
+            scores = scores.f_add(&bias.rows(start, len)?)?;
+        }
+        Ok(scores.f_softmax(-1, Kind::Float)?)
+    }
+}
+
+/// An additive attention-score bias gathered from a learned table (BEiT's relative position bias): entry
+/// `(i, j)` of head `h` is `table[index[i, j], h]`. Kept as table and index, so any block of rows costs only
+/// its own size.
+pub struct TableBias {
+    /// `[R, H]`, in the model's precision.
+    pub table: Tensor,
+    /// `[N, N]`, int64.
+    pub index: Tensor,
+}
+
+impl TableBias {
+    /// Rows `start..start + len`: `[H, len, N]`.
+    pub fn rows(&self, start: i64, len: i64) -> Result<Tensor> {
+        let n = self.index.size()[1];
+        let idx = self.index.f_narrow(0, start, len)?.f_reshape([-1])?;
+        Ok(self
+            .table
+            .f_index_select(0, &idx)?
+            .f_reshape([len, n, -1])?
+            .f_permute([2, 0, 1])?)
+    }
+    /// The whole bias `[1, H, N, N]`.
+    pub fn full(&self) -> Result<Tensor> {
+        let n = self.index.size()[0];
+        Ok(self.rows(0, n)?.f_unsqueeze(0)?)
+    }
+    pub fn shallow_clone(&self) -> TableBias {
+        TableBias {
+            table: self.table.shallow_clone(),
+            index: self.index.shallow_clone(),
+        }
     }
 }
 
@@ -88,11 +127,13 @@ pub(super) fn attend(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
+    bias: Option<&TableBias>,
     store: Option<AttentionStore>,
 ) -> Result<(Tensor, Kept)> {
     let size = q.size();
     let (heads, n) = (size[1], size[2]);
     let kt = k.f_transpose(-1, -2)?;
+    let bias = bias.map(TableBias::full).transpose()?; // [1, heads, N, N]
     Ok(match store {
         Some(AttentionStore::QueryKeys) => {
             // PyTorch's fused attention: nothing N×N is allocated. Q is already scaled.
@@ -100,7 +141,7 @@ pub(super) fn attend(
                 q,
                 k,
                 v,
-                None::<Tensor>,
+                bias.as_ref(),
                 0.0,
                 false,
                 1.0,
@@ -113,12 +154,20 @@ pub(super) fn attend(
             // Without autograd in f32, the scores are written straight into the tensor that keeps the
             // attention and the softmax runs in place: one [heads, N, N] allocation per layer, not two.
             let attn = if store.is_some() && q.kind() == Kind::Float {
-                let buf = capture_buffer([1, heads, n, n], q.device())?;
+                let mut buf = capture_buffer([1, heads, n, n], q.device())?;
                 let _ = q.f_matmul_out(&buf, &kt)?;
+                if let Some(b) = &bias {
+                    let _ = buf.f_add_(b)?;
+                }
                 let _ = buf.f_softmax_int_out(&buf, -1, Kind::Float)?;
                 buf
             } else {
-                q.f_matmul(&kt)?.f_softmax(-1, Kind::Float)?
+                let scores = q.f_matmul(&kt)?;
+                let scores = match &bias {
+                    Some(b) => scores.f_add(b)?,
+                    None => scores,
+                };
+                scores.f_softmax(-1, Kind::Float)?
             }; // [1, heads, N, N], f32
             let ctx = attn.f_to_kind(v.kind())?.f_matmul(v)?;
             let kept = match store.and_then(AttentionStore::matrix_kind) {

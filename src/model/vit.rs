@@ -24,7 +24,7 @@ use super::config::{Activation, Pool, Rope, VitConfig};
 use super::device::Precision;
 use super::error::{ModelError, Result};
 use super::layout::TokenLayout;
-use super::store::{AttentionStore, Kept, QueryKeys, attend};
+use super::store::{AttentionStore, Kept, QueryKeys, TableBias, attend};
 
 struct Linear {
     weight: Tensor,
@@ -56,6 +56,8 @@ struct Block {
     qkv: Linear,
     /// EVA's LayerNorm on the attention output before the projection.
     attn_norm: Option<LayerNorm>,
+    /// BEiT's relative position bias table `[R, heads]` of this block.
+    rel_table: Option<Tensor>,
     proj: Linear,
     ls1: Option<Tensor>,
     norm2: LayerNorm,
@@ -211,6 +213,8 @@ pub struct Vit {
     dist_token: Option<Tensor>,
     reg_token: Option<Tensor>,
     pos_embed: Option<Tensor>,
+    /// BEiT's relative position bias table shared by every block.
+    shared_rel_table: Option<Tensor>,
     patch_weight: Tensor,
     patch_bias: Option<Tensor>,
     norm_pre: Option<LayerNorm>,
@@ -265,6 +269,7 @@ impl Vit {
                     norm1: w.norm(&format!("{p}.norm1"))?,
                     qkv: w.linear(&format!("{p}.attn.qkv"))?,
                     attn_norm: optional_norm(&format!("{p}.attn.norm"), config.attn_norm)?,
+                    rel_table: w.take(&format!("{p}.attn.relative_position_bias_table"))?,
                     proj: w.linear(&format!("{p}.attn.proj"))?,
                     ls1: w.take(&format!("{p}.ls1.gamma"))?,
                     norm2: w.norm(&format!("{p}.norm2"))?,
@@ -279,6 +284,7 @@ impl Vit {
             cls_token: w.take("cls_token")?,
             dist_token: w.take("dist_token")?,
             reg_token: w.take("reg_token")?,
+            shared_rel_table: w.take("rel_pos_bias.relative_position_bias_table")?,
             pos_embed: if config.abs_pos {
                 Some(w.need("pos_embed")?)
             } else {
@@ -393,6 +399,73 @@ impl Vit {
             .f_to_kind(self.precision.kind())?)
         };
         Ok(Some((layout(angles.f_cos()?)?, layout(angles.f_sin()?)?)))
+    }
+
+    /// BEiT's relative position bias for a `grid_h × grid_w` input: each block's (or the shared) table, resized
+    /// bilinearly over the 2-D offsets when the grid is not the one it was trained for (as transformers'
+    /// `BeitRelativePositionBias` does; its three CLS entries are kept), and the `[N, N]` index into it.
+    fn rel_pos_index(&self, grid_h: usize, grid_w: usize) -> Result<Option<Tensor>> {
+        if self.config.rel_pos.is_none() {
+            return Ok(None);
+        }
+        let (gh, gw) = (grid_h as i64, grid_w as i64);
+        let offsets = (2 * gh - 1) * (2 * gw - 1);
+        let n = 1 + gh * gw;
+        let mut index = Vec::with_capacity((n * n) as usize);
+        for i in 0..n {
+            for j in 0..n {
+                index.push(match (i, j) {
+                    (0, 0) => offsets + 2,
+                    (0, _) => offsets,
+                    (_, 0) => offsets + 1,
+                    _ => {
+                        let (yi, xi) = ((i - 1) / gw, (i - 1) % gw);
+                        let (yj, xj) = ((j - 1) / gw, (j - 1) % gw);
+                        (yi - yj + gh - 1) * (2 * gw - 1) + (xi - xj + gw - 1)
+                    }
+                });
+            }
+        }
+        Ok(Some(
+            Tensor::f_from_slice(&index)?
+                .f_reshape([n, n])?
+                .f_to_device(self.device)?,
+        ))
+    }
+
+    fn rel_pos_bias(
+        &self,
+        table: &Tensor,
+        index: &Tensor,
+        grid_h: usize,
+        grid_w: usize,
+    ) -> Result<TableBias> {
+        let window = self
+            .config
+            .rel_pos
+            .as_ref()
+            .map_or((grid_h, grid_w), |r| r.window);
+        let table = if window == (grid_h, grid_w) {
+            table.shallow_clone()
+        } else {
+            let (rows, heads) = (table.size()[0], table.size()[1]);
+            let (wh, ww) = (window.0 as i64, window.1 as i64);
+            let size = [2 * grid_h as i64 - 1, 2 * grid_w as i64 - 1];
+            let resized = table
+                .f_narrow(0, 0, rows - 3)?
+                .f_to_kind(Kind::Float)?
+                .f_reshape([1, 2 * wh - 1, 2 * ww - 1, heads])?
+                .f_permute([0, 3, 1, 2])?
+                .f_upsample_bilinear2d(size, false, None, None)?
+                .f_permute([0, 2, 3, 1])?
+                .f_reshape([-1, heads])?
+                .f_to_kind(table.kind())?;
+            Tensor::f_cat(&[resized, table.f_narrow(0, rows - 3, 3)?], 0)?
+        };
+        Ok(TableBias {
+            table,
+            index: index.shallow_clone(),
+        })
     }
 
     /// Rotate the patch tokens of `x` `[1, heads, N, head_dim]` (prefix tokens untouched).
@@ -525,11 +598,31 @@ impl Vit {
         }
         let rope = self.rope_tables(layout.grid_h, layout.grid_w)?;
         let n_prefix = layout.num_prefix() as i64;
+        let rel_index = self.rel_pos_index(layout.grid_h, layout.grid_w)?;
+        let bias_of = |table: Option<&Tensor>| -> Result<Option<TableBias>> {
+            match (table, &rel_index) {
+                (Some(t), Some(index)) => Ok(Some(self.rel_pos_bias(
+                    t,
+                    index,
+                    layout.grid_h,
+                    layout.grid_w,
+                )?)),
+                _ => Ok(None),
+            }
+        };
+        let shared_bias = bias_of(self.shared_rel_table.as_ref())?;
+        let mut biases = Vec::new();
         let mut raw = Vec::with_capacity(self.blocks.len());
         let mut hidden_states = Vec::with_capacity(self.blocks.len());
         let (mut queries, mut keys) = (Vec::new(), Vec::new());
         for block in &self.blocks {
-            let (y, kept) = self.block_forward(block, &x, store, rope.as_ref(), n_prefix)?;
+            let bias = match &shared_bias {
+                Some(b) => Some(b.shallow_clone()),
+                None => bias_of(block.rel_table.as_ref())?,
+            };
+            let (y, kept) =
+                self.block_forward(block, &x, store, rope.as_ref(), bias.as_ref(), n_prefix)?;
+            biases.push(bias);
             x = y;
             hidden_states.push(x.f_squeeze_dim(0)?);
             match kept {
@@ -540,8 +633,11 @@ impl Vit {
                 }
             }
         }
-        let query_keys =
-            (store == Some(AttentionStore::QueryKeys)).then_some(QueryKeys { queries, keys });
+        let query_keys = (store == Some(AttentionStore::QueryKeys)).then_some(QueryKeys {
+            queries,
+            keys,
+            biases,
+        });
         let attentions = raw
             .iter()
             .map(|a| a.f_squeeze_dim(0))
@@ -607,6 +703,7 @@ impl Vit {
         x: &Tensor,
         store: Option<AttentionStore>,
         rope: Option<&(Tensor, Tensor)>,
+        bias: Option<&TableBias>,
         n_prefix: i64,
     ) -> Result<(Tensor, Kept)> {
         let n = x.size()[1];
@@ -624,7 +721,7 @@ impl Vit {
         }
         // Q is scaled before the product (as timm does): N·d multiplications instead of N².
         let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
-        let (ctx, kept) = attend(&q, &k, &v, store)?;
+        let (ctx, kept) = attend(&q, &k, &v, bias, store)?;
         let mut ctx = ctx
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
