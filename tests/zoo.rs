@@ -207,6 +207,26 @@ const CASES: &[Case] = &[
     },
     case("hf_beit", HfBeit, CLS, 0, Gelu, Pool::Avg, Some(3)),
     case("hf_beit_shared", HfBeit, CLS, 1, Gelu, Pool::Cls, None),
+    // SigLIP: no class token; the attention-pooling head's probe attention is compared too.
+    case("timm_siglip", Timm, &[], 0, GeluTanh, Pool::Map, None),
+    case(
+        "hf_siglip_vision",
+        HfSiglip,
+        &[],
+        0,
+        GeluTanh,
+        Pool::Map,
+        None,
+    ),
+    case(
+        "hf_siglip_model",
+        HfSiglip,
+        &[],
+        0,
+        GeluTanh,
+        Pool::Map,
+        None,
+    ),
 ];
 
 /// max |a − b| relative to the reference's scale (at least 1).
@@ -270,6 +290,7 @@ fn every_family_matches_pytorch_layer_by_layer() {
             ("pooled", Some(&cap.pooled)),
             ("logits", cap.logits.as_ref()),
             ("image_embeds", cap.image_embeds.as_ref()),
+            ("pool_attention", cap.pool_attention.as_ref()),
         ];
         let mut line = format!("{:24} attention {worst_attn:.1e}", c.name);
         for (name, mine) in outputs {
@@ -283,7 +304,7 @@ fn every_family_matches_pytorch_layer_by_layer() {
                     "{}: the reference has {name}, vitscope computed none",
                     c.name
                 ),
-                (None, Some(_)) if name == "logits" || name == "image_embeds" => {
+                (None, Some(_)) if name != "last_hidden_state" && name != "pooled" => {
                     panic!(
                         "{}: vitscope computed {name} the reference does not have",
                         c.name

@@ -12,7 +12,7 @@ use safetensors::SafeTensors;
 use serde_json::Value;
 use tch::Tensor;
 
-use super::config::{Activation, Family, Rope, VitConfig};
+use super::config::{Activation, Family, Pool, Rope, VitConfig};
 use super::config_files::{INDEX_FILE, MAX_CONFIG_BYTES, is_shard_name, read_json};
 pub use super::config_files::{parse_index, parse_json};
 use super::error::{ModelError, Result};
@@ -347,6 +347,21 @@ impl Checkpoint {
             {
                 return Ok((Family::HfDinov3, root.into()));
             }
+            if let Some(root) = key.strip_suffix("embeddings.patch_embedding.weight")
+                && has(&format!("{root}encoder.layers.0.self_attn.q_proj.weight"))
+                && !has(&format!("{root}embeddings.class_embedding"))
+            {
+                if self.shape(key).is_some_and(|s| s.len() == 2) {
+                    return Err(ModelError::UnknownLayout {
+                        found: "a SigLIP2 NaFlex vision tower (Siglip2VisionModel: a linear patch embedding over \
+                                pre-patchified pixels, a padding mask and a position table resized per image), \
+                                which vitscope does not open; SigLIP2's fixed-resolution checkpoints \
+                                (SiglipVisionModel layout) open"
+                            .into(),
+                    });
+                }
+                return Ok((Family::HfSiglip, root.into()));
+            }
             if let Some(root) = key.strip_suffix("embeddings.class_embedding")
                 && has(&format!("{root}encoder.layers.0.self_attn.q_proj.weight"))
             {
@@ -364,8 +379,6 @@ impl Checkpoint {
         let any = |pat: &str| names.iter().any(|n| n.contains(pat));
         let guess = if any("relative_position_bias_table") && any("layers.0.blocks.") {
             "it looks like a Swin Transformer (windowed attention), which vitscope does not open; "
-        } else if any("vision_model.embeddings.patch_embedding") {
-            "it looks like a SigLIP vision tower (no class token), which vitscope does not open yet; "
         } else if any("blocks.0.attn.qkv") && !any("patch_embed.proj.weight") {
             "blocks look like timm's but there is no patch_embed.proj (a hybrid CNN stem?); "
         } else {
@@ -492,6 +505,20 @@ impl Checkpoint {
         }
         if cfg.pool_norm {
             norm(&mut add, "fc_norm");
+        }
+        if cfg.pool == Pool::Map {
+            let p = "attn_pool";
+            add(&format!("{p}.latent"), vec![1, 1, d]);
+            for (name, rows) in [("q", d), ("kv", 2 * d), ("proj", d)] {
+                add(&format!("{p}.{name}.weight"), vec![rows, d]);
+                add(&format!("{p}.{name}.bias"), vec![rows]);
+            }
+            norm(&mut add, &format!("{p}.norm"));
+            let m = cfg.pool_mlp_hidden;
+            add(&format!("{p}.mlp.fc1.weight"), vec![m, d]);
+            add(&format!("{p}.mlp.fc1.bias"), vec![m]);
+            add(&format!("{p}.mlp.fc2.weight"), vec![d, m]);
+            add(&format!("{p}.mlp.fc2.bias"), vec![d]);
         }
         if let Some(c) = cfg.num_classes {
             add("head.weight", vec![c, cfg.pooled_dim()]);

@@ -37,6 +37,9 @@ pub enum Family {
     /// Hugging Face `BeitModel`/`BeitForImageClassification`: ViT's names, a key without bias, `lambda_1/2`,
     /// `relative_position_bias.relative_position_bias_table`, `pooler.layernorm` (mean pooling).
     HfBeit,
+    /// Hugging Face `SiglipVisionModel` and the vision tower of `SiglipModel` (SigLIP, SigLIP2 fixed-resolution):
+    /// CLIP's encoder names without a class embedding, `post_layernorm`, the attention-pooling `head`.
+    HfSiglip,
 }
 
 impl Family {
@@ -51,6 +54,7 @@ impl Family {
             Family::Dinov3 => "DINOv3 (official naming)",
             Family::TimmBeit => "timm BEiT",
             Family::HfBeit => "Hugging Face BEiT",
+            Family::HfSiglip => "Hugging Face SigLIP vision",
         }
     }
     /// Short identifier written into dumps and PNG metadata.
@@ -65,6 +69,7 @@ impl Family {
             Family::Dinov3 => "dinov3",
             Family::TimmBeit => "timm-beit",
             Family::HfBeit => "hf-beit",
+            Family::HfSiglip => "hf-siglip",
         }
     }
 }
@@ -186,6 +191,9 @@ pub enum Pool {
     ClsDist,
     /// `[CLS; mean of patch tokens]` (Hugging Face `Dinov2ForImageClassification`).
     ClsAndAvg,
+    /// Multihead attention pooling (SigLIP, timm `global_pool='map'`): a learned probe attends over the final
+    /// tokens, `h = proj(MHA(probe, X, X))`, then `h + mlp(norm(h))`.
+    Map,
 }
 
 /// Architecture and preprocessing of a ViT, as read from its checkpoint.
@@ -231,6 +239,9 @@ pub struct VitConfig {
     pub attn_norm: bool,
     /// A LayerNorm inside the MLP before its last layer (EVA-02's SwiGLU `mlp.norm`).
     pub mlp_norm: bool,
+    /// Heads and MLP width of the attention-pooling head (`Pool::Map`).
+    pub pool_heads: usize,
+    pub pool_mlp_hidden: usize,
     /// A LayerNorm before the blocks (CLIP's `norm_pre` / `pre_layrnorm`).
     pub pre_norm: bool,
     /// LayerScale in the blocks (`ls1/ls2.gamma`, `layer_scale1/2.lambda1`).

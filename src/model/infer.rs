@@ -212,7 +212,7 @@ impl Checkpoint {
                 }
             }
             Family::HfVit | Family::HfBeit => prefix.len(),
-            Family::HfDinov2 | Family::HfClip | Family::HfDinov3 => cls_only,
+            Family::HfDinov2 | Family::HfClip | Family::HfDinov3 | Family::HfSiglip => cls_only,
         };
         let pos_grid = if abs_pos {
             let Some(grid) = grid_of(pos_prefix) else {
@@ -377,6 +377,11 @@ impl Checkpoint {
                     inferred.push("QuickGELU (CLIP default; no config.json)".into());
                     Activation::QuickGelu
                 }
+                None if family == Family::HfSiglip => {
+                    inferred
+                        .push("GELU (tanh) (SiglipVisionConfig default; no config.json)".into());
+                    Activation::GeluTanh
+                }
                 None => {
                     inferred.push("GELU (no hidden_act in a config.json)".into());
                     Activation::Gelu
@@ -403,6 +408,7 @@ impl Checkpoint {
                     Family::Dinov3 | Family::HfDinov3 => (1e-5, "DINOv3"),
                     Family::TimmBeit => (1e-6, "timm BEiT"),
                     Family::HfBeit => (1e-12, "transformers BeitConfig default"),
+                    Family::HfSiglip => (1e-6, "transformers SiglipVisionConfig default"),
                     Family::HfVit => (1e-12, "transformers ViTConfig default"),
                     Family::HfDinov2 => (1e-6, "transformers Dinov2Config default"),
                     Family::HfClip => (1e-5, "transformers CLIPVisionConfig default"),
@@ -428,6 +434,7 @@ impl Checkpoint {
                 match gp {
                     Some("token") => Pool::Cls,
                     Some("avg") => Pool::Avg,
+                    Some("map") => Pool::Map,
                     // timm's Eva pools by the patch mean unless told otherwise (DINOv3 in timm too).
                     None if matches!(family, Family::TimmEva | Family::TimmBeit) => Pool::Avg,
                     Some("") | None if prefix.contains(&PrefixToken::Cls) => Pool::Cls,
@@ -444,6 +451,9 @@ impl Checkpoint {
             }
             // BeitPooler: the mean of the patch tokens through its LayerNorm, else the CLS.
             Family::HfBeit if probe("fc_norm.weight").is_some() => Pool::Avg,
+            Family::HfSiglip if probe("attn_pool.latent").is_some() => Pool::Map,
+            // SiglipVisionModel without its head (vision_use_head = false) has no pooled output of its own.
+            Family::HfSiglip => Pool::Avg,
             _ => Pool::Cls,
         };
         let needs_cls = matches!(pool, Pool::Cls | Pool::ClsDist | Pool::ClsAndAvg);
@@ -464,6 +474,7 @@ impl Checkpoint {
         let final_norm = match family {
             Family::HfVit | Family::HfDinov2 | Family::HfDinov3 => true,
             Family::HfClip => false,
+            Family::HfSiglip => true,
             // BeitModel's layernorm is an identity when it pools by the mean.
             Family::HfBeit => probe("norm.weight").is_some() || !pool_norm,
             Family::Timm | Family::TimmEva | Family::Dinov3 | Family::TimmBeit => {
@@ -486,6 +497,10 @@ impl Checkpoint {
             abs_pos,
             rope,
             rel_pos,
+            pool_heads: heads,
+            pool_mlp_hidden: probe("attn_pool.mlp.fc2.weight")
+                .and_then(|s| s.get(1).copied())
+                .unwrap_or(0),
             prefix,
             pos_prefix,
             pos_antialias: match family {
@@ -498,7 +513,7 @@ impl Checkpoint {
                 Family::HfDinov2 => {
                     registers > 0 || hf_str("model_type") == Some("dinov2_with_registers")
                 }
-                Family::HfVit | Family::HfClip | Family::HfBeit => false,
+                Family::HfVit | Family::HfClip | Family::HfBeit | Family::HfSiglip => false,
             },
             patch_bias: probe("patch_embed.proj.bias").is_some(),
             qkv_bias: probe("blocks.0.attn.qkv.bias").is_some(),
@@ -651,7 +666,7 @@ impl Checkpoint {
             }
         }
         let (m, s, what) = match family {
-            Family::HfVit | Family::HfBeit if !distilled => (
+            Family::HfVit | Family::HfBeit | Family::HfSiglip if !distilled => (
                 HALF_MEAN_STD,
                 HALF_MEAN_STD,
                 "0.5/0.5 (ViTImageProcessor default)",

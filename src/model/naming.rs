@@ -27,6 +27,9 @@ pub enum Fit {
     QkvNoKeyBias,
     /// The first tensor multiplied by the second (the official DINOv3 `qkv.bias × qkv.bias_mask`).
     Masked,
+    /// A slice of the first axis of one file tensor, in thirds: `first` third on, `count` thirds (the Q or the
+    /// K,V rows of PyTorch's `MultiheadAttention.in_proj_weight`).
+    Thirds { first: usize, count: usize },
     /// The same values with this many leading unit axes dropped in the file (`[D]` for `[1,1,D]`: 2, `[T,D]` for
     /// `[1,T,D]`: 1).
     Squeezed(usize),
@@ -50,6 +53,12 @@ impl Source {
         Source {
             files: vec![name],
             fit: Fit::Squeezed(axes),
+        }
+    }
+    fn thirds(name: String, first: usize, count: usize) -> Source {
+        Source {
+            files: vec![name],
+            fit: Fit::Thirds { first, count },
         }
     }
     fn of(fit: Fit, files: Vec<String>) -> Source {
@@ -108,6 +117,14 @@ impl Source {
                 out.extend(first);
                 Some(out)
             }
+            Fit::Thirds { count, .. } => {
+                let mut s = first.clone();
+                if s.is_empty() || s[0] % 3 != 0 {
+                    return None;
+                }
+                s[0] = s[0] / 3 * count;
+                Some(s)
+            }
         }
     }
 
@@ -123,6 +140,13 @@ impl Source {
                 s
             }
             Fit::Squeezed(axes) => canonical[axes.min(canonical.len())..].to_vec(),
+            Fit::Thirds { count, .. } => {
+                let mut s = canonical.to_vec();
+                if let Some(first) = s.first_mut() {
+                    *first = *first / count.max(1) * 3;
+                }
+                s
+            }
         }
     }
 
@@ -136,6 +160,10 @@ impl Source {
                 tch::Tensor::f_cat(&[parts[0], &zeros, parts[1]], 0)
             }
             Fit::Masked => parts[0].f_mul(parts[1]),
+            Fit::Thirds { first, count } => {
+                let third = parts[0].size()[0] / 3;
+                parts[0].f_narrow(0, first as i64 * third, count as i64 * third)
+            }
         }
     }
 }
@@ -152,6 +180,7 @@ pub fn source(
         Family::Timm => Some(Source::one(canonical.to_string())),
         Family::HfVit | Family::HfDinov2 => hf_vit_source(family, root, canonical, has),
         Family::HfClip => hf_clip_source(root, canonical),
+        Family::HfSiglip => hf_siglip_source(root, canonical),
         Family::TimmEva | Family::TimmBeit => Some(timm_eva_source(canonical, has)),
         Family::HfBeit => hf_vit_source(family, root, canonical, has),
         Family::Dinov3 => Some(dinov3_source(canonical, has)),
@@ -346,6 +375,39 @@ fn hf_vit_source(
     }))
 }
 
+/// Hugging Face SigLIP: CLIP's encoder names, no class embedding, `post_layernorm` over every token, and the
+/// attention-pooling head (`head.probe`, `head.attention.in_proj_*` split into Q and K,V, `out_proj`, `layernorm`,
+/// `mlp`).
+fn hf_siglip_source(r: &str, canonical: &str) -> Option<Source> {
+    if let Some(part) = canonical.strip_prefix("attn_pool.") {
+        let h = format!("{r}head.");
+        let (module, param) = part.rsplit_once('.').unwrap_or((part, ""));
+        let in_proj = |first, count| {
+            Some(Source::thirds(
+                format!("{h}attention.in_proj_{param}"),
+                first,
+                count,
+            ))
+        };
+        return match module {
+            "latent" => Some(Source::one(format!("{h}probe"))),
+            "q" => in_proj(0, 1),
+            "kv" => in_proj(1, 2),
+            "proj" => Some(Source::one(format!("{h}attention.out_proj.{param}"))),
+            "norm" => Some(Source::one(format!("{h}layernorm.{param}"))),
+            "mlp.fc1" | "mlp.fc2" => Some(Source::one(format!("{h}{module}.{param}"))),
+            _ => None,
+        };
+    }
+    match canonical {
+        "cls_token" | "norm_pre.weight" | "norm_pre.bias" | "image_proj.weight" => None,
+        "fc_norm.weight" | "fc_norm.bias" => None,
+        "norm.weight" => Some(Source::one(format!("{r}post_layernorm.weight"))),
+        "norm.bias" => Some(Source::one(format!("{r}post_layernorm.bias"))),
+        _ => hf_clip_source(r, canonical),
+    }
+}
+
 fn hf_clip_source(r: &str, canonical: &str) -> Option<Source> {
     if let Some((n, part)) = block_part(canonical) {
         let b = format!("{r}encoder.layers.{n}.");
@@ -392,7 +454,14 @@ pub fn ignorable(family: Family, root: &str, name: &str) -> Option<&'static str>
         Family::HfVit if rel.starts_with("pooler.") => {
             Some("pooler (tanh dense layer, not used for maps)")
         }
-        Family::HfClip if rel == "embeddings.position_ids" => Some("position ids buffer"),
+        Family::HfClip | Family::HfSiglip if rel == "embeddings.position_ids" => {
+            Some("position ids buffer")
+        }
+        Family::HfSiglip
+            if name.starts_with("text_model.") || name == "logit_scale" || name == "logit_bias" =>
+        {
+            Some("SigLIP text tower")
+        }
         Family::HfDinov3 if rel == "embeddings.mask_token" => {
             Some("mask token (pre-training only)")
         }

@@ -68,6 +68,17 @@ struct Block {
     ls2: Option<Tensor>,
 }
 
+/// The attention-pooling head (canonical `attn_pool.*`, timm's `AttentionPoolLatent` names).
+struct MapHead {
+    latent: Tensor,
+    q: Linear,
+    kv: Linear,
+    proj: Linear,
+    norm: LayerNorm,
+    fc1: Linear,
+    fc2: Linear,
+}
+
 /// Validated canonical tensors (f32, CPU), handed out on the model's device in its precision.
 struct Weights {
     tensors: std::collections::HashMap<String, Tensor>,
@@ -122,6 +133,8 @@ pub struct Capture {
     pub logits: Option<Tensor>,
     /// The projected image embedding `[E]` (CLIP `visual_projection`).
     pub image_embeds: Option<Tensor>,
+    /// The attention-pooling head's attention over the final tokens `[heads, N]` (f32; SigLIP, timm `map`).
+    pub pool_attention: Option<Tensor>,
     pub layout: TokenLayout,
     /// Input height and width in pixels.
     pub input_hw: (usize, usize),
@@ -213,6 +226,8 @@ pub struct Vit {
     dist_token: Option<Tensor>,
     reg_token: Option<Tensor>,
     pos_embed: Option<Tensor>,
+    /// The attention-pooling head (`Pool::Map`).
+    map_head: Option<MapHead>,
     /// BEiT's relative position bias table shared by every block.
     shared_rel_table: Option<Tensor>,
     patch_weight: Tensor,
@@ -285,6 +300,20 @@ impl Vit {
             dist_token: w.take("dist_token")?,
             reg_token: w.take("reg_token")?,
             shared_rel_table: w.take("rel_pos_bias.relative_position_bias_table")?,
+            map_head: if config.pool == Pool::Map {
+                let p = "attn_pool";
+                Some(MapHead {
+                    latent: w.need(&format!("{p}.latent"))?,
+                    q: w.linear(&format!("{p}.q"))?,
+                    kv: w.linear(&format!("{p}.kv"))?,
+                    proj: w.linear(&format!("{p}.proj"))?,
+                    norm: w.norm(&format!("{p}.norm"))?,
+                    fc1: w.linear(&format!("{p}.mlp.fc1"))?,
+                    fc2: w.linear(&format!("{p}.mlp.fc2"))?,
+                })
+            } else {
+                None
+            },
             pos_embed: if config.abs_pos {
                 Some(w.need("pos_embed")?)
             } else {
@@ -549,6 +578,7 @@ impl Vit {
             pooled: capture.pooled.f_detach()?,
             logits: capture.logits.as_ref().map(detach).transpose()?,
             image_embeds: capture.image_embeds.as_ref().map(detach).transpose()?,
+            pool_attention: capture.pool_attention.as_ref().map(detach).transpose()?,
             ..capture
         };
         Ok((capture, grads, value))
@@ -646,7 +676,7 @@ impl Vit {
             x = n.forward(&x)?;
         }
         let tokens = x.f_squeeze_dim(0)?;
-        let (pooled, logits, image_embeds) = self.heads(&tokens, &layout)?;
+        let (pooled, logits, image_embeds, pool_attention) = self.heads(&tokens, &layout)?;
         if let Device::Cuda(i) = self.device {
             tch::Cuda::synchronize(i as i64);
         }
@@ -660,6 +690,7 @@ impl Vit {
             pooled: f32(pooled)?,
             logits: logits.map(f32).transpose()?,
             image_embeds: image_embeds.map(f32).transpose()?,
+            pool_attention,
             layout,
             input_hw: (h, w),
             forward_ms,
@@ -735,18 +766,7 @@ impl Vit {
         }
         let x = x.f_add(&a)?;
         let hidden = b.fc1.forward(&b.norm2.forward(&x)?)?;
-        let hidden = match self.config.activation {
-            Activation::Gelu => hidden.f_gelu("none")?,
-            Activation::GeluTanh => hidden.f_gelu("tanh")?,
-            Activation::QuickGelu => hidden.f_mul(&hidden.f_mul_scalar(1.702)?.f_sigmoid()?)?,
-            Activation::SwiGlu => {
-                let half = hidden.size()[2] / 2;
-                hidden
-                    .f_narrow(2, 0, half)?
-                    .f_silu()?
-                    .f_mul(&hidden.f_narrow(2, half, half)?)?
-            }
-        };
+        let hidden = self.activate(&hidden)?;
         let hidden = match &b.mlp_norm {
             Some(norm) => norm.forward(&hidden)?,
             None => hidden,
@@ -759,11 +779,60 @@ impl Vit {
     }
 
     /// Pooled feature, logits and projected embedding from the final tokens `[N, D]`.
+    /// The MLP's non-linearity on `hidden` (the last axis: SwiGLU halves it).
+    fn activate(&self, hidden: &Tensor) -> Result<Tensor> {
+        Ok(match self.config.activation {
+            Activation::Gelu => hidden.f_gelu("none")?,
+            Activation::GeluTanh => hidden.f_gelu("tanh")?,
+            Activation::QuickGelu => hidden.f_mul(&hidden.f_mul_scalar(1.702)?.f_sigmoid()?)?,
+            Activation::SwiGlu => {
+                let half = hidden.size().last().copied().unwrap_or(0) / 2;
+                hidden
+                    .f_narrow(-1, 0, half)?
+                    .f_silu()?
+                    .f_mul(&hidden.f_narrow(-1, half, half)?)?
+            }
+        })
+    }
+
+    /// The attention-pooling head on the final tokens `[N, D]`: the pooled feature `[D]` and the probe's
+    /// attention over the tokens `[heads, N]` (f32).
+    fn map_pool(&self, head: &MapHead, tokens: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (n, d) = (tokens.size()[0], tokens.size()[1]);
+        let heads = self.config.pool_heads as i64;
+        let hd = d / heads;
+        let q = head
+            .q
+            .forward(&head.latent.f_reshape([1, d])?)?
+            .f_reshape([1, heads, hd])?
+            .f_transpose(0, 1)?
+            .f_mul_scalar(1.0 / (hd as f64).sqrt())?; // [heads, 1, hd]
+        let kv = head
+            .kv
+            .forward(tokens)?
+            .f_reshape([n, 2, heads, hd])?
+            .f_permute([1, 2, 0, 3])?; // [2, heads, N, hd]
+        let (k, v) = (kv.f_get(0)?, kv.f_get(1)?);
+        let attn = q
+            .f_matmul(&k.f_transpose(-1, -2)?)?
+            .f_softmax(-1, Kind::Float)?; // [heads, 1, N]
+        let ctx = attn
+            .f_to_kind(v.kind())?
+            .f_matmul(&v)?
+            .f_transpose(0, 1)?
+            .f_reshape([1, d])?;
+        let h = head.proj.forward(&ctx)?;
+        let m = head
+            .fc2
+            .forward(&self.activate(&head.fc1.forward(&head.norm.forward(&h)?)?)?)?;
+        Ok((h.f_add(&m)?.f_reshape([d])?, attn.f_squeeze_dim(1)?))
+    }
+
     fn heads(
         &self,
         tokens: &Tensor,
         layout: &TokenLayout,
-    ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>)> {
+    ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let np = layout.num_prefix() as i64;
         let patch_mean = || -> Result<Tensor> {
             Ok(tokens
@@ -771,7 +840,16 @@ impl Vit {
                 .f_mean_dim(0, false, None)?)
         };
         let token = |i: i64| tokens.f_get(i);
+        let mut pool_attention = None;
         let mut pooled = match self.config.pool {
+            Pool::Map => {
+                let head = self.map_head.as_ref().ok_or_else(|| {
+                    ModelError::Invalid("attention pooling without its head".into())
+                })?;
+                let (pooled, attn) = self.map_pool(head, tokens)?;
+                pool_attention = Some(attn);
+                pooled
+            }
             Pool::Cls => token(0)?,
             Pool::Avg => patch_mean()?,
             Pool::ClsDist => token(0)?.f_add(&token(1)?)?.f_div_scalar(2.0)?,
@@ -794,6 +872,6 @@ impl Vit {
             Some(w) => Some(pooled.f_linear::<&Tensor>(w, None)?),
             None => None,
         };
-        Ok((pooled, logits, embeds))
+        Ok((pooled, logits, embeds, pool_attention))
     }
 }
