@@ -411,3 +411,64 @@ fn query_key_storage_recomputes_biased_and_rotated_attention_exactly() {
         assert!(d < 1e-5, "{case}: fused forward differs by {d}");
     }
 }
+
+#[test]
+fn the_attention_pooling_probe_is_a_query_of_the_command_line() {
+    // SigLIP has no CLS: `auto` and `map` query the pooling head's probe. Its attention over the 5x8 patches
+    // sums to 1 in every head, the mean file is the mean of the head files, and rollout from it keeps
+    // mass 1; other methods and models without the head refuse it in one line.
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("zoo/hf_siglip_vision").display().to_string();
+    let image = root().join("assets/chelsea.png").display().to_string();
+    let run = |extra: &[&str]| {
+        let out = dir.path().to_str().unwrap().to_string();
+        let mut args = vec![
+            "export", "--model", &model, "--image", &image, "--size", "20x32", "--format", "npy",
+            "--force", "--out", &out,
+        ];
+        args.extend_from_slice(extra);
+        vitscope(&args)
+    };
+    let npy = |name: &str| read_npy(&dir.path().join(name));
+    assert!(run(&["--query", "auto"]).status.success());
+    let (_, shape, mean) = npy("chelsea_map_attention.npy");
+    assert_eq!(shape, vec![5, 8]);
+    assert!((mean.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    let r = run(&["--query", "map", "--head", "all"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let heads: Vec<Vec<f32>> = (0..4)
+        .map(|h| npy(&format!("chelsea_maph{h}_attention.npy")).2)
+        .collect();
+    for h in &heads {
+        assert!((h.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+    }
+    for (i, m) in mean.iter().enumerate() {
+        let avg = heads.iter().map(|h| h[i]).sum::<f32>() / 4.0;
+        assert!((m - avg).abs() < 1e-6);
+    }
+    assert!(
+        run(&["--query", "map", "--method", "rollout"])
+            .status
+            .success()
+    );
+    let (_, _, roll) = npy("chelsea_map_rollout.npy");
+    assert!(
+        (roll.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+        "{}",
+        roll.iter().sum::<f32>()
+    );
+    assert_clean_failure(
+        &run(&["--query", "map", "--method", "flow"]),
+        "attention and rollout",
+    );
+    assert_clean_failure(
+        &run(&["--query", "map", "--layer", "0"]),
+        "after the last block",
+    );
+    let cls_model = fixture("zoo/hf_vit").display().to_string();
+    let out = dir.path().to_str().unwrap().to_string();
+    let r = vitscope(&[
+        "export", "--model", &cls_model, "--image", &image, "--query", "map", "--out", &out,
+    ]);
+    assert_clean_failure(&r, "no attention-pooling head");
+}

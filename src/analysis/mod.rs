@@ -45,6 +45,6 @@ pub use embeddings::{PatchFilters, PosSimilarity, patch_filter_components, posit
 pub use flow::{Progress, attention_flow, attention_flow_with};
 pub use gradient::{grad_rollout, relevance};
 pub use pca::{FeaturePcaImage, feature_pca};
-pub use rollout::{HeadFusion, RolloutOptions, TokenMap, rollout};
+pub use rollout::{HeadFusion, RolloutOptions, TokenMap, rollout, rollout_from};
 pub use source::AttentionSource;
 pub use tokens::{HeadMasks, TokenNorms, dino_masks, prefix_mass, token_norms};

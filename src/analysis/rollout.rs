@@ -232,20 +232,47 @@ pub fn rollout<S: AttentionSource + ?Sized>(
     o: &RolloutOptions,
 ) -> Result<TokenMap> {
     let _guard = tch::no_grad_guard();
+    let n = attention.tokens() as i64;
+    check_query(query, n as usize)?;
+    let v = Tensor::f_zeros([n], (Kind::Float, attention.device()))?;
+    let _ = v.f_narrow(0, query as i64, 1)?.f_fill_(1.0)?;
+    rollout_from(attention, layout, v, o)
+}
+
+/// Rollout of a query that is not a token of the sequence, given its attention over the final tokens `[N]`
+/// (the attention-pooling probe of SigLIP: its head-mean row): `row × Ã_end ⋯ Ã_start`.
+pub fn rollout_from<S: AttentionSource + ?Sized>(
+    attention: &S,
+    layout: &TokenLayout,
+    start: Tensor,
+    o: &RolloutOptions,
+) -> Result<TokenMap> {
+    let _guard = tch::no_grad_guard();
     let range = o.range(attention.layers())?;
     let (heads, n) = (attention.heads() as i64, attention.tokens() as i64);
-    check_query(query, n as usize)?;
-    let opts = (Kind::Float, attention.device());
+    if start.size() != [n] {
+        return Err(super::AnalysisError::Invalid(format!(
+            "a start row of shape {:?} for {n} tokens",
+            start.size()
+        )));
+    }
     let block = block_rows(heads as usize, n as usize);
     let alpha = o.residual;
     let mean_no_discard = o.fusion == HeadFusion::Mean && o.discard_ratio == 0.0;
-    let mut v = Tensor::f_zeros([n], opts)?;
-    let _ = v.f_narrow(0, query as i64, 1)?.f_fill_(1.0)?;
+    let mut v = start
+        .f_to_device(attention.device())?
+        .f_to_kind(Kind::Float)?;
     // Only the blocks where v is non-zero contribute (in the end layer, just the query's block).
-    let mut live = vec![false; (n as usize).div_ceil(block as usize)];
-    live[query / block as usize] = true;
+    let nonzero = |v: &Tensor| -> Result<Vec<bool>> {
+        let nz = Vec::<bool>::try_from(v.f_ne(0.0)?.f_to_device(Device::Cpu)?.f_view([-1])?)?;
+        Ok(nz
+            .chunks(block as usize)
+            .map(|c| c.iter().any(|&x| x))
+            .collect())
+    };
+    let mut live = nonzero(&v)?;
     for l in range.rev() {
-        let mut next = Tensor::f_zeros([n], opts)?;
+        let mut next = Tensor::f_zeros([n], (Kind::Float, attention.device()))?;
         for (b, start) in (0..n).step_by(block as usize).enumerate() {
             if !live[b] {
                 continue;
@@ -284,11 +311,7 @@ pub fn rollout<S: AttentionSource + ?Sized>(
             }
         }
         v = next;
-        let nonzero = Vec::<bool>::try_from(v.f_ne(0.0)?.f_to_device(Device::Cpu)?.f_view([-1])?)?;
-        live = nonzero
-            .chunks(block as usize)
-            .map(|c| c.iter().any(|&x| x))
-            .collect();
+        live = nonzero(&v)?;
     }
     TokenMap::from_tensor(&v, layout)
 }
@@ -335,6 +358,40 @@ mod tests {
             let kept = t.argmax(-1, false);
             assert!(kept.equal(&f.argmax(-1, false)));
         }
+    }
+
+    #[test]
+    fn rollout_from_a_row_is_linear_in_the_row_and_a_one_hot_row_is_the_token() {
+        // The probe's rollout (SigLIP) = its attention row times the encoder's rollout: a one-hot row gives the
+        // token's own rollout, and a mix of rows gives the same mix of rollouts.
+        tch::manual_seed(9);
+        let opts = (Kind::Float, Device::Cpu);
+        let (layers, heads, n) = (3i64, 2i64, 13i64);
+        let attn: Vec<Tensor> = (0..layers)
+            .map(|_| Tensor::randn([heads, n, n], opts).softmax(-1, Kind::Float))
+            .collect();
+        let l = layout(12);
+        let o = RolloutOptions {
+            discard_ratio: 0.2,
+            ..Default::default()
+        };
+        let one = |q: usize| rollout(&attn[..], &l, q, &o).unwrap().values;
+        let hot = |q: i64| {
+            let v = Tensor::zeros([n], opts);
+            let _ = v.get(q).fill_(1.0);
+            v
+        };
+        assert_eq!(
+            rollout_from(&attn[..], &l, hot(4), &o).unwrap().values,
+            one(4)
+        );
+        let mixed = rollout_from(&attn[..], &l, hot(2) * 0.25 + hot(7) * 0.75, &o)
+            .unwrap()
+            .values;
+        for ((m, a), b) in mixed.iter().zip(one(2)).zip(one(7)) {
+            assert!((m - (0.25 * a + 0.75 * b)).abs() < 1e-6);
+        }
+        assert!(rollout_from(&attn[..], &l, Tensor::zeros([n - 1], opts), &o).is_err());
     }
 
     #[test]

@@ -7,7 +7,7 @@ use tch::Tensor;
 use super::{MethodArgs, PosGrid, parse_head, parse_layer};
 use crate::analysis::{
     HeadSel, QueryRows, RolloutOptions, TokenMap, dino_masks, feature_pca, patch_filter_components,
-    position_similarity, prefix_mass, token_norms,
+    position_similarity, prefix_mass, rollout_from, token_norms,
 };
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, export_maps};
@@ -44,6 +44,104 @@ fn one_layer(s: Option<&str>, layers: usize) -> Result<usize> {
     }
 }
 
+/// The attention-pooling probe's attention `[heads, N]` when the query names it (`map`, `probe`), or when it is
+/// `auto` on a model that pools by attention and has no class token (SigLIP: the probe is what summarises
+/// the image).
+fn probe_query<'c>(query: &str, cap: &'c Capture) -> Result<Option<&'c Tensor>> {
+    let q = query.trim().to_ascii_lowercase();
+    let named = q == "map" || q == "probe";
+    let auto = q == "auto" && !cap.layout.prefix.contains(&crate::model::PrefixToken::Cls);
+    match (&cap.pool_attention, named) {
+        (Some(p), true) => Ok(Some(p)),
+        (Some(p), false) if auto => Ok(Some(p)),
+        (None, true) => bail!(
+            "this model has no attention-pooling head (MAP probe): query cls, a prefix token or a patch"
+        ),
+        _ => Ok(None),
+    }
+}
+
+/// Exports from the attention-pooling probe: its own attention over the final tokens (per head or their
+/// mean; it attends once, after the last block, so `--layer` does not apply) and rollout from it (the probe's
+/// head-mean row times the encoder's rollout).
+fn probe_export(
+    method: Method,
+    out: &Output,
+    req: &MethodRequest,
+    cap: &Capture,
+    pool: &Tensor,
+    rollout_opts: &RolloutOptions,
+    photo: &image::RgbImage,
+) -> Result<Vec<PathBuf>> {
+    let layout = &cap.layout;
+    let heads = pool.size()[0] as usize;
+    let write = |map: TokenMap, label: &str, definition: String| -> Result<PathBuf> {
+        Ok(methods::token_map(
+            out,
+            method,
+            &map,
+            label,
+            &definition,
+            photo,
+            cap.input_hw,
+        )?)
+    };
+    match method {
+        Method::Attention => {
+            if let Some(l) = req.layer.filter(|l| *l != "last") {
+                bail!(
+                    "--layer {l}: the attention-pooling probe attends once, after the last block; leave \
+                     --layer out (or give last)"
+                );
+            }
+            let picks: Vec<(String, Tensor)> = match parse_head(req.head)? {
+                HeadSpec::One(HeadSel::Mean) => {
+                    vec![("MAP".into(), pool.f_mean_dim(0, false, None)?)]
+                }
+                HeadSpec::One(HeadSel::Head(h)) if h < heads => {
+                    vec![(format!("MAP h{h}"), pool.f_get(h as i64)?)]
+                }
+                HeadSpec::One(HeadSel::Head(h)) => bail!(
+                    "head {h} does not exist (the pooling head has {heads} heads: 0..{})",
+                    heads - 1
+                ),
+                _ => (0..heads)
+                    .map(|h| Ok((format!("MAP h{h}"), pool.f_get(h as i64)?)))
+                    .collect::<Result<_>>()?,
+            };
+            picks
+                .into_iter()
+                .map(|(label, row)| {
+                    write(
+                        TokenMap::from_tensor(&row, layout)?,
+                        &label,
+                        "attention of the attention-pooling probe over the final tokens: \
+                         softmax(q_probe k^T / sqrt(d)), after the last block"
+                            .into(),
+                    )
+                })
+                .collect()
+        }
+        Method::Rollout => {
+            let start = pool.f_mean_dim(0, false, None)?;
+            let map = rollout_from(cap.source(), layout, start, rollout_opts)?;
+            let layers = cap.source().layers();
+            Ok(vec![write(
+                map,
+                "MAP",
+                format!(
+                    "attention rollout from the attention-pooling probe: its head-mean attention row times {}",
+                    rollout_opts.describe(layers)
+                ),
+            )?])
+        }
+        m => bail!(
+            "--query map (the attention-pooling probe) works with --method attention and rollout, not {}",
+            m.name()
+        ),
+    }
+}
+
 /// Compute `method` on the engine's current model and image and write its file(s).
 pub fn export_method(
     engine: &Engine,
@@ -77,8 +175,6 @@ pub fn export_method(
     let cap = &run.capture;
     let layout = &cap.layout;
     let layers = cap.source().layers();
-    let token = parse_query(req.query, layout)?;
-    let qlabel = layout.token_label(token);
     let a = req.args;
     let rollout_opts = RolloutOptions {
         fusion: a.fusion.into(),
@@ -87,6 +183,11 @@ pub fn export_method(
         start_layer: a.start_layer,
         end_layer: a.end_layer,
     };
+    if let Some(pool) = probe_query(req.query, cap)? {
+        return probe_export(method, out, req, cap, pool, &rollout_opts, photo);
+    }
+    let token = parse_query(req.query, layout)?;
+    let qlabel = layout.token_label(token);
     let query_map = |map: TokenMap, definition: String| -> Result<Vec<PathBuf>> {
         let prefix = map.prefix();
         if !prefix.is_empty() {

@@ -2,10 +2,13 @@
 //!
 //! Contents (all f32): `input` `[1, 3, H, W]` (what the model saw), `attention.L` `[heads, N, N]` for every
 //! layer L (0-based), `last_hidden_state` `[N, D]` (the family's final tokens), `pooled` `[D]` (the feature the
-//! head sees), and where the model has them `logits` `[classes]` and `image_embeds` `[E]` (CLIP projection).
-//! `__metadata__` values are JSON: `num_layers`, `num_heads`, `num_prefix_tokens`, `prefix_tokens`, `grid_h`,
-//! `grid_w`, `patch_size`, `family`, `description`, `precision`, `num_classes`, `input_h`, `input_w`, `model`,
-//! `image`, `device`, `vitscope_version`.
+//! head sees), and where the model has them `logits` `[classes]`, `image_embeds` `[E]` (CLIP projection) and
+//! `pool_attention` `[heads, N]` (the attention-pooling probe's attention over the final tokens: SigLIP, timm
+//! `map`). `__metadata__` values are JSON: `num_layers`, `num_heads`, `num_prefix_tokens`, `prefix_tokens`
+//! (`CLS`, `DIST`, `REGn`; `MAP` is listed in `query_tokens` when the model pools by attention, since the probe
+//! is not in the sequence), `query_tokens`, `grid_h`, `grid_w`, `patch_size`, `family`, `description`,
+//! `position`, `pool`, `precision`, `num_classes`, `input_h`, `input_w`, `model`, `image`, `device`,
+//! `vitscope_version`.
 //!
 //! The file is streamed: the header is written from the tensors' shapes, then each tensor's bytes straight
 //! from its storage (one layer rebuilt at a time when the capture keeps half maps or queries and keys), so a
@@ -135,6 +138,7 @@ pub fn write_dump(
         ("pooled", Some(&capture.pooled)),
         ("logits", capture.logits.as_ref()),
         ("image_embeds", capture.image_embeds.as_ref()),
+        ("pool_attention", capture.pool_attention.as_ref()),
     ];
     for (name, t) in outputs {
         if let Some(t) = t {
@@ -160,6 +164,18 @@ pub fn write_dump(
                 .collect::<Vec<_>>()
                 .into()),
         ),
+        (
+            "query_tokens",
+            j(layout
+                .prefix
+                .iter()
+                .map(|p| p.label())
+                .chain(capture.pool_attention.is_some().then(|| "MAP".to_string()))
+                .collect::<Vec<_>>()
+                .into()),
+        ),
+        ("position", j(vit.config.position_scheme().into())),
+        ("pool", j(format!("{:?}", vit.config.pool).into())),
         ("grid_h", j(layout.grid_h.into())),
         ("grid_w", j(layout.grid_w.into())),
         ("patch_size", j(layout.patch_size.into())),
