@@ -437,7 +437,7 @@ fn the_attention_pooling_probe_is_a_query_of_the_command_line() {
     let r = run(&["--query", "map", "--head", "all"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let heads: Vec<Vec<f32>> = (0..4)
-        .map(|h| npy(&format!("chelsea_maph{h}_attention.npy")).2)
+        .map(|h| npy(&format!("chelsea_map_h{h}_attention.npy")).2)
         .collect();
     for h in &heads {
         assert!((h.iter().sum::<f32>() - 1.0).abs() < 1e-5);
@@ -471,4 +471,155 @@ fn the_attention_pooling_probe_is_a_query_of_the_command_line() {
         "export", "--model", &cls_model, "--image", &image, "--query", "map", "--out", &out,
     ]);
     assert_clean_failure(&r, "no attention-pooling head");
+}
+
+#[test]
+fn swin_matches_pytorch_block_by_block_with_padding_and_shifted_windows() {
+    // 20x28 px at patch 2: a 10x14 stem grid in 3x3 windows (padded to 12x15, 20 windows), shifted by 1 in
+    // every second block; merged to 5x7 (padded to 6x9, 6 windows). timm rolls then pads, Hugging Face pads
+    // then rolls: each naming is computed its own way.
+    for (case, family) in [("timm_swin", TimmSwin), ("hf_swin", HfSwin)] {
+        let dir = fixture(&format!("zoo/{case}"));
+        let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu)
+            .unwrap_or_else(|e| panic!("{case}: {e}"));
+        let arch = vit.config.swin.clone().expect("a Swin");
+        assert_eq!(vit.config.family, family);
+        assert_eq!(
+            (
+                arch.depths.clone(),
+                arch.heads.clone(),
+                arch.dims.clone(),
+                arch.window
+            ),
+            (vec![2, 2], vec![2, 4], vec![16, 32], 3),
+            "{case}"
+        );
+        assert_eq!(vit.config.num_classes, Some(3));
+        let (r, _) = read_f32(&dir.join("reference.safetensors"));
+        let (shape, input) = &r["input"];
+        let cap = vit.forward(&tensor(shape, input)).unwrap();
+        assert!(cap.attentions.is_empty(), "no global attention for a Swin");
+        assert_eq!(cap.window_attentions.len(), 4);
+        assert_eq!((cap.layout.grid_h, cap.layout.grid_w), (5, 7));
+        for (l, a) in cap.window_attentions.iter().enumerate() {
+            let (ref_shape, reference) = &r[&format!("attention.{l}")];
+            assert_eq!(
+                a.size(),
+                ref_shape.iter().map(|&d| d as i64).collect::<Vec<_>>(),
+                "{case} block {l}"
+            );
+            let d = max_abs_diff(&to_vec(a), reference);
+            assert!(d <= 1e-5, "{case} block {l}: {d}");
+            let m = &cap.windows[l];
+            assert_eq!(
+                m.shift,
+                if l % 2 == 1 { (1, 1) } else { (0, 0) },
+                "{case} {l}"
+            );
+        }
+        for (name, mine) in [
+            ("last_hidden_state", &cap.last_hidden_state),
+            ("pooled", &cap.pooled),
+            ("logits", cap.logits.as_ref().unwrap()),
+        ] {
+            let d = rel_diff(&to_vec(mine), &r[name].1);
+            assert!(d <= 1e-5, "{case} {name}: {d}");
+        }
+    }
+}
+
+#[test]
+fn a_swin_window_places_every_image_cell_exactly_once() {
+    // Every cell of a stage's grid is token t of exactly one window, and cell_of inverts locate, for both
+    // orders of padding and rolling.
+    use vitscope::model::swin::WindowMeta;
+    for pad_then_roll in [false, true] {
+        let m = WindowMeta {
+            stage: 0,
+            grid: (10, 14),
+            padded: (12, 15),
+            window: (3, 3),
+            shift: (1, 1),
+            cell_px: 2,
+            pad_then_roll,
+        };
+        let mut seen = std::collections::HashSet::new();
+        for r in 0..10 {
+            for c in 0..14 {
+                let (k, t) = m.locate(r, c).unwrap();
+                assert!(
+                    seen.insert((k, t)),
+                    "{pad_then_roll}: ({r}, {c}) shares a slot"
+                );
+                assert_eq!(m.cell_of(k, t), Some((r, c)), "{pad_then_roll}");
+            }
+        }
+        let padding = (0..20)
+            .flat_map(|k| (0..9).map(move |t| (k, t)))
+            .filter(|&(k, t)| m.cell_of(k, t).is_none())
+            .count();
+        assert_eq!(padding, 12 * 15 - 10 * 14, "{pad_then_roll}");
+    }
+}
+
+#[test]
+fn swin_from_the_command_line_shows_windows_dumps_them_and_refuses_global_methods() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("zoo/hf_swin").display().to_string();
+    let image = root().join("assets/chelsea.png").display().to_string();
+    let out = dir.path().to_str().unwrap().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "export", "--model", &model, "--image", &image, "--size", "20x28", "--format", "npy",
+            "--force", "--out", &out,
+        ];
+        args.extend_from_slice(extra);
+        vitscope(&args)
+    };
+    // Patch (2, 3) of the 5x7 output grid: its window in every block, on that block's stage grid.
+    let r = run(&["--query", "2,3"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for (l, (h, w)) in [(0, (10, 14)), (1, (10, 14)), (2, (5, 7)), (3, (5, 7))] {
+        let (_, shape, v) = read_npy(
+            &dir.path()
+                .join(format!("chelsea_p2-3_l0{l}_mean_attention.npy")),
+        );
+        assert_eq!(shape, vec![h, w], "block {l}");
+        let nonzero = v.iter().filter(|x| **x > 0.0).count();
+        assert!(
+            nonzero > 0 && nonzero <= 9,
+            "block {l}: {nonzero} cells, a 3x3 window at most"
+        );
+        let sum: f32 = v.iter().sum();
+        assert!(sum <= 1.0 + 1e-5 && sum > 0.5, "block {l}: mass {sum}");
+    }
+    for method in ["rollout", "flow", "dino-mask", "token-norm"] {
+        let r = run(&["--method", method]);
+        assert!(!r.status.success(), "{method} must refuse a Swin");
+        let e = String::from_utf8_lossy(&r.stderr);
+        assert!(
+            e.contains("Swin") && e.lines().count() == 1,
+            "{method}: {e}"
+        );
+    }
+    let dump = dir.path().join("swin.safetensors");
+    let r = vitscope(&[
+        "dump",
+        "--model",
+        &model,
+        "--image",
+        &image,
+        "--size",
+        "20x28",
+        "--out",
+        dump.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (tensors, meta) = read_f32(&dump);
+    assert_eq!(tensors["attention.0"].0, vec![20, 2, 9, 9]);
+    assert_eq!(tensors["attention.3"].0, vec![6, 4, 9, 9]);
+    let windows: serde_json::Value = serde_json::from_str(&meta["windows"]).unwrap();
+    assert_eq!(windows[1]["shift"], serde_json::json!([1, 1]));
+    assert_eq!(windows[2]["grid"], serde_json::json!([5, 7]));
+    assert_eq!(windows[0]["pad_then_roll"], serde_json::json!(true));
 }

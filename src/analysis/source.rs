@@ -73,12 +73,43 @@ impl AttentionSource for QueryKeys {
     }
 }
 
+/// Why a windowed (Swin) capture serves no global attention rows, in one line.
+pub const WINDOWED: &str = "a Swin Transformer attends inside windows, so there is no attention matrix over all \
+    tokens for this method; its window attention is shown per block for a patch (export --method attention \
+    --query ROW,COL) and dumped per window (vitscope dump)";
+
+/// The source of a windowed capture: the layer and token counts of the model, and rows that are refused with
+/// [`WINDOWED`], so every global method stops with that reason instead of reading a wrong matrix.
+pub struct Windowed {
+    pub layers: usize,
+    pub tokens: usize,
+}
+
+impl AttentionSource for Windowed {
+    fn layers(&self) -> usize {
+        self.layers
+    }
+    fn heads(&self) -> usize {
+        1
+    }
+    fn tokens(&self) -> usize {
+        self.tokens
+    }
+    fn device(&self) -> Device {
+        Device::Cpu
+    }
+    fn rows(&self, _: usize, _: i64, _: i64) -> Result<Tensor> {
+        Err(super::AnalysisError::Invalid(WINDOWED.into()))
+    }
+}
+
 impl Capture {
     /// The attention of this capture, however it was stored.
     pub fn source(&self) -> &dyn AttentionSource {
-        match &self.query_keys {
-            Some(qk) => qk,
-            None => &self.attentions,
+        match (&self.query_keys, &self.windowed) {
+            (_, Some(w)) => w,
+            (Some(qk), None) => qk,
+            (None, None) => &self.attentions,
         }
     }
 
@@ -95,6 +126,9 @@ impl Capture {
     /// the dump): the stored tensors themselves when the capture is f32, computed otherwise (that takes the
     /// memory of an f32 capture, so on the CPU it is refused when that would not fit).
     pub fn matrices(&self) -> Result<Vec<Tensor>> {
+        if self.windowed.is_some() {
+            return Err(super::AnalysisError::Invalid(WINDOWED.into()));
+        }
         if self.query_keys.is_none() && self.attentions.iter().all(|a| a.kind() == Kind::Float) {
             return Ok(self.attentions.iter().map(Tensor::shallow_clone).collect());
         }

@@ -151,6 +151,11 @@ fn median(v: &mut [f32]) -> f32 {
 /// Norms of every token after every block (`hidden_states`, each `[N, D]`).
 pub fn token_norms(hidden_states: &[Tensor], layout: &TokenLayout) -> Result<TokenNorms> {
     let _guard = tch::no_grad_guard();
+    if hidden_states.is_empty() {
+        return Err(super::AnalysisError::Invalid(
+            "no block outputs on one token grid were kept (a Swin's stages each have their own grid)".into(),
+        ));
+    }
     let tokens = layout.num_tokens();
     let mut norms = Vec::with_capacity(hidden_states.len() * tokens);
     let mut outliers = Vec::new();

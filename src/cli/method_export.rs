@@ -142,6 +142,95 @@ fn probe_export(
     }
 }
 
+/// Swin: for the query patch, each block's window attention placed on that block's stage grid (zero outside
+/// the query's window), one file per block.
+fn window_export(
+    out: &Output,
+    req: &MethodRequest,
+    cap: &Capture,
+    token: usize,
+    photo: &image::RgbImage,
+) -> Result<Vec<PathBuf>> {
+    let layout = &cap.layout;
+    let Some((r, c)) = layout.patch_of_token(token) else {
+        bail!("a Swin has no prefix tokens: query a patch ROW,COL")
+    };
+    let blocks = cap.window_attentions.len();
+    let picked: Vec<usize> = match req.layer.unwrap_or("all") {
+        "all" => (0..blocks).collect(),
+        l => vec![one_layer(Some(l), blocks)?],
+    };
+    let head = match parse_head(req.head)? {
+        HeadSpec::One(h) => h,
+        _ => {
+            bail!("for a Swin give --head mean or a number: the stages have different head counts")
+        }
+    };
+    // The query patch's centre, in input pixels.
+    let p = layout.patch_size as f64;
+    let (py, px) = ((r as f64 + 0.5) * p, (c as f64 + 0.5) * p);
+    let mut files = Vec::new();
+    for l in picked {
+        let meta = &cap.windows[l];
+        let cell = |v: f64, n: usize| ((v / meta.cell_px as f64) as usize).min(n - 1);
+        let (cr, cc) = (cell(py, meta.grid.0), cell(px, meta.grid.1));
+        let (k, t) = meta
+            .locate(cr, cc)
+            .context("the query cell is outside the stage grid")?;
+        let a = cap.window_attentions[l].f_get(k as i64)?; // [heads, area, area]
+        let heads = a.size()[0] as usize;
+        let row = match head {
+            HeadSel::Mean => a.f_select(1, t as i64)?.f_mean_dim(0, false, None)?,
+            HeadSel::Head(h) if h < heads => a.f_get(h as i64)?.f_get(t as i64)?,
+            HeadSel::Head(h) => bail!(
+                "head {h} does not exist in block {l} (stage {} has {heads} heads)",
+                meta.stage
+            ),
+        };
+        let row = Vec::<f32>::try_from(row.f_to_kind(tch::Kind::Float)?)?;
+        let (h, w) = meta.grid;
+        let mut values = vec![0f32; h * w];
+        let mut padding = 0f32;
+        for (j, v) in row.iter().enumerate() {
+            match meta.cell_of(k, j) {
+                Some((rr, cc)) => values[rr * w + cc] = *v,
+                None => padding += v,
+            }
+        }
+        let stage_layout = crate::model::TokenLayout {
+            prefix: Vec::new(),
+            grid_h: h,
+            grid_w: w,
+            patch_size: meta.cell_px,
+        };
+        let definition = format!(
+            "window attention of block {l} (stage {}, {}x{} grid of {} px cells, {}x{} windows, shift {:?}): the \
+             row of cell ({cr}, {cc}) in window {k}, {}; zero outside the window; mass on padding {padding:.6}",
+            meta.stage,
+            h,
+            w,
+            meta.cell_px,
+            meta.window.0,
+            meta.window.1,
+            meta.shift,
+            head.label()
+        );
+        files.push(methods::token_map(
+            out,
+            Method::Attention,
+            &TokenMap {
+                layout: stage_layout,
+                values,
+            },
+            &format!("p{r}-{c} L{l:02} {}", head.label()),
+            &definition,
+            photo,
+            cap.input_hw,
+        )?);
+    }
+    Ok(files)
+}
+
 /// Compute `method` on the engine's current model and image and write its file(s).
 pub fn export_method(
     engine: &Engine,
@@ -211,6 +300,7 @@ pub fn export_method(
         )?])
     };
     Ok(match method {
+        Method::Attention if !cap.windows.is_empty() => window_export(out, req, cap, token, photo)?,
         Method::Attention => {
             let rows = QueryRows::from_attentions(cap.source(), layout, token)?;
             let layers = match req.layer {

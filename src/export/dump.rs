@@ -10,6 +10,10 @@
 //! `position`, `pool`, `precision`, `num_classes`, `input_h`, `input_w`, `model`, `image`, `device`,
 //! `vitscope_version`.
 //!
+//! A Swin (windowed attention) writes `attention.L` as `[windows, heads, M², M²]` in the model's own window
+//! order and `windows`: per block `stage`, `grid` (rows, cols of that stage), `padded`, `window`, `shift`,
+//! `cell_px` and `pad_then_roll` (see `model::swin::WindowMeta` for how a row maps to an image cell).
+//!
 //! The file is streamed: the header is written from the tensors' shapes, then each tensor's bytes straight
 //! from its storage (one layer rebuilt at a time when the capture keeps half maps or queries and keys), so a
 //! dump needs no second copy of the attention. Metadata keys are sorted: the same run gives the same bytes.
@@ -99,8 +103,9 @@ pub fn write_dump(
     let n = src.tokens();
     let heads = src.heads();
     // Half maps and queries/keys are widened one layer at a time: that layer (and its softmax) must fit.
-    let stored_f32 =
-        capture.attentions.iter().all(|a| a.kind() == Kind::Float) && capture.query_keys.is_none();
+    let stored_f32 = (capture.attentions.iter().all(|a| a.kind() == Kind::Float)
+        && capture.query_keys.is_none())
+        || capture.windowed.is_some();
     if !stored_f32
         && src.device() == Device::Cpu
         && let Some(avail) = crate::model::device::available_memory()
@@ -122,7 +127,20 @@ pub fn write_dump(
         shape: shape_of(input),
         get: Box::new(|| f32_cpu(input)),
     }];
-    for l in 0..src.layers() {
+    // Swin: each block's window attention as the model computed it, placed by the `windows` metadata.
+    for (l, a) in capture.window_attentions.iter().enumerate() {
+        entries.push(Entry {
+            name: format!("attention.{l}"),
+            shape: shape_of(a),
+            get: Box::new(move || f32_cpu(a)),
+        });
+    }
+    let global_layers = if capture.windowed.is_some() {
+        0
+    } else {
+        src.layers()
+    };
+    for l in 0..global_layers {
         let src = &src;
         entries.push(Entry {
             name: format!("attention.{l}"),
@@ -175,6 +193,10 @@ pub fn write_dump(
                 .into()),
         ),
         ("position", j(vit.config.position_scheme().into())),
+        (
+            "windows",
+            j(serde_json::to_value(&capture.windows).unwrap_or_default()),
+        ),
         ("pool", j(format!("{:?}", vit.config.pool).into())),
         ("grid_h", j(layout.grid_h.into())),
         ("grid_w", j(layout.grid_w.into())),

@@ -121,7 +121,8 @@ pub fn token_map(
     )
 }
 
-/// A file-name-safe form of a query label (`CLS` → `cls`, `patch (3, 5)` → `p3-5`).
+/// A file-name-safe form of a query label (`CLS` → `cls`, `patch (3, 5)` → `p3-5`, `MAP h2` → `map_h2`):
+/// letters, digits and `-` kept, words joined by `_`.
 pub fn file_safe(label: &str) -> String {
     let digits: Vec<&str> = label
         .split(|c: char| !c.is_ascii_digit())
@@ -131,10 +132,16 @@ pub fn file_safe(label: &str) -> String {
         format!("p{}-{}", digits[0], digits[1])
     } else {
         label
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .collect::<String>()
-            .to_lowercase()
+            .split_whitespace()
+            .map(|w| {
+                w.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+                    .collect::<String>()
+                    .to_lowercase()
+            })
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join("_")
     }
 }
 

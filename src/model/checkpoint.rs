@@ -258,7 +258,7 @@ impl Checkpoint {
     }
 
     /// Whether the file holds a tensor of this name (of any dtype).
-    fn contains(&self, name: &str) -> bool {
+    pub(super) fn contains(&self, name: &str) -> bool {
         self.tensors.contains_key(name) || self.non_float.contains_key(name)
     }
 
@@ -283,6 +283,9 @@ impl Checkpoint {
     pub fn detect_family(&self) -> Result<(Family, String)> {
         let has = |n: &str| self.contains(n);
         let timm_stem = has("patch_embed.proj.weight");
+        if timm_stem && has("layers.0.blocks.0.norm1.weight") {
+            return Ok((Family::TimmSwin, String::new()));
+        }
         if timm_stem
             && has("blocks.0.attn.qkv.weight")
             && (has("storage_tokens") || has("rope_embed.periods"))
@@ -317,6 +320,13 @@ impl Checkpoint {
             return Ok((Family::Timm, String::new()));
         }
         for key in self.sorted_names() {
+            if let Some(root) = key.strip_suffix("embeddings.patch_embeddings.projection.weight")
+                && has(&format!(
+                    "{root}encoder.layers.0.blocks.0.layernorm_before.weight"
+                ))
+            {
+                return Ok((Family::HfSwin, root.into()));
+            }
             if let Some(root) = key.strip_suffix("embeddings.patch_embeddings.projection.weight") {
                 let beit_marks = [
                     "encoder.layer.0.lambda_1",
@@ -377,9 +387,7 @@ impl Checkpoint {
     fn describe_unknown(&self) -> String {
         let names = self.sorted_names();
         let any = |pat: &str| names.iter().any(|n| n.contains(pat));
-        let guess = if any("relative_position_bias_table") && any("layers.0.blocks.") {
-            "it looks like a Swin Transformer (windowed attention), which vitscope does not open; "
-        } else if any("blocks.0.attn.qkv") && !any("patch_embed.proj.weight") {
+        let guess = if any("blocks.0.attn.qkv") && !any("patch_embed.proj.weight") {
             "blocks look like timm's but there is no patch_embed.proj (a hybrid CNN stem?); "
         } else {
             ""
@@ -418,6 +426,9 @@ impl Checkpoint {
 
     /// Every canonical tensor the architecture `cfg` needs, with its canonical shape.
     fn canonical(cfg: &VitConfig) -> Vec<(String, Vec<usize>)> {
+        if let Some(arch) = &cfg.swin {
+            return super::swin::canonical(cfg, arch);
+        }
         let d = cfg.hidden_size;
         let (gh, gw) = cfg.pos_grid;
         let mut e: Vec<(String, Vec<usize>)> = Vec::new();

@@ -40,6 +40,12 @@ pub enum Family {
     /// Hugging Face `SiglipVisionModel` and the vision tower of `SiglipModel` (SigLIP, SigLIP2 fixed-resolution):
     /// CLIP's encoder names without a class embedding, `post_layernorm`, the attention-pooling `head`.
     HfSiglip,
+    /// timm `SwinTransformer`: `patch_embed`, `layers.S.downsample` (patch merging at a stage's start),
+    /// `layers.S.blocks.B.attn.{qkv,relative_position_bias_table,proj}`, `norm`, `head.fc`.
+    TimmSwin,
+    /// Hugging Face `SwinModel`/`SwinForImageClassification`: `embeddings.patch_embeddings`, `encoder.layers.S.
+    /// blocks.B.attention.self.{query,key,value}`, patch merging at a stage's end, `layernorm`, `classifier`.
+    HfSwin,
 }
 
 impl Family {
@@ -55,6 +61,8 @@ impl Family {
             Family::TimmBeit => "timm BEiT",
             Family::HfBeit => "Hugging Face BEiT",
             Family::HfSiglip => "Hugging Face SigLIP vision",
+            Family::TimmSwin => "timm Swin Transformer",
+            Family::HfSwin => "Hugging Face Swin",
         }
     }
     /// Short identifier written into dumps and PNG metadata.
@@ -70,6 +78,8 @@ impl Family {
             Family::TimmBeit => "timm-beit",
             Family::HfBeit => "hf-beit",
             Family::HfSiglip => "hf-siglip",
+            Family::TimmSwin => "timm-swin",
+            Family::HfSwin => "hf-swin",
         }
     }
 }
@@ -180,6 +190,77 @@ impl RelPos {
     }
 }
 
+/// A hierarchical, windowed model (Swin Transformer): stages of blocks that attend inside `window × window`
+/// windows of that stage's grid, every second block on a grid rolled by `window / 2` (with a mask between the
+/// regions the roll brings together), and 2×2 patch merging between stages (width doubles).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SwinArch {
+    /// Token width of each stage.
+    pub dims: Vec<usize>,
+    pub depths: Vec<usize>,
+    pub heads: Vec<usize>,
+    /// MLP width of each stage.
+    pub mlp_hidden: Vec<usize>,
+    /// The window side M the relative position bias tables were trained for.
+    pub window: usize,
+    /// Hugging Face's order: pad to whole windows, then roll (timm rolls, then pads); and one square window for
+    /// both axes when a stage is no larger than it (timm decides per axis).
+    pub hf_order: bool,
+}
+
+impl SwinArch {
+    /// (stage, block within the stage) of a layer counted over all stages.
+    pub fn stage_of(&self, layer: usize) -> (usize, usize) {
+        let mut l = layer;
+        for (s, &d) in self.depths.iter().enumerate() {
+            if l < d {
+                return (s, l);
+            }
+            l -= d;
+        }
+        (self.depths.len(), l)
+    }
+    /// Stage `s`'s grid for a stem grid of `h × w` patches (merging pads odd sides).
+    pub fn stage_grid(&self, s: usize, h: usize, w: usize) -> (usize, usize) {
+        (0..s).fold((h, w), |(h, w), _| (h.div_ceil(2), w.div_ceil(2)))
+    }
+    /// The window (rows, cols) and shift (rows, cols) of block `b` on a stage grid of `h × w`, the way the
+    /// family's code decides them.
+    pub fn window_and_shift(
+        &self,
+        b: usize,
+        h: usize,
+        w: usize,
+    ) -> ((usize, usize), (usize, usize)) {
+        let m = self.window;
+        let half = if b % 2 == 1 { m / 2 } else { 0 };
+        if self.hf_order {
+            if h.min(w) <= m {
+                let s = h.min(w);
+                ((s, s), (0, 0))
+            } else {
+                ((m, m), (half, half))
+            }
+        } else {
+            let axis = |r: usize| if r <= m { (r, 0) } else { (m, half) };
+            let ((wh, sh), (ww, sw)) = (axis(h), axis(w));
+            ((wh, ww), (sh, sw))
+        }
+    }
+    pub fn describe(&self) -> String {
+        format!(
+            "{} stages of depths {:?}, widths {:?}, heads {:?}, {}x{} windows shifted by {} every second block",
+            self.depths.len(),
+            self.depths,
+            self.dims,
+            self.heads,
+            self.window,
+            self.window,
+            self.window / 2
+        )
+    }
+}
+
 /// How the tokens become the one feature vector a classifier (or a projection) sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Pool {
@@ -222,6 +303,8 @@ pub struct VitConfig {
     pub rope: Option<Rope>,
     /// Relative position bias on the attention scores (BEiT).
     pub rel_pos: Option<RelPos>,
+    /// Swin's stages and windows; `None` for every plain ViT.
+    pub swin: Option<SwinArch>,
     /// Tokens before the patches, in order: `[CLS, (distillation), registers…]`.
     pub prefix: Vec<PrefixToken>,
     /// How many of the leading prefix tokens have a position embedding (timm `no_embed_class` → 0, HF DINOv2
@@ -274,6 +357,17 @@ impl VitConfig {
     }
     /// The token layout for an input of `input_h × input_w` pixels (multiples of the patch size).
     pub fn layout_for(&self, input_h: usize, input_w: usize) -> TokenLayout {
+        if let Some(s) = &self.swin {
+            // A Swin model's output tokens are its last stage's grid.
+            let last = s.depths.len().saturating_sub(1);
+            let (h, w) = s.stage_grid(last, input_h / self.patch_size, input_w / self.patch_size);
+            return TokenLayout {
+                prefix: Vec::new(),
+                grid_h: h,
+                grid_w: w,
+                patch_size: self.patch_size << last,
+            };
+        }
         TokenLayout {
             prefix: self.prefix.clone(),
             grid_h: input_h / self.patch_size,
@@ -313,6 +407,13 @@ impl VitConfig {
         }
         if let Some(r) = &self.rel_pos {
             parts.push(r.describe());
+        }
+        if let Some(s) = &self.swin {
+            parts.push(format!(
+                "windowed attention with a learned relative position bias per block ({}x{} windows; no absolute \
+                 position embedding)",
+                s.window, s.window
+            ));
         }
         if parts.is_empty() {
             "none".into()

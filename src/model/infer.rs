@@ -14,6 +14,9 @@ use super::layout::PrefixToken;
 
 impl Checkpoint {
     pub(super) fn build_config(&self, family: Family, root: &str) -> Result<VitConfig> {
+        if matches!(family, Family::TimmSwin | Family::HfSwin) {
+            return self.build_swin_config(family, root);
+        }
         let mut inferred = Vec::new();
         let probe = |c: &str| self.probe(family, root, c);
         let mismatch = |report: String| ModelError::Mismatch {
@@ -213,6 +216,8 @@ impl Checkpoint {
             }
             Family::HfVit | Family::HfBeit => prefix.len(),
             Family::HfDinov2 | Family::HfClip | Family::HfDinov3 | Family::HfSiglip => cls_only,
+            // (built by build_swin_config)
+            Family::TimmSwin | Family::HfSwin => 0,
         };
         let pos_grid = if abs_pos {
             let Some(grid) = grid_of(pos_prefix) else {
@@ -407,6 +412,7 @@ impl Checkpoint {
                     Family::TimmEva => (1e-6, "timm Eva"),
                     Family::Dinov3 | Family::HfDinov3 => (1e-5, "DINOv3"),
                     Family::TimmBeit => (1e-6, "timm BEiT"),
+                    Family::TimmSwin | Family::HfSwin => (1e-5, "Swin"),
                     Family::HfBeit => (1e-12, "transformers BeitConfig default"),
                     Family::HfSiglip => (1e-6, "transformers SiglipVisionConfig default"),
                     Family::HfVit => (1e-12, "transformers ViTConfig default"),
@@ -472,7 +478,11 @@ impl Checkpoint {
         // from the file it is reported missing rather than silently skipped.
         let pool_norm = probe("fc_norm.weight").is_some();
         let final_norm = match family {
-            Family::HfVit | Family::HfDinov2 | Family::HfDinov3 => true,
+            Family::HfVit
+            | Family::HfDinov2
+            | Family::HfDinov3
+            | Family::TimmSwin
+            | Family::HfSwin => true,
             Family::HfClip => false,
             Family::HfSiglip => true,
             // BeitModel's layernorm is an identity when it pools by the mean.
@@ -497,6 +507,7 @@ impl Checkpoint {
             abs_pos,
             rope,
             rel_pos,
+            swin: None,
             pool_heads: heads,
             pool_mlp_hidden: probe("attn_pool.mlp.fc2.weight")
                 .and_then(|s| s.get(1).copied())
@@ -513,7 +524,12 @@ impl Checkpoint {
                 Family::HfDinov2 => {
                     registers > 0 || hf_str("model_type") == Some("dinov2_with_registers")
                 }
-                Family::HfVit | Family::HfClip | Family::HfBeit | Family::HfSiglip => false,
+                Family::HfVit
+                | Family::HfClip
+                | Family::HfBeit
+                | Family::HfSiglip
+                | Family::TimmSwin
+                | Family::HfSwin => false,
             },
             patch_bias: probe("patch_embed.proj.bias").is_some(),
             qkv_bias: probe("blocks.0.attn.qkv.bias").is_some(),
@@ -634,7 +650,7 @@ impl Checkpoint {
 
     /// Mean/std from the config files, else the family's processor default (`distilled`: a DeiT in HF ViT
     /// naming, whose processor uses ImageNet's).
-    fn mean_std(
+    pub(super) fn mean_std(
         &self,
         family: Family,
         distilled: bool,
@@ -680,7 +696,7 @@ impl Checkpoint {
 
     /// Class names for a head with `n` classes: Hugging Face `id2label`, timm `label_names` (through
     /// `label_descriptions` when given), else the ImageNet-1k names shipped with vitscope for 1000 classes.
-    fn class_names(&self, n: Option<usize>, inferred: &mut Vec<String>) -> Vec<String> {
+    pub(super) fn class_names(&self, n: Option<usize>, inferred: &mut Vec<String>) -> Vec<String> {
         let Some(n) = n else { return Vec::new() };
         let json = self.config.as_ref();
         let indexed = |v: Option<&Value>| -> Option<Vec<String>> {

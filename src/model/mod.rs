@@ -13,6 +13,7 @@ pub mod naming;
 pub mod preprocess;
 pub mod source;
 pub mod store;
+pub mod swin;
 pub mod vit;
 mod weights_file;
 

@@ -181,6 +181,7 @@ pub fn source(
         Family::HfVit | Family::HfDinov2 => hf_vit_source(family, root, canonical, has),
         Family::HfClip => hf_clip_source(root, canonical),
         Family::HfSiglip => hf_siglip_source(root, canonical),
+        Family::TimmSwin | Family::HfSwin => super::swin::source(family, root, canonical),
         Family::TimmEva | Family::TimmBeit => Some(timm_eva_source(canonical, has)),
         Family::HfBeit => hf_vit_source(family, root, canonical, has),
         Family::Dinov3 => Some(dinov3_source(canonical, has)),
@@ -448,6 +449,7 @@ fn hf_clip_source(r: &str, canonical: &str) -> Option<Source> {
 pub fn ignorable(family: Family, root: &str, name: &str) -> Option<&'static str> {
     let rel = name.strip_prefix(root).unwrap_or(name);
     match family {
+        Family::TimmSwin | Family::HfSwin => super::swin::ignorable(rel),
         Family::HfVit | Family::HfDinov2 | Family::HfBeit if rel == "embeddings.mask_token" => {
             Some("mask token (pre-training only)")
         }

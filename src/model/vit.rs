@@ -25,6 +25,7 @@ use super::device::Precision;
 use super::error::{ModelError, Result};
 use super::layout::TokenLayout;
 use super::store::{AttentionStore, Kept, QueryKeys, TableBias, attend};
+use super::swin::SwinWeights;
 
 struct Linear {
     weight: Tensor,
@@ -135,6 +136,14 @@ pub struct Capture {
     pub image_embeds: Option<Tensor>,
     /// The attention-pooling head's attention over the final tokens `[heads, N]` (f32; SigLIP, timm `map`).
     pub pool_attention: Option<Tensor>,
+    /// Swin: each block's window attention `[windows, heads, M², M²]` (f32), with where it sits in `windows`.
+    /// `attentions` is then empty: there is no one attention matrix over all tokens.
+    pub window_attentions: Vec<Tensor>,
+    pub windows: Vec<super::swin::WindowMeta>,
+    /// Swin: each block's output tokens `[h·w, C]` on its stage's grid.
+    pub stage_hidden: Vec<Tensor>,
+    /// Swin: what global methods read instead of a matrix (they are refused with the reason).
+    pub windowed: Option<crate::analysis::source::Windowed>,
     pub layout: TokenLayout,
     /// Input height and width in pixels.
     pub input_hw: (usize, usize),
@@ -228,6 +237,8 @@ pub struct Vit {
     pos_embed: Option<Tensor>,
     /// The attention-pooling head (`Pool::Map`).
     map_head: Option<MapHead>,
+    /// A Swin's weights (stages, windows); `None` for a plain ViT.
+    swin: Option<SwinWeights>,
     /// BEiT's relative position bias table shared by every block.
     shared_rel_table: Option<Tensor>,
     patch_weight: Tensor,
@@ -277,7 +288,22 @@ impl Vit {
                 Ok(None)
             }
         };
-        let blocks = (0..config.num_hidden_layers)
+        // A Swin keeps its own weights; the blocks below are the plain ViT's.
+        let swin = match &config.swin {
+            Some(_) => Some(SwinWeights::new(
+                w.tensors
+                    .keys()
+                    .map(|k| Ok((k.clone(), w.need(k)?)))
+                    .collect::<Result<_>>()?,
+            )),
+            None => None,
+        };
+        let plain_layers = if swin.is_some() {
+            0
+        } else {
+            config.num_hidden_layers
+        };
+        let blocks = (0..plain_layers)
             .map(|i| {
                 let p = format!("blocks.{i}");
                 Ok(Block {
@@ -323,7 +349,9 @@ impl Vit {
             patch_bias: w.take("patch_embed.proj.bias")?,
             image_proj: w.take("image_proj.weight")?,
             norm_pre: optional_norm("norm_pre", config.pre_norm)?,
-            norm: optional_norm("norm", config.final_norm)?,
+            // Swin applies its final norm itself.
+            norm: optional_norm("norm", config.final_norm && swin.is_none())?,
+            swin,
             fc_norm: optional_norm("fc_norm", config.pool_norm)?,
             head: optional_linear("head")?,
             head_dist: optional_linear("head_dist")?,
@@ -579,6 +607,10 @@ impl Vit {
             logits: capture.logits.as_ref().map(detach).transpose()?,
             image_embeds: capture.image_embeds.as_ref().map(detach).transpose()?,
             pool_attention: capture.pool_attention.as_ref().map(detach).transpose()?,
+            window_attentions: Vec::new(),
+            windows: Vec::new(),
+            stage_hidden: Vec::new(),
+            windowed: None,
             ..capture
         };
         Ok((capture, grads, value))
@@ -611,6 +643,51 @@ impl Vit {
         let x = pixels
             .f_to_device(self.device)?
             .f_to_kind(self.precision.kind())?;
+        if let (Some(sw), Some(arch)) = (&self.swin, &self.config.swin) {
+            if store.is_none() {
+                return Err(ModelError::Invalid(
+                    "gradient methods need one attention matrix over all tokens per layer; a Swin attends inside \
+                     windows, so they are not defined for it"
+                        .into(),
+                ));
+            }
+            let run = super::swin::forward(
+                sw,
+                arch,
+                self.config.layer_norm_eps,
+                self.config.activation,
+                &x,
+                p,
+            )?;
+            let (pooled, logits, image_embeds, pool_attention) =
+                self.heads(&run.tokens, &layout)?;
+            if let Device::Cuda(i) = self.device {
+                tch::Cuda::synchronize(i as i64);
+            }
+            let forward_ms = start.elapsed().as_secs_f64() * 1e3;
+            let f32 = |t: Tensor| t.f_to_kind(Kind::Float);
+            let capture = Capture {
+                attentions: Vec::new(),
+                query_keys: None,
+                last_hidden_state: f32(run.tokens)?,
+                hidden_states: Vec::new(),
+                pooled: f32(pooled)?,
+                logits: logits.map(f32).transpose()?,
+                image_embeds: image_embeds.map(f32).transpose()?,
+                pool_attention,
+                windowed: Some(crate::analysis::source::Windowed {
+                    layers: run.attentions.len(),
+                    tokens: layout.num_tokens(),
+                }),
+                window_attentions: run.attentions,
+                windows: run.windows,
+                stage_hidden: run.hidden,
+                layout,
+                input_hw: (h, w),
+                forward_ms,
+            };
+            return Ok((capture, Vec::new()));
+        }
         let patches = x
             .f_conv2d(
                 &self.patch_weight,
@@ -691,6 +768,10 @@ impl Vit {
             logits: logits.map(f32).transpose()?,
             image_embeds: image_embeds.map(f32).transpose()?,
             pool_attention,
+            window_attentions: Vec::new(),
+            windows: Vec::new(),
+            stage_hidden: Vec::new(),
+            windowed: None,
             layout,
             input_hw: (h, w),
             forward_ms,

@@ -1,0 +1,728 @@
+//! Swin Transformer (Liu et al. 2021) in timm's and Hugging Face's namings: configuration from the weights,
+//! the canonical tensor list, and the forward pass with every block's window attention captured.
+//!
+//! ```text
+//! x = norm(patch_embed(pixels))                                   [H, W, C0]   (stem grid, patch P)
+//! per stage s:  s > 0: x = reduction(norm([x(0,0); x(1,0); x(0,1); x(1,1)]))   (2x2 merge, odd sides padded)
+//!   per block b: window M (or the stage's side if it is no larger), shift M/2 on odd blocks (0 if no larger)
+//!     y = norm1(x); roll by −shift and pad to whole windows (Hugging Face: pad, then roll)
+//!     per window: A = softmax(q·kᵀ/√d + B_rel + mask), B_rel[h, i, j] = table[(Δy+M−1)(2M−1) + Δx+M−1, h],
+//!                 mask −100 between tokens the roll brought from different regions
+//!     x = x + proj(A v) (windows merged, padding cropped, roll undone);  x = x + mlp(norm2(x))
+//! out = norm(x);  pooled = mean over tokens;  logits = head(pooled)
+//! ```
+//! The attention of a block is kept as `[windows, heads, M², M²]` in the model's own window order (row-major
+//! over the padded, rolled grid), with [`WindowMeta`] saying where each row sits on the image.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use tch::{Device, Kind, Tensor};
+
+use super::checkpoint::Checkpoint;
+use super::config::{Activation, Family, IMAGENET_MEAN, IMAGENET_STD, Pool, SwinArch, VitConfig};
+use super::error::{ModelError, Result};
+use super::naming::{Fit, Source};
+
+/// Where one block's window attention sits: its stage, that stage's grid (unpadded and padded to whole
+/// windows), the window and the roll. Token `t` of window `k` is padded-grid cell
+/// `((k / (padded_w / win_w)) · win_h + t / win_w, (k % (padded_w / win_w)) · win_w + t % win_w)` of the
+/// rolled grid; undo the roll (add `shift`, modulo the padded side for timm, the padded side for HF) to find
+/// the image cell.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowMeta {
+    pub stage: usize,
+    pub grid: (usize, usize),
+    pub padded: (usize, usize),
+    pub window: (usize, usize),
+    pub shift: (usize, usize),
+    /// Input pixels per cell of this stage's grid.
+    pub cell_px: usize,
+    /// Hugging Face pads before rolling (the roll wraps over the padded grid); timm rolls the unpadded grid.
+    pub pad_then_roll: bool,
+}
+
+impl WindowMeta {
+    pub fn windows(&self) -> (usize, usize) {
+        (self.padded.0 / self.window.0, self.padded.1 / self.window.1)
+    }
+    /// The image cell (row, col) of stage-grid coordinates of token `t` in window `k`, `None` for padding.
+    pub fn cell_of(&self, k: usize, t: usize) -> Option<(usize, usize)> {
+        let (_, nw) = self.windows();
+        let (r, c) = (
+            (k / nw) * self.window.0 + t / self.window.1,
+            (k % nw) * self.window.1 + t % self.window.1,
+        );
+        let (r, c) = if self.pad_then_roll {
+            // padded then rolled: undo the roll over the padded grid, then padding is what lies outside
+            (
+                (r + self.shift.0) % self.padded.0,
+                (c + self.shift.1) % self.padded.1,
+            )
+        } else {
+            // rolled then padded: padding is outside the grid, the rest undoes the roll over the grid
+            if r >= self.grid.0 || c >= self.grid.1 {
+                return None;
+            }
+            (
+                (r + self.shift.0) % self.grid.0,
+                (c + self.shift.1) % self.grid.1,
+            )
+        };
+        (r < self.grid.0 && c < self.grid.1).then_some((r, c))
+    }
+    /// The window and the token in it that hold image cell (row, col) of this stage's grid.
+    pub fn locate(&self, row: usize, col: usize) -> Option<(usize, usize)> {
+        let (_, nw) = self.windows();
+        let (sr, sc) = if self.pad_then_roll {
+            (
+                (row + self.padded.0 - self.shift.0 % self.padded.0) % self.padded.0,
+                (col + self.padded.1 - self.shift.1 % self.padded.1) % self.padded.1,
+            )
+        } else {
+            (
+                (row + self.grid.0 - self.shift.0 % self.grid.0) % self.grid.0,
+                (col + self.grid.1 - self.shift.1 % self.grid.1) % self.grid.1,
+            )
+        };
+        if row >= self.grid.0 || col >= self.grid.1 {
+            return None;
+        }
+        let k = (sr / self.window.0) * nw + sc / self.window.1;
+        let t = (sr % self.window.0) * self.window.1 + sc % self.window.1;
+        Some((k, t))
+    }
+}
+
+/// Block `b` of stage `s`, canonical (timm) prefix.
+fn block(s: usize, b: usize) -> String {
+    format!("layers.{s}.blocks.{b}")
+}
+
+/// Every canonical tensor of a Swin configuration with its shape.
+pub(super) fn canonical(cfg: &VitConfig, arch: &SwinArch) -> Vec<(String, Vec<usize>)> {
+    let mut e: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut add = |n: String, s: Vec<usize>| e.push((n, s));
+    let (c0, p) = (arch.dims[0], cfg.patch_size);
+    add("patch_embed.proj.weight".into(), vec![c0, 3, p, p]);
+    add("patch_embed.proj.bias".into(), vec![c0]);
+    add("patch_embed.norm.weight".into(), vec![c0]);
+    add("patch_embed.norm.bias".into(), vec![c0]);
+    let m = arch.window;
+    for (s, &depth) in arch.depths.iter().enumerate() {
+        let d = arch.dims[s];
+        if s > 0 {
+            let prev = arch.dims[s - 1];
+            add(format!("layers.{s}.downsample.norm.weight"), vec![4 * prev]);
+            add(format!("layers.{s}.downsample.norm.bias"), vec![4 * prev]);
+            add(
+                format!("layers.{s}.downsample.reduction.weight"),
+                vec![d, 4 * prev],
+            );
+        }
+        for b in 0..depth {
+            let k = block(s, b);
+            let mh = arch.mlp_hidden[s];
+            for (name, shape) in [
+                ("norm1.weight", vec![d]),
+                ("norm1.bias", vec![d]),
+                ("attn.qkv.weight", vec![3 * d, d]),
+                ("attn.qkv.bias", vec![3 * d]),
+                (
+                    "attn.relative_position_bias_table",
+                    vec![(2 * m - 1) * (2 * m - 1), arch.heads[s]],
+                ),
+                ("attn.proj.weight", vec![d, d]),
+                ("attn.proj.bias", vec![d]),
+                ("norm2.weight", vec![d]),
+                ("norm2.bias", vec![d]),
+                ("mlp.fc1.weight", vec![mh, d]),
+                ("mlp.fc1.bias", vec![mh]),
+                ("mlp.fc2.weight", vec![d, mh]),
+                ("mlp.fc2.bias", vec![d]),
+            ] {
+                add(format!("{k}.{name}"), shape);
+            }
+        }
+    }
+    let last = *arch.dims.last().unwrap_or(&0);
+    add("norm.weight".into(), vec![last]);
+    add("norm.bias".into(), vec![last]);
+    if let Some(c) = cfg.num_classes {
+        add("head.weight".into(), vec![c, last]);
+        add("head.bias".into(), vec![c]);
+    }
+    e
+}
+
+/// File tensors behind a canonical Swin tensor.
+pub(super) fn source(family: Family, r: &str, canonical: &str) -> Option<Source> {
+    let one = |n: String| {
+        Some(Source {
+            files: vec![n],
+            fit: Fit::Same,
+        })
+    };
+    if family == Family::TimmSwin {
+        return match canonical {
+            "head.weight" => one("head.fc.weight".into()),
+            "head.bias" => one("head.fc.bias".into()),
+            c => one(c.into()),
+        };
+    }
+    let e = format!("{r}embeddings.");
+    if let Some(rest) = canonical.strip_prefix("layers.") {
+        let (s, rest) = rest.split_once('.')?;
+        let s: usize = s.parse().ok()?;
+        if let Some(param) = rest.strip_prefix("downsample.") {
+            // Hugging Face merges at the end of the stage before.
+            return one(format!(
+                "{r}encoder.layers.{}.downsample.{param}",
+                s.checked_sub(1)?
+            ));
+        }
+        let rest = rest.strip_prefix("blocks.")?;
+        let (b, part) = rest.split_once('.')?;
+        let p = format!("{r}encoder.layers.{s}.blocks.{b}.");
+        let (module, param) = part.rsplit_once('.')?;
+        let name = match module {
+            "norm1" => "layernorm_before",
+            "norm2" => "layernorm_after",
+            "attn.qkv" => {
+                return Some(Source {
+                    files: ["query", "key", "value"]
+                        .iter()
+                        .map(|n| format!("{p}attention.self.{n}.{param}"))
+                        .collect(),
+                    fit: Fit::Cat,
+                });
+            }
+            "attn" if param == "relative_position_bias_table" => {
+                return one(format!("{p}attention.self.relative_position_bias_table"));
+            }
+            "attn.proj" => "attention.output.dense",
+            "mlp.fc1" => "intermediate.dense",
+            "mlp.fc2" => "output.dense",
+            _ => return None,
+        };
+        return one(format!("{p}{name}.{param}"));
+    }
+    match canonical {
+        "patch_embed.proj.weight" => one(format!("{e}patch_embeddings.projection.weight")),
+        "patch_embed.proj.bias" => one(format!("{e}patch_embeddings.projection.bias")),
+        "patch_embed.norm.weight" => one(format!("{e}norm.weight")),
+        "patch_embed.norm.bias" => one(format!("{e}norm.bias")),
+        "norm.weight" => one(format!("{r}layernorm.weight")),
+        "norm.bias" => one(format!("{r}layernorm.bias")),
+        "head.weight" => one("classifier.weight".into()),
+        "head.bias" => one("classifier.bias".into()),
+        _ => None,
+    }
+}
+
+/// Tensors a Swin checkpoint may carry that inference recomputes or does not use.
+pub(super) fn ignorable(rel: &str) -> Option<&'static str> {
+    if rel.ends_with("relative_position_index") {
+        Some("relative position index buffer (recomputed)")
+    } else if rel.ends_with("attn_mask") {
+        Some("shifted-window mask buffer (recomputed for each input)")
+    } else if rel == "embeddings.mask_token" {
+        Some("mask token (pre-training only)")
+    } else {
+        None
+    }
+}
+
+impl Checkpoint {
+    /// A Swin configuration from the weights' shapes, checked against the config files.
+    pub(super) fn build_swin_config(&self, family: Family, root: &str) -> Result<VitConfig> {
+        let mismatch = |report: String| ModelError::Mismatch {
+            family: family.name().into(),
+            report,
+        };
+        let probe = |c: &str| self.probe(family, root, c);
+        let mut inferred = Vec::new();
+        let json = self.config.as_ref();
+        let model_args = json.and_then(|c| c.get("model_args"));
+        let said = |hf: &str, timm: &str| -> Option<&Value> {
+            json.and_then(|c| c.get(hf))
+                .filter(|v| !v.is_null())
+                .or_else(|| {
+                    model_args
+                        .and_then(|a| a.get(timm))
+                        .filter(|v| !v.is_null())
+                })
+        };
+        if self.contains(&format!("{root}embeddings.position_embeddings"))
+            || self.contains("absolute_pos_embed")
+        {
+            return Err(mismatch(
+                "this Swin adds an absolute position embedding (use_absolute_embeddings / ape), which vitscope \
+                 does not compute"
+                    .into(),
+            ));
+        }
+        if self.contains(&format!(
+            "{root}encoder.layers.0.blocks.0.attention.self.logit_scale"
+        )) || self.contains("layers.0.blocks.0.attn.logit_scale")
+        {
+            return Err(mismatch(
+                "this is a Swin V2 (cosine attention with logit_scale and a continuous position bias MLP), which \
+                 vitscope does not open yet; Swin V1 checkpoints open"
+                    .into(),
+            ));
+        }
+        let proj = probe("patch_embed.proj.weight").unwrap_or_default();
+        if proj.len() != 4 || proj[1] != 3 || proj[2] != proj[3] || proj[2] == 0 {
+            return Err(mismatch(format!(
+                "the patch projection has shape {proj:?}; vitscope needs [width, 3, P, P]"
+            )));
+        }
+        let patch = proj[2];
+        let stages = (0..)
+            .take_while(|s| probe(&format!("{}.norm1.weight", block(*s, 0))).is_some())
+            .count();
+        if stages == 0 {
+            return Err(mismatch("no Swin stages found".into()));
+        }
+        let (mut dims, mut depths, mut heads, mut mlp_hidden) = (vec![], vec![], vec![], vec![]);
+        let mut window = None;
+        for s in 0..stages {
+            let depth = (0..)
+                .take_while(|b| probe(&format!("{}.norm1.weight", block(s, *b))).is_some())
+                .count();
+            let first = block(s, 0);
+            let dim = probe(&format!("{first}.norm1.weight"))
+                .and_then(|v| v.first().copied())
+                .unwrap_or(0);
+            let table =
+                probe(&format!("{first}.attn.relative_position_bias_table")).ok_or_else(|| {
+                    mismatch(format!("stage {s} has no relative position bias table"))
+                })?;
+            let side = (table.first().copied().unwrap_or(0) as f64).sqrt().round() as usize;
+            if table.len() != 2 || side * side != table[0] || side % 2 == 0 {
+                return Err(mismatch(format!(
+                    "stage {s}'s relative position bias table has shape {table:?}; a window of side M needs \
+                     [(2M-1)^2, heads]"
+                )));
+            }
+            let m = side.div_ceil(2);
+            if *window.get_or_insert(m) != m {
+                return Err(mismatch(format!(
+                    "stage {s} has {m}x{m} windows, stage 0 {w}x{w}: vitscope computes one window size for \
+                     every stage",
+                    w = window.unwrap_or(m)
+                )));
+            }
+            let fc1 = probe(&format!("{first}.mlp.fc1.weight")).unwrap_or_default();
+            dims.push(dim);
+            depths.push(depth);
+            heads.push(table[1]);
+            mlp_hidden.push(fc1.first().copied().unwrap_or(0));
+            if heads[s] == 0 || dim % heads[s] != 0 {
+                return Err(mismatch(format!(
+                    "stage {s}: {} heads do not divide the width {dim}",
+                    heads[s]
+                )));
+            }
+        }
+        let window = window.unwrap_or(7);
+        let as_list = |v: &Value| -> Option<Vec<usize>> {
+            v.as_array()?
+                .iter()
+                .map(|x| x.as_u64().map(|n| n as usize))
+                .collect()
+        };
+        for (what, hf, timm, found) in [
+            ("the stage depths", "depths", "depths", &depths),
+            ("the heads per stage", "num_heads", "num_heads", &heads),
+        ] {
+            if let Some(v) = said(hf, timm).and_then(as_list)
+                && &v != found
+            {
+                return Err(mismatch(format!(
+                    "config.json says {what} are {v:?} ({hf}) but the weights hold {found:?}"
+                )));
+            }
+        }
+        if let Some(w) = said("window_size", "window_size").and_then(Value::as_u64)
+            && w as usize != window
+        {
+            return Err(mismatch(format!(
+                "config.json says window_size {w} but the relative position tables are for {window}x{window}"
+            )));
+        }
+        let d = *dims.last().unwrap_or(&0);
+        let num_classes = probe("head.weight").and_then(|s| s.first().copied());
+        let hf = family == Family::HfSwin;
+        let eps = match json
+            .and_then(|c| c.get("layer_norm_eps"))
+            .and_then(Value::as_f64)
+        {
+            Some(e) if e.is_finite() && e > 0.0 && e < 1.0 => e,
+            _ => {
+                inferred.push("LayerNorm eps = 1e-5 (PyTorch's default, as Swin uses)".into());
+                1e-5
+            }
+        };
+        let activation = match json
+            .and_then(|c| c.get("hidden_act"))
+            .and_then(Value::as_str)
+        {
+            None | Some("gelu") => Activation::Gelu,
+            Some(other) => {
+                return Err(mismatch(format!(
+                    "unsupported activation hidden_act = {other}"
+                )));
+            }
+        };
+        let size = json
+            .and_then(|c| {
+                c.get("image_size")
+                    .or_else(|| model_args.and_then(|a| a.get("img_size")))
+            })
+            .and_then(|v| match v {
+                Value::Array(a) if a.len() == 2 => {
+                    Some((a[0].as_u64()? as usize, a[1].as_u64()? as usize))
+                }
+                v => v.as_u64().map(|s| (s as usize, s as usize)),
+            })
+            .or_else(|| {
+                let a = json?.get("pretrained_cfg")?.get("input_size")?.as_array()?;
+                Some((a.get(1)?.as_u64()? as usize, a.get(2)?.as_u64()? as usize))
+            })
+            .unwrap_or_else(|| {
+                inferred
+                    .push("training size 224x224 px (no image size in the config files)".into());
+                (224, 224)
+            });
+        let arch = SwinArch {
+            dims,
+            depths,
+            heads,
+            mlp_hidden,
+            window,
+            hf_order: hf,
+        };
+        let mut cfg = VitConfig {
+            family,
+            description: String::new(),
+            root: root.into(),
+            hidden_size: d,
+            num_hidden_layers: arch.depths.iter().sum(),
+            num_attention_heads: *arch.heads.last().unwrap_or(&1),
+            mlp_hidden: *arch.mlp_hidden.last().unwrap_or(&0),
+            activation,
+            patch_size: patch,
+            pos_grid: (size.0 / patch, size.1 / patch),
+            abs_pos: false,
+            rope: None,
+            rel_pos: None,
+            swin: Some(arch),
+            prefix: Vec::new(),
+            pos_prefix: 0,
+            pos_antialias: false,
+            patch_bias: true,
+            qkv_bias: true,
+            proj_bias: true,
+            mlp_bias: true,
+            attn_norm: false,
+            mlp_norm: false,
+            pool_heads: 0,
+            pool_mlp_hidden: 0,
+            pre_norm: false,
+            layer_scale: false,
+            final_norm: true,
+            pool_norm: false,
+            pool: Pool::Avg,
+            layer_norm_eps: eps,
+            num_classes,
+            class_names: Vec::new(),
+            dist_head: false,
+            projection_dim: None,
+            image_mean: IMAGENET_MEAN,
+            image_std: IMAGENET_STD,
+            image_size: size,
+            inferred,
+        };
+        let (mean, std) = self.mean_std(family, false, &mut cfg.inferred);
+        cfg.image_mean = mean;
+        cfg.image_std = std;
+        cfg.class_names = self.class_names(num_classes, &mut cfg.inferred);
+        cfg.description = match json {
+            Some(c) if !hf => format!(
+                "timm {}",
+                c.get("architecture")
+                    .and_then(Value::as_str)
+                    .unwrap_or("SwinTransformer")
+            ),
+            Some(c) => format!(
+                "Hugging Face {}",
+                c.get("architectures")
+                    .and_then(|a| a.get(0))
+                    .and_then(Value::as_str)
+                    .unwrap_or("Swin")
+            ),
+            None => format!("{} (no config.json)", family.name()),
+        };
+        Ok(cfg)
+    }
+}
+
+/// Validated Swin weights on the model's device.
+pub(super) struct SwinWeights {
+    tensors: BTreeMap<String, Tensor>,
+}
+
+impl SwinWeights {
+    pub(super) fn new(tensors: BTreeMap<String, Tensor>) -> SwinWeights {
+        SwinWeights { tensors }
+    }
+    fn get(&self, name: &str) -> Result<&Tensor> {
+        self.tensors
+            .get(name)
+            .ok_or_else(|| ModelError::Invalid(format!("missing Swin tensor {name}")))
+    }
+    fn linear(&self, p: &str, x: &Tensor) -> Result<Tensor> {
+        let bias = self.tensors.get(&format!("{p}.bias"));
+        Ok(x.f_linear(self.get(&format!("{p}.weight"))?, bias)?)
+    }
+    fn norm(&self, p: &str, x: &Tensor, eps: f64) -> Result<Tensor> {
+        let w = self.get(&format!("{p}.weight"))?;
+        Ok(x.f_layer_norm(
+            [w.size()[0]],
+            Some(w),
+            Some(self.get(&format!("{p}.bias"))?),
+            eps,
+            false,
+        )?)
+    }
+}
+
+/// One Swin forward pass: the final tokens `[N, D]`, every block's window attention (f32) with its placement,
+/// and the tokens of every block `[H·W, C]` (the stage's grid).
+pub(super) struct SwinRun {
+    pub tokens: Tensor,
+    pub attentions: Vec<Tensor>,
+    pub windows: Vec<WindowMeta>,
+    pub hidden: Vec<Tensor>,
+}
+
+/// The shifted-window mask `[windows, M², M²]` (0 within a region, −100 across) on a padded grid.
+fn shift_mask(meta: &WindowMeta, device: Device, kind: Kind) -> Result<Option<Tensor>> {
+    if meta.shift == (0, 0) {
+        return Ok(None);
+    }
+    let (hp, wp) = meta.padded;
+    let (wh, ww) = meta.window;
+    let (sh, sw) = meta.shift;
+    // Region labels of the padded grid: slices [0, −M), [−M, −s), [−s, end) per axis (both families).
+    let region = |i: usize, n: usize, m: usize, s: usize| -> usize {
+        if i < n - m {
+            0
+        } else if i < n - s {
+            1
+        } else {
+            2
+        }
+    };
+    let (nh, nw) = (hp / wh, wp / ww);
+    let area = wh * ww;
+    let mut labels = vec![0usize; nh * nw * area];
+    for r in 0..hp {
+        for c in 0..wp {
+            let k = (r / wh) * nw + c / ww;
+            let t = (r % wh) * ww + c % ww;
+            labels[k * area + t] = region(r, hp, wh, sh) * 3 + region(c, wp, ww, sw);
+        }
+    }
+    let mut mask = vec![0f32; nh * nw * area * area];
+    for k in 0..nh * nw {
+        for i in 0..area {
+            for j in 0..area {
+                if labels[k * area + i] != labels[k * area + j] {
+                    mask[(k * area + i) * area + j] = -100.0;
+                }
+            }
+        }
+    }
+    Ok(Some(
+        Tensor::f_from_slice(&mask)?
+            .f_reshape([(nh * nw) as i64, area as i64, area as i64])?
+            .f_to_device(device)?
+            .f_to_kind(kind)?,
+    ))
+}
+
+/// Index into a `(2M−1)²` table for a `wh × ww` window (the M×M table's offsets; a smaller window uses the
+/// offsets it has).
+fn rel_index(m: usize, wh: usize, ww: usize, device: Device) -> Result<Tensor> {
+    let area = wh * ww;
+    let mut idx = Vec::with_capacity(area * area);
+    for i in 0..area {
+        for j in 0..area {
+            let dy = (i / ww) as i64 - (j / ww) as i64 + m as i64 - 1;
+            let dx = (i % ww) as i64 - (j % ww) as i64 + m as i64 - 1;
+            idx.push(dy * (2 * m as i64 - 1) + dx);
+        }
+    }
+    Ok(Tensor::f_from_slice(&idx)?.f_to_device(device)?)
+}
+
+/// The forward pass of `arch` on `pixels` `[1, 3, H, W]` already on the device, in the model's precision.
+pub(super) fn forward(
+    w: &SwinWeights,
+    arch: &SwinArch,
+    eps: f64,
+    act: Activation,
+    pixels: &Tensor,
+    patch: i64,
+) -> Result<SwinRun> {
+    let x = pixels.f_conv2d(
+        w.get("patch_embed.proj.weight")?,
+        Some(w.get("patch_embed.proj.bias")?),
+        [patch, patch],
+        [0, 0],
+        [1, 1],
+        1,
+    )?; // [1, C, h, w]
+    let mut x = w.norm("patch_embed.norm", &x.f_permute([0, 2, 3, 1])?, eps)?; // [1, h, w, C]
+    let (mut attentions, mut windows, mut hidden) = (vec![], vec![], vec![]);
+    let mut cell_px = patch as usize;
+    for (s, &depth) in arch.depths.iter().enumerate() {
+        if s > 0 {
+            x = merge(w, s, &x, eps)?;
+            cell_px *= 2;
+        }
+        let (h, wd) = (x.size()[1] as usize, x.size()[2] as usize);
+        for b in 0..depth {
+            let p = block(s, b);
+            let ((wh, ww), shift) = arch.window_and_shift(b, h, wd);
+            if wh > arch.window || ww > arch.window {
+                return Err(ModelError::InputSize(format!(
+                    "stage {s}'s grid {h}x{wd} needs {wh}x{ww} windows, larger than the trained {m}x{m}",
+                    m = arch.window
+                )));
+            }
+            let meta = WindowMeta {
+                stage: s,
+                grid: (h, wd),
+                padded: (h.div_ceil(wh) * wh, wd.div_ceil(ww) * ww),
+                window: (wh, ww),
+                shift,
+                cell_px,
+                pad_then_roll: arch.hf_order,
+            };
+            let (y, attn) = window_block(w, &p, &x, &meta, arch, eps)?;
+            x = x.f_add(&y)?;
+            let n2 = w.norm(&format!("{p}.norm2"), &x, eps)?;
+            let hdn = w.linear(&format!("{p}.mlp.fc1"), &n2)?;
+            let hdn = match act {
+                Activation::Gelu => hdn.f_gelu("none")?,
+                _ => hdn.f_gelu("tanh")?,
+            };
+            x = x.f_add(&w.linear(&format!("{p}.mlp.fc2"), &hdn)?)?;
+            hidden.push(x.f_reshape([(h * wd) as i64, -1])?);
+            attentions.push(attn);
+            windows.push(meta);
+        }
+    }
+    let c = x.size()[3];
+    let tokens = w.norm("norm", &x.f_reshape([-1, c])?, eps)?;
+    Ok(SwinRun {
+        tokens,
+        attentions,
+        windows,
+        hidden,
+    })
+}
+
+/// 2×2 patch merging at the start of stage `s`: `[1, h, w, C]` → `[1, ⌈h/2⌉, ⌈w/2⌉, 2C]`.
+fn merge(w: &SwinWeights, s: usize, x: &Tensor, eps: f64) -> Result<Tensor> {
+    let (h, wd, c) = (x.size()[1], x.size()[2], x.size()[3]);
+    let x = x.f_pad([0, 0, 0, wd % 2, 0, h % 2], "constant", Some(0.0))?;
+    let (h, wd) = (x.size()[1], x.size()[2]);
+    let x = x
+        .f_reshape([1, h / 2, 2, wd / 2, 2, c])?
+        .f_permute([0, 1, 3, 4, 2, 5])?
+        .f_flatten(3, -1)?; // [x(0,0), x(1,0), x(0,1), x(1,1)] per merged cell
+    let x = w.norm(&format!("layers.{s}.downsample.norm"), &x, eps)?;
+    w.linear(&format!("layers.{s}.downsample.reduction"), &x)
+}
+
+/// One block's windowed attention branch on `x` `[1, h, w, C]`: the update `[1, h, w, C]` and the attention
+/// `[windows, heads, area, area]` (f32).
+fn window_block(
+    w: &SwinWeights,
+    p: &str,
+    x: &Tensor,
+    meta: &WindowMeta,
+    arch: &SwinArch,
+    eps: f64,
+) -> Result<(Tensor, Tensor)> {
+    let (h, wd) = (meta.grid.0 as i64, meta.grid.1 as i64);
+    let (hp, wp) = (meta.padded.0 as i64, meta.padded.1 as i64);
+    let (wh, ww) = (meta.window.0 as i64, meta.window.1 as i64);
+    let (sh, sw) = (meta.shift.0 as i64, meta.shift.1 as i64);
+    let c = x.size()[3];
+    let y = w.norm(&format!("{p}.norm1"), x, eps)?;
+    let pad = |t: &Tensor| t.f_pad([0, 0, 0, wp - wd, 0, hp - h], "constant", Some(0.0));
+    let roll = |t: &Tensor, a: i64, b: i64| -> Result<Tensor> {
+        Ok(if (a, b) == (0, 0) {
+            t.shallow_clone()
+        } else {
+            t.f_roll([a, b], [1, 2])?
+        })
+    };
+    let y = if meta.pad_then_roll {
+        roll(&pad(&y)?, -sh, -sw)?
+    } else {
+        pad(&roll(&y, -sh, -sw)?)?
+    };
+    let (nh, nw) = (hp / wh, wp / ww);
+    let area = wh * ww;
+    let windows = y
+        .f_reshape([nh, wh, nw, ww, c])?
+        .f_permute([0, 2, 1, 3, 4])?
+        .f_reshape([nh * nw, area, c])?;
+    let s = meta.stage;
+    let heads = arch.heads[s] as i64;
+    let hd = c / heads;
+    let qkv = w
+        .linear(&format!("{p}.attn.qkv"), &windows)?
+        .f_reshape([nh * nw, area, 3, heads, hd])?
+        .f_permute([2, 0, 3, 1, 4])?; // [3, nW, heads, area, hd]
+    let q = qkv.f_get(0)?.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
+    let (k, v) = (qkv.f_get(1)?, qkv.f_get(2)?);
+    let table = w.get(&format!("{p}.attn.relative_position_bias_table"))?;
+    let bias = table
+        .f_index_select(
+            0,
+            &rel_index(arch.window, wh as usize, ww as usize, x.device())?,
+        )?
+        .f_reshape([area, area, heads])?
+        .f_permute([2, 0, 1])?; // [heads, area, area]
+    let mut scores = q.f_matmul(&k.f_transpose(-1, -2)?)?.f_add(&bias)?;
+    if let Some(mask) = shift_mask(meta, x.device(), scores.kind())? {
+        scores = scores.f_add(&mask.f_unsqueeze(1)?)?;
+    }
+    let attn = scores.f_softmax(-1, Kind::Float)?;
+    let out = attn
+        .f_to_kind(v.kind())?
+        .f_matmul(&v)?
+        .f_transpose(1, 2)?
+        .f_reshape([nh * nw, area, c])?;
+    let out = w.linear(&format!("{p}.attn.proj"), &out)?;
+    let out = out
+        .f_reshape([nh, nw, wh, ww, c])?
+        .f_permute([0, 2, 1, 3, 4])?
+        .f_reshape([1, hp, wp, c])?;
+    let crop = |t: &Tensor| -> Result<Tensor> { Ok(t.f_narrow(1, 0, h)?.f_narrow(2, 0, wd)?) };
+    let out = if meta.pad_then_roll {
+        crop(&roll(&out, sh, sw)?)?
+    } else {
+        roll(&crop(&out)?, sh, sw)?
+    };
+    Ok((out, attn))
+}
