@@ -8,7 +8,7 @@ use common::ui::{click_at, settle};
 use common::*;
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable;
-use vitscope::analysis::HeadSel;
+use vitscope::analysis::{HeadSel, RowsKind};
 use vitscope::jobs::QuerySpec;
 use vitscope::model::AttentionStore;
 use vitscope::ui::App;
@@ -304,4 +304,66 @@ fn attention_storage_reruns_and_keeps_the_maps() {
             rows.patch_map(s.layer, s.head)
         );
     }
+}
+
+#[test]
+fn siglip_and_swin_open_with_their_own_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let load = |h: &mut Harness<'static, App>, case: &str| {
+        h.state_mut().state.model_field = fixture(&format!("zoo/{case}")).display().to_string();
+        h.get_by_label("Load model").click();
+        settle(h);
+        assert!(
+            h.state().state.error.is_none(),
+            "{case}: {:?}",
+            h.state().state.error
+        );
+    };
+    // SigLIP: no CLS, so the probe of the attention-pooling head is the query, with its own button; a patch
+    // click leaves it and the button brings it back.
+    load(&mut h, "hf_siglip_vision");
+    let rows = h.state().state.rows.clone().unwrap();
+    assert_eq!(rows.kind, RowsKind::Probe);
+    assert!(h.query_by_label("Query CLS").is_none());
+    assert!(h.query_by_label_contains("Query: MAP").is_some());
+    let per_head = rows.row(0, HeadSel::Head(1));
+    assert!(
+        (per_head.iter().sum::<f32>() - 1.0).abs() < 1e-4,
+        "a softmax row"
+    );
+    let rect = h.get_by_label("Attention map").rect();
+    click_at(&mut h, rect.center());
+    assert_eq!(h.state().state.rows.as_ref().unwrap().kind, RowsKind::Token);
+    h.get_by_label("Query MAP").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Probe);
+    assert_eq!(h.state().state.rows.as_ref().unwrap().kind, RowsKind::Probe);
+
+    // Swin: a click shows the clicked cell's window in every block, nothing outside it.
+    load(&mut h, "timm_swin");
+    let rect = h.get_by_label("Attention map").rect();
+    click_at(
+        &mut h,
+        rect.min + egui::vec2(rect.width() * 0.3, rect.height() * 0.6),
+    );
+    let s = &h.state().state;
+    let rows = s.rows.as_ref().unwrap();
+    assert_eq!(rows.kind, RowsKind::Windows);
+    assert!(matches!(s.query, QuerySpec::Patch(..)));
+    assert_eq!(rows.layers, 4);
+    for l in 0..4 {
+        let row = rows.row(l, HeadSel::Mean);
+        // a 3x3 window of stage cells; a stage-1 cell covers 2x2 stem cells
+        let cells = row.iter().filter(|v| **v > 0.0).count();
+        assert!(
+            cells > 0 && cells <= if l < 2 { 9 } else { 36 },
+            "block {l}: {cells}"
+        );
+        assert!(row.iter().sum::<f32>() <= 1.0 + 1e-5);
+    }
+    assert!(
+        h.query_by_label_contains("Swin: each block attends inside windows")
+            .is_some()
+    );
 }

@@ -39,10 +39,13 @@ fn the_download_button_fetches_and_opens_a_repo_id() {
     hub.stall.store(true, Ordering::SeqCst);
     h.get_by_label("Download from the hub").click();
     let waiting = Instant::now();
-    while !h
+    // Wait until the weights are on the way and a frame has shown their progress with its Cancel button
+    // (the app reads the worker's progress once per frame, so the button can lag the progress by a frame).
+    while !(h
         .state()
         .progress()
         .is_some_and(|(what, _, _)| what.contains("model.safetensors"))
+        && h.query_by_label("Cancel").is_some())
     {
         assert!(
             waiting.elapsed() < Duration::from_secs(20),

@@ -30,10 +30,24 @@ impl HeadSel {
     }
 }
 
+/// What a [`QueryRows`] holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowsKind {
+    /// Row `query` of every layer's attention.
+    Token,
+    /// The attention-pooling probe's attention (SigLIP's MAP head), the same at every layer.
+    Probe,
+    /// A Swin: for the query cell, each block's window row placed on the finest (stem) grid, zero outside
+    /// the window, the head mean (stages have different head counts).
+    Windows,
+}
+
 /// The attention rows of one query token for every layer and head, on the CPU.
 #[derive(Debug, Clone)]
 pub struct QueryRows {
     pub query: usize,
+    /// What the rows are when they are not a token's rows of the layers' attention matrices.
+    pub kind: RowsKind,
     pub layers: usize,
     pub heads: usize,
     pub layout: TokenLayout,
@@ -67,6 +81,7 @@ impl QueryRows {
         let data = Vec::<f32>::try_from(stacked.f_flatten(0, -1)?)?;
         Ok(QueryRows {
             query,
+            kind: RowsKind::Token,
             layers: size[0] as usize,
             heads: size[1] as usize,
             layout: layout.clone(),
@@ -76,6 +91,45 @@ impl QueryRows {
 
     pub fn tokens(&self) -> usize {
         self.layout.num_tokens()
+    }
+
+    /// The query's name: `CLS`, `patch (r, c)`, `MAP`.
+    pub fn label(&self) -> String {
+        match self.kind {
+            RowsKind::Probe => "MAP".into(),
+            _ => self.layout.token_label(self.query),
+        }
+    }
+
+    /// The attention-pooling probe's attention `[heads, N]` as rows: the probe attends once, after the last
+    /// block, so every layer holds that same row (the view says so).
+    pub fn from_probe(
+        pool: &Tensor,
+        layers: usize,
+        layout: &TokenLayout,
+    ) -> Result<QueryRows, super::AnalysisError> {
+        let heads = pool.size()[0] as usize;
+        let row = Vec::<f32>::try_from(
+            pool.f_to_device(Device::Cpu)?
+                .f_to_kind(Kind::Float)?
+                .f_contiguous()?
+                .f_flatten(0, -1)?,
+        )?;
+        if row.len() != heads * layout.num_tokens() {
+            return Err(super::AnalysisError::Invalid(format!(
+                "a probe attention of {} values for {heads} heads and {} tokens",
+                row.len(),
+                layout.num_tokens()
+            )));
+        }
+        Ok(QueryRows {
+            query: 0,
+            kind: RowsKind::Probe,
+            layers,
+            heads,
+            layout: layout.clone(),
+            data: row.repeat(layers.max(1)),
+        })
     }
 
     /// The full row (all tokens) for `layer` and `head`.

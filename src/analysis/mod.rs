@@ -38,8 +38,9 @@ pub mod pca;
 pub mod rollout;
 pub mod source;
 pub mod tokens;
+pub mod window;
 
-pub use attention::{HeadSel, QueryRows};
+pub use attention::{HeadSel, QueryRows, RowsKind};
 pub use distance::{HeadStats, PrefixConvention, head_stats};
 pub use embeddings::{PatchFilters, PosSimilarity, patch_filter_components, position_similarity};
 pub use flow::{Progress, attention_flow, attention_flow_with};

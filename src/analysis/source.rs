@@ -118,7 +118,12 @@ impl Capture {
         let bytes = |t: &Tensor| (t.numel() * t.kind().elt_size_in_bytes()) as u64;
         match &self.query_keys {
             Some(qk) => qk.queries.iter().chain(&qk.keys).map(bytes).sum(),
-            None => self.attentions.iter().map(bytes).sum(),
+            None => self
+                .attentions
+                .iter()
+                .chain(&self.window_attentions)
+                .map(bytes)
+                .sum(),
         }
     }
 

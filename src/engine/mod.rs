@@ -282,13 +282,32 @@ impl Engine {
         m.vit.forward_with_gradients(&run.input, target)
     }
 
-    /// Attention rows of `query` for every layer and head.
+    /// The grid a query names a patch of: the model's tokens, or for a Swin its finest (stem) grid.
+    pub fn query_layout(&self) -> Option<TokenLayout> {
+        let cap = &self.run.as_ref()?.capture;
+        crate::analysis::window::stem_layout(cap).or_else(|| Some(cap.layout.clone()))
+    }
+
+    /// Attention rows of `query` (a token of [`Engine::query_layout`]) for every layer and head; for a Swin,
+    /// its window rows.
     pub fn query_rows(&self, query: usize) -> Option<Result<QueryRows>> {
         let run = self.run.as_ref()?;
+        let cap = &run.capture;
         Some(
-            QueryRows::from_attentions(run.capture.source(), &run.capture.layout, query)
-                .map_err(Into::into),
+            if cap.windows.is_empty() {
+                QueryRows::from_attentions(cap.source(), &cap.layout, query)
+            } else {
+                crate::analysis::window::window_rows(cap, query)
+            }
+            .map_err(Into::into),
         )
+    }
+
+    /// The attention-pooling probe's rows, for a model that pools by attention.
+    pub fn probe_rows(&self) -> Option<Result<QueryRows>> {
+        let cap = &self.run.as_ref()?.capture;
+        let pool = cap.pool_attention.as_ref()?;
+        Some(QueryRows::from_probe(pool, cap.source().layers(), &cap.layout).map_err(Into::into))
     }
 }
 

@@ -77,6 +77,9 @@ pub fn fit_long_side(img: RgbImage, long: Option<u32>) -> RgbImage {
 
 /// A short, file-name-safe label of a query token: `cls`, `reg0`, `p3-7`.
 pub fn query_label(rows: &QueryRows) -> String {
+    if rows.kind == crate::analysis::RowsKind::Probe {
+        return "map".into();
+    }
     match (
         rows.layout.prefix.get(rows.query),
         rows.layout.patch_of_token(rows.query),
@@ -155,7 +158,7 @@ pub fn export_maps(
             ("vitscope.method", "attention".into()),
             ("vitscope.layer", layer.to_string()),
             ("vitscope.head", head.to_string()),
-            ("vitscope.query", rows.layout.token_label(rows.query)),
+            ("vitscope.query", rows.label()),
             (
                 "vitscope.input_size",
                 format!("{}x{}", input_hw.0, input_hw.1),

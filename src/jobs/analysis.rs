@@ -1,5 +1,5 @@
 //! The worker's analyses: what the app's analysis views ask for, computed on the current capture.
-use super::{AnalysisRequest, AnalysisResult, MethodMap, State};
+use super::{AnalysisRequest, AnalysisResult, MethodMap, QuerySpec, State};
 
 impl State {
     pub(super) fn analyse(&mut self, request: &AnalysisRequest) -> anyhow::Result<AnalysisResult> {
@@ -28,6 +28,18 @@ impl State {
         Ok(match request {
             AnalysisRequest::Methods { opts, target, flow } => {
                 use crate::methods::{QueryMethod, QueryParams, compute};
+                let probe = match self.query {
+                    QuerySpec::Probe => true,
+                    QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
+                    _ => false,
+                } && cap.pool_attention.is_some();
+                if probe {
+                    anyhow::bail!(
+                        "these methods start from a token of the sequence and the attention-pooling probe is not \
+                         one; click a patch to compare them (rollout from the probe: vitscope export --query map \
+                         --method rollout)"
+                    );
+                }
                 let token = self
                     .query
                     .token(layout)

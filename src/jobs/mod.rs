@@ -46,14 +46,23 @@ struct State {
 
 impl State {
     fn rows(&mut self) -> crate::model::Result<Option<QueryRows>> {
-        let Some(layout) = self.engine.layout() else {
+        let Some(layout) = self.engine.query_layout() else {
             return Ok(None);
         };
+        // The probe, asked for or as the default of a model that pools by attention and has no CLS.
+        let wants_probe = match self.query {
+            QuerySpec::Probe => true,
+            QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
+            _ => false,
+        };
+        if wants_probe && let Some(rows) = self.engine.probe_rows() {
+            return rows.map(Some);
+        }
         // A query this layout lacks (CLS on a model without one, a patch outside a smaller grid) falls back
         // to the layout's default; the request itself is kept, so it applies again to the next model.
         let token = self
             .query
-            .token(layout)
+            .token(&layout)
             .unwrap_or_else(|| layout.default_query());
         self.engine.query_rows(token).transpose()
     }

@@ -25,6 +25,8 @@ pub enum QuerySpec {
     Prefix(usize),
     /// Patch (row, col).
     Patch(usize, usize),
+    /// The attention-pooling probe (SigLIP's MAP head), not a token of the sequence.
+    Probe,
 }
 
 impl QuerySpec {
@@ -34,6 +36,7 @@ impl QuerySpec {
             QuerySpec::Cls => layout.prefix.iter().position(|p| *p == PrefixToken::Cls),
             QuerySpec::Prefix(i) => (i < layout.num_prefix()).then_some(i),
             QuerySpec::Patch(r, c) => layout.token_of_patch(r, c),
+            QuerySpec::Probe => None,
         }
     }
 }

@@ -319,6 +319,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                     );
                     let layout = &own.layout;
                     let shown_query = match layout.patch_of_token(own.query) {
+                        _ if own.kind == crate::analysis::RowsKind::Probe => QuerySpec::Probe,
                         Some((r, c)) => QuerySpec::Patch(r, c),
                         None => QuerySpec::Prefix(own.query),
                     };

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use super::command::{DialogKind, UiCommand};
 use super::context::ViewCtx;
 use super::settings::{Normalization, View};
-use crate::analysis::HeadSel;
+use crate::analysis::{HeadSel, RowsKind};
 use crate::jobs::QuerySpec;
 use crate::model::source::find_resource;
 use crate::model::{AttentionStore, DeviceChoice, InputSize, ModelSource, Precision, PrefixToken};
@@ -212,7 +212,8 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 cmds.push(UiCommand::SetHead(head));
             }
         });
-        ui.label(format!("Query: {}", rows.layout.token_label(rows.query)));
+        ui.label(format!("Query: {}", rows.label()));
+        let pools = s.model.as_ref().is_some_and(|m| m.pool == "Map");
         ui.horizontal_wrapped(|ui| {
             for (i, p) in rows.layout.prefix.iter().enumerate() {
                 let q = if *p == PrefixToken::Cls {
@@ -227,12 +228,42 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                     cmds.push(UiCommand::SetQuery(q));
                 }
             }
+            if pools
+                && ui
+                    .selectable_label(
+                        rows.kind == RowsKind::Probe,
+                        "Query MAP",
+                    )
+                    .on_hover_text(
+                        "The attention-pooling probe: the learned query whose attention over the final tokens \
+                         makes the pooled feature",
+                    )
+                    .clicked()
+            {
+                cmds.push(UiCommand::SetQuery(QuerySpec::Probe));
+            }
         });
+        match rows.kind {
+            RowsKind::Probe => {
+                ui.small(
+                    "The probe attends once, after the last block: every layer shows that same map.",
+                );
+            }
+            RowsKind::Windows => {
+                ui.small(
+                    "Swin: each block attends inside windows; the map is the clicked cell's window, \
+                     averaged over heads (stages have different head counts).",
+                );
+            }
+            RowsKind::Token => {}
+        }
         ui.small("Click a patch on the image to make it the query.");
-        ui.small(format!(
-            "Attention to prefix tokens: {:.1} %",
-            100.0 * rows.prefix_mass(s.layer, s.head)
-        ));
+        if !rows.layout.prefix.is_empty() {
+            ui.small(format!(
+                "Attention to prefix tokens: {:.1} %",
+                100.0 * rows.prefix_mass(s.layer, s.head)
+            ));
+        }
     } else {
         ui.label("Load a model and an image.");
     }

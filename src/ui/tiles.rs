@@ -108,7 +108,7 @@ pub fn outline_cell(
 /// A horizontal colour bar from `lo` to `hi` with its end values.
 pub fn colour_bar(ui: &mut egui::Ui, cmap: Colormap, lo: f32, hi: f32, what: &str) {
     ui.horizontal(|ui| {
-        ui.small(format!("{lo:.3}"));
+        ui.small(bar_value(lo, hi));
         let (rect, response) = ui.allocate_exact_size(vec2(180.0, 12.0), Sense::hover());
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Colour bar"));
         let painter = ui.painter_at(rect);
@@ -124,9 +124,19 @@ pub fn colour_bar(ui: &mut egui::Ui, cmap: Colormap, lo: f32, hi: f32, what: &st
                 Color32::from_rgb(r, g, b),
             );
         }
-        ui.small(format!("{hi:.3}"));
+        ui.small(bar_value(hi, hi));
         ui.small(what);
     });
+}
+
+/// A colour-bar end value: three decimals, or three significant digits when the scale is below 0.01 (a
+/// probe's attention over thousands of tokens would otherwise read 0.000 to 0.000).
+fn bar_value(v: f32, scale: f32) -> String {
+    if v == 0.0 || scale.abs() >= 0.01 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.2e}")
+    }
 }
 
 /// A busy spinner that animates at about 10 frames a second. egui's own asks for a new frame every frame,

@@ -177,6 +177,9 @@ impl App {
 
 /// The query spec that produced `rows`.
 fn query_of(rows: &QueryRows) -> QuerySpec {
+    if rows.kind == crate::analysis::RowsKind::Probe {
+        return QuerySpec::Probe;
+    }
     match rows.layout.patch_of_token(rows.query) {
         Some((r, c)) => QuerySpec::Patch(r, c),
         None if rows.layout.prefix.get(rows.query) == Some(&PrefixToken::Cls) => QuerySpec::Cls,

@@ -128,7 +128,7 @@ impl App {
                 self.state
                     .rows
                     .as_ref()
-                    .map(|r| r.layout.token_label(r.query))
+                    .map(|r| r.label())
                     .unwrap_or_default(),
             ),
             ("vitscope.colormap".into(), cmap.name().into()),
