@@ -88,8 +88,9 @@ pub enum Command {
         /// Head (0-based), `mean` or `all` (each head plus a grid of all heads).
         #[arg(long, default_value = "mean")]
         head: String,
-        /// Query token: `cls`, `dist`, `regN`, a patch `ROW,COL` (0-based), or `auto` (CLS, else the first
-        /// prefix token, else the centre patch).
+        /// Query token: `cls`, `dist`, `regN`, `map` (the attention-pooling probe of SigLIP-style models), a
+        /// patch `ROW,COL` (0-based; for a Swin, of its last stage), or `auto` (CLS, else the probe, else the
+        /// first prefix token, else the centre patch).
         #[arg(long, default_value = "auto")]
         query: String,
         #[command(flatten)]
