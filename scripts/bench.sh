@@ -3,6 +3,8 @@
 #   bash scripts/bench.sh [CASE ...]      # cases: dinov2-224 dinov2-518 vitb16-224 dinov2-1022 (default: all)
 #   bash scripts/bench.sh start [RUNS]    # start-up, first map in the app (Xvfb), whole-process export vs Python
 #                                         # (benches/start_and_export.py; about 5 minutes)
+#   bash scripts/bench.sh families [RUNS] # forward at 224 of each family's base-size random model against timm's
+#                                         # eager forward (benches/family_forward.py; about 5 minutes)
 # Sets up (scripts/setup.sh), installs the Python pipeline's packages into .venv (timm, transformers,
 # matplotlib), makes the random timm ViT-B/16 checkpoint once (bench-data/, git-ignored), builds the
 # release bench, then runs benches/run_bench.py, which prints the table. Takes 20-30 minutes on 2 cores,
@@ -31,6 +33,11 @@ if [ "${1:-}" = start ]; then
     [ -f bench-data/viridis.npy ] || $PY -c 'import matplotlib, numpy as np; np.save("bench-data/viridis.npy", (matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).round().astype(np.uint8))'
     cargo build --release -q
     exec $PY benches/start_and_export.py target/release/vitscope "$@"
+fi
+if [ "${1:-}" = families ]; then
+    shift
+    cargo build --release -q
+    exec $PY benches/family_forward.py target/release/vitscope "$@"
 fi
 cargo bench --bench end_to_end --no-run -q
 exec $PY benches/run_bench.py "$@"
