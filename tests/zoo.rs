@@ -478,7 +478,14 @@ fn swin_matches_pytorch_block_by_block_with_padding_and_shifted_windows() {
     // 20x28 px at patch 2: a 10x14 stem grid in 3x3 windows (padded to 12x15, 20 windows), shifted by 1 in
     // every second block; merged to 5x7 (padded to 6x9, 6 windows). timm rolls then pads, Hugging Face pads
     // then rolls: each naming is computed its own way.
-    for (case, family) in [("timm_swin", TimmSwin), ("hf_swin", HfSwin)] {
+    // Swin V2 (cosine attention, continuous position bias with stage 0 scaled to a pre-training window of 4,
+    // post-norm) in both namings too.
+    for (case, family) in [
+        ("timm_swin", TimmSwin),
+        ("hf_swin", HfSwin),
+        ("timm_swinv2", TimmSwin),
+        ("hf_swinv2", HfSwin),
+    ] {
         let dir = fixture(&format!("zoo/{case}"));
         let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu)
             .unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -495,6 +502,7 @@ fn swin_matches_pytorch_block_by_block_with_padding_and_shifted_windows() {
             "{case}"
         );
         assert_eq!(vit.config.num_classes, Some(3));
+        assert_eq!(arch.v2, case.ends_with("v2").then(|| vec![4, 0]), "{case}");
         let (r, _) = read_f32(&dir.join("reference.safetensors"));
         let (shape, input) = &r["input"];
         let cap = vit.forward(&tensor(shape, input)).unwrap();

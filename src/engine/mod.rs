@@ -40,6 +40,8 @@ pub struct ModelInfo {
     pub pos_prefix: usize,
     /// The position scheme in words (learned absolute, RoPE, both).
     pub position: String,
+    /// A hierarchical model's stages (Swin), in words.
+    pub stages: Option<String>,
     pub mlp: String,
     pub pool: String,
     pub training_size: (usize, usize),
@@ -143,6 +145,7 @@ pub fn load_model(
         prefix_tokens: c.prefix.iter().map(|p| p.label()).collect(),
         pos_prefix: c.pos_prefix,
         position: c.position_scheme(),
+        stages: c.swin.as_ref().map(|s| s.describe()),
         mlp: format!("{} x{}", c.activation.name(), c.mlp_hidden),
         pool: format!("{:?}", c.pool),
         training_size: c.image_size,

@@ -203,9 +203,15 @@ pub struct SwinArch {
     pub mlp_hidden: Vec<usize>,
     /// The window side M the relative position bias tables were trained for.
     pub window: usize,
-    /// Hugging Face's order: pad to whole windows, then roll (timm rolls, then pads); and one square window for
-    /// both axes when a stage is no larger than it (timm decides per axis).
-    pub hf_order: bool,
+    /// Hugging Face's order: pad to whole windows, then roll (timm rolls, then pads).
+    pub pad_then_roll: bool,
+    /// Hugging Face Swin V1: one square window for both axes when a stage is no larger than it (timm and Swin V2
+    /// decide per axis).
+    pub square_rule: bool,
+    /// Swin V2: cosine attention scaled by `exp(min(logit_scale, ln 100))`, a bias `16·sigmoid(cpb_mlp(log-spaced
+    /// offsets))`, post-norm blocks, merging that reduces before it normalises. Holds each stage's pre-training
+    /// window (0: the window itself) by which the offsets are scaled.
+    pub v2: Option<Vec<usize>>,
 }
 
 impl SwinArch {
@@ -234,7 +240,7 @@ impl SwinArch {
     ) -> ((usize, usize), (usize, usize)) {
         let m = self.window;
         let half = if b % 2 == 1 { m / 2 } else { 0 };
-        if self.hf_order {
+        if self.square_rule {
             if h.min(w) <= m {
                 let s = h.min(w);
                 ((s, s), (0, 0))
@@ -249,7 +255,12 @@ impl SwinArch {
     }
     pub fn describe(&self) -> String {
         format!(
-            "{} stages of depths {:?}, widths {:?}, heads {:?}, {}x{} windows shifted by {} every second block",
+            "{}{} stages of depths {:?}, widths {:?}, heads {:?}, {}x{} windows shifted by {} every second block",
+            if self.v2.is_some() {
+                "Swin V2 (cosine attention, continuous position bias, post-norm): "
+            } else {
+                ""
+            },
             self.depths.len(),
             self.depths,
             self.dims,

@@ -181,7 +181,7 @@ pub fn source(
         Family::HfVit | Family::HfDinov2 => hf_vit_source(family, root, canonical, has),
         Family::HfClip => hf_clip_source(root, canonical),
         Family::HfSiglip => hf_siglip_source(root, canonical),
-        Family::TimmSwin | Family::HfSwin => super::swin::source(family, root, canonical),
+        Family::TimmSwin | Family::HfSwin => super::swin::source(family, root, canonical, has),
         Family::TimmEva | Family::TimmBeit => Some(timm_eva_source(canonical, has)),
         Family::HfBeit => hf_vit_source(family, root, canonical, has),
         Family::Dinov3 => Some(dinov3_source(canonical, has)),

@@ -95,6 +95,9 @@ impl WindowMeta {
     }
 }
 
+/// Width of Swin V2's continuous position bias MLP (timm and transformers).
+const CPB_HIDDEN: usize = 512;
+
 /// Block `b` of stage `s`, canonical (timm) prefix.
 fn block(s: usize, b: usize) -> String {
     format!("layers.{s}.blocks.{b}")
@@ -114,8 +117,10 @@ pub(super) fn canonical(cfg: &VitConfig, arch: &SwinArch) -> Vec<(String, Vec<us
         let d = arch.dims[s];
         if s > 0 {
             let prev = arch.dims[s - 1];
-            add(format!("layers.{s}.downsample.norm.weight"), vec![4 * prev]);
-            add(format!("layers.{s}.downsample.norm.bias"), vec![4 * prev]);
+            // V1 normalises the 4C concatenation, V2 the reduced 2C.
+            let normed = if arch.v2.is_some() { d } else { 4 * prev };
+            add(format!("layers.{s}.downsample.norm.weight"), vec![normed]);
+            add(format!("layers.{s}.downsample.norm.bias"), vec![normed]);
             add(
                 format!("layers.{s}.downsample.reduction.weight"),
                 vec![d, 4 * prev],
@@ -124,15 +129,28 @@ pub(super) fn canonical(cfg: &VitConfig, arch: &SwinArch) -> Vec<(String, Vec<us
         for b in 0..depth {
             let k = block(s, b);
             let mh = arch.mlp_hidden[s];
+            let h = arch.heads[s];
+            let position: Vec<(&str, Vec<usize>)> = if arch.v2.is_some() {
+                vec![
+                    ("attn.logit_scale", vec![h, 1, 1]),
+                    ("attn.cpb_mlp.0.weight", vec![CPB_HIDDEN, 2]),
+                    ("attn.cpb_mlp.0.bias", vec![CPB_HIDDEN]),
+                    ("attn.cpb_mlp.2.weight", vec![h, CPB_HIDDEN]),
+                ]
+            } else {
+                vec![(
+                    "attn.relative_position_bias_table",
+                    vec![(2 * m - 1) * (2 * m - 1), h],
+                )]
+            };
+            for (name, shape) in position {
+                add(format!("{k}.{name}"), shape);
+            }
             for (name, shape) in [
                 ("norm1.weight", vec![d]),
                 ("norm1.bias", vec![d]),
                 ("attn.qkv.weight", vec![3 * d, d]),
                 ("attn.qkv.bias", vec![3 * d]),
-                (
-                    "attn.relative_position_bias_table",
-                    vec![(2 * m - 1) * (2 * m - 1), arch.heads[s]],
-                ),
                 ("attn.proj.weight", vec![d, d]),
                 ("attn.proj.bias", vec![d]),
                 ("norm2.weight", vec![d]),
@@ -157,7 +175,12 @@ pub(super) fn canonical(cfg: &VitConfig, arch: &SwinArch) -> Vec<(String, Vec<us
 }
 
 /// File tensors behind a canonical Swin tensor.
-pub(super) fn source(family: Family, r: &str, canonical: &str) -> Option<Source> {
+pub(super) fn source(
+    family: Family,
+    r: &str,
+    canonical: &str,
+    has: &dyn Fn(&str) -> bool,
+) -> Option<Source> {
     let one = |n: String| {
         Some(Source {
             files: vec![n],
@@ -168,6 +191,14 @@ pub(super) fn source(family: Family, r: &str, canonical: &str) -> Option<Source>
         return match canonical {
             "head.weight" => one("head.fc.weight".into()),
             "head.bias" => one("head.fc.bias".into()),
+            // Swin V2 keeps the Q and V biases apart (the key has none).
+            c if c.ends_with("attn.qkv.bias") && !has(c) => {
+                let p = c.trim_end_matches("qkv.bias");
+                Some(Source {
+                    files: vec![format!("{p}q_bias"), format!("{p}v_bias")],
+                    fit: Fit::QkvNoKeyBias,
+                })
+            }
             c => one(c.into()),
         };
     }
@@ -189,6 +220,15 @@ pub(super) fn source(family: Family, r: &str, canonical: &str) -> Option<Source>
         let name = match module {
             "norm1" => "layernorm_before",
             "norm2" => "layernorm_after",
+            "attn.qkv" if param == "bias" && !has(&format!("{p}attention.self.key.bias")) => {
+                return Some(Source {
+                    files: vec![
+                        format!("{p}attention.self.query.bias"),
+                        format!("{p}attention.self.value.bias"),
+                    ],
+                    fit: Fit::QkvNoKeyBias,
+                });
+            }
             "attn.qkv" => {
                 return Some(Source {
                     files: ["query", "key", "value"]
@@ -198,8 +238,14 @@ pub(super) fn source(family: Family, r: &str, canonical: &str) -> Option<Source>
                     fit: Fit::Cat,
                 });
             }
-            "attn" if param == "relative_position_bias_table" => {
-                return one(format!("{p}attention.self.relative_position_bias_table"));
+            "attn" if param == "relative_position_bias_table" || param == "logit_scale" => {
+                return one(format!("{p}attention.self.{param}"));
+            }
+            "attn.cpb_mlp.0" | "attn.cpb_mlp.2" => {
+                let layer = &module[module.len() - 1..];
+                return one(format!(
+                    "{p}attention.self.continuous_position_bias_mlp.{layer}.{param}"
+                ));
             }
             "attn.proj" => "attention.output.dense",
             "mlp.fc1" => "intermediate.dense",
@@ -263,16 +309,23 @@ impl Checkpoint {
                     .into(),
             ));
         }
-        if self.contains(&format!(
-            "{root}encoder.layers.0.blocks.0.attention.self.logit_scale"
-        )) || self.contains("layers.0.blocks.0.attn.logit_scale")
-        {
-            return Err(mismatch(
-                "this is a Swin V2 (cosine attention with logit_scale and a continuous position bias MLP), which \
-                 vitscope does not open yet; Swin V1 checkpoints open"
-                    .into(),
-            ));
-        }
+        let v2 = probe("layers.0.blocks.0.attn.logit_scale").is_some();
+        let architecture = json
+            .and_then(|c| c.get("architecture"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        // Swin V2 stores no table: the window comes from the config (or timm's architecture name).
+        let said_window = said("window_size", "window_size")
+            .and_then(Value::as_u64)
+            .map(|w| w as usize)
+            .or_else(|| {
+                let rest = architecture.split("window").nth(1)?;
+                rest.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .ok()
+            });
         let proj = probe("patch_embed.proj.weight").unwrap_or_default();
         if proj.len() != 4 || proj[1] != 3 || proj[2] != proj[3] || proj[2] == 0 {
             return Err(mismatch(format!(
@@ -296,18 +349,30 @@ impl Checkpoint {
             let dim = probe(&format!("{first}.norm1.weight"))
                 .and_then(|v| v.first().copied())
                 .unwrap_or(0);
-            let table =
-                probe(&format!("{first}.attn.relative_position_bias_table")).ok_or_else(|| {
-                    mismatch(format!("stage {s} has no relative position bias table"))
+            let (m, stage_heads) = if v2 {
+                let scale = probe(&format!("{first}.attn.logit_scale")).unwrap_or_default();
+                let m = said_window.ok_or_else(|| {
+                    mismatch(
+                        "a Swin V2 without its window size in config.json (window_size) or in timm's \
+                         architecture name"
+                            .into(),
+                    )
                 })?;
-            let side = (table.first().copied().unwrap_or(0) as f64).sqrt().round() as usize;
-            if table.len() != 2 || side * side != table[0] || side % 2 == 0 {
-                return Err(mismatch(format!(
-                    "stage {s}'s relative position bias table has shape {table:?}; a window of side M needs \
-                     [(2M-1)^2, heads]"
-                )));
-            }
-            let m = side.div_ceil(2);
+                (m, scale.first().copied().unwrap_or(0))
+            } else {
+                let table = probe(&format!("{first}.attn.relative_position_bias_table"))
+                    .ok_or_else(|| {
+                        mismatch(format!("stage {s} has no relative position bias table"))
+                    })?;
+                let side = (table.first().copied().unwrap_or(0) as f64).sqrt().round() as usize;
+                if table.len() != 2 || side * side != table[0] || side % 2 == 0 {
+                    return Err(mismatch(format!(
+                        "stage {s}'s relative position bias table has shape {table:?}; a window of side M \
+                         needs [(2M-1)^2, heads]"
+                    )));
+                }
+                (side.div_ceil(2), table[1])
+            };
             if *window.get_or_insert(m) != m {
                 return Err(mismatch(format!(
                     "stage {s} has {m}x{m} windows, stage 0 {w}x{w}: vitscope computes one window size for \
@@ -318,7 +383,7 @@ impl Checkpoint {
             let fc1 = probe(&format!("{first}.mlp.fc1.weight")).unwrap_or_default();
             dims.push(dim);
             depths.push(depth);
-            heads.push(table[1]);
+            heads.push(stage_heads);
             mlp_hidden.push(fc1.first().copied().unwrap_or(0));
             if heads[s] == 0 || dim % heads[s] != 0 {
                 return Err(mismatch(format!(
@@ -356,6 +421,14 @@ impl Checkpoint {
         let d = *dims.last().unwrap_or(&0);
         let num_classes = probe("head.weight").and_then(|s| s.first().copied());
         let hf = family == Family::HfSwin;
+        let pretrained = said("pretrained_window_sizes", "pretrained_window_sizes")
+            .and_then(as_list)
+            .unwrap_or_else(|| vec![0; stages]);
+        if pretrained.len() != stages {
+            return Err(mismatch(format!(
+                "pretrained_window_sizes {pretrained:?} does not name one window per stage ({stages})"
+            )));
+        }
         let eps = match json
             .and_then(|c| c.get("layer_norm_eps"))
             .and_then(Value::as_f64)
@@ -403,7 +476,9 @@ impl Checkpoint {
             heads,
             mlp_hidden,
             window,
-            hf_order: hf,
+            pad_then_roll: hf,
+            square_rule: hf && !v2,
+            v2: v2.then_some(pretrained),
         };
         let mut cfg = VitConfig {
             family,
@@ -570,6 +645,48 @@ fn rel_index(m: usize, wh: usize, ww: usize, device: Device) -> Result<Tensor> {
     Ok(Tensor::f_from_slice(&idx)?.f_to_device(device)?)
 }
 
+/// Swin V2's log-spaced offsets `[(2h−1)(2w−1), 2]` of a `h × w` window: each offset divided by the
+/// pre-training window minus one (the window itself when 0), times 8, then `sign(v)·log2(|v| + 1) / 3`.
+fn cpb_coords(
+    window: (usize, usize),
+    pretrained: usize,
+    device: Device,
+    kind: Kind,
+) -> Result<Tensor> {
+    let (wh, ww) = window;
+    let denom = |w: usize| {
+        (if pretrained > 0 { pretrained } else { w })
+            .saturating_sub(1)
+            .max(1) as f32
+    };
+    let spaced = |v: f32| v.signum() * (v.abs() + 1.0).log2() / 8f32.log2();
+    let mut c = Vec::with_capacity((2 * wh - 1) * (2 * ww - 1) * 2);
+    for a in -(wh as i64 - 1)..wh as i64 {
+        for b in -(ww as i64 - 1)..ww as i64 {
+            c.push(spaced(a as f32 / denom(wh) * 8.0));
+            c.push(spaced(b as f32 / denom(ww) * 8.0));
+        }
+    }
+    Ok(Tensor::f_from_slice(&c)?
+        .f_reshape([-1, 2])?
+        .f_to_device(device)?
+        .f_to_kind(kind)?)
+}
+
+/// Index into a `(2h−1)(2w−1)` table built for the `h × w` window itself (Swin V2).
+fn rel_index_window(wh: usize, ww: usize, device: Device) -> Result<Tensor> {
+    let area = wh * ww;
+    let mut idx = Vec::with_capacity(area * area);
+    for i in 0..area {
+        for j in 0..area {
+            let dy = (i / ww) as i64 - (j / ww) as i64 + wh as i64 - 1;
+            let dx = (i % ww) as i64 - (j % ww) as i64 + ww as i64 - 1;
+            idx.push(dy * (2 * ww as i64 - 1) + dx);
+        }
+    }
+    Ok(Tensor::f_from_slice(&idx)?.f_to_device(device)?)
+}
+
 /// The forward pass of `arch` on `pixels` `[1, 3, H, W]` already on the device, in the model's precision.
 pub(super) fn forward(
     w: &SwinWeights,
@@ -592,7 +709,7 @@ pub(super) fn forward(
     let mut cell_px = patch as usize;
     for (s, &depth) in arch.depths.iter().enumerate() {
         if s > 0 {
-            x = merge(w, s, &x, eps)?;
+            x = merge(w, s, &x, eps, arch.v2.is_some())?;
             cell_px *= 2;
         }
         let (h, wd) = (x.size()[1] as usize, x.size()[2] as usize);
@@ -612,17 +729,25 @@ pub(super) fn forward(
                 window: (wh, ww),
                 shift,
                 cell_px,
-                pad_then_roll: arch.hf_order,
+                pad_then_roll: arch.pad_then_roll,
             };
             let (y, attn) = window_block(w, &p, &x, &meta, arch, eps)?;
-            x = x.f_add(&y)?;
-            let n2 = w.norm(&format!("{p}.norm2"), &x, eps)?;
-            let hdn = w.linear(&format!("{p}.mlp.fc1"), &n2)?;
-            let hdn = match act {
-                Activation::Gelu => hdn.f_gelu("none")?,
-                _ => hdn.f_gelu("tanh")?,
+            let mlp = |t: &Tensor| -> Result<Tensor> {
+                let hdn = w.linear(&format!("{p}.mlp.fc1"), t)?;
+                let hdn = match act {
+                    Activation::Gelu => hdn.f_gelu("none")?,
+                    _ => hdn.f_gelu("tanh")?,
+                };
+                w.linear(&format!("{p}.mlp.fc2"), &hdn)
             };
-            x = x.f_add(&w.linear(&format!("{p}.mlp.fc2"), &hdn)?)?;
+            if arch.v2.is_some() {
+                // post-norm: x + norm1(attn(x)), then x + norm2(mlp(x))
+                x = x.f_add(&w.norm(&format!("{p}.norm1"), &y, eps)?)?;
+                x = x.f_add(&w.norm(&format!("{p}.norm2"), &mlp(&x)?, eps)?)?;
+            } else {
+                x = x.f_add(&y)?;
+                x = x.f_add(&mlp(&w.norm(&format!("{p}.norm2"), &x, eps)?)?)?;
+            }
             hidden.push(x.f_reshape([(h * wd) as i64, -1])?);
             attentions.push(attn);
             windows.push(meta);
@@ -639,7 +764,7 @@ pub(super) fn forward(
 }
 
 /// 2×2 patch merging at the start of stage `s`: `[1, h, w, C]` → `[1, ⌈h/2⌉, ⌈w/2⌉, 2C]`.
-fn merge(w: &SwinWeights, s: usize, x: &Tensor, eps: f64) -> Result<Tensor> {
+fn merge(w: &SwinWeights, s: usize, x: &Tensor, eps: f64, v2: bool) -> Result<Tensor> {
     let (h, wd, c) = (x.size()[1], x.size()[2], x.size()[3]);
     let x = x.f_pad([0, 0, 0, wd % 2, 0, h % 2], "constant", Some(0.0))?;
     let (h, wd) = (x.size()[1], x.size()[2]);
@@ -647,8 +772,13 @@ fn merge(w: &SwinWeights, s: usize, x: &Tensor, eps: f64) -> Result<Tensor> {
         .f_reshape([1, h / 2, 2, wd / 2, 2, c])?
         .f_permute([0, 1, 3, 4, 2, 5])?
         .f_flatten(3, -1)?; // [x(0,0), x(1,0), x(0,1), x(1,1)] per merged cell
-    let x = w.norm(&format!("layers.{s}.downsample.norm"), &x, eps)?;
-    w.linear(&format!("layers.{s}.downsample.reduction"), &x)
+    let p = format!("layers.{s}.downsample");
+    if v2 {
+        let x = w.linear(&format!("{p}.reduction"), &x)?;
+        return w.norm(&format!("{p}.norm"), &x, eps);
+    }
+    let x = w.norm(&format!("{p}.norm"), &x, eps)?;
+    w.linear(&format!("{p}.reduction"), &x)
 }
 
 /// One block's windowed attention branch on `x` `[1, h, w, C]`: the update `[1, h, w, C]` and the attention
@@ -666,7 +796,12 @@ fn window_block(
     let (wh, ww) = (meta.window.0 as i64, meta.window.1 as i64);
     let (sh, sw) = (meta.shift.0 as i64, meta.shift.1 as i64);
     let c = x.size()[3];
-    let y = w.norm(&format!("{p}.norm1"), x, eps)?;
+    // V1 normalises before attending; V2 after (post-norm, in `forward`).
+    let y = if arch.v2.is_some() {
+        x.shallow_clone()
+    } else {
+        w.norm(&format!("{p}.norm1"), x, eps)?
+    };
     let pad = |t: &Tensor| t.f_pad([0, 0, 0, wp - wd, 0, hp - h], "constant", Some(0.0));
     let roll = |t: &Tensor, a: i64, b: i64| -> Result<Tensor> {
         Ok(if (a, b) == (0, 0) {
@@ -693,17 +828,44 @@ fn window_block(
         .linear(&format!("{p}.attn.qkv"), &windows)?
         .f_reshape([nh * nw, area, 3, heads, hd])?
         .f_permute([2, 0, 3, 1, 4])?; // [3, nW, heads, area, hd]
-    let q = qkv.f_get(0)?.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
-    let (k, v) = (qkv.f_get(1)?, qkv.f_get(2)?);
-    let table = w.get(&format!("{p}.attn.relative_position_bias_table"))?;
-    let bias = table
-        .f_index_select(
-            0,
-            &rel_index(arch.window, wh as usize, ww as usize, x.device())?,
-        )?
-        .f_reshape([area, area, heads])?
-        .f_permute([2, 0, 1])?; // [heads, area, area]
-    let mut scores = q.f_matmul(&k.f_transpose(-1, -2)?)?.f_add(&bias)?;
+    let (q, k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
+    let (scores, bias) = match &arch.v2 {
+        None => {
+            let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
+            let table = w.get(&format!("{p}.attn.relative_position_bias_table"))?;
+            let bias = table.f_index_select(
+                0,
+                &rel_index(arch.window, wh as usize, ww as usize, x.device())?,
+            )?;
+            (q.f_matmul(&k.f_transpose(-1, -2)?)?, bias)
+        }
+        Some(pretrained) => {
+            // cosine attention, scaled per head by exp(min(logit_scale, ln 100))
+            let unit = |t: &Tensor| -> Result<Tensor> {
+                let norm = t
+                    .f_norm_scalaropt_dim(2.0, [-1i64].as_slice(), true)?
+                    .f_clamp_min(1e-12)?;
+                Ok(t.f_div(&norm)?)
+            };
+            let scale = w
+                .get(&format!("{p}.attn.logit_scale"))?
+                .f_clamp_max((100f64).ln())?
+                .f_exp()?;
+            let cos = unit(&q)?.f_matmul(&unit(&k)?.f_transpose(-1, -2)?)?;
+            let coords = cpb_coords(meta.window, pretrained[s], x.device(), q.kind())?;
+            let hidden = w
+                .linear(&format!("{p}.attn.cpb_mlp.0"), &coords)?
+                .f_relu()?;
+            let table = hidden
+                .f_linear::<&Tensor>(w.get(&format!("{p}.attn.cpb_mlp.2.weight"))?, None)?
+                .f_sigmoid()?
+                .f_mul_scalar(16.0)?; // [offsets, heads]
+            let idx = rel_index_window(wh as usize, ww as usize, x.device())?;
+            (cos.f_mul(&scale)?, table.f_index_select(0, &idx)?)
+        }
+    };
+    let bias = bias.f_reshape([area, area, heads])?.f_permute([2, 0, 1])?; // [heads, area, area]
+    let mut scores = scores.f_add(&bias)?;
     if let Some(mask) = shift_mask(meta, x.device(), scores.kind())? {
         scores = scores.f_add(&mask.f_unsqueeze(1)?)?;
     }

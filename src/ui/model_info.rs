@@ -50,6 +50,10 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui) {
                 ("Patch", format!("{} px", m.patch_size)),
                 ("Positions", m.position.clone()),
                 (
+                    "Stages",
+                    m.stages.clone().unwrap_or_else(|| "one (plain ViT)".into()),
+                ),
+                (
                     "Trained at",
                     format!(
                         "{}×{} px ({}×{} position grid)",
