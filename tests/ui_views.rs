@@ -160,8 +160,17 @@ fn tokens_and_embeddings_views_show_their_data() {
         .state
         .result(&AnalysisRequest::Embeddings { input_grid })
     {
-        Some((AnalysisResult::Embeddings { pos, filters }, true)) => {
+        Some((
+            AnalysisResult::Embeddings {
+                pos,
+                filters,
+                rel_bias,
+            },
+            true,
+        )) => {
             assert!(filters.count > 0);
+            assert!(rel_bias.is_none(), "DINOv2 has no relative bias");
+            let pos = pos.as_ref().unwrap();
             (pos.grid_h, pos.grid_w)
         }
         _ => panic!("no embeddings"),
@@ -568,4 +577,57 @@ fn methods_view_settles_on_a_refusal_and_never_shows_stale_maps() {
         h.query_by_label_contains("The methods could not be computed")
             .is_none()
     );
+}
+
+#[test]
+fn embeddings_show_swin_s_relative_bias_and_say_why_there_is_no_position_similarity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().state.model_field = fixture("zoo/hf_swinv2").display().to_string();
+    h.get_by_label("Load model").click();
+    settle(&mut h);
+    assert!(
+        h.state().state.error.is_none(),
+        "{:?}",
+        h.state().state.error
+    );
+    h.get_by_label("Embeddings").click();
+    settle(&mut h);
+    match h
+        .state()
+        .state
+        .result(&AnalysisRequest::Embeddings { input_grid: false })
+    {
+        Some((
+            AnalysisResult::Embeddings {
+                pos,
+                filters,
+                rel_bias,
+            },
+            true,
+        )) => {
+            assert!(filters.count > 0, "the patch filters still show");
+            assert!(
+                pos.as_ref()
+                    .unwrap_err()
+                    .contains("no learned position embedding")
+            );
+            let b = rel_bias.as_ref().expect("Swin's bias tables");
+            assert_eq!(b.tables.len(), 4);
+            // 2 heads in stage 0, 4 in stage 1; a 3x3 window has 5x5 offsets
+            assert_eq!((b.tables[0].len(), b.tables[3].len()), (2, 4));
+            assert_eq!((b.tables[0][0].h, b.tables[0][0].w), (5, 5));
+            // Swin V2's bias is 16·sigmoid(·): inside (0, 16)
+            assert!(
+                b.tables
+                    .iter()
+                    .flatten()
+                    .flat_map(|g| &g.data)
+                    .all(|v| *v > 0.0 && *v < 16.0)
+            );
+        }
+        other => panic!("no embeddings: {:?}", other.map(|o| o.1)),
+    }
+    assert!(h.query_by_label("Relative position bias").is_some());
+    assert!(h.query_by_label("Patch filters").is_some());
 }

@@ -631,3 +631,49 @@ fn swin_from_the_command_line_shows_windows_dumps_them_and_refuses_global_method
     assert_eq!(windows[2]["grid"], serde_json::json!([5, 7]));
     assert_eq!(windows[0]["pad_then_roll"], serde_json::json!(true));
 }
+
+#[test]
+fn relative_position_bias_exports_are_the_checkpoint_s_tables() {
+    // rel-bias L00 of HF Swin is its first block's table, laid out [heads, 2M-1, 2M-1]; a plain ViT refuses.
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("zoo/hf_swin");
+    let out = dir.path().to_str().unwrap().to_string();
+    let r = vitscope(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--method",
+        "rel-bias",
+        "--format",
+        "npy",
+        "--out",
+        &out,
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (_, shape, v) = read_npy(&dir.path().join("hf_swin_L00_rel-bias.npy"));
+    assert_eq!(shape, vec![2, 5, 5]);
+    let ckpt = Checkpoint::read(&model).unwrap();
+    let t =
+        &ckpt.tensors["swin.encoder.layers.0.blocks.0.attention.self.relative_position_bias_table"];
+    assert_eq!(t.size(), vec![25, 2]);
+    let table = to_vec(t);
+    for h in 0..2 {
+        for k in 0..25 {
+            assert_eq!(v[h * 25 + k], table[k * 2 + h]);
+        }
+    }
+    assert_eq!(
+        read_npy(&dir.path().join("hf_swin_L03_rel-bias.npy")).1,
+        vec![4, 5, 5]
+    );
+    let r = vitscope(&[
+        "export",
+        "--model",
+        fixture("zoo/hf_vit").to_str().unwrap(),
+        "--method",
+        "rel-bias",
+        "--out",
+        &out,
+    ]);
+    assert_clean_failure(&r, "no learned relative position bias");
+}

@@ -17,6 +17,41 @@ use crate::model::Vit;
 
 type Result<T> = std::result::Result<T, super::AnalysisError>;
 
+/// A model's learned relative position bias over 2-D offsets, per block and head (Swin, BEiT): each tile is
+/// `(2h−1) × (2w−1)`, the centre is offset (0, 0), row r / col c is offset (r − (h−1), c − (w−1)).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelativeBias {
+    /// `tables[layer][head]`.
+    pub tables: Vec<Vec<crate::grid::Grid>>,
+}
+
+/// The relative position bias tables of `vit`, `None` for a model without one.
+pub fn relative_bias(vit: &Vit) -> Result<Option<RelativeBias>> {
+    let Some(layers) = vit.relative_bias_tables()? else {
+        return Ok(None);
+    };
+    let tables = layers
+        .iter()
+        .map(|t| -> Result<Vec<crate::grid::Grid>> {
+            let (heads, h, w) = (t.size()[0], t.size()[1] as usize, t.size()[2] as usize);
+            (0..heads)
+                .map(|i| {
+                    Ok(crate::grid::Grid {
+                        h,
+                        w,
+                        data: Vec::<f32>::try_from(
+                            t.f_get(i)?
+                                .f_to_device(tch::Device::Cpu)?
+                                .f_flatten(0, -1)?,
+                        )?,
+                    })
+                })
+                .collect()
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(RelativeBias { tables }))
+}
+
 /// Position-embedding similarity `[gh·gw, gh·gw]`, row-major.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PosSimilarity {

@@ -42,7 +42,10 @@ pub mod window;
 
 pub use attention::{HeadSel, QueryRows, RowsKind};
 pub use distance::{HeadStats, PrefixConvention, head_stats};
-pub use embeddings::{PatchFilters, PosSimilarity, patch_filter_components, position_similarity};
+pub use embeddings::{
+    PatchFilters, PosSimilarity, RelativeBias, patch_filter_components, position_similarity,
+    relative_bias,
+};
 pub use flow::{Progress, attention_flow, attention_flow_with};
 pub use gradient::{grad_rollout, relevance};
 pub use pca::{FeaturePcaImage, feature_pca};

@@ -68,7 +68,8 @@ pub enum Command {
     /// --layer all and a head axis for --head all ([L, H, gh, gw] at most); rollout, flow, grad-rollout,
     /// relevance [gh, gw] (patch tokens; prefix-token values go in the PNG text and on stderr); dino-mask
     /// [heads, gh, gw] u8; token-norm [L, N] (every token, prefix first) plus prefix-mass.csv; feature-pca
-    /// [gh, gw, 3] ([images, gh, gw, 3] with --joint); pos-sim [gh, gw, gh, gw]; patch-pca [k, P, P, 3].
+    /// [gh, gw, 3] ([images, gh, gw, 3] with --joint); pos-sim [gh, gw, gh, gw]; patch-pca [k, P, P, 3];
+    /// rel-bias (Swin, BEiT: the learned relative position bias over offsets) [heads, 2h-1, 2w-1] per layer.
     #[command(verbatim_doc_comment)]
     Export {
         #[command(flatten)]
@@ -279,6 +280,7 @@ pub enum MethodArg {
     FeaturePca,
     PosSim,
     PatchPca,
+    RelBias,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

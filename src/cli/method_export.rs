@@ -7,7 +7,7 @@ use tch::Tensor;
 use super::{MethodArgs, PosGrid, parse_head, parse_layer};
 use crate::analysis::{
     HeadSel, QueryRows, RolloutOptions, TokenMap, dino_masks, feature_pca, patch_filter_components,
-    position_similarity, prefix_mass, rollout_from, token_norms,
+    position_similarity, prefix_mass, relative_bias, rollout_from, token_norms,
 };
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, export_maps};
@@ -239,6 +239,23 @@ pub fn export_method(
     req: &MethodRequest,
 ) -> Result<Vec<PathBuf>> {
     let m = engine.model.as_ref().context("no model")?;
+    if method == Method::RelBias {
+        let Some(bias) = relative_bias(&m.vit)? else {
+            bail!(
+                "this model has no learned relative position bias (Swin and BEiT have one; its positions are: {})",
+                m.vit.config.position_scheme()
+            )
+        };
+        let layers = bias.tables.len();
+        let picked: Vec<usize> = match req.layer.unwrap_or("all") {
+            "all" => (0..layers).collect(),
+            l => vec![one_layer(Some(l), layers)?],
+        };
+        return picked
+            .into_iter()
+            .map(|l| Ok(methods::rel_bias(out, l, &bias.tables[l])?))
+            .collect();
+    }
     if !method.needs_image() {
         return Ok(vec![match method {
             Method::PatchPca => {
@@ -428,6 +445,6 @@ pub fn export_method(
                 cap.input_hw,
             )?]
         }
-        Method::PosSim | Method::PatchPca => unreachable!("handled above"),
+        Method::PosSim | Method::PatchPca | Method::RelBias => unreachable!("handled above"),
     })
 }

@@ -36,7 +36,8 @@ same_variants! {
     FusionArg => HeadFusion { Mean, Max, Min }
     PrefixArg => PrefixConvention { Renormalise, Drop }
     MethodArg => Method {
-        Attention, Rollout, Flow, GradRollout, Relevance, DinoMask, TokenNorm, FeaturePca, PosSim, PatchPca
+        Attention, Rollout, Flow, GradRollout, Relevance, DinoMask, TokenNorm, FeaturePca, PosSim, PatchPca,
+        RelBias
     }
     FormatArg => Format { Png, Npy }
     ColormapArg => Colormap { Viridis, Magma, Inferno, Turbo, Gray }

@@ -396,6 +396,33 @@ pub fn pos_sim(out: &Output, sim: &PosSimilarity, grid_source: &str) -> Result<P
     )
 }
 
+/// One block's relative position bias: PNG = a tile per head (each min-max scaled, centre = offset (0, 0));
+/// NPY `[heads, 2h−1, 2w−1]`.
+pub fn rel_bias(out: &Output, layer: usize, heads: &[crate::grid::Grid]) -> Result<PathBuf> {
+    let (h, w) = heads.first().map_or((0, 0), |g| (g.h, g.w));
+    let data: Vec<f32> = heads.iter().flat_map(|g| g.data.iter().copied()).collect();
+    let extra = [
+        ("layer", layer.to_string()),
+        (
+            "definition",
+            format!(
+                "learned relative position bias added to the attention scores, one {h}x{w} tile per head: entry \
+                 (r, c) is the bias for a key at offset (r - {}, c - {}) from the query; each tile min-max scaled",
+                h / 2,
+                w / 2
+            ),
+        ),
+    ];
+    out.write(
+        &format!("L{layer:02}_rel-bias"),
+        Method::RelBias,
+        &extra,
+        || crate::render::figures::rel_bias_image(heads, out.colormap),
+        &[heads.len(), h, w],
+        NpyData::F32(&data),
+    )
+}
+
 /// Patch-embedding filter components: PNG = the components tiled (7 per row, first = largest variance),
 /// each `P × P` scaled up; NPY `[k, P, P, 3]`.
 pub fn patch_pca(out: &Output, f: &PatchFilters) -> Result<PathBuf> {

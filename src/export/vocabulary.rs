@@ -16,6 +16,7 @@ pub enum Method {
     FeaturePca,
     PosSim,
     PatchPca,
+    RelBias,
 }
 
 impl Method {
@@ -31,11 +32,12 @@ impl Method {
             Method::FeaturePca => "feature-pca",
             Method::PosSim => "pos-sim",
             Method::PatchPca => "patch-pca",
+            Method::RelBias => "rel-bias",
         }
     }
     /// Methods that look at the weights only.
     pub fn needs_image(self) -> bool {
-        !matches!(self, Method::PosSim | Method::PatchPca)
+        !matches!(self, Method::PosSim | Method::PatchPca | Method::RelBias)
     }
 }
 

@@ -12,8 +12,9 @@ impl State {
                 _ => None,
             };
             return Ok(AnalysisResult::Embeddings {
-                pos: a::position_similarity(&m.vit, grid)?,
+                pos: a::position_similarity(&m.vit, grid).map_err(|e| e.to_string()),
                 filters: a::patch_filter_components(&m.vit, 28)?,
+                rel_bias: a::relative_bias(&m.vit)?,
             });
         }
         if let AnalysisRequest::FolderStats { .. } = request {

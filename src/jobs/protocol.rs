@@ -188,8 +188,11 @@ pub enum AnalysisResult {
         prefix_mass: Vec<Vec<f32>>,
     },
     Embeddings {
-        pos: PosSimilarity,
+        /// The position-embedding similarity, or why the model has none (RoPE, relative bias, windows).
+        pos: Result<PosSimilarity, String>,
         filters: PatchFilters,
+        /// Swin's and BEiT's learned relative position bias.
+        rel_bias: Option<crate::analysis::RelativeBias>,
     },
     Other {
         rows: QueryRows,

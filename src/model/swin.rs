@@ -673,6 +673,41 @@ fn cpb_coords(
         .f_to_kind(kind)?)
 }
 
+/// Every block's relative position bias over the offsets of an `m × m` window: `[heads, 2m−1, 2m−1]` f32.
+pub(super) fn bias_tables(w: &SwinWeights, arch: &SwinArch, m: usize) -> Result<Vec<Tensor>> {
+    let side = 2 * m as i64 - 1;
+    let mut out = Vec::new();
+    for (s, &depth) in arch.depths.iter().enumerate() {
+        for b in 0..depth {
+            let p = block(s, b);
+            let table = match &arch.v2 {
+                None => w
+                    .get(&format!("{p}.attn.relative_position_bias_table"))?
+                    .shallow_clone(),
+                Some(pretrained) => {
+                    let kind = w.get(&format!("{p}.attn.cpb_mlp.2.weight"))?.kind();
+                    let device = w.get(&format!("{p}.attn.cpb_mlp.2.weight"))?.device();
+                    let coords = cpb_coords((m, m), pretrained[s], device, kind)?;
+                    let hidden = w
+                        .linear(&format!("{p}.attn.cpb_mlp.0"), &coords)?
+                        .f_relu()?;
+                    hidden
+                        .f_linear::<&Tensor>(w.get(&format!("{p}.attn.cpb_mlp.2.weight"))?, None)?
+                        .f_sigmoid()?
+                        .f_mul_scalar(16.0)?
+                }
+            };
+            out.push(
+                table
+                    .f_to_kind(Kind::Float)?
+                    .f_transpose(0, 1)?
+                    .f_reshape([-1, side, side])?,
+            );
+        }
+    }
+    Ok(out)
+}
+
 /// Index into a `(2h−1)(2w−1)` table built for the `h × w` window itself (Swin V2).
 fn rel_index_window(wh: usize, ww: usize, device: Device) -> Result<Tensor> {
     let area = wh * ww;

@@ -364,6 +364,42 @@ impl Vit {
         })
     }
 
+    /// The learned relative position bias of every block over the 2-D offsets of its trained window, `[heads,
+    /// 2h−1, 2w−1]` f32 (centre = offset (0, 0)): Swin V1's and BEiT's tables (BEiT's three CLS entries left
+    /// out), Swin V2's `16·sigmoid(cpb_mlp(offsets))`. `None` for models without one.
+    pub fn relative_bias_tables(&self) -> Result<Option<Vec<Tensor>>> {
+        let _guard = tch::no_grad_guard();
+        if let (Some(sw), Some(arch)) = (&self.swin, &self.config.swin) {
+            let m = arch.window;
+            return Ok(Some(super::swin::bias_tables(sw, arch, m)?));
+        }
+        let Some(r) = &self.config.rel_pos else {
+            return Ok(None);
+        };
+        let (h, w) = (2 * r.window.0 as i64 - 1, 2 * r.window.1 as i64 - 1);
+        let shape = |t: &Tensor| -> Result<Tensor> {
+            Ok(t.f_narrow(0, 0, h * w)?
+                .f_to_kind(Kind::Float)?
+                .f_transpose(0, 1)?
+                .f_reshape([-1, h, w])?)
+        };
+        let tables = match &self.shared_rel_table {
+            Some(t) => {
+                let one = shape(t)?;
+                (0..self.blocks.len())
+                    .map(|_| one.shallow_clone())
+                    .collect()
+            }
+            None => self
+                .blocks
+                .iter()
+                .filter_map(|b| b.rel_table.as_ref())
+                .map(shape)
+                .collect::<Result<Vec<_>>>()?,
+        };
+        Ok(Some(tables))
+    }
+
     /// The patch projection's filters `[D, 3, P, P]` (in the model's precision).
     pub fn patch_embedding_weight(&self) -> &Tensor {
         &self.patch_weight
@@ -373,11 +409,8 @@ impl Vit {
     pub fn position_embeddings_for(&self, grid_h: usize, grid_w: usize) -> Result<Tensor> {
         let Some(pos_embed) = &self.pos_embed else {
             return Err(ModelError::Invalid(format!(
-                "this model has no learned position embedding to compare: {}",
-                self.config
-                    .rope
-                    .as_ref()
-                    .map_or("it has no position scheme".into(), |r| r.describe())
+                "this model has no learned position embedding to compare; its positions are: {}",
+                self.config.position_scheme()
             )));
         };
         let (ph, pw) = self.config.pos_grid;

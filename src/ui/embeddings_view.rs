@@ -19,28 +19,56 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
     let want = AnalysisRequest::Embeddings {
         input_grid: app.state.pos_input_grid,
     };
-    let Some((AnalysisResult::Embeddings { pos, filters }, fresh)) = app.state.result(&want) else {
+    let Some((
+        AnalysisResult::Embeddings {
+            pos,
+            filters,
+            rel_bias,
+        },
+        fresh,
+    )) = app.state.result(&want)
+    else {
         super::tiles::spinner(ui);
         return;
     };
-    let (pos, filters) = (pos.clone(), filters.clone());
+    let (pos, filters, rel_bias) = (pos.clone(), filters.clone(), rel_bias.clone());
     if !fresh {
         super::tiles::spinner(ui);
     }
     let ctx = ui.ctx().clone();
     let cmap = app.settings.colormap;
-    let sim = app.texture(
-        &ctx,
-        "pos-sim",
-        (
-            app.state.analysis_epoch,
-            pos.grid_h,
-            pos.grid_w,
-            cmap.name(),
-        ),
-        || pos_sim_image(&pos, cmap),
-        TextureOptions::NEAREST,
-    );
+    let sim = match &pos {
+        Ok(pos) => Some(app.texture(
+            &ctx,
+            "pos-sim",
+            (
+                app.state.analysis_epoch,
+                pos.grid_h,
+                pos.grid_w,
+                cmap.name(),
+            ),
+            || pos_sim_image(pos, cmap),
+            TextureOptions::NEAREST,
+        )),
+        Err(_) => None,
+    };
+    // Swin's and BEiT's learned locality: the bias of the Attention view's layer, a tile per head.
+    let layer = app.state.layer;
+    let bias = rel_bias.as_ref().and_then(|b| {
+        let l = layer.min(b.tables.len().checked_sub(1)?);
+        let heads = b.tables[l].clone();
+        Some((
+            l,
+            heads.len(),
+            app.texture(
+                &ctx,
+                "rel-bias",
+                (app.state.analysis_epoch, l, cmap.name()),
+                || crate::render::figures::rel_bias_image(&heads, cmap),
+                TextureOptions::NEAREST,
+            ),
+        ))
+    });
     let pca = app.texture(
         &ctx,
         "patch-pca",
@@ -51,12 +79,30 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
     let half = (ui.available_width() / 2.0 - 12.0).max(150.0);
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
-            ui.label(format!("Position-embedding similarity, {}×{} grid", pos.grid_h, pos.grid_w))
-                .on_hover_text("Tile (r, c): cosine similarity of patch (r, c)'s position embedding to every patch's; colour scale −1…1.");
-            let aspect = pos.grid_h as f32 / pos.grid_w as f32;
-            let w = half.min((ui.available_height() - 30.0) / aspect.max(0.01));
-            ui.add(egui::Image::new((sim, egui::vec2(w, w * aspect))))
-                .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Position similarity"));
+            match (&pos, sim) {
+                (Ok(pos), Some(sim)) => {
+                    ui.label(format!("Position-embedding similarity, {}×{} grid", pos.grid_h, pos.grid_w))
+                        .on_hover_text("Tile (r, c): cosine similarity of patch (r, c)'s position embedding to every patch's; colour scale −1…1.");
+                    let aspect = pos.grid_h as f32 / pos.grid_w as f32;
+                    let w = half.min((ui.available_height() - 30.0) / aspect.max(0.01));
+                    ui.add(egui::Image::new((sim, egui::vec2(w, w * aspect))))
+                        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Position similarity"));
+                }
+                _ => {
+                    ui.label("Position-embedding similarity");
+                    ui.small(pos.as_ref().err().cloned().unwrap_or_default());
+                }
+            }
+            if let Some((l, heads, tex)) = bias {
+                ui.add_space(8.0);
+                ui.label(format!("Relative position bias, layer {l}: {heads} heads"))
+                    .on_hover_text("The learned bias added to the attention scores for a key at each 2-D offset from the query; the centre of a tile is offset (0, 0); each tile min–max scaled. The layer is the Attention view's.");
+                let rows = heads.div_ceil(8) as f32;
+                let cols = heads.min(8) as f32;
+                let w = half.min(64.0 * cols * 1.5);
+                ui.add(egui::Image::new((tex, egui::vec2(w, w * rows / cols))))
+                    .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Relative position bias"));
+            }
         });
         ui.vertical(|ui| {
             ui.label(format!("Patch-embedding filters: top {} principal components", filters.count))
