@@ -366,4 +366,6 @@ fn siglip_and_swin_open_with_their_own_queries() {
         h.query_by_label_contains("Swin: each block attends inside windows")
             .is_some()
     );
+    // the last layer is stage 1's second block
+    assert!(h.query_by_label("stage 1, block 1").is_some());
 }

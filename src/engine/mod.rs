@@ -42,6 +42,8 @@ pub struct ModelInfo {
     pub position: String,
     /// A hierarchical model's stages (Swin), in words.
     pub stages: Option<String>,
+    /// Blocks per stage (Swin); empty for a plain ViT.
+    pub stage_depths: Vec<usize>,
     pub mlp: String,
     pub pool: String,
     pub training_size: (usize, usize),
@@ -146,6 +148,7 @@ pub fn load_model(
         pos_prefix: c.pos_prefix,
         position: c.position_scheme(),
         stages: c.swin.as_ref().map(|s| s.describe()),
+        stage_depths: c.swin.as_ref().map_or(Vec::new(), |s| s.depths.clone()),
         mlp: format!("{} x{}", c.activation.name(), c.mlp_hidden),
         pool: format!("{:?}", c.pool),
         training_size: c.image_size,

@@ -193,6 +193,17 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             {
                 cmds.push(UiCommand::SetLayer(s.layer + 1));
             }
+            // A Swin's layer is a block of one of its stages.
+            if let Some(depths) = s.model.as_ref().map(|m| &m.stage_depths)
+                && !depths.is_empty()
+            {
+                let (mut stage, mut block) = (0, s.layer);
+                while stage + 1 < depths.len() && block >= depths[stage] {
+                    block -= depths[stage];
+                    stage += 1;
+                }
+                ui.label(format!("stage {stage}, block {block}"));
+            }
         });
         ui.horizontal(|ui| {
             let mut head = s.head;
