@@ -188,16 +188,7 @@ fn switching_models_keeps_the_image_and_follows_each_token_layout() {
     );
     assert!(h.query_by_label("Top classes").is_none());
 
-    let load = |h: &mut Harness<'static, App>, case: &str| {
-        h.state_mut().state.model_field = fixture(&format!("zoo/{case}")).display().to_string();
-        h.get_by_label("Load model").click();
-        settle(h);
-        assert!(
-            h.state().state.error.is_none(),
-            "{case}: {:?}",
-            h.state().state.error
-        );
-    };
+    let load = common::ui::load_zoo;
     load(&mut h, "timm_vit_gap");
     let s = &h.state().state;
     assert_eq!(s.model.as_ref().unwrap().prefix_tokens.len(), 0);
@@ -310,16 +301,7 @@ fn attention_storage_reruns_and_keeps_the_maps() {
 fn siglip_and_swin_open_with_their_own_queries() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
-    let load = |h: &mut Harness<'static, App>, case: &str| {
-        h.state_mut().state.model_field = fixture(&format!("zoo/{case}")).display().to_string();
-        h.get_by_label("Load model").click();
-        settle(h);
-        assert!(
-            h.state().state.error.is_none(),
-            "{case}: {:?}",
-            h.state().state.error
-        );
-    };
+    let load = common::ui::load_zoo;
     // SigLIP: no CLS, so the probe of the attention-pooling head is the query, with its own button; a patch
     // click leaves it and the button brings it back.
     load(&mut h, "hf_siglip_vision");

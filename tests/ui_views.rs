@@ -583,14 +583,7 @@ fn methods_view_settles_on_a_refusal_and_never_shows_stale_maps() {
 fn embeddings_show_swin_s_relative_bias_and_say_why_there_is_no_position_similarity() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
-    h.state_mut().state.model_field = fixture("zoo/hf_swinv2").display().to_string();
-    h.get_by_label("Load model").click();
-    settle(&mut h);
-    assert!(
-        h.state().state.error.is_none(),
-        "{:?}",
-        h.state().state.error
-    );
+    common::ui::load_zoo(&mut h, "hf_swinv2");
     h.get_by_label("Embeddings").click();
     settle(&mut h);
     match h

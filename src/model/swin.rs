@@ -630,16 +630,18 @@ fn shift_mask(meta: &WindowMeta, device: Device, kind: Kind) -> Result<Option<Te
     ))
 }
 
-/// Index into a `(2M−1)²` table for a `wh × ww` window (the M×M table's offsets; a smaller window uses the
-/// offsets it has).
-fn rel_index(m: usize, wh: usize, ww: usize, device: Device) -> Result<Tensor> {
+/// Index of every (query, key) pair of a `wh × ww` window into a table of `(2·th−1)(2·tw−1)` offsets (row-major,
+/// offset (0, 0) at its centre): Swin V1's table is for the trained `M × M` window (a smaller window uses the
+/// offsets it has), Swin V2's is built for the window itself.
+fn rel_index(table: (usize, usize), wh: usize, ww: usize, device: Device) -> Result<Tensor> {
+    let (th, tw) = (table.0 as i64, table.1 as i64);
     let area = wh * ww;
     let mut idx = Vec::with_capacity(area * area);
     for i in 0..area {
         for j in 0..area {
-            let dy = (i / ww) as i64 - (j / ww) as i64 + m as i64 - 1;
-            let dx = (i % ww) as i64 - (j % ww) as i64 + m as i64 - 1;
-            idx.push(dy * (2 * m as i64 - 1) + dx);
+            let dy = (i / ww) as i64 - (j / ww) as i64 + th - 1;
+            let dx = (i % ww) as i64 - (j % ww) as i64 + tw - 1;
+            idx.push(dy * (2 * tw - 1) + dx);
         }
     }
     Ok(Tensor::f_from_slice(&idx)?.f_to_device(device)?)
@@ -706,20 +708,6 @@ pub(super) fn bias_tables(w: &SwinWeights, arch: &SwinArch, m: usize) -> Result<
         }
     }
     Ok(out)
-}
-
-/// Index into a `(2h−1)(2w−1)` table built for the `h × w` window itself (Swin V2).
-fn rel_index_window(wh: usize, ww: usize, device: Device) -> Result<Tensor> {
-    let area = wh * ww;
-    let mut idx = Vec::with_capacity(area * area);
-    for i in 0..area {
-        for j in 0..area {
-            let dy = (i / ww) as i64 - (j / ww) as i64 + wh as i64 - 1;
-            let dx = (i % ww) as i64 - (j % ww) as i64 + ww as i64 - 1;
-            idx.push(dy * (2 * ww as i64 - 1) + dx);
-        }
-    }
-    Ok(Tensor::f_from_slice(&idx)?.f_to_device(device)?)
 }
 
 /// The forward pass of `arch` on `pixels` `[1, 3, H, W]` already on the device, in the model's precision.
@@ -870,7 +858,12 @@ fn window_block(
             let table = w.get(&format!("{p}.attn.relative_position_bias_table"))?;
             let bias = table.f_index_select(
                 0,
-                &rel_index(arch.window, wh as usize, ww as usize, x.device())?,
+                &rel_index(
+                    (arch.window, arch.window),
+                    wh as usize,
+                    ww as usize,
+                    x.device(),
+                )?,
             )?;
             (q.f_matmul(&k.f_transpose(-1, -2)?)?, bias)
         }
@@ -895,7 +888,7 @@ fn window_block(
                 .f_linear::<&Tensor>(w.get(&format!("{p}.attn.cpb_mlp.2.weight"))?, None)?
                 .f_sigmoid()?
                 .f_mul_scalar(16.0)?; // [offsets, heads]
-            let idx = rel_index_window(wh as usize, ww as usize, x.device())?;
+            let idx = rel_index(meta.window, wh as usize, ww as usize, x.device())?;
             (cos.f_mul(&scale)?, table.f_index_select(0, &idx)?)
         }
     };

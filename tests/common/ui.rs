@@ -55,6 +55,18 @@ pub fn settle(h: &mut Harness<'static, App>) {
     h.step();
 }
 
+/// Type the zoo fixture `case` into the model field, load it and wait; the load must succeed.
+pub fn load_zoo(h: &mut Harness<'static, App>, case: &str) {
+    h.state_mut().state.model_field = fixture(&format!("zoo/{case}")).display().to_string();
+    egui_kittest::kittest::Queryable::get_by_label(&*h, "Load model").click();
+    settle(h);
+    assert!(
+        h.state().state.error.is_none(),
+        "{case}: {:?}",
+        h.state().state.error
+    );
+}
+
 /// A primary click at `pos`, then frames until idle.
 pub fn click_at(h: &mut Harness<'static, App>, pos: egui::Pos2) {
     h.input_mut().events.push(egui::Event::PointerMoved(pos));
