@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use tch::{Device, Kind};
+use tch::{Device, Kind, Tensor};
 use vitscope::model::{Activation, Checkpoint, Family, Pool, Precision, Vit};
 
 /// What each fixture must be recognised as.
@@ -676,4 +676,29 @@ fn relative_position_bias_exports_are_the_checkpoint_s_tables() {
         &out,
     ]);
     assert_clean_failure(&r, "no learned relative position bias");
+}
+
+#[test]
+fn a_swin_v1_refuses_an_input_whose_stage_is_smaller_than_its_window_and_v2_adapts() {
+    // 8x12 px at patch 2: stage 1 is 2x3 cells, smaller than the 3x3 window. V1's table would have to be
+    // resized (timm and transformers each do it their own way): refused with the size that works. V2's
+    // continuous bias is computed for the smaller window, as both libraries do.
+    let x = Tensor::randn([1, 3, 8, 12], (Kind::Float, Device::Cpu));
+    let v1 = Vit::from_checkpoint(
+        &Checkpoint::read(&fixture("zoo/timm_swin")).unwrap(),
+        Device::Cpu,
+    )
+    .unwrap();
+    let e = v1.forward(&x).err().expect("refused").to_string();
+    assert!(
+        e.contains("smaller than the 3x3 window") && e.contains("12 px"),
+        "{e}"
+    );
+    let v2 = Vit::from_checkpoint(
+        &Checkpoint::read(&fixture("zoo/hf_swinv2")).unwrap(),
+        Device::Cpu,
+    )
+    .unwrap();
+    let cap = v2.forward(&x).unwrap();
+    assert_eq!(cap.windows[3].window, (2, 3));
 }

@@ -739,10 +739,15 @@ pub(super) fn forward(
         for b in 0..depth {
             let p = block(s, b);
             let ((wh, ww), shift) = arch.window_and_shift(b, h, wd);
-            if wh > arch.window || ww > arch.window {
-                return Err(ModelError::InputSize(format!(
-                    "stage {s}'s grid {h}x{wd} needs {wh}x{ww} windows, larger than the trained {m}x{m}",
-                    m = arch.window
+            let m = arch.window;
+            // Swin V1's table holds the offsets of an M×M window; timm and transformers resize it (each their
+            // own way) for a smaller window, which vitscope does not guess at. V2's bias is continuous.
+            if wh > m || ww > m || (arch.v2.is_none() && (wh < m || ww < m)) {
+                return Err(ModelError::Invalid(format!(
+                    "stage {s}'s grid is {h}x{wd} cells, smaller than the {m}x{m} window its relative position \
+                     table was trained for (the family's code would resize the table); use an input of at least \
+                     {px} px on each side",
+                    px = m * cell_px
                 )));
             }
             let meta = WindowMeta {
