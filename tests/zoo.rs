@@ -567,6 +567,18 @@ fn a_swin_window_places_every_image_cell_exactly_once() {
             .filter(|&(k, t)| m.cell_of(k, t).is_none())
             .count();
         assert_eq!(padding, 12 * 15 - 10 * 14, "{pad_then_roll}");
+        // The drawn window grid: a row (column) starts a window exactly where the window changes.
+        let nw = 5;
+        let starts = m.window_starts(0);
+        for r in 1..10 {
+            let changes = m.locate(r, 0).unwrap().0 / nw != m.locate(r - 1, 0).unwrap().0 / nw;
+            assert_eq!(changes, starts.contains(&r), "{pad_then_roll}: row {r}");
+        }
+        let starts = m.window_starts(1);
+        for c in 1..14 {
+            let changes = m.locate(0, c).unwrap().0 % nw != m.locate(0, c - 1).unwrap().0 % nw;
+            assert_eq!(changes, starts.contains(&c), "{pad_then_roll}: col {c}");
+        }
     }
 }
 

@@ -53,6 +53,8 @@ pub struct QueryRows {
     pub layout: TokenLayout,
     /// `[layers, heads, tokens]` row-major.
     pub data: Vec<f32>,
+    /// Swin (kind `Windows`): each layer's windows, to draw their grid over the image.
+    pub windows: Vec<crate::model::swin::WindowMeta>,
 }
 
 impl QueryRows {
@@ -86,6 +88,7 @@ impl QueryRows {
             heads: size[1] as usize,
             layout: layout.clone(),
             data,
+            windows: Vec::new(),
         })
     }
 
@@ -129,6 +132,7 @@ impl QueryRows {
             heads,
             layout: layout.clone(),
             data: row.repeat(layers.max(1)),
+            windows: Vec::new(),
         })
     }
 

@@ -66,5 +66,6 @@ pub fn window_rows(cap: &Capture, token: usize) -> Result<QueryRows, AnalysisErr
         heads: 1,
         layout: stem,
         data,
+        windows: cap.windows.clone(),
     })
 }

@@ -72,6 +72,24 @@ impl WindowMeta {
         };
         (r < self.grid.0 && c < self.grid.1).then_some((r, c))
     }
+    /// The rows (axis 0) or columns (axis 1) of this stage's grid at which a window starts, in image order.
+    pub fn window_starts(&self, axis: usize) -> Vec<usize> {
+        let (n, padded, win, shift) = match axis {
+            0 => (self.grid.0, self.padded.0, self.window.0, self.shift.0),
+            _ => (self.grid.1, self.padded.1, self.window.1, self.shift.1),
+        };
+        // Windows start at multiples of the window on the rolled grid; the roll moves them by `shift`
+        // (modulo the grid for timm, which rolls before padding; modulo the padded grid for HF).
+        let modulus = if self.pad_then_roll { padded } else { n };
+        let mut starts: Vec<usize> = (0..padded.div_ceil(win.max(1)))
+            .map(|k| (k * win + shift) % modulus.max(1))
+            .filter(|&r| r < n)
+            .collect();
+        starts.sort_unstable();
+        starts.dedup();
+        starts
+    }
+
     /// The window and the token in it that hold image cell (row, col) of this stage's grid.
     pub fn locate(&self, row: usize, col: usize) -> Option<(usize, usize)> {
         let (_, nw) = self.windows();

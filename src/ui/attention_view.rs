@@ -88,6 +88,17 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             painter.vline(x, rect.y_range(), stroke);
         }
     }
+    // Swin: the windows of the shown block, on its stage's grid (a stage cell covers several stem cells).
+    if let Some(meta) = rows.windows.get(s.layer) {
+        let f = (meta.cell_px / rows.layout.patch_size.max(1)).max(1) as f32;
+        let stroke = Stroke::new(1.0, Color32::from_white_alpha(150));
+        for r in meta.window_starts(0).into_iter().filter(|&r| r > 0) {
+            painter.hline(rect.x_range(), rect.min.y + r as f32 * f * cell.y, stroke);
+        }
+        for c in meta.window_starts(1).into_iter().filter(|&c| c > 0) {
+            painter.vline(rect.min.x + c as f32 * f * cell.x, rect.y_range(), stroke);
+        }
+    }
     if set.show_mask {
         // The smallest set of patches holding τ of the shown map (DINO's mask for a CLS query).
         let (mask, _) = smallest_set_holding(&map.data, set.mask_tau as f64);
