@@ -5,7 +5,7 @@
 use tch::Kind;
 
 use super::AnalysisError;
-use super::attention::{QueryRows, RowsKind};
+use super::attention::{HeadSel, QueryRows, RowsKind};
 use crate::model::{Capture, TokenLayout};
 
 /// The finest grid of a Swin capture: the stem's patches.
@@ -16,6 +16,63 @@ pub fn stem_layout(cap: &Capture) -> Option<TokenLayout> {
         grid_h: first.grid.0,
         grid_w: first.grid.1,
         patch_size: first.cell_px,
+    })
+}
+
+/// One block's attention row for one cell of its stage grid, placed on that grid.
+pub struct WindowRow {
+    /// `[h·w]` on the block's stage grid, zero outside the cell's window.
+    pub values: Vec<f32>,
+    /// The mass the row gives to padding tokens (left out of `values`).
+    pub padding: f32,
+    /// Which window (in the model's own order) holds the cell.
+    pub window: usize,
+}
+
+/// Block `layer`'s attention row of stage cell `(row, col)`, for one head or the head mean.
+pub fn window_row(
+    cap: &Capture,
+    layer: usize,
+    (row, col): (usize, usize),
+    head: HeadSel,
+) -> Result<WindowRow, AnalysisError> {
+    let (a, meta) = cap
+        .window_attentions
+        .get(layer)
+        .zip(cap.windows.get(layer))
+        .ok_or_else(|| AnalysisError::Invalid(format!("block {layer} has no window attention")))?;
+    let (k, t) = meta.locate(row, col).ok_or_else(|| {
+        AnalysisError::Invalid(format!(
+            "cell ({row}, {col}) is outside stage {}",
+            meta.stage
+        ))
+    })?;
+    let a = a.f_get(k as i64)?; // [heads, area, area]
+    let heads = a.size()[0] as usize;
+    let r = match head {
+        HeadSel::Mean => a.f_select(1, t as i64)?.f_mean_dim(0, false, None)?,
+        HeadSel::Head(h) if h < heads => a.f_get(h as i64)?.f_get(t as i64)?,
+        HeadSel::Head(h) => {
+            return Err(AnalysisError::Invalid(format!(
+                "head {h} does not exist in block {layer} (stage {} has {heads} heads)",
+                meta.stage
+            )));
+        }
+    };
+    let r = Vec::<f32>::try_from(r.f_to_kind(Kind::Float)?.f_to_device(tch::Device::Cpu)?)?;
+    let (h, w) = meta.grid;
+    let mut values = vec![0f32; h * w];
+    let mut padding = 0f32;
+    for (j, v) in r.iter().enumerate() {
+        match meta.cell_of(k, j) {
+            Some((rr, cc)) => values[rr * w + cc] = *v,
+            None => padding += v,
+        }
+    }
+    Ok(WindowRow {
+        values,
+        padding,
+        window: k,
     })
 }
 
@@ -33,25 +90,15 @@ pub fn window_rows(cap: &Capture, token: usize) -> Result<QueryRows, AnalysisErr
     let stem_px = stem.patch_size;
     let layers = cap.window_attentions.len();
     let mut data = vec![0f32; layers * sh * sw];
-    for (l, (a, meta)) in cap.window_attentions.iter().zip(&cap.windows).enumerate() {
+    for (l, meta) in cap.windows.iter().enumerate() {
         let f = meta.cell_px / stem_px; // stem cells per stage cell, per side
-        let (cr, cc) = ((r0 / f).min(meta.grid.0 - 1), (c0 / f).min(meta.grid.1 - 1));
-        let (k, t) = meta.locate(cr, cc).ok_or_else(|| {
-            AnalysisError::Invalid(format!("cell ({cr}, {cc}) is outside stage {}", meta.stage))
-        })?;
-        let row = a
-            .f_get(k as i64)?
-            .f_select(1, t as i64)?
-            .f_mean_dim(0, false, None)?
-            .f_to_kind(Kind::Float)?
-            .f_to_device(tch::Device::Cpu)?;
-        let row = Vec::<f32>::try_from(row)?;
+        let cell = ((r0 / f).min(meta.grid.0 - 1), (c0 / f).min(meta.grid.1 - 1));
+        let row = window_row(cap, l, cell, HeadSel::Mean)?;
         let out = &mut data[l * sh * sw..(l + 1) * sh * sw];
         let share = 1.0 / (f * f) as f32;
-        for (j, v) in row.iter().enumerate() {
-            let Some((rr, cc)) = meta.cell_of(k, j) else {
-                continue;
-            };
+        let gw = meta.grid.1;
+        for (i, v) in row.values.iter().enumerate().filter(|(_, v)| **v != 0.0) {
+            let (rr, cc) = (i / gw, i % gw);
             for y in rr * f..((rr + 1) * f).min(sh) {
                 for x in cc * f..((cc + 1) * f).min(sw) {
                     out[y * sw + x] = v * share;

@@ -174,29 +174,12 @@ fn window_export(
         let meta = &cap.windows[l];
         let cell = |v: f64, n: usize| ((v / meta.cell_px as f64) as usize).min(n - 1);
         let (cr, cc) = (cell(py, meta.grid.0), cell(px, meta.grid.1));
-        let (k, t) = meta
-            .locate(cr, cc)
-            .context("the query cell is outside the stage grid")?;
-        let a = cap.window_attentions[l].f_get(k as i64)?; // [heads, area, area]
-        let heads = a.size()[0] as usize;
-        let row = match head {
-            HeadSel::Mean => a.f_select(1, t as i64)?.f_mean_dim(0, false, None)?,
-            HeadSel::Head(h) if h < heads => a.f_get(h as i64)?.f_get(t as i64)?,
-            HeadSel::Head(h) => bail!(
-                "head {h} does not exist in block {l} (stage {} has {heads} heads)",
-                meta.stage
-            ),
-        };
-        let row = Vec::<f32>::try_from(row.f_to_kind(tch::Kind::Float)?)?;
+        let crate::analysis::window::WindowRow {
+            values,
+            padding,
+            window: k,
+        } = crate::analysis::window::window_row(cap, l, (cr, cc), head)?;
         let (h, w) = meta.grid;
-        let mut values = vec![0f32; h * w];
-        let mut padding = 0f32;
-        for (j, v) in row.iter().enumerate() {
-            match meta.cell_of(k, j) {
-                Some((rr, cc)) => values[rr * w + cc] = *v,
-                None => padding += v,
-            }
-        }
         let stage_layout = crate::model::TokenLayout {
             prefix: Vec::new(),
             grid_h: h,
