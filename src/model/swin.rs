@@ -602,6 +602,38 @@ pub(super) struct SwinRun {
     pub hidden: Vec<Tensor>,
 }
 
+/// The relative-position indices and shifted-window masks of one forward pass, each built once per window
+/// shape and shared by the blocks that use it (a stage's blocks repeat the same two).
+#[derive(Default)]
+struct Geometry {
+    index: BTreeMap<((usize, usize), (usize, usize)), Tensor>,
+    mask: BTreeMap<((usize, usize), (usize, usize), (usize, usize)), Option<Tensor>>,
+}
+
+impl Geometry {
+    fn index(
+        &mut self,
+        table: (usize, usize),
+        meta: &WindowMeta,
+        device: Device,
+    ) -> Result<Tensor> {
+        let key = (table, meta.window);
+        if !self.index.contains_key(&key) {
+            let t = rel_index(table, meta.window.0, meta.window.1, device)?;
+            self.index.insert(key, t);
+        }
+        Ok(self.index[&key].shallow_clone())
+    }
+    fn mask(&mut self, meta: &WindowMeta, device: Device, kind: Kind) -> Result<Option<Tensor>> {
+        let key = (meta.padded, meta.window, meta.shift);
+        if !self.mask.contains_key(&key) {
+            let m = shift_mask(meta, device, kind)?;
+            self.mask.insert(key, m);
+        }
+        Ok(self.mask[&key].as_ref().map(Tensor::shallow_clone))
+    }
+}
+
 /// The shifted-window mask `[windows, M², M²]` (0 within a region, −100 across) on a padded grid.
 fn shift_mask(meta: &WindowMeta, device: Device, kind: Kind) -> Result<Option<Tensor>> {
     if meta.shift == (0, 0) {
@@ -733,7 +765,6 @@ pub(super) fn forward(
     w: &SwinWeights,
     arch: &SwinArch,
     eps: f64,
-    act: Activation,
     pixels: &Tensor,
     patch: i64,
 ) -> Result<SwinRun> {
@@ -747,6 +778,7 @@ pub(super) fn forward(
     )?; // [1, C, h, w]
     let mut x = w.norm("patch_embed.norm", &x.f_permute([0, 2, 3, 1])?, eps)?; // [1, h, w, C]
     let (mut attentions, mut windows, mut hidden) = (vec![], vec![], vec![]);
+    let mut geometry = Geometry::default();
     let mut cell_px = patch as usize;
     for (s, &depth) in arch.depths.iter().enumerate() {
         if s > 0 {
@@ -777,13 +809,10 @@ pub(super) fn forward(
                 cell_px,
                 pad_then_roll: arch.pad_then_roll,
             };
-            let (y, attn) = window_block(w, &p, &x, &meta, arch, eps)?;
+            let (y, attn) = window_block(w, &p, &x, &meta, arch, eps, &mut geometry)?;
+            // Swin's MLP is GELU (build_swin_config refuses any other activation).
             let mlp = |t: &Tensor| -> Result<Tensor> {
-                let hdn = w.linear(&format!("{p}.mlp.fc1"), t)?;
-                let hdn = match act {
-                    Activation::Gelu => hdn.f_gelu("none")?,
-                    _ => hdn.f_gelu("tanh")?,
-                };
+                let hdn = w.linear(&format!("{p}.mlp.fc1"), t)?.f_gelu("none")?;
                 w.linear(&format!("{p}.mlp.fc2"), &hdn)
             };
             if arch.v2.is_some() {
@@ -836,6 +865,7 @@ fn window_block(
     meta: &WindowMeta,
     arch: &SwinArch,
     eps: f64,
+    geometry: &mut Geometry,
 ) -> Result<(Tensor, Tensor)> {
     let (h, wd) = (meta.grid.0 as i64, meta.grid.1 as i64);
     let (hp, wp) = (meta.padded.0 as i64, meta.padded.1 as i64);
@@ -879,15 +909,8 @@ fn window_block(
         None => {
             let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
             let table = w.get(&format!("{p}.attn.relative_position_bias_table"))?;
-            let bias = table.f_index_select(
-                0,
-                &rel_index(
-                    (arch.window, arch.window),
-                    wh as usize,
-                    ww as usize,
-                    x.device(),
-                )?,
-            )?;
+            let idx = geometry.index((arch.window, arch.window), meta, x.device())?;
+            let bias = table.f_index_select(0, &idx)?;
             (q.f_matmul(&k.f_transpose(-1, -2)?)?, bias)
         }
         Some(pretrained) => {
@@ -911,13 +934,13 @@ fn window_block(
                 .f_linear::<&Tensor>(w.get(&format!("{p}.attn.cpb_mlp.2.weight"))?, None)?
                 .f_sigmoid()?
                 .f_mul_scalar(16.0)?; // [offsets, heads]
-            let idx = rel_index(meta.window, wh as usize, ww as usize, x.device())?;
+            let idx = geometry.index(meta.window, meta, x.device())?;
             (cos.f_mul(&scale)?, table.f_index_select(0, &idx)?)
         }
     };
     let bias = bias.f_reshape([area, area, heads])?.f_permute([2, 0, 1])?; // [heads, area, area]
     let mut scores = scores.f_add(&bias)?;
-    if let Some(mask) = shift_mask(meta, x.device(), scores.kind())? {
+    if let Some(mask) = geometry.mask(meta, x.device(), scores.kind())? {
         scores = scores.f_add(&mask.f_unsqueeze(1)?)?;
     }
     let attn = scores.f_softmax(-1, Kind::Float)?;

@@ -684,14 +684,7 @@ impl Vit {
                         .into(),
                 ));
             }
-            let run = super::swin::forward(
-                sw,
-                arch,
-                self.config.layer_norm_eps,
-                self.config.activation,
-                &x,
-                p,
-            )?;
+            let run = super::swin::forward(sw, arch, self.config.layer_norm_eps, &x, p)?;
             let (pooled, logits, image_embeds, pool_attention) =
                 self.heads(&run.tokens, &layout)?;
             if let Device::Cuda(i) = self.device {
