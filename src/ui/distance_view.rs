@@ -124,8 +124,13 @@ fn plot(
     value: impl Fn(usize, usize) -> f64,
     cmds: &mut Vec<UiCommand>,
 ) {
+    let unit = if id == "distance" { "px" } else { "nats" };
     let response = Plot::new(id)
         .legend(Legend::default())
+        // room right of the last layer for the legend, so it covers no dot
+        .include_x(-0.5)
+        .include_x(stats.layers as f64 + 0.8)
+        .label_formatter(move |pos| hover_label(pos, unit))
         .height(height)
         .x_axis_label("layer")
         .y_axis_label(y_label)
@@ -162,5 +167,42 @@ fn plot(
         if best.0 < 12.0 {
             cmds.push(UiCommand::OpenHead(best.1, best.2));
         }
+    }
+}
+
+/// The hover text of a dot: which head, which layer, its value; nothing away from the dots.
+fn hover_label(pos: &egui_plot::HoverPosition<'_>, unit: &str) -> Option<String> {
+    match pos {
+        egui_plot::HoverPosition::NearDataPoint {
+            plot_name,
+            position,
+            ..
+        } if !plot_name.is_empty() => Some(format!(
+            "{plot_name}, layer {:.0}: {:.2} {unit}\nclick to open this head",
+            position.x, position.y
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use egui_plot::{HoverPosition, PlotPoint};
+
+    #[test]
+    fn a_dot_s_hover_names_its_head_and_layer() {
+        let near = HoverPosition::NearDataPoint {
+            plot_name: "head 4",
+            position: PlotPoint::new(11.0, 123.456),
+            index: 11,
+        };
+        assert_eq!(
+            super::hover_label(&near, "px").unwrap(),
+            "head 4, layer 11: 123.46 px\nclick to open this head"
+        );
+        let away = HoverPosition::Elsewhere {
+            position: PlotPoint::new(3.3, 1.0),
+        };
+        assert_eq!(super::hover_label(&away, "px"), None);
     }
 }
