@@ -409,6 +409,7 @@ mod tests {
                 .map(|_| Tensor::randn([heads as i64, n as i64, 16], opts))
                 .collect(),
             biases: Vec::new(),
+            key_mask: None,
         };
         let full: Vec<Tensor> = (0..layers)
             .map(|l| {

@@ -71,6 +71,8 @@ pub struct QueryKeys {
     pub keys: Vec<Tensor>,
     /// Per layer, the additive score bias where the model has one (BEiT); empty or `None` for none.
     pub biases: Vec<Option<TableBias>>,
+    /// The dropped tokens' key mask `[1, 1, 1, N]` (`−∞` on them), every layer, under an intervention.
+    pub key_mask: Option<Tensor>,
 }
 
 impl QueryKeys {
@@ -81,6 +83,9 @@ impl QueryKeys {
             .f_matmul(&self.keys[layer].f_transpose(-1, -2)?)?;
         if let Some(Some(bias)) = self.biases.get(layer) {
             scores = scores.f_add(&bias.rows(start, len)?)?;
+        }
+        if let Some(mask) = &self.key_mask {
+            scores = scores.f_add(&mask.f_squeeze_dim(0)?)?;
         }
         Ok(scores.f_softmax(-1, Kind::Float)?)
     }
@@ -128,12 +133,19 @@ pub(super) fn attend(
     k: &Tensor,
     v: &Tensor,
     bias: Option<&TableBias>,
+    key_mask: Option<&Tensor>,
     store: Option<AttentionStore>,
 ) -> Result<(Tensor, Kept)> {
     let size = q.size();
     let (heads, n) = (size[1], size[2]);
     let kt = k.f_transpose(-1, -2)?;
     let bias = bias.map(TableBias::full).transpose()?; // [1, heads, N, N]
+    // dropped tokens' −∞ joins the bias (in the scores' kind)
+    let bias = match (bias, key_mask) {
+        (b, None) => b,
+        (None, Some(m)) => Some(m.f_to_kind(q.kind())?),
+        (Some(b), Some(m)) => Some(b.f_add(&m.f_to_kind(b.kind())?)?),
+    };
     Ok(match store {
         Some(AttentionStore::QueryKeys) => {
             // PyTorch's fused attention: nothing N×N is allocated. Q is already scaled.

@@ -23,6 +23,7 @@ use super::checkpoint::Checkpoint;
 use super::config::{Activation, Pool, VitConfig};
 use super::device::Precision;
 use super::error::{ModelError, Result};
+use super::intervention::{Ablation, Intervention};
 use super::layout::TokenLayout;
 use super::store::{AttentionStore, Kept, QueryKeys, TableBias, attend};
 use super::swin::SwinWeights;
@@ -31,6 +32,15 @@ mod capture;
 mod position;
 
 pub use capture::{Capture, GradTarget};
+
+/// What an intervention changes inside one block.
+struct BlockEdits<'a> {
+    /// Heads whose output is replaced.
+    ablate: Vec<i64>,
+    ablation: Ablation,
+    /// `−∞` on the dropped tokens' keys `[1, 1, 1, N]`.
+    key_mask: Option<&'a Tensor>,
+}
 
 struct Linear {
     weight: Tensor,
@@ -273,8 +283,19 @@ impl Vit {
 
     /// [`Vit::forward`], keeping the attention as `store` says (see [`AttentionStore`]).
     pub fn forward_stored(&self, pixels: &Tensor, store: AttentionStore) -> Result<Capture> {
+        self.forward_intervened(pixels, store, &Intervention::default())
+    }
+
+    /// [`Vit::forward_stored`] under an intervention (occluded patches, ablated heads, dropped tokens: see
+    /// [`Intervention`]).
+    pub fn forward_intervened(
+        &self,
+        pixels: &Tensor,
+        store: AttentionStore,
+        iv: &Intervention,
+    ) -> Result<Capture> {
         let _guard = tch::no_grad_guard();
-        Ok(self.run(pixels, Some(store))?.0)
+        Ok(self.run(pixels, Some(store), iv)?.0)
     }
 
     /// Run the model with autograd on, evaluate `target` on the outputs and return the capture with
@@ -299,7 +320,7 @@ impl Vit {
             .f_detach()?
             .f_to_kind(Kind::Float)?
             .set_requires_grad(true);
-        let (capture, raw) = self.run(&x, None)?;
+        let (capture, raw) = self.run(&x, None, &Intervention::default())?;
         let y = target.evaluate(&capture)?;
         let value = y.f_double_value(&[])?;
         let grads = Tensor::f_run_backward(&[&y], &raw, false, false)?
@@ -339,6 +360,7 @@ impl Vit {
         &self,
         pixels: &Tensor,
         store: Option<AttentionStore>,
+        iv: &Intervention,
     ) -> Result<(Capture, Vec<Tensor>)> {
         let size = pixels.size();
         let p = self.config.patch_size as i64;
@@ -360,7 +382,22 @@ impl Vit {
         let x = pixels
             .f_to_device(self.device)?
             .f_to_kind(self.precision.kind())?;
+        let c = &self.config;
+        iv.check(
+            c.num_hidden_layers,
+            c.num_attention_heads,
+            layout.num_tokens(),
+            layout.num_patches(),
+        )?;
+        let x = iv.occlude(&x, self.config.patch_size, c.image_mean, c.image_std)?;
         if let (Some(sw), Some(arch)) = (&self.swin, &self.config.swin) {
+            if !iv.ablated.is_empty() || !iv.dropped.is_empty() {
+                return Err(ModelError::Invalid(
+                    "ablating heads and dropping tokens are defined on one attention over all tokens; a Swin \
+                     attends inside windows (occluding patches works)"
+                        .into(),
+                ));
+            }
             if store.is_none() {
                 return Err(ModelError::Invalid(
                     "gradient methods need one attention matrix over all tokens per layer; a Swin attends inside \
@@ -410,6 +447,7 @@ impl Vit {
             .f_flatten(2, 3)?
             .f_transpose(1, 2)?; // [1, gh·gw, D]
         let mut x = self.embed(patches, &layout)?;
+        let key_mask = iv.key_mask(layout.num_tokens(), self.device)?;
         if let Some(n) = &self.norm_pre {
             x = n.forward(&x)?;
         }
@@ -432,13 +470,25 @@ impl Vit {
         let mut raw = Vec::with_capacity(self.blocks.len());
         let mut hidden_states = Vec::with_capacity(self.blocks.len());
         let (mut queries, mut keys) = (Vec::new(), Vec::new());
-        for block in &self.blocks {
+        for (l, block) in self.blocks.iter().enumerate() {
             let bias = match &shared_bias {
                 Some(b) => Some(b.shallow_clone()),
                 None => bias_of(block.rel_table.as_ref())?,
             };
-            let (y, kept) =
-                self.block_forward(block, &x, store, rope.as_ref(), bias.as_ref(), n_prefix)?;
+            let edits = BlockEdits {
+                ablate: iv.heads_of(l),
+                ablation: iv.ablation,
+                key_mask: key_mask.as_ref(),
+            };
+            let (y, kept) = self.block_forward(
+                block,
+                &x,
+                store,
+                rope.as_ref(),
+                bias.as_ref(),
+                n_prefix,
+                &edits,
+            )?;
             biases.push(bias);
             x = y;
             hidden_states.push(x.f_squeeze_dim(0)?);
@@ -454,6 +504,7 @@ impl Vit {
             queries,
             keys,
             biases,
+            key_mask: key_mask.as_ref().map(Tensor::shallow_clone),
         });
         let attentions = raw
             .iter()
@@ -463,7 +514,8 @@ impl Vit {
             x = n.forward(&x)?;
         }
         let tokens = x.f_squeeze_dim(0)?;
-        let (pooled, logits, image_embeds, pool_attention) = self.heads(&tokens, &layout)?;
+        let (pooled, logits, image_embeds, pool_attention) =
+            self.heads_masked(&tokens, &layout, key_mask.as_ref())?;
         if let Device::Cuda(i) = self.device {
             tch::Cuda::synchronize(i as i64);
         }
@@ -527,6 +579,7 @@ impl Vit {
         rope: Option<&(Tensor, Tensor)>,
         bias: Option<&TableBias>,
         n_prefix: i64,
+        edits: &BlockEdits,
     ) -> Result<(Tensor, Kept)> {
         let n = x.size()[1];
         let heads = self.config.num_attention_heads as i64;
@@ -543,7 +596,8 @@ impl Vit {
         }
         // Q is scaled before the product (as timm does): N·d multiplications instead of N².
         let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
-        let (ctx, kept) = attend(&q, &k, &v, bias, store)?;
+        let (ctx, kept) = attend(&q, &k, &v, bias, edits.key_mask, store)?;
+        let ctx = super::intervention::ablate(&ctx, &edits.ablate, edits.ablation)?;
         let mut ctx = ctx
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
@@ -588,7 +642,12 @@ impl Vit {
 
     /// The attention-pooling head on the final tokens `[N, D]`: the pooled feature `[D]` and the probe's
     /// attention over the tokens `[heads, N]` (f32).
-    fn map_pool(&self, head: &MapHead, tokens: &Tensor) -> Result<(Tensor, Tensor)> {
+    fn map_pool(
+        &self,
+        head: &MapHead,
+        tokens: &Tensor,
+        key_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
         let (n, d) = (tokens.size()[0], tokens.size()[1]);
         let heads = self.config.pool_heads as i64;
         let hd = d / heads;
@@ -604,9 +663,11 @@ impl Vit {
             .f_reshape([n, 2, heads, hd])?
             .f_permute([1, 2, 0, 3])?; // [2, heads, N, hd]
         let (k, v) = (kv.f_get(0)?, kv.f_get(1)?);
-        let attn = q
-            .f_matmul(&k.f_transpose(-1, -2)?)?
-            .f_softmax(-1, Kind::Float)?; // [heads, 1, N]
+        let mut scores = q.f_matmul(&k.f_transpose(-1, -2)?)?;
+        if let Some(m) = key_mask {
+            scores = scores.f_add(&m.f_squeeze_dim(0)?.f_to_kind(scores.kind())?)?;
+        }
+        let attn = scores.f_softmax(-1, Kind::Float)?; // [heads, 1, N]
         let ctx = attn
             .f_to_kind(v.kind())?
             .f_matmul(&v)?
@@ -624,6 +685,16 @@ impl Vit {
         tokens: &Tensor,
         layout: &TokenLayout,
     ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        self.heads_masked(tokens, layout, None)
+    }
+
+    /// [`Vit::heads`], the attention-pooling probe not attending to the dropped tokens of `key_mask`.
+    fn heads_masked(
+        &self,
+        tokens: &Tensor,
+        layout: &TokenLayout,
+        key_mask: Option<&Tensor>,
+    ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let np = layout.num_prefix() as i64;
         let patch_mean = || -> Result<Tensor> {
             Ok(tokens
@@ -637,7 +708,7 @@ impl Vit {
                 let head = self.map_head.as_ref().ok_or_else(|| {
                     ModelError::Invalid("attention pooling without its head".into())
                 })?;
-                let (pooled, attn) = self.map_pool(head, tokens)?;
+                let (pooled, attn) = self.map_pool(head, tokens, key_mask)?;
                 pool_attention = Some(attn);
                 pooled
             }
