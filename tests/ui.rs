@@ -12,6 +12,7 @@ use vitscope::analysis::{HeadSel, RowsKind};
 use vitscope::jobs::QuerySpec;
 use vitscope::model::AttentionStore;
 use vitscope::ui::App;
+use vitscope::ui::app::UiCommand;
 use vitscope::ui::settings::View;
 
 fn harness(export_dir: &Path) -> Harness<'static, App> {
@@ -109,28 +110,52 @@ fn export_buttons_write_decodable_pngs_with_provenance() {
         "{text:?}"
     );
 
+    assert!(
+        h.query_by_label("Exported chelsea_cls_L02_mean.png")
+            .is_some()
+    );
+    assert!(h.query_by_label("Open folder").is_some());
+
+    // Another export whose name is free gets exactly that name (no numbered stem).
     h.get_by_label("Export head grid").click();
     settle(&mut h);
     let grid = h.state().state.last_export.clone();
     assert_eq!(grid.len(), 1);
-    assert!(
-        grid[0]
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .ends_with("_heads.png")
+    assert_eq!(
+        grid[0].file_name().unwrap().to_string_lossy(),
+        "chelsea_cls_L02_heads.png"
     );
     let g = image::open(&grid[0]).unwrap();
     // 4 heads of 36x24 tiles in a 2x2 grid with 4 px gaps
     assert_eq!((g.width(), g.height()), (2 * 36 + 3 * 4, 2 * 24 + 3 * 4));
 
-    // exporting again never overwrites: a new name is chosen
+    // All layers: L00..L02 of the mean and the mosaic; only the one file that exists is named in the question.
+    h.get_by_label("Export all layers").click();
+    settle(&mut h);
+    let (_, existing) = h.state().state.overwrite_prompt.clone().expect("asked");
+    assert_eq!(existing, ["chelsea_cls_L02_mean.png"]);
+    h.get_by_label("Cancel export").click();
+    settle(&mut h);
+    assert!(h.state().state.overwrite_prompt.is_none());
+    assert!(
+        !dir.path().join("chelsea_cls_mosaic.png").exists(),
+        "cancelled"
+    );
+
+    // Exporting the same map again asks; keeping both writes a numbered name and never overwrites.
+    let before = std::fs::read(&files[0]).unwrap();
     h.get_by_label("Export map").click();
+    settle(&mut h);
+    assert!(h.state().state.overwrite_prompt.is_some());
+    h.get_by_label("Keep both").click();
     settle(&mut h);
     let again = h.state().state.last_export.clone();
     assert_eq!(again.len(), 1);
-    assert_ne!(again[0], files[0]);
-    assert!(files[0].exists() && again[0].exists());
+    assert_eq!(
+        again[0].file_name().unwrap().to_string_lossy(),
+        "chelsea-2_cls_L02_mean.png"
+    );
+    assert_eq!(std::fs::read(&files[0]).unwrap(), before);
 }
 
 #[test]
@@ -344,6 +369,42 @@ fn siglip_and_swin_open_with_their_own_queries() {
         );
         assert!(row.iter().sum::<f32>() <= 1.0 + 1e-5);
     }
+    // Every head of every block, each stage with its own head count (2 then 4); the mean is over the block's
+    // own heads, and a head the block lacks is never shown.
+    assert_eq!(rows.layer_heads, [2, 2, 4, 4]);
+    assert_eq!(rows.heads, 4);
+    for l in 0..4 {
+        let own = rows.heads_at(l);
+        let per_head: Vec<Vec<f32>> = (0..own).map(|k| rows.row(l, HeadSel::Head(k))).collect();
+        for (k, r) in per_head.iter().enumerate() {
+            let sum = r.iter().sum::<f32>();
+            assert!(sum > 0.0 && sum <= 1.0 + 1e-5, "block {l} h{k}: {sum}");
+        }
+        assert_ne!(per_head[0], per_head[1], "heads differ");
+        let mean = rows.row(l, HeadSel::Mean);
+        for (i, m) in mean.iter().enumerate() {
+            let avg = per_head.iter().map(|r| r[i]).sum::<f32>() / own as f32;
+            assert!((m - avg).abs() < 1e-6);
+        }
+        assert!(!rows.has_head(l, HeadSel::Head(own)));
+    }
+    assert!(h.query_by_label("h3").is_some(), "the last block's 4 heads");
+    h.state_mut().apply(UiCommand::SetHead(HeadSel::Head(3)));
+    h.state_mut().apply(UiCommand::SetLayer(0));
+    settle(&mut h);
+    assert_eq!(h.state().state.head, HeadSel::Mean, "block 0 has 2 heads");
+    assert!(
+        h.state()
+            .state
+            .notice
+            .as_deref()
+            .is_some_and(|n| n.contains("h3 does not exist in layer 0 (2 heads there)")),
+        "{:?}",
+        h.state().state.notice
+    );
+    assert!(h.query_by_label("h1").is_some() && h.query_by_label("h2").is_none());
+    h.state_mut().apply(UiCommand::SetLayer(3));
+    settle(&mut h);
     assert!(
         h.query_by_label_contains("Swin: each block attends inside windows")
             .is_some()

@@ -579,6 +579,50 @@ fn methods_view_settles_on_a_refusal_and_never_shows_stale_maps() {
     );
 }
 
+/// SigLIP's default query is the attention-pooling probe: the Methods view computes rollout from it (the
+/// probe's head-mean row times the encoder's rollout), says why the other methods are absent, and a patch
+/// click brings every method back.
+#[test]
+fn methods_view_rolls_out_from_the_map_probe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    common::ui::load_zoo(&mut h, "hf_siglip_vision");
+    h.state_mut().state.methods.flow = true;
+    h.get_by_label("Methods").click();
+    settle(&mut h);
+    assert_eq!(h.state().state.query, QuerySpec::Probe);
+    let (maps, fresh) = methods(&h);
+    assert!(fresh);
+    let names: Vec<&str> = maps.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(names, ["Rollout"], "only rollout is defined from the probe");
+    assert!(
+        maps[0].1.contains("from the attention-pooling probe"),
+        "{}",
+        maps[0].1
+    );
+    assert!((maps[0].2.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+    assert!(
+        h.query_by_label_contains("From the MAP probe only rollout is defined")
+            .is_some()
+    );
+    assert!(
+        h.query_by_label_contains("The methods could not be computed")
+            .is_none()
+    );
+    let probe_rollout = maps[0].2.clone();
+    // a patch: every method, from that patch
+    h.state_mut().state.methods.flow = false;
+    settle(&mut h);
+    let rect = h.get_by_label_contains("Attention L").rect();
+    click_at(&mut h, rect.center());
+    assert!(matches!(h.state().state.query, QuerySpec::Patch(..)));
+    let (maps, fresh) = methods(&h);
+    assert!(fresh);
+    let names: Vec<&str> = maps.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(names, ["Rollout", "Gradient rollout", "Relevance"]);
+    assert!(max_abs_diff(&maps[0].2, &probe_rollout) > 1e-4);
+}
+
 #[test]
 fn embeddings_show_swin_s_relative_bias_and_say_why_there_is_no_position_similarity() {
     let dir = tempfile::tempdir().unwrap();

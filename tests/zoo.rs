@@ -613,6 +613,27 @@ fn swin_from_the_command_line_shows_windows_dumps_them_and_refuses_global_method
         let sum: f32 = v.iter().sum();
         assert!(sum <= 1.0 + 1e-5 && sum > 0.5, "block {l}: mass {sum}");
     }
+    // --head all: each block's own heads (2 in stage 0, 4 in stage 1); their mean is the mean map.
+    let r = run(&["--query", "2,3", "--head", "all"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for (l, heads) in [(0, 2), (1, 2), (2, 4), (3, 4)] {
+        let name = |h: &str| {
+            dir.path()
+                .join(format!("chelsea_p2-3_l0{l}_{h}_attention.npy"))
+        };
+        assert!(
+            !name(&format!("h{heads}")).exists(),
+            "block {l} has {heads} heads"
+        );
+        let per_head: Vec<Vec<f32>> = (0..heads)
+            .map(|h| read_npy(&name(&format!("h{h}"))).2)
+            .collect();
+        let mean = read_npy(&name("mean")).2;
+        for (i, m) in mean.iter().enumerate() {
+            let avg = per_head.iter().map(|v| v[i]).sum::<f32>() / heads as f32;
+            assert!((m - avg).abs() < 1e-6, "block {l} cell {i}");
+        }
+    }
     for method in ["rollout", "flow", "dino-mask", "token-norm"] {
         let r = run(&["--method", method]);
         assert!(!r.status.success(), "{method} must refuse a Swin");

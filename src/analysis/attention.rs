@@ -38,7 +38,7 @@ pub enum RowsKind {
     /// The attention-pooling probe's attention (SigLIP's MAP head), the same at every layer.
     Probe,
     /// A Swin: for the query cell, each block's window row placed on the finest (stem) grid, zero outside
-    /// the window, the head mean (stages have different head counts).
+    /// the window, per head (stages have different head counts: see [`QueryRows::heads_at`]).
     Windows,
 }
 
@@ -49,9 +49,12 @@ pub struct QueryRows {
     /// What the rows are when they are not a token's rows of the layers' attention matrices.
     pub kind: RowsKind,
     pub layers: usize,
+    /// The most heads of any layer (every layer's, except in a Swin).
     pub heads: usize,
+    /// Each layer's own head count when they differ (a Swin's stages); empty when every layer has `heads`.
+    pub layer_heads: Vec<usize>,
     pub layout: TokenLayout,
-    /// `[layers, heads, tokens]` row-major.
+    /// `[layers, heads, tokens]` row-major; a layer with fewer heads than `heads` has zeros after its own.
     pub data: Vec<f32>,
     /// Swin (kind `Windows`): each layer's windows, to draw their grid over the image.
     pub windows: Vec<crate::model::swin::WindowMeta>,
@@ -86,10 +89,29 @@ impl QueryRows {
             kind: RowsKind::Token,
             layers: size[0] as usize,
             heads: size[1] as usize,
+            layer_heads: Vec::new(),
             layout: layout.clone(),
             data,
             windows: Vec::new(),
         })
+    }
+
+    /// How many heads layer `layer` has.
+    pub fn heads_at(&self, layer: usize) -> usize {
+        self.layer_heads.get(layer).copied().unwrap_or(self.heads)
+    }
+
+    /// The head mean, then each of layer `layer`'s heads.
+    pub fn head_sels(&self, layer: usize) -> impl Iterator<Item = HeadSel> + use<> {
+        std::iter::once(HeadSel::Mean).chain((0..self.heads_at(layer)).map(HeadSel::Head))
+    }
+
+    /// Whether `head` exists in layer `layer`.
+    pub fn has_head(&self, layer: usize, head: HeadSel) -> bool {
+        match head {
+            HeadSel::Mean => true,
+            HeadSel::Head(h) => h < self.heads_at(layer),
+        }
     }
 
     pub fn tokens(&self) -> usize {
@@ -130,25 +152,29 @@ impl QueryRows {
             kind: RowsKind::Probe,
             layers,
             heads,
+            layer_heads: Vec::new(),
             layout: layout.clone(),
             data: row.repeat(layers.max(1)),
             windows: Vec::new(),
         })
     }
 
-    /// The full row (all tokens) for `layer` and `head`.
+    /// The full row (all tokens) for `layer` and `head`; the mean is over that layer's own heads. A head the
+    /// layer does not have (a Swin stage with fewer heads) is all zeros: callers check [`Self::has_head`].
     pub fn row(&self, layer: usize, head: HeadSel) -> Vec<f32> {
         let n = self.tokens();
         let at =
             |h: usize| &self.data[(layer * self.heads + h) * n..(layer * self.heads + h + 1) * n];
+        let own = self.heads_at(layer);
         match head {
-            HeadSel::Head(h) => at(h).to_vec(),
+            HeadSel::Head(h) if h < own => at(h).to_vec(),
+            HeadSel::Head(_) => vec![0f32; n],
             HeadSel::Mean => {
                 let mut acc = vec![0f32; n];
-                for h in 0..self.heads {
+                for h in 0..own {
                     acc.iter_mut().zip(at(h)).for_each(|(a, v)| *a += v);
                 }
-                acc.iter_mut().for_each(|a| *a /= self.heads as f32);
+                acc.iter_mut().for_each(|a| *a /= own as f32);
                 acc
             }
         }

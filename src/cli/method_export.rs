@@ -7,12 +7,12 @@ use tch::Tensor;
 use super::{MethodArgs, PosGrid, parse_head, parse_layer};
 use crate::analysis::{
     HeadSel, QueryRows, RolloutOptions, TokenMap, dino_masks, feature_pca, patch_filter_components,
-    position_similarity, prefix_mass, relative_bias, rollout_from, token_norms,
+    position_similarity, prefix_mass, relative_bias, token_norms,
 };
 use crate::engine::Engine;
 use crate::export::maps::{HeadSpec, LayerSpec, MapExport, export_maps};
 use crate::export::methods::{self, Format, Method, Output};
-use crate::methods::{QueryMethod, QueryParams, compute};
+use crate::methods::{QueryMethod, QueryParams, Start, compute};
 use crate::model::{Capture, InputSize};
 use crate::spec::parse_query;
 
@@ -68,11 +68,12 @@ fn probe_export(
     method: Method,
     out: &Output,
     req: &MethodRequest,
-    cap: &Capture,
+    engine: &Engine,
     pool: &Tensor,
     rollout_opts: &RolloutOptions,
     photo: &image::RgbImage,
 ) -> Result<Vec<PathBuf>> {
+    let cap = &engine.run.as_ref().context("nothing was computed")?.capture;
     let layout = &cap.layout;
     let heads = pool.size()[0] as usize;
     let write = |map: TokenMap, label: &str, definition: String| -> Result<PathBuf> {
@@ -123,17 +124,20 @@ fn probe_export(
                 .collect()
         }
         Method::Rollout => {
-            let start = pool.f_mean_dim(0, false, None)?;
-            let map = rollout_from(cap.source(), layout, start, rollout_opts)?;
-            let layers = cap.source().layers();
-            Ok(vec![write(
-                map,
-                "MAP",
-                format!(
-                    "attention rollout from the attention-pooling probe: its head-mean attention row times {}",
-                    rollout_opts.describe(layers)
-                ),
-            )?])
+            let params = QueryParams {
+                opts: *rollout_opts,
+                target: String::new(),
+            };
+            compute(
+                engine,
+                &[QueryMethod::Rollout],
+                Start::Probe,
+                &params,
+                &Default::default(),
+            )?
+            .into_iter()
+            .map(|o| write(o.map, "MAP", o.definition))
+            .collect()
         }
         m => bail!(
             "--query map (the attention-pooling probe) works with --method attention and rollout, not {}",
@@ -160,56 +164,64 @@ fn window_export(
         "all" => (0..blocks).collect(),
         l => vec![one_layer(Some(l), blocks)?],
     };
-    let head = match parse_head(req.head)? {
-        HeadSpec::One(h) => h,
-        _ => {
-            bail!("for a Swin give --head mean or a number: the stages have different head counts")
-        }
-    };
+    // one head, the mean, or every head of each block (the stages have different head counts)
+    let spec = parse_head(req.head)?;
+    if matches!(spec, HeadSpec::GridOnly) {
+        bail!("for a Swin give --head mean, a number or all: a head grid is not drawn per window")
+    }
     // The query patch's centre, in input pixels.
     let p = layout.patch_size as f64;
     let (py, px) = ((r as f64 + 0.5) * p, (c as f64 + 0.5) * p);
     let mut files = Vec::new();
     for l in picked {
         let meta = &cap.windows[l];
+        let heads: Vec<HeadSel> = match spec {
+            HeadSpec::One(h) => vec![h],
+            _ => (0..cap.window_attentions[l].size()[1] as usize)
+                .map(HeadSel::Head)
+                .collect(),
+        };
         let cell = |v: f64, n: usize| ((v / meta.cell_px as f64) as usize).min(n - 1);
         let (cr, cc) = (cell(py, meta.grid.0), cell(px, meta.grid.1));
-        let crate::analysis::window::WindowRow {
-            values,
-            padding,
-            window: k,
-        } = crate::analysis::window::window_row(cap, l, (cr, cc), head)?;
-        let (h, w) = meta.grid;
-        let stage_layout = crate::model::TokenLayout {
-            prefix: Vec::new(),
-            grid_h: h,
-            grid_w: w,
-            patch_size: meta.cell_px,
-        };
-        let definition = format!(
-            "window attention of block {l} (stage {}, {}x{} grid of {} px cells, {}x{} windows, shift {:?}): the \
-             row of cell ({cr}, {cc}) in window {k}, {}; zero outside the window; mass on padding {padding:.6}",
-            meta.stage,
-            h,
-            w,
-            meta.cell_px,
-            meta.window.0,
-            meta.window.1,
-            meta.shift,
-            head.label()
-        );
-        files.push(methods::token_map(
-            out,
-            Method::Attention,
-            &TokenMap {
-                layout: stage_layout,
+        for head in heads {
+            let crate::analysis::window::WindowRow {
                 values,
-            },
-            &format!("p{r}-{c} L{l:02} {}", head.label()),
-            &definition,
-            photo,
-            cap.input_hw,
-        )?);
+                padding,
+                window: k,
+            } = crate::analysis::window::window_row(cap, l, (cr, cc), head)?;
+            let (h, w) = meta.grid;
+            let stage_layout = crate::model::TokenLayout {
+                prefix: Vec::new(),
+                grid_h: h,
+                grid_w: w,
+                patch_size: meta.cell_px,
+            };
+            let definition = format!(
+                "window attention of block {l} (stage {}, {}x{} grid of {} px cells, {}x{} windows, shift {:?}): \
+                 the row of cell ({cr}, {cc}) in window {k}, {}; zero outside the window; mass on padding \
+                 {padding:.6}",
+                meta.stage,
+                h,
+                w,
+                meta.cell_px,
+                meta.window.0,
+                meta.window.1,
+                meta.shift,
+                head.label()
+            );
+            files.push(methods::token_map(
+                out,
+                Method::Attention,
+                &TokenMap {
+                    layout: stage_layout,
+                    values,
+                },
+                &format!("p{r}-{c} L{l:02} {}", head.label()),
+                &definition,
+                photo,
+                cap.input_hw,
+            )?);
+        }
     }
     Ok(files)
 }
@@ -273,7 +285,7 @@ pub fn export_method(
         end_layer: a.end_layer,
     };
     if let Some(pool) = probe_query(req.query, cap)? {
-        return probe_export(method, out, req, cap, pool, &rollout_opts, photo);
+        return probe_export(method, out, req, engine, pool, &rollout_opts, photo);
     }
     let token = parse_query(req.query, layout)?;
     let qlabel = layout.token_label(token);
@@ -350,7 +362,13 @@ pub fn export_method(
                 opts: rollout_opts,
                 target: a.target.clone(),
             };
-            let mut done = compute(engine, &[q], token, &params, &Default::default())?;
+            let mut done = compute(
+                engine,
+                &[q],
+                Start::Token(token),
+                &params,
+                &Default::default(),
+            )?;
             let o = done.remove(0);
             if let Some(t) = &o.target {
                 eprintln!("target: {t}");

@@ -118,6 +118,96 @@ pub fn render(
     }
 }
 
+/// One file of a map export.
+enum Out {
+    Single(usize, HeadSel),
+    Grid(usize),
+    Mosaic,
+}
+
+/// What an export writes: its layers, its files in order, and their paths.
+struct Plan {
+    layers: Vec<usize>,
+    outs: Vec<Out>,
+}
+
+impl Plan {
+    fn new(rows: &QueryRows, req: &MapExport) -> Result<Plan, ExportError> {
+        let layers: Vec<usize> = match req.layers {
+            LayerSpec::One(l) if l < rows.layers => vec![l],
+            LayerSpec::One(l) => {
+                return Err(ExportError::Nothing(format!(
+                    "layer {l} does not exist (the model has {} layers: 0..{})",
+                    rows.layers,
+                    rows.layers - 1
+                )));
+            }
+            LayerSpec::All => (0..rows.layers).collect(),
+        };
+        if let HeadSpec::One(HeadSel::Head(h)) = req.heads {
+            if let Some(&l) = layers.iter().find(|&&l| h >= rows.heads_at(l)) {
+                let own = rows.heads_at(l);
+                return Err(ExportError::Nothing(if rows.layer_heads.is_empty() {
+                    format!(
+                        "head {h} does not exist (the model has {own} heads: 0..{})",
+                        own - 1
+                    )
+                } else {
+                    format!(
+                        "head {h} does not exist in layer {l} ({own} heads there: 0..{}); the stages have different \
+                         head counts",
+                        own - 1
+                    )
+                }));
+            }
+        }
+        let mut outs = Vec::new();
+        for &l in &layers {
+            match req.heads {
+                HeadSpec::One(h) => outs.push(Out::Single(l, h)),
+                HeadSpec::All => {
+                    outs.extend((0..rows.heads_at(l)).map(|h| Out::Single(l, HeadSel::Head(h))))
+                }
+                HeadSpec::GridOnly => {}
+            }
+            if matches!(req.heads, HeadSpec::All | HeadSpec::GridOnly) {
+                outs.push(Out::Grid(l));
+            }
+        }
+        if req.mosaic && req.layers == LayerSpec::All {
+            outs.push(Out::Mosaic);
+        }
+        Ok(Plan { layers, outs })
+    }
+
+    /// The PNG of `out`.
+    fn path(req: &MapExport, q: &str, out: &Out) -> PathBuf {
+        let name = match out {
+            Out::Single(l, h) => format!("{}_{q}_L{l:02}_{}.png", req.stem, h.label()),
+            Out::Grid(l) => format!("{}_{q}_L{l:02}_heads.png", req.stem),
+            Out::Mosaic => format!("{}_{q}_mosaic.png", req.stem),
+        };
+        req.out_dir.join(name)
+    }
+
+    /// Every file the export writes: the PNGs, then the `.npy` of each single map when asked for.
+    fn files(&self, rows: &QueryRows, req: &MapExport) -> Vec<PathBuf> {
+        let q = query_label(rows);
+        let pngs = self.outs.iter().map(|o| Self::path(req, &q, o));
+        let npys = self
+            .outs
+            .iter()
+            .filter(|o| req.npy && matches!(o, Out::Single(..)))
+            .map(|o| Self::path(req, &q, o).with_extension("npy"));
+        pngs.clone().chain(npys).collect()
+    }
+}
+
+/// Exactly the files exporting `req` for `rows` writes (none when the request is refused).
+pub fn planned_files(rows: &QueryRows, req: &MapExport) -> Vec<PathBuf> {
+    Plan::new(rows, req).map_or_else(|_| Vec::new(), |p| p.files(rows, req))
+}
+
 /// Write the requested maps; returns the files written.
 pub fn export_maps(
     rows: &QueryRows,
@@ -125,26 +215,7 @@ pub fn export_maps(
     input_hw: (usize, usize),
     req: &MapExport,
 ) -> Result<Vec<PathBuf>, ExportError> {
-    let layers: Vec<usize> = match req.layers {
-        LayerSpec::One(l) if l < rows.layers => vec![l],
-        LayerSpec::One(l) => {
-            return Err(ExportError::Nothing(format!(
-                "layer {l} does not exist (the model has {} layers: 0..{})",
-                rows.layers,
-                rows.layers - 1
-            )));
-        }
-        LayerSpec::All => (0..rows.layers).collect(),
-    };
-    if let HeadSpec::One(HeadSel::Head(h)) = req.heads {
-        if h >= rows.heads {
-            return Err(ExportError::Nothing(format!(
-                "head {h} does not exist (the model has {} heads: 0..{})",
-                rows.heads,
-                rows.heads - 1
-            )));
-        }
-    }
+    let Plan { layers, outs } = Plan::new(rows, req)?;
     let photo_small = resize(photo, input_hw.0, input_hw.1);
     let q = query_label(rows);
     let style_name = match req.style {
@@ -174,15 +245,12 @@ pub fn export_maps(
         .map(|(k, v)| (k.to_string(), v))
         .collect()
     };
-    let file = |layer: usize, what: &str| {
-        req.out_dir
-            .join(format!("{}_{q}_L{layer:02}_{what}.png", req.stem))
-    };
     let mosaic = req.mosaic && req.layers == LayerSpec::All;
     let grids = matches!(req.heads, HeadSpec::All | HeadSpec::GridOnly);
 
     // The small tiles (model input size) of the head grids and the mosaic, each rendered once:
-    // slot `l · (H + 1)` is layer l's head mean, `l · (H + 1) + 1 + h` its head h.
+    // slot `l · (H + 1)` is layer l's head mean, `l · (H + 1) + 1 + h` its head h (H: the most heads of any
+    // layer; a Swin layer with fewer leaves its last slots empty).
     let slots = rows.heads + 1;
     let sel_of = |slot: usize| match slot {
         0 => HeadSel::Mean,
@@ -190,7 +258,7 @@ pub fn export_maps(
     };
     let wanted: Vec<usize> = layers
         .iter()
-        .flat_map(|&l| (0..slots).map(move |s| l * slots + s))
+        .flat_map(|&l| (0..=rows.heads_at(l)).map(move |s| l * slots + s))
         // head means only for the mosaic; heads for the grids and the mosaic
         .filter(|&i| {
             if i % slots == 0 {
@@ -219,25 +287,6 @@ pub fn export_maps(
         range.filter_map(|i| small[i].as_ref()).collect()
     };
 
-    enum Out {
-        Single(usize, HeadSel),
-        Grid(usize),
-        Mosaic,
-    }
-    let mut outs = Vec::new();
-    for &l in &layers {
-        match req.heads {
-            HeadSpec::One(h) => outs.push(Out::Single(l, h)),
-            HeadSpec::All => outs.extend((0..rows.heads).map(|h| Out::Single(l, HeadSel::Head(h)))),
-            HeadSpec::GridOnly => {}
-        }
-        if grids {
-            outs.push(Out::Grid(l));
-        }
-    }
-    if mosaic {
-        outs.push(Out::Mosaic);
-    }
     let make = |out: &Out| -> Result<(PathBuf, Vec<u8>), ExportError> {
         let (path, img, text) = match *out {
             Out::Single(l, h) => {
@@ -250,17 +299,15 @@ pub fn export_maps(
                     let (lo, hi) = map.min_max();
                     img = with_colour_bar(&img, req.colormap, lo, hi);
                 }
-                (file(l, &h.label()), img, provenance(l, &h.label()))
+                (Plan::path(req, &q, out), img, provenance(l, &h.label()))
             }
             Out::Grid(l) => {
-                let cols = (rows.heads as f64).sqrt().ceil() as usize;
-                let tiles = tiles_of(l * slots + 1..(l + 1) * slots);
-                let text = provenance(
-                    l,
-                    &format!("all {} heads (row-major, h0 first)", rows.heads),
-                );
+                let own = rows.heads_at(l);
+                let cols = (own as f64).sqrt().ceil() as usize;
+                let tiles = tiles_of(l * slots + 1..l * slots + 1 + own);
+                let text = provenance(l, &format!("all {own} heads (row-major, h0 first)"));
                 (
-                    file(l, "heads"),
+                    Plan::path(req, &q, out),
                     tile(&tiles, cols, 4, [255, 255, 255]),
                     text,
                 )
@@ -271,14 +318,29 @@ pub fn export_maps(
                 text.push((
                     "vitscope.layout".into(),
                     format!(
-                        "{} rows (layers 0..{}) x {slots} columns (head mean, then h0..h{})",
+                        "{} rows (layers 0..{}) x {slots} columns (head mean, then h0..h{}){}",
                         rows.layers,
                         rows.layers - 1,
-                        rows.heads - 1
+                        rows.heads - 1,
+                        if rows.layer_heads.is_empty() {
+                            ""
+                        } else {
+                            "; a layer with fewer heads leaves its last columns blank"
+                        }
                     ),
                 ));
-                let path = req.out_dir.join(format!("{}_{q}_mosaic.png", req.stem));
-                let all = tile(&tiles_of(0..rows.layers * slots), slots, 2, [255, 255, 255]);
+                let path = Plan::path(req, &q, out);
+                // a missing head (a Swin stage with fewer heads) is a blank tile, so columns stay heads
+                let size = small
+                    .iter()
+                    .flatten()
+                    .next()
+                    .map_or((1, 1), |i| i.dimensions());
+                let blank = RgbImage::from_pixel(size.0, size.1, image::Rgb([255, 255, 255]));
+                let tiles: Vec<&RgbImage> = (0..rows.layers * slots)
+                    .map(|i| small[i].as_ref().unwrap_or(&blank))
+                    .collect();
+                let all = tile(&tiles, slots, 2, [255, 255, 255]);
                 (path, all, text)
             }
         };
@@ -337,48 +399,25 @@ pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32) -> RgbI
     out
 }
 
-/// The files in the output folder that exporting `req` for `rows` would replace (PNG or `.npy`),
-/// sorted; the app asks before overwriting any of them.
+/// The files in the output folder that exporting `req` for `rows` would replace (exactly the PNG and `.npy`
+/// names it writes), sorted by name; the app asks before overwriting any of them, and only then.
 pub fn existing_files(req: &MapExport, rows: &QueryRows) -> Vec<String> {
-    let base = format!("{}_{}_", req.stem, query_label(rows));
-    let prefixes: Vec<String> = match (req.layers, req.heads) {
-        (LayerSpec::All, _) => vec![format!("{base}L"), format!("{base}mosaic.")],
-        (LayerSpec::One(l), HeadSpec::One(h)) => vec![format!("{base}L{l:02}_{}.", h.label())],
-        (LayerSpec::One(l), HeadSpec::GridOnly) => vec![format!("{base}L{l:02}_heads.")],
-        (LayerSpec::One(l), HeadSpec::All) => vec![format!("{base}L{l:02}_")],
-    };
-    let mut found: Vec<String> = std::fs::read_dir(&req.out_dir)
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| {
-                    (n.ends_with(".png") || n.ends_with(".npy"))
-                        && prefixes.iter().any(|p| n.starts_with(p.as_str()))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let mut found: Vec<String> = planned_files(rows, req)
+        .into_iter()
+        .filter(|p| std::fs::symlink_metadata(p).is_ok())
+        .filter_map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .collect();
     found.sort();
     found
 }
 
-/// The same request with a file stem that no existing file in the output folder starts with
-/// (`name`, `name-2`, `name-3`, …), so an export from the app never overwrites an earlier one.
-pub fn with_free_stem(mut req: MapExport) -> MapExport {
+/// The same request under the exact name asked for when none of its files exists, else under the first of
+/// `name-2`, `name-3`, … whose files are all free, so an export from the app never overwrites an earlier one
+/// unless the user said so.
+pub fn with_free_stem(mut req: MapExport, rows: &QueryRows) -> MapExport {
     let base = req.stem.clone();
-    let taken = |stem: &str| {
-        std::fs::read_dir(&req.out_dir)
-            .map(|d| {
-                d.flatten().any(|e| {
-                    e.file_name()
-                        .to_string_lossy()
-                        .starts_with(&format!("{stem}_"))
-                })
-            })
-            .unwrap_or(false)
-    };
     let mut n = 1;
-    while taken(&req.stem) {
+    while !existing_files(&req, rows).is_empty() {
         n += 1;
         req.stem = format!("{base}-{n}");
     }

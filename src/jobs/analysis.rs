@@ -28,26 +28,26 @@ impl State {
         let layout = &cap.layout;
         Ok(match request {
             AnalysisRequest::Methods { opts, target, flow } => {
-                use crate::methods::{QueryMethod, QueryParams, compute};
+                use crate::methods::{QueryMethod, QueryParams, Start, compute};
                 let probe = match self.query {
                     QuerySpec::Probe => true,
                     QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
                     _ => false,
                 } && cap.pool_attention.is_some();
-                if probe {
-                    anyhow::bail!(
-                        "these methods start from a token of the sequence and the attention-pooling probe is not \
-                         one; click a patch to compare them (rollout from the probe: vitscope export --query map \
-                         --method rollout)"
-                    );
-                }
-                let token = self
-                    .query
-                    .token(layout)
-                    .unwrap_or_else(|| layout.default_query());
+                // From the probe only rollout is defined: the view says why the others are absent.
+                let start = if probe {
+                    Start::Probe
+                } else {
+                    Start::Token(
+                        self.query
+                            .token(layout)
+                            .unwrap_or_else(|| layout.default_query()),
+                    )
+                };
                 let methods: Vec<QueryMethod> = QueryMethod::ALL
                     .into_iter()
                     .filter(|&m| *flow || m != QueryMethod::Flow)
+                    .filter(|&m| !probe || m == QueryMethod::Rollout)
                     .collect();
                 let params = QueryParams {
                     opts: *opts,
@@ -56,7 +56,7 @@ impl State {
                 if *flow {
                     self.busy.start("attention flow", layout.num_tokens());
                 }
-                let done = compute(&self.engine, &methods, token, &params, &self.busy.progress);
+                let done = compute(&self.engine, &methods, start, &params, &self.busy.progress);
                 self.busy.finish();
                 let done = done.map_err(anyhow::Error::new)?;
                 AnalysisResult::Methods(

@@ -161,7 +161,7 @@ impl State {
                 let req = if req.overwrite {
                     req
                 } else {
-                    with_free_stem(req)
+                    with_free_stem(req, &rows)
                 };
                 // every file of the export or none
                 let files = crate::export::all_or_nothing(|| {
@@ -206,7 +206,7 @@ impl State {
                             .file_name()
                             .map(|s| s.to_string_lossy().into_owned())
                             .unwrap_or_default();
-                        let one = with_free_stem(one);
+                        let one = with_free_stem(one, &rows);
                         let files = crate::export::all_or_nothing(|| {
                             export_maps(&rows, img, run.capture.input_hw, &one)
                         })

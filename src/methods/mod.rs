@@ -114,6 +114,17 @@ pub struct MethodOutput {
     pub ms: f64,
 }
 
+/// Where a query method starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// A token of the sequence (CLS, a register, a patch).
+    Token(usize),
+    /// The attention-pooling probe (SigLIP's MAP head): not a token; it attends once, after the last block.
+    /// Only rollout is defined from it: its head-mean attention row over the final tokens, times the
+    /// encoder's rollout.
+    Probe,
+}
+
 /// What can stop a method.
 #[derive(Debug, thiserror::Error)]
 pub enum MethodError {
@@ -127,15 +138,25 @@ pub enum MethodError {
     Analysis(#[from] crate::analysis::AnalysisError),
     #[error("cancelled")]
     Cancelled,
+    #[error(
+        "{0} starts from a token of the sequence and the attention-pooling probe is not one (it attends once, \
+         after the last block); only rollout is defined from the probe: click a patch for {0}"
+    )]
+    NotFromProbe(QueryMethod),
+    #[error(
+        "this model has no attention-pooling head (MAP probe): query CLS, a prefix token or a patch"
+    )]
+    NoProbe,
 }
 
-/// Compute `methods` for the query token `token` on the engine's current capture, in the order given.
+/// Compute `methods` from `start` on the engine's current capture, in the order given.
 /// The gradient methods share one forward and backward pass. `progress` reports attention flow's work
-/// (input tokens done) and carries its cancel flag.
+/// (input tokens done) and carries its cancel flag. From the probe only rollout is defined; any other method
+/// is [`MethodError::NotFromProbe`] before anything is computed.
 pub fn compute(
     engine: &Engine,
     methods: &[QueryMethod],
-    token: usize,
+    start: Start,
     params: &QueryParams,
     progress: &Progress,
 ) -> Result<Vec<MethodOutput>, MethodError> {
@@ -145,6 +166,33 @@ pub fn compute(
     let layout = &cap.layout;
     let layers = cap.source().layers();
     let opts = &params.opts;
+    let token = match start {
+        Start::Token(t) => t,
+        Start::Probe => {
+            let pool = cap.pool_attention.as_ref().ok_or(MethodError::NoProbe)?;
+            if let Some(&m) = methods.iter().find(|&&m| m != QueryMethod::Rollout) {
+                return Err(MethodError::NotFromProbe(m));
+            }
+            let mut out = Vec::with_capacity(methods.len());
+            for _ in methods {
+                let t0 = std::time::Instant::now();
+                let row = pool
+                    .f_mean_dim(0, false, None)
+                    .map_err(crate::analysis::AnalysisError::from)?;
+                out.push(MethodOutput {
+                    method: QueryMethod::Rollout,
+                    map: a::rollout_from(cap.source(), layout, row, opts)?,
+                    definition: format!(
+                        "attention rollout from the attention-pooling probe: its head-mean attention row times {}",
+                        opts.describe(layers)
+                    ),
+                    target: None,
+                    ms: t0.elapsed().as_secs_f64() * 1e3,
+                });
+            }
+            return Ok(out);
+        }
+    };
     let mut grads = None;
     let mut out = Vec::with_capacity(methods.len());
     for &method in methods {

@@ -49,6 +49,8 @@ pub enum UiCommand {
     ExportView,
     /// The Tokens view's prefix-mass plot and table.
     ExportPrefixMass,
+    /// Show a folder in the desktop's file manager (the last export's).
+    OpenFolder(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

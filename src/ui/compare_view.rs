@@ -141,7 +141,15 @@ pub fn pane_maps(state: &ViewState) -> Vec<PaneMap> {
             let mut label = p.label();
             let (grid, own, photo) = match (p, &src) {
                 (Pane::Attention { layer, head }, PaneSource::Current) => (
-                    Some(rows.patch_map((*layer).min(rows.layers - 1), *head)),
+                    Some({
+                        let l = (*layer).min(rows.layers - 1);
+                        let head = if rows.has_head(l, *head) {
+                            *head
+                        } else {
+                            HeadSel::Mean
+                        };
+                        rows.patch_map(l, head)
+                    }),
                     Some(rows.clone()),
                     None,
                 ),
@@ -149,12 +157,14 @@ pub fn pane_maps(state: &ViewState) -> Vec<PaneMap> {
                     label = format!("{label} · {}", other.label());
                     match s.result(&AnalysisRequest::Other(other.clone())) {
                         Some((AnalysisResult::Other { rows: o, photo, .. }, _)) => {
-                            let head = match head {
-                                HeadSel::Head(h) if *h >= o.heads => HeadSel::Mean,
-                                h => *h,
+                            let l = (*layer).min(o.layers - 1);
+                            let head = if o.has_head(l, *head) {
+                                *head
+                            } else {
+                                HeadSel::Mean
                             };
                             (
-                                Some(o.patch_map((*layer).min(o.layers - 1), head)),
+                                Some(o.patch_map(l, head)),
                                 Some(o.clone()),
                                 matches!(other, PaneSource::Image(_)).then(|| photo.clone()),
                             )
@@ -213,9 +223,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                     .selected_text(pane.label())
                     .show_ui(ui, |ui| {
                         for l in 0..rows.layers {
-                            for h in std::iter::once(HeadSel::Mean)
-                                .chain((0..rows.heads).map(HeadSel::Head))
-                            {
+                            for h in rows.head_sels(l) {
                                 let p = Pane::Attention { layer: l, head: h };
                                 ui.selectable_value(pane, p, p.label());
                             }

@@ -185,7 +185,7 @@ pub fn map_range(
     use crate::ui::settings::Normalization;
     let rows = state.rows.as_ref()?;
     let p = settings.clip_percentile;
-    let heads = || std::iter::once(HeadSel::Mean).chain((0..rows.heads).map(HeadSel::Head));
+    let heads = |l: usize| rows.head_sels(l);
     let key = (
         state.rows_generation,
         settings.normalization,
@@ -201,11 +201,11 @@ pub fn map_range(
     }
     let values: Vec<f32> = match settings.normalization {
         Normalization::PerMap => rows.patch_map(layer, head).data,
-        Normalization::PerLayer => heads()
+        Normalization::PerLayer => heads(layer)
             .flat_map(|h| rows.patch_map(layer, h).data)
             .collect(),
         Normalization::Global => (0..rows.layers)
-            .flat_map(|l| heads().flat_map(move |h| rows.patch_map(l, h).data))
+            .flat_map(|l| heads(l).flat_map(move |h| rows.patch_map(l, h).data))
             .collect(),
     };
     let r = crate::render::percentile_range(values, p);

@@ -211,7 +211,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 .selected_text(head_name(head))
                 .show_ui(ui, |ui| {
                     ui.selectable_value(&mut head, HeadSel::Mean, head_name(HeadSel::Mean));
-                    for h in 0..rows.heads {
+                    for h in 0..rows.heads_at(s.layer) {
                         ui.selectable_value(
                             &mut head,
                             HeadSel::Head(h),
@@ -261,10 +261,11 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 );
             }
             RowsKind::Windows => {
-                ui.small(
-                    "Swin: each block attends inside windows; the map is the clicked cell's window, \
-                     averaged over heads (stages have different head counts).",
-                );
+                ui.small(format!(
+                    "Swin: each block attends inside windows; the map is the clicked cell's window. This \
+                     block has {} heads (the stages differ).",
+                    rows.heads_at(s.layer)
+                ));
             }
             RowsKind::Token => {}
         }
@@ -361,6 +362,32 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             cmds.push(UiCommand::ExportView);
         }
     });
+    if let Some(first) = s.last_export.first() {
+        ui.horizontal(|ui| {
+            let n = s.last_export.len();
+            let names: Vec<String> = s
+                .last_export
+                .iter()
+                .filter_map(|f| f.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .collect();
+            // the names themselves when few, else how many and the first and last
+            let text = match names.as_slice() {
+                few if few.len() <= 3 => format!("Exported {}", few.join(", ")),
+                [first, .., last] => format!("Exported {n} files: {first} … {last}"),
+                _ => unreachable!("more than 3"),
+            };
+            ui.add(egui::Label::new(egui::RichText::new(text).small()).wrap())
+                .on_hover_text(names.join("\n"));
+            if let Some(folder) = first.parent()
+                && ui
+                    .small_button("Open folder")
+                    .on_hover_text(folder.display().to_string())
+                    .clicked()
+            {
+                cmds.push(UiCommand::OpenFolder(folder.to_path_buf()));
+            }
+        });
+    }
     ui.horizontal(|ui| {
         let mut custom = app.settings.export_long_side.is_some();
         ui.checkbox(&mut custom, "Resize to").on_hover_text(

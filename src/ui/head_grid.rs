@@ -15,9 +15,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     ui.heading(format!("Layer {} heads", app.state.layer));
     ui.small("Click a head to show it large.");
     let ctx = ui.ctx().clone();
-    let heads: Vec<HeadSel> = std::iter::once(HeadSel::Mean)
-        .chain((0..rows.heads).map(HeadSel::Head))
-        .collect();
+    let heads: Vec<HeadSel> = rows.head_sels(app.state.layer).collect();
     app.tex.thumbs.resize_with(heads.len(), Cached::default);
     let ranges: Vec<(f32, f32)> = heads
         .iter()

@@ -61,6 +61,12 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             .on_hover_text("The scalar the gradient methods explain: a class logit, a difference of two logits, or for models without a head the cosine similarity of the pooled feature to a token's final feature.");
     });
     ui.separator();
+    if rows.kind == crate::analysis::RowsKind::Probe {
+        ui.label(
+            "From the MAP probe only rollout is defined (its head-mean row times the encoder's rollout): \
+             flow and the gradient methods start from a token of the sequence. Click a patch to compare them all.",
+        );
+    }
 
     let (tiles, fresh) = tiles(app.state, &rows);
     if !fresh {

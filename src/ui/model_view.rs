@@ -17,6 +17,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     };
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     ui.small("Rows: layers (0 at the top); columns: the head mean, then each head. Point at a patch to make it the query everywhere; click to open that map.");
+    if !rows.layer_heads.is_empty() {
+        ui.small("The stages have different head counts: a row ends at its own last head.");
+    }
     let cols = rows.heads + 1;
     let avail_w = ui.clip_rect().right() - ui.cursor().left() - 40.0;
     let avail_h = ui.clip_rect().bottom() - ui.cursor().top() - 8.0;
@@ -52,6 +55,11 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         } else {
                             HeadSel::Head(c - 1)
                         };
+                        // a Swin stage with fewer heads than the widest: its last cells stay empty
+                        if !rows.has_head(l, head) {
+                            ui.allocate_exact_size(size, Sense::hover());
+                            continue;
+                        }
                         let map = rows.patch_map(l, head);
                         let range = app.map_range(l, head).unwrap_or((0.0, 0.0));
                         let tex = app.heat_texture(

@@ -126,14 +126,8 @@ impl ViewState {
 
     /// Note files just written.
     pub(in crate::ui) fn exported(&mut self, files: Vec<PathBuf>) {
-        self.notice = Some(format!(
-            "exported {}",
-            files
-                .iter()
-                .map(|f| f.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        // "Exported N files · Open folder" under the export buttons says it; the notice is for other news
+        self.notice = None;
         self.last_export = files;
     }
 

@@ -11,6 +11,16 @@ impl App {
             UiCommand::SetLayer(l) => {
                 if let Some(rows) = &s.rows {
                     s.layer = l.min(rows.layers.saturating_sub(1));
+                    // A Swin's stages have different head counts: a head the new block lacks is not faked.
+                    if !rows.has_head(s.layer, s.head) {
+                        s.notice = Some(format!(
+                            "{} does not exist in layer {} ({} heads there): showing the head mean",
+                            s.head.label(),
+                            s.layer,
+                            rows.heads_at(s.layer)
+                        ));
+                        s.head = HeadSel::Mean;
+                    }
                 }
             }
             UiCommand::SetHead(h) => s.head = h,
@@ -124,7 +134,7 @@ impl App {
             UiCommand::StepHead(d) => {
                 if let Some(rows) = &s.rows {
                     // Order: mean, h0 … h(H−1), cycling.
-                    let n = rows.heads as i64 + 1;
+                    let n = rows.heads_at(s.layer) as i64 + 1;
                     let at = match s.head {
                         HeadSel::Mean => 0,
                         HeadSel::Head(h) => h as i64 + 1,
@@ -179,6 +189,30 @@ impl App {
                         }
                         OverwriteChoice::Cancel => {}
                     }
+                }
+            }
+            UiCommand::OpenFolder(folder) => {
+                let opener = if cfg!(target_os = "macos") {
+                    "open"
+                } else if cfg!(windows) {
+                    "explorer"
+                } else {
+                    "xdg-open"
+                };
+                // detached: the file manager outlives nothing of ours, and a missing opener is only a notice
+                if let Err(e) = std::process::Command::new(opener)
+                    .arg(&folder)
+                    .stdin(std::process::Stdio::null())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    // reaped on its own thread: no zombie, no wait on the UI thread
+                    .map(|mut child| std::thread::spawn(move || child.wait()))
+                {
+                    s.notice = Some(format!(
+                        "{} could not be opened ({opener}: {e}); the files are there",
+                        folder.display()
+                    ));
                 }
             }
             UiCommand::ToggleOverlay => match s.hidden_opacity.take() {

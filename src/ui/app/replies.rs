@@ -117,10 +117,8 @@ impl App {
             }
             Outcome::Computed(c) => {
                 s.layer = s.layer.min(c.rows.layers.saturating_sub(1));
-                if let HeadSel::Head(h) = s.head {
-                    if h >= c.rows.heads {
-                        s.head = HeadSel::Mean;
-                    }
+                if !c.rows.has_head(s.layer, s.head) {
+                    s.head = HeadSel::Mean;
                 }
                 s.query = query_of(&c.rows);
                 s.analysis_epoch += 1;
