@@ -40,7 +40,10 @@ PIP="$PY -m pip --disable-pip-version-check -q"
 
 # 2. libtorch from the torch wheel (the exact version tch 0.24 is built for)
 torch_dir() { ls -d "$VENV"/lib/python3*/site-packages/torch 2>/dev/null | head -n 1; }
-if [ ! -f "$VENV/.torch-$TORCH_VERSION" ] || [ -z "$(torch_dir)" ]; then
+# the wheel's own version file, not only our marker: installing other packages into .venv (timm for the fixture
+# generators) can replace torch with a newer one that tch cannot link against
+torch_installed() { grep -qs "^__version__ = '$TORCH_VERSION[+']" "$(torch_dir)/version.py"; }
+if [ ! -f "$VENV/.torch-$TORCH_VERSION" ] || [ -z "$(torch_dir)" ] || ! torch_installed; then
     say "installing torch==$TORCH_VERSION into .venv (about 2.7 GB the first time)"
     $PIP install "torch==$TORCH_VERSION" || die "pip could not install torch==$TORCH_VERSION (is PyPI reachable?)."
     touch "$VENV/.torch-$TORCH_VERSION"

@@ -1,0 +1,137 @@
+//! Interventions against PyTorch: head ablation (zero and mean), tokens dropped from the keys, and patch
+//! occlusion (mean, black, blur) on the zoo's timm ViT with a classifier, each matched to timm run with the
+//! same intervention made by timm's and PyTorch's own means (tests/fixtures/generate_interventions.py).
+mod common;
+
+use common::*;
+use tch::Device;
+use vitscope::analysis::AttentionSource;
+use vitscope::model::{Ablation, AttentionStore, Checkpoint, Fill, Intervention, Vit};
+
+fn set<T: Ord + Copy>(v: &[T]) -> std::collections::BTreeSet<T> {
+    v.iter().copied().collect()
+}
+
+#[test]
+fn interventions_match_pytorch_attention_and_logits() {
+    let dir = fixture("zoo/timm_vit");
+    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
+    let (shape, input) = &r["input"];
+    let x = tensor(shape, input);
+    let occluded = set(&[3, 9, 10, 17]);
+    let cases = [
+        (
+            "ablate_zero_drop",
+            Intervention {
+                ablated: set(&[(0, 1), (1, 3)]),
+                dropped: set(&[0, 7]),
+                ..Default::default()
+            },
+        ),
+        (
+            "ablate_mean",
+            Intervention {
+                ablated: set(&[(1, 0)]),
+                ablation: Ablation::Mean,
+                ..Default::default()
+            },
+        ),
+        (
+            "occlude_mean",
+            Intervention {
+                occluded: occluded.clone(),
+                ..Default::default()
+            },
+        ),
+        (
+            "occlude_zero",
+            Intervention {
+                occluded: occluded.clone(),
+                fill: Fill::Zero,
+                ..Default::default()
+            },
+        ),
+        (
+            "occlude_blur",
+            Intervention {
+                occluded: occluded.clone(),
+                fill: Fill::Blur,
+                ..Default::default()
+            },
+        ),
+    ];
+    let plain = vit.forward(&x).unwrap();
+    let plain_logits = to_vec(plain.logits.as_ref().unwrap());
+    for (name, iv) in &cases {
+        for store in [AttentionStore::F32, AttentionStore::QueryKeys] {
+            let cap = vit.forward_intervened(&x, store, iv).unwrap();
+            let logits = to_vec(cap.logits.as_ref().unwrap());
+            let d = max_abs_diff(&logits, &want[&format!("{name}.logits")].1);
+            assert!(d < 1e-5, "{name} {store:?}: logits differ by {d}");
+            assert!(
+                max_abs_diff(&logits, &plain_logits) > 1e-3,
+                "{name}: the intervention changes the output"
+            );
+            for l in 0..2 {
+                let n = cap.layout.num_tokens() as i64;
+                let got = to_vec(&cap.source().rows(l, 0, n).unwrap());
+                let d = max_abs_diff(&got, &want[&format!("{name}.attention.{l}")].1);
+                assert!(
+                    d < 1e-5,
+                    "{name} {store:?} layer {l}: attention differs by {d}"
+                );
+            }
+        }
+    }
+    // a dropped token gets no attention from anyone, in every layer
+    let cap = vit
+        .forward_intervened(&x, AttentionStore::F32, &cases[0].1)
+        .unwrap();
+    for l in 0..2 {
+        let a = to_vec(&cap.attentions[l]); // [heads, N, N]
+        let n = cap.layout.num_tokens();
+        for (i, v) in a.iter().enumerate() {
+            if i % n == 0 || i % n == 7 {
+                assert_eq!(*v, 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn interventions_that_do_not_fit_are_refused_by_name() {
+    let dir = fixture("zoo/timm_vit");
+    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let (shape, input) = &r["input"];
+    let x = tensor(shape, input);
+    let refuse = |iv: Intervention| {
+        vit.forward_intervened(&x, AttentionStore::F32, &iv)
+            .err()
+            .expect("refused")
+            .to_string()
+    };
+    assert!(
+        refuse(Intervention {
+            ablated: set(&[(2, 0)]),
+            ..Default::default()
+        })
+        .contains("L2h0 does not exist")
+    );
+    assert!(
+        refuse(Intervention {
+            occluded: set(&[40]),
+            ..Default::default()
+        })
+        .contains("occluded patch 40 does not exist (the input has 40 patches)")
+    );
+    assert!(
+        refuse(Intervention {
+            dropped: (0..41).collect(),
+            ..Default::default()
+        })
+        .contains("every token would be dropped")
+    );
+}
