@@ -389,6 +389,10 @@ fn siglip_and_swin_open_with_their_own_queries() {
         assert!(!rows.has_head(l, HeadSel::Head(own)));
     }
     assert!(h.query_by_label("h3").is_some(), "the last block's 4 heads");
+    assert!(
+        h.query_by_label_contains("4 blocks × 2/4 heads (per stage)")
+            .is_some()
+    );
     h.state_mut().apply(UiCommand::SetHead(HeadSel::Head(3)));
     h.state_mut().apply(UiCommand::SetLayer(0));
     settle(&mut h);

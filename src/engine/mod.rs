@@ -44,6 +44,8 @@ pub struct ModelInfo {
     pub stages: Option<String>,
     /// Blocks per stage (Swin); empty for a plain ViT.
     pub stage_depths: Vec<usize>,
+    /// Heads per stage (Swin); empty for a plain ViT.
+    pub stage_heads: Vec<usize>,
     pub mlp: String,
     pub pool: String,
     pub training_size: (usize, usize),
@@ -58,6 +60,22 @@ pub struct ModelInfo {
     pub ignored: Vec<String>,
     /// Problems that did not stop loading (NaN or Inf weights).
     pub warnings: Vec<String>,
+}
+
+impl ModelInfo {
+    /// `12 layers × 6 heads`, or for a Swin `12 blocks × 3/6/12/24 heads (per stage)`.
+    pub fn shape(&self) -> String {
+        if self.stage_heads.is_empty() {
+            format!("{} layers × {} heads", self.layers, self.heads)
+        } else {
+            let heads: Vec<String> = self.stage_heads.iter().map(usize::to_string).collect();
+            format!(
+                "{} blocks × {} heads (per stage)",
+                self.layers,
+                heads.join("/")
+            )
+        }
+    }
 }
 
 /// One of the classifier's top classes.
@@ -149,6 +167,7 @@ pub fn load_model(
         position: c.position_scheme(),
         stages: c.swin.as_ref().map(|s| s.describe()),
         stage_depths: c.swin.as_ref().map_or(Vec::new(), |s| s.depths.clone()),
+        stage_heads: c.swin.as_ref().map_or(Vec::new(), |s| s.heads.clone()),
         mlp: format!("{} x{}", c.activation.name(), c.mlp_hidden),
         pool: format!("{:?}", c.pool),
         training_size: c.image_size,

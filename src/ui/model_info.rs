@@ -44,7 +44,7 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui) {
                 ("Naming", m.family.clone()),
                 ("File", m.path.display().to_string()),
                 ("Parameters", format!("{:.2} M", m.parameters as f64 / 1e6)),
-                ("Layers × heads", format!("{} × {}", m.layers, m.heads)),
+                ("Layers × heads", m.shape()),
                 ("Width", m.width.to_string()),
                 ("MLP", m.mlp.clone()),
                 ("Patch", format!("{} px", m.patch_size)),

@@ -24,12 +24,11 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         match &s.model {
             Some(m) => {
                 ui.label(format!(
-                    "{} · {} · {:.1} M params · {} layers × {} heads",
+                    "{} · {} · {:.1} M params · {}",
                     m.name,
                     m.description,
                     m.parameters as f64 / 1e6,
-                    m.layers,
-                    m.heads
+                    m.shape()
                 ))
                 .on_hover_text(format!(
                     "{}\ninferred: {}",
