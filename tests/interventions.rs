@@ -135,3 +135,43 @@ fn interventions_that_do_not_fit_are_refused_by_name() {
         .contains("every token would be dropped")
     );
 }
+
+/// The deletion and insertion curves of a fixed ranking, and their areas, against a PyTorch reference
+/// written from the definition (4 steps, mean fill, the clean top class's probability).
+#[test]
+fn deletion_and_insertion_curves_match_the_reference() {
+    use vitscope::analysis::Progress;
+    use vitscope::methods::faithfulness::{Score, curves};
+    let dir = fixture("zoo/timm_vit");
+    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
+    let (shape, input) = &r["input"];
+    let x = tensor(shape, input);
+    let order: Vec<usize> = want["curve.order"].1.iter().map(|v| *v as usize).collect();
+    let clean = vit.forward(&x).unwrap();
+    let score = Score::natural(clean.logits.as_ref(), &clean.pooled).unwrap();
+    let progress = Progress::default();
+    let c = curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress)
+        .unwrap()
+        .expect("not cancelled");
+    let as_f32 = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<_>>();
+    assert!(max_abs_diff(&as_f32(&c.deletion), &want["curve.deletion"].1) < 1e-5);
+    assert!(max_abs_diff(&as_f32(&c.insertion), &want["curve.insertion"].1) < 1e-5);
+    let auc = &want["curve.auc"].1;
+    assert!((c.deletion_auc() as f32 - auc[0]).abs() < 1e-5);
+    assert!((c.insertion_auc() as f32 - auc[1]).abs() < 1e-5);
+    assert_eq!(progress.done.load(std::sync::atomic::Ordering::Relaxed), 10);
+    // the ends: nothing removed is the clean score, everything removed is the same image both ways
+    assert_eq!(c.deletion[0], c.insertion[4]);
+    assert_eq!(c.deletion[4], c.insertion[0]);
+    // a cancel stops at once
+    progress
+        .cancel
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress)
+            .unwrap()
+            .is_none()
+    );
+}

@@ -7,6 +7,8 @@
 //! Adding a query method: a variant of [`QueryMethod`] (its names and definition below), its arm in
 //! [`compute`] calling its function in `analysis`, and its test; the CLI's `--method` value (src/cli/args.rs)
 //! and the app's pickers follow from [`QueryMethod::ALL`].
+pub mod faithfulness;
+
 use serde::{Deserialize, Serialize};
 
 use crate::analysis::{Progress, RolloutOptions, TokenMap};
