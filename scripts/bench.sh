@@ -5,6 +5,8 @@
 #                                         # (benches/start_and_export.py; about 5 minutes)
 #   bash scripts/bench.sh families [RUNS] # forward at 224 of each family's base-size random model against timm's
 #                                         # eager forward (benches/family_forward.py; about 5 minutes)
+#   bash scripts/bench.sh faithfulness [RUNS] # deletion + insertion curves (20 steps, built-in model, 224) against
+#                                         # the same loop in PyTorch (benches/faithfulness.py; about 5 minutes)
 # Sets up (scripts/setup.sh), installs the Python pipeline's packages into .venv (timm, transformers,
 # matplotlib), makes the random timm ViT-B/16 checkpoint once (bench-data/, git-ignored), builds the
 # release bench, then runs benches/run_bench.py, which prints the table. Takes 20-30 minutes on 2 cores,
@@ -15,7 +17,8 @@ bash scripts/setup.sh
 PY=.venv/bin/python
 if ! $PY -c 'import timm, transformers, matplotlib' 2>/dev/null; then
     echo "[bench] installing timm, transformers and matplotlib into .venv"
-    $PY -m pip install -q --disable-pip-version-check "timm==1.0.31" "transformers==4.57.1" "matplotlib==3.10.7"
+    # torchvision pinned to the one built for torch 2.11.0: timm needs it, and an unpinned one replaces torch
+    $PY -m pip install -q --disable-pip-version-check "timm==1.0.31" "torchvision==0.26.0" "transformers==4.57.1" "matplotlib==3.10.7"
 fi
 if [ ! -f bench-data/vit_base_patch16_224/model.safetensors ]; then
     echo "[bench] making a random timm vit_base_patch16_224 (seed 0)"
@@ -33,6 +36,11 @@ if [ "${1:-}" = start ]; then
     [ -f bench-data/viridis.npy ] || $PY -c 'import matplotlib, numpy as np; np.save("bench-data/viridis.npy", (matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).round().astype(np.uint8))'
     cargo build --release -q
     exec $PY benches/start_and_export.py target/release/vitscope "$@"
+fi
+if [ "${1:-}" = faithfulness ]; then
+    shift
+    cargo build --release -q
+    exec $PY benches/faithfulness.py target/release/vitscope "$@"
 fi
 if [ "${1:-}" = families ]; then
     shift

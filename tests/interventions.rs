@@ -175,3 +175,105 @@ fn deletion_and_insertion_curves_match_the_reference() {
             .is_none()
     );
 }
+
+/// `vitscope faithfulness`: one row per method plus random with areas in [0, 1] that follow from the curves
+/// file, the curves file itself, a plot that decodes, the same numbers on a second run, and clean refusals.
+#[test]
+fn the_faithfulness_command_writes_its_table_curves_and_plot() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("table.csv");
+    let plot = dir.path().join("curves.png");
+    let model = fixture("zoo/timm_vit").display().to_string();
+    let images = [
+        root().join("assets/chelsea.png"),
+        root().join("assets/coffee.png"),
+    ];
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "faithfulness",
+            "--model",
+            &model,
+            "--size",
+            "20x32",
+            "--steps",
+            "4",
+            "--force",
+            "--images",
+        ];
+        let imgs: Vec<String> = images.iter().map(|p| p.display().to_string()).collect();
+        args.extend(imgs.iter().map(String::as_str));
+        args.extend_from_slice(extra);
+        vitscope(&args)
+    };
+    let (o, p) = (out.display().to_string(), plot.display().to_string());
+    let r = run(&["--methods", "attention,rollout", "--out", &o, "--plot", &p]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let table = std::fs::read_to_string(&out).unwrap();
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[0], "method,deletion_auc,insertion_auc,images");
+    let names: Vec<&str> = lines[1..]
+        .iter()
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(names, ["attention", "rollout", "random"]);
+    let curves = std::fs::read_to_string(dir.path().join("table_curves.csv")).unwrap();
+    assert_eq!(curves.lines().next(), Some("method,curve,fraction,score"));
+    assert_eq!(curves.lines().count(), 1 + 3 * 2 * 5);
+    for line in &lines[1..] {
+        let f: Vec<&str> = line.split(',').collect();
+        assert_eq!(f[3], "2", "two images");
+        // the area is the trapezoid rule over the curve written next to it
+        for (col, curve) in [(1, "deletion"), (2, "insertion")] {
+            let auc: f64 = f[col].parse().unwrap();
+            assert!((0.0..=1.0).contains(&auc), "{line}");
+            let ys: Vec<f64> = curves
+                .lines()
+                .filter(|l| l.starts_with(&format!("{},{curve},", f[0])))
+                .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+                .collect();
+            assert_eq!(ys.len(), 5);
+            let trap: f64 = ys.windows(2).map(|w| 0.25 * (w[0] + w[1]) / 2.0).sum();
+            assert!((trap - auc).abs() < 2e-6, "{line}: {trap}");
+        }
+    }
+    let img = image::open(&plot).unwrap();
+    assert!(img.width() >= 1000 && img.height() >= 400);
+    let text = vitscope::export::png_file::read_png_text(&plot).unwrap();
+    assert!(
+        text.iter()
+            .any(|(k, v)| k == "vitscope.method" && v == "faithfulness")
+    );
+    // the same numbers on a second run
+    let again = dir.path().join("again.csv");
+    let a = again.display().to_string();
+    assert!(
+        run(&["--methods", "attention,rollout", "--out", &a])
+            .status
+            .success()
+    );
+    assert_eq!(std::fs::read_to_string(&again).unwrap(), table);
+
+    assert_clean_failure(
+        &run(&["--methods", "attention,saliency", "--out", &o]),
+        "unknown method \"saliency\"",
+    );
+    assert_clean_failure(
+        &run(&["--target", "12", "--out", &o]),
+        "class 12 does not exist",
+    );
+    assert_clean_failure(&run(&["--out", &o, "--plot", &o]), "named twice");
+    let swin = fixture("zoo/timm_swin").display().to_string();
+    let r = vitscope(&[
+        "faithfulness",
+        "--model",
+        &swin,
+        "--size",
+        "20x28",
+        "--images",
+        &images[0].display().to_string(),
+        "--out",
+        &o,
+        "--force",
+    ]);
+    assert_clean_failure(&r, "Swin");
+}

@@ -131,6 +131,53 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Which map is right? Deletion and insertion curves: patches removed from (or added back to) each image in
+    /// the order each method ranks them, the target's score after each step, and the area under each curve,
+    /// averaged over the images; a random order is the baseline.
+    Faithfulness {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Image files and folders (every image directly inside a folder).
+        #[arg(long, num_args = 1.., required = true)]
+        images: Vec<PathBuf>,
+        /// The methods that rank the patches, comma-separated: attention (the query's head-mean row in the last
+        /// layer), rollout, flow, grad-rollout, relevance. `random` is always added as the baseline.
+        #[arg(long, default_value = "attention,rollout")]
+        methods: String,
+        /// Steps per curve (20: 5 % of the patches per step).
+        #[arg(long, default_value_t = 20)]
+        steps: usize,
+        /// Output CSV, one row per method and random: method,deletion_auc,insertion_auc,images. The curves
+        /// themselves go next to it as NAME_curves.csv: method,curve,fraction,score.
+        #[arg(long)]
+        out: PathBuf,
+        /// Also draw the curves (deletion and insertion side by side, the areas in the legend).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// The score: `top` (each image's top class's probability; for a model without a classifier, the
+        /// cosine similarity of the pooled feature to the unchanged image's) or a class number. The gradient
+        /// methods explain the same target.
+        #[arg(long, default_value = "top")]
+        target: String,
+        /// What a removed patch becomes: the model's mean colour, black, or a blur of the image.
+        #[arg(long, value_enum, default_value = "mean")]
+        fill: FillArg,
+        /// The query the maps start from: auto (CLS, else the attention-pooling probe, else the centre patch),
+        /// cls, dist, regN, map or ROW,COL.
+        #[arg(long, default_value = "auto")]
+        query: String,
+        /// Overwrite existing files.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+/// What an occluded patch becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FillArg {
+    Mean,
+    Zero,
+    Blur,
 }
 
 /// Model options (commands that take many images use these without `--image`).

@@ -11,6 +11,7 @@ use crate::render::Colormap;
 
 mod args;
 mod distance;
+mod faithfulness;
 mod method_export;
 pub use crate::spec::{parse_query, parse_target};
 pub use args::*;
@@ -41,6 +42,7 @@ same_variants! {
     }
     FormatArg => Format { Png, Npy }
     ColormapArg => Colormap { Viridis, Magma, Inferno, Turbo, Gray }
+    FillArg => crate::model::Fill { Mean, Zero, Blur }
 }
 
 impl ModelArgs {
@@ -318,7 +320,7 @@ pub fn run(command: Command) -> Result<()> {
         | Command::Doctor { common }
         | Command::Dump { common, .. }
         | Command::Export { common, .. } => Some(&common.model),
-        Command::Distance { model, .. } => Some(model),
+        Command::Distance { model, .. } | Command::Faithfulness { model, .. } => Some(model),
     } {
         download_if_asked(m)?;
     }
@@ -457,6 +459,29 @@ pub fn run(command: Command) -> Result<()> {
             prefix,
             force,
         } => distance::distance(&model, &images, &out, plot.as_deref(), prefix.into(), force)?,
+        Command::Faithfulness {
+            model,
+            images,
+            methods,
+            steps,
+            out,
+            plot,
+            target,
+            fill,
+            query,
+            force,
+        } => faithfulness::faithfulness(&faithfulness::Request {
+            model: &model,
+            images: &images,
+            methods: &methods,
+            steps,
+            out: &out,
+            plot: plot.as_deref(),
+            target: &target,
+            fill: fill.into(),
+            query: &query,
+            force,
+        })?,
     }
     Ok(())
 }

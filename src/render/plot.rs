@@ -18,6 +18,8 @@ pub struct Panel<'a> {
     pub x_label: &'a str,
     pub y_label: &'a str,
     pub series: &'a [Series],
+    /// Margin added on both sides of the data's x range (0.5 for layers; 0 for a fraction in [0, 1]).
+    pub x_pad: f64,
 }
 
 fn font() -> FontRef<'static> {
@@ -109,7 +111,25 @@ fn dot(img: &mut RgbImage, cx: f64, cy: f64, r: f64, c: [u8; 3]) {
 
 /// Panels side by side, each `w × h` pixels, with a legend of the first panel's series along the bottom.
 pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
-    let legend_h = 28;
+    // the legend wraps onto as many rows as it needs
+    let total_w = (w * panels.len() as u32) as f32;
+    let mut rows = vec![Vec::new()];
+    let mut x = 62.0;
+    for (i, s) in panels
+        .first()
+        .map_or(&[][..], |p| p.series)
+        .iter()
+        .enumerate()
+    {
+        let item = 8.0 + text_width(13.0, &s.label) + 14.0;
+        if x + item > total_w - 8.0 && !rows.last().is_some_and(Vec::is_empty) {
+            rows.push(Vec::new());
+            x = 62.0;
+        }
+        rows.last_mut().expect("a row").push((i, x));
+        x += item;
+    }
+    let legend_h = 28 * rows.len() as u32;
     let mut img = RgbImage::from_pixel(w * panels.len() as u32, h + legend_h, Rgb([255; 3]));
     let black = [0, 0, 0];
     let grey = [225, 225, 225];
@@ -127,7 +147,7 @@ pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
         if x0 > x1 {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
-        let (x0, x1) = (x0 - 0.5, x1 + 0.5);
+        let (x0, x1) = (x0 - p.x_pad, x1 + p.x_pad);
         let pad = ((y1 - y0) * 0.08).max(1e-6);
         let (y0, y1) = ((y0 - pad).min(0.0f64.max(y0 - pad)), y1 + pad);
         let sx = |x: f64| left + (x - x0) / (x1 - x0) * (right - left);
@@ -145,7 +165,8 @@ pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
                 black,
             );
         }
-        for t in nice_ticks(x0, x1, 12) {
+        let x_ticks = if p.x_pad == 0.0 { 6 } else { 12 };
+        for t in nice_ticks(x0, x1, x_ticks) {
             let x = sx(t) as i64;
             line(&mut img, (x, bottom as i64), (x, bottom as i64 + 4), black);
             let s = fmt_tick(t);
@@ -197,10 +218,13 @@ pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
         }
     }
     if let Some(first) = panels.first() {
-        let mut x = 62.0;
-        for s in first.series {
-            dot(&mut img, x as f64, (h + legend_h / 2) as f64, 4.0, s.color);
-            x += 8.0 + text(&mut img, x + 8.0, (h + 6) as f32, 13.0, &s.label, black) + 14.0;
+        for (r, row) in rows.iter().enumerate() {
+            let y = h + 28 * r as u32;
+            for &(i, x) in row {
+                let s = &first.series[i];
+                dot(&mut img, x as f64, (y + 14) as f64, 4.0, s.color);
+                text(&mut img, x + 8.0, (y + 6) as f32, 13.0, &s.label, black);
+            }
         }
     }
     img
@@ -239,12 +263,14 @@ pub fn distance_figure(
                 x_label: "layer (network depth)",
                 y_label: "mean attention distance (px)",
                 series: &dist,
+                x_pad: 0.5,
             },
             Panel {
                 title: "",
                 x_label: "layer (network depth)",
                 y_label: "attention entropy (nats)",
                 series: &ent,
+                x_pad: 0.5,
             },
         ],
         560,
@@ -276,8 +302,51 @@ pub fn prefix_mass_figure(mass: &[Vec<f32>], labels: &[String], model: &str) -> 
             x_label: "layer (network depth)",
             y_label: "mean attention from patch queries",
             series: &series,
+            x_pad: 0.5,
         }],
         640,
+        400,
+    )
+}
+
+/// Deletion and insertion curves side by side: one line per method (`(label, fractions, deletion,
+/// insertion)`), the score against the fraction of patches removed or inserted.
+pub fn faithfulness_figure(
+    curves: &[(String, Vec<f64>, Vec<f64>, Vec<f64>)],
+    title: &str,
+    score: &str,
+) -> RgbImage {
+    let series = |pick: fn(&(String, Vec<f64>, Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<Series> {
+        curves
+            .iter()
+            .enumerate()
+            .map(|(k, c)| Series {
+                label: c.0.clone(),
+                points: c.1.iter().copied().zip(pick(c).iter().copied()).collect(),
+                color: super::category(k),
+                joined: true,
+            })
+            .collect()
+    };
+    let (del, ins) = (series(|c| &c.2), series(|c| &c.3));
+    scatter(
+        &[
+            Panel {
+                title,
+                x_label: "fraction of patches removed (most important first)",
+                y_label: score,
+                series: &del,
+                x_pad: 0.0,
+            },
+            Panel {
+                title: "",
+                x_label: "fraction of patches inserted (most important first)",
+                y_label: score,
+                series: &ins,
+                x_pad: 0.0,
+            },
+        ],
+        560,
         400,
     )
 }
@@ -313,6 +382,7 @@ mod tests {
                 x_label: "layer",
                 y_label: "px",
                 series: &s,
+                x_pad: 0.5,
             }],
             300,
             200,
