@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use tch::Device;
-use vitscope::analysis::AttentionSource;
 use vitscope::model::{Ablation, AttentionStore, Checkpoint, Fill, Intervention, Vit};
 
 fn set<T: Ord + Copy>(v: &[T]) -> std::collections::BTreeSet<T> {
@@ -276,4 +275,52 @@ fn the_faithfulness_command_writes_its_table_curves_and_plot() {
         "--force",
     ]);
     assert_clean_failure(&r, "Swin");
+}
+
+/// The logit lens: each layer's tokens through the final norm and the head, as timm computes it; the last
+/// layer is the model's own output; the CLI writes the table.
+#[test]
+fn the_logit_lens_matches_pytorch_layer_by_layer() {
+    let dir = fixture("zoo/timm_vit");
+    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
+    let (shape, input) = &r["input"];
+    let cap = vit.forward(&tensor(shape, input)).unwrap();
+    let lens = vit.logit_lens(&cap).unwrap();
+    assert_eq!(lens.len(), 2);
+    for (l, (_, logits)) in lens.iter().enumerate() {
+        let got = to_vec(logits.as_ref().unwrap());
+        let d = max_abs_diff(&got, &want[&format!("lens.logits.{l}")].1);
+        assert!(d < 1e-5, "layer {l}: {d}");
+    }
+    assert_eq!(
+        to_vec(lens[1].1.as_ref().unwrap()),
+        to_vec(cap.logits.as_ref().unwrap())
+    );
+
+    let model = dir.display().to_string();
+    let image = root().join("assets/chelsea.png").display().to_string();
+    let r = vitscope(&[
+        "lens", "--model", &model, "--image", &image, "--size", "20x32", "--top", "3",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let csv = String::from_utf8(r.stdout).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(
+        lines[0],
+        "layer,rank,class,name,probability,cosine_to_final"
+    );
+    assert_eq!(lines.len(), 1 + 2 * 3);
+    assert!(lines[4].starts_with("1,1,"), "{}", lines[4]);
+    assert!(
+        lines[4].ends_with(",1.000000"),
+        "the last layer is the output"
+    );
+    // a model without a classifier: one row per layer, the cosine only
+    let r = vitscope(&["lens", "--image", &image]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let csv = String::from_utf8(r.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 12);
+    assert!(csv.lines().last().unwrap().starts_with("11,,,,,1.0000"));
 }

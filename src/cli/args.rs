@@ -170,6 +170,22 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The logit lens: every layer's tokens through the final norm and the head, as if the network ended there
+    /// — at which depth the answer forms. CSV layer,rank,class,name,probability,cosine_to_final (a model without
+    /// a classifier: the cosine of each layer's pooled feature to the final one).
+    Lens {
+        #[command(flatten)]
+        common: ModelImageArgs,
+        /// Classes per layer.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Write the CSV here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 /// What an occluded patch becomes.

@@ -319,7 +319,8 @@ pub fn run(command: Command) -> Result<()> {
         Command::Info { common }
         | Command::Doctor { common }
         | Command::Dump { common, .. }
-        | Command::Export { common, .. } => Some(&common.model),
+        | Command::Export { common, .. }
+        | Command::Lens { common, .. } => Some(&common.model),
         Command::Distance { model, .. } | Command::Faithfulness { model, .. } => Some(model),
     } {
         download_if_asked(m)?;
@@ -337,6 +338,26 @@ pub fn run(command: Command) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(&v)?);
         }
         Command::Doctor { common } => doctor(common)?,
+        Command::Lens {
+            common,
+            top,
+            out,
+            force,
+        } => {
+            if let Some(o) = &out {
+                crate::export::check_target(o, force)?;
+            }
+            let engine = engine_for(&common)?;
+            let rows = crate::methods::lens::logit_lens(&engine, top.max(1))?;
+            let csv = crate::methods::lens::lens_csv(&rows);
+            match out {
+                Some(o) => {
+                    crate::export::tables::write_text(&o, &csv, force)?;
+                    print_path(&o);
+                }
+                None => print!("{csv}"),
+            }
+        }
         Command::Dump { common, out, force } => {
             let engine = engine_for(&common)?;
             let (Some(m), Some(run), Some((img_path, _))) =

@@ -8,6 +8,7 @@
 //! [`compute`] calling its function in `analysis`, and its test; the CLI's `--method` value (src/cli/args.rs)
 //! and the app's pickers follow from [`QueryMethod::ALL`].
 pub mod faithfulness;
+pub mod lens;
 
 use serde::{Deserialize, Serialize};
 

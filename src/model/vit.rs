@@ -623,6 +623,33 @@ impl Vit {
         Ok((x.f_add(&m)?, kept))
     }
 
+    /// The logit lens: every layer's output tokens (`capture.hidden_states`) through the final norm, the
+    /// pooling and the head, as if the network ended there. Per layer, the pooled feature `[D]` and, for a
+    /// model with a classifier, the logits `[C]` (f32). The last layer's are the model's own outputs.
+    pub fn logit_lens(&self, capture: &Capture) -> Result<Vec<(Tensor, Option<Tensor>)>> {
+        let _guard = tch::no_grad_guard();
+        if capture.windowed.is_some() {
+            return Err(ModelError::Invalid(
+                "the logit lens reads every block's tokens through the final norm and head; a Swin's earlier \
+                 stages have other widths and grids, so it is not defined for it"
+                    .into(),
+            ));
+        }
+        capture
+            .hidden_states
+            .iter()
+            .map(|h| {
+                let mut x = h.f_to_kind(self.precision.kind())?;
+                if let Some(n) = &self.norm {
+                    x = n.forward(&x)?;
+                }
+                let (pooled, logits, _, _) = self.heads(&x, &capture.layout)?;
+                let f32 = |t: Tensor| t.f_to_kind(Kind::Float);
+                Ok((f32(pooled)?, logits.map(f32).transpose()?))
+            })
+            .collect()
+    }
+
     /// Pooled feature, logits and projected embedding from the final tokens `[N, D]`.
     /// The MLP's non-linearity on `hidden` (the last axis: SwiGLU halves it).
     fn activate(&self, hidden: &Tensor) -> Result<Tensor> {
