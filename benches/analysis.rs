@@ -146,10 +146,13 @@ fn main() {
             row(
                 "forward + backward for gradients",
                 time(dev, runs, || {
-                    vit.forward_with_gradients(&run.input, &target).unwrap()
+                    vit.forward_with_gradients(&run.input, &target, &Default::default())
+                        .unwrap()
                 }),
             );
-            let (gcap, grads, _) = vit.forward_with_gradients(&run.input, &target).unwrap();
+            let (gcap, grads, _) = vit
+                .forward_with_gradients(&run.input, &target, &Default::default())
+                .unwrap();
             row(
                 "relevance (Chefer), after gradients",
                 time(dev, runs, || {

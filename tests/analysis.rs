@@ -173,7 +173,10 @@ fn gradient_methods_match_pytorch_autograd() {
         };
         let input = Case::input(&c.refs, "input");
         for (key, target) in targets {
-            let (gcap, grads, value) = c.vit.forward_with_gradients(&input, &target).unwrap();
+            let (gcap, grads, value) = c
+                .vit
+                .forward_with_gradients(&input, &target, &Default::default())
+                .unwrap();
             assert!(
                 (value as f32 - c.r(&format!("{key}.value"))[0]).abs() < 1e-4,
                 "{key}: value {value}"
@@ -232,7 +235,10 @@ fn a_class_target_differs_from_its_contrast() {
     let ids = c.r("target_ids").to_vec();
     let input = Case::input(&c.refs, "input");
     let map = |t: GradTarget| {
-        let (g, grads, _) = c.vit.forward_with_gradients(&input, &t).unwrap();
+        let (g, grads, _) = c
+            .vit
+            .forward_with_gradients(&input, &t, &Default::default())
+            .unwrap();
         relevance(&g.attentions, &grads, &c.cap.layout, 0)
             .unwrap()
             .values
@@ -242,7 +248,7 @@ fn a_class_target_differs_from_its_contrast() {
     assert!(max_abs_diff(&a, &b) > 1e-3);
     let err = c
         .vit
-        .forward_with_gradients(&input, &GradTarget::Logit(10))
+        .forward_with_gradients(&input, &GradTarget::Logit(10), &Default::default())
         .err()
         .expect("class 10 of 10");
     assert!(err.to_string().contains("out of range"), "{err}");

@@ -324,3 +324,104 @@ fn the_logit_lens_matches_pytorch_layer_by_layer() {
     assert_eq!(csv.lines().count(), 1 + 12);
     assert!(csv.lines().last().unwrap().starts_with("11,,,,,1.0000"));
 }
+
+/// The command line's interventions: `dump` and `export` run under them, name them in their metadata, and
+/// give what the library gives for the same input; specs that do not fit are refused by name.
+#[test]
+fn the_command_line_runs_and_names_interventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("zoo/timm_vit").display().to_string();
+    let image = root().join("assets/chelsea.png").display().to_string();
+    let dump = dir.path().join("d.safetensors");
+    let iv_args = [
+        "--ablate",
+        "0:1",
+        "1:all",
+        "--ablation",
+        "mean",
+        "--occlude",
+        "1-2,3-4",
+        "0,0",
+        "--fill",
+        "blur",
+        "--drop",
+        "cls",
+        "4,7",
+    ];
+    let mut args = vec![
+        "dump",
+        "--model",
+        &model,
+        "--image",
+        &image,
+        "--size",
+        "20x32",
+        "--out",
+        dump.to_str().unwrap(),
+    ];
+    args.extend_from_slice(&iv_args);
+    let r = vitscope(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let (t, meta) = read_f32(&dump);
+    let described: String = serde_json::from_str(&meta["intervention"]).unwrap();
+    assert_eq!(
+        described,
+        "occluded 5 patches (0,11-12,19-20) filled with blur; ablated heads L0h1,L1h0,L1h1,L1h2,L1h3 \
+         (output set to its mean over tokens); dropped tokens 0,40 from every layer's keys"
+    );
+    let vit = Vit::from_checkpoint(
+        &Checkpoint::read(&fixture("zoo/timm_vit")).unwrap(),
+        Device::Cpu,
+    )
+    .unwrap();
+    let iv = Intervention {
+        occluded: set(&[0, 11, 12, 19, 20]),
+        fill: Fill::Blur,
+        ablated: set(&[(0, 1), (1, 0), (1, 1), (1, 2), (1, 3)]),
+        ablation: Ablation::Mean,
+        dropped: set(&[0, 40]),
+    };
+    let (shape, input) = &t["input"];
+    let cap = vit
+        .forward_intervened(&tensor(shape, input), AttentionStore::F32, &iv)
+        .unwrap();
+    assert_eq!(to_vec(cap.logits.as_ref().unwrap()), t["logits"].1);
+    assert_eq!(to_vec(&cap.attentions[1]), t["attention.1"].1);
+
+    let out = dir.path().display().to_string();
+    let mut args = vec![
+        "export", "--model", &model, "--image", &image, "--size", "20x32", "--layer", "1", "--out",
+        &out,
+    ];
+    args.extend_from_slice(&iv_args);
+    let r = vitscope(&args);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let png = dir.path().join("chelsea_cls_L01_mean.png");
+    let text = vitscope::export::png_file::read_png_text(&png).unwrap();
+    assert!(
+        text.iter()
+            .any(|(k, v)| k == "vitscope.intervention" && *v == described),
+        "{text:?}"
+    );
+
+    let refuse = |extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "dump",
+            "--model",
+            &model,
+            "--image",
+            &image,
+            "--size",
+            "20x32",
+            "--force",
+            "--out",
+            dump.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        assert_clean_failure(&vitscope(&args), needle);
+    };
+    refuse(&["--occlude", "5,0"], "the input's patch grid is 5x8");
+    refuse(&["--ablate", "2:0"], "L2h0 does not exist");
+    refuse(&["--ablate", "1"], "give LAYER:HEAD");
+    refuse(&["--drop", "reg0"], "no register 0");
+}

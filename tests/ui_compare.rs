@@ -28,7 +28,7 @@ fn direct(model: &str, image: &str, layer: usize, query: QuerySpec) -> (Vec<f32>
     e.load_image(&root().join(image)).unwrap();
     let layout = e.layout().unwrap().clone();
     let token = query.token(&layout).unwrap();
-    let rows = e.query_rows(token).unwrap().unwrap();
+    let rows = e.query_rows(token, false).unwrap().unwrap();
     let g = rows.patch_map(layer, HeadSel::Mean);
     (g.data, (g.h, g.w))
 }

@@ -668,3 +668,85 @@ fn embeddings_show_swin_s_relative_bias_and_say_why_there_is_no_position_similar
     assert!(h.query_by_label("Relative position bias").is_some());
     assert!(h.query_by_label("Patch filters").is_some());
 }
+
+/// Interventions in the app: painting patches re-runs the model and the top classes change, "what changed"
+/// shows the untouched run beside it, an export names the intervention, head ablation toggles from the
+/// Model view, and one click on Undo restores the original run exactly.
+#[test]
+fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    common::ui::load_zoo(&mut h, "timm_vit");
+    let original = h.state().state.rows.clone().unwrap();
+    let query = h.state().state.query;
+    let classes = h.state().state.classes.clone();
+    assert!(!classes.is_empty(), "a classifier");
+    h.get_by_label("Occlude patches").click();
+    settle(&mut h);
+    assert!(h.state().state.paint);
+    h.state_mut().state.brush = 3;
+    let rect = h.get_by_label("Attention map").rect();
+    click_at(&mut h, rect.center());
+    let s = &h.state().state;
+    assert_eq!(s.intervention.occluded.len(), 9, "a 3x3 brush");
+    let change = s.change.clone().expect("what changed");
+    assert_eq!(change.intervention, s.intervention);
+    assert_eq!(change.classes, classes, "before: the untouched run");
+    assert_ne!(s.classes, classes, "after: the probabilities moved");
+    assert_eq!(change.before.data, original.data);
+    assert_ne!(s.rows.as_ref().unwrap().data, original.data);
+    assert!(change.pooled_cosine < 1.0);
+    assert!(h.query_by_label("What changed").is_some());
+    assert!(h.query_by_label("Change after − before").is_some());
+    assert!(
+        h.query_by_label_contains("Intervention: occluded 9 patches")
+            .is_some()
+    );
+
+    // an export made now says so
+    h.get_by_label("Export map").click();
+    settle(&mut h);
+    let files = h.state().state.last_export.clone();
+    let text = vitscope::export::png_file::read_png_text(&files[0]).unwrap();
+    assert!(
+        text.iter()
+            .any(|(k, v)| k == "vitscope.intervention" && v.contains("occluded 9 patches")),
+        "{text:?}"
+    );
+
+    // a click on an occluded patch brings the brush back
+    click_at(&mut h, rect.center());
+    assert!(h.state().state.intervention.occluded.is_empty());
+    assert!(h.state().state.change.is_none());
+
+    // heads: the Model view's tiles toggle ablation
+    h.get_by_label("Model view").click();
+    settle(&mut h);
+    h.get_by_label("Ablate heads").click();
+    settle(&mut h);
+    h.get_by_label("L1 h2").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(s.intervention.ablated, [(1, 2)].into_iter().collect());
+    assert!(s.change.is_some());
+    h.get_by_label("L0 mean").click();
+    settle(&mut h);
+    assert_eq!(
+        h.state().state.intervention.ablated.len(),
+        1 + 4,
+        "layer 0's 4 heads"
+    );
+
+    // Undo: the original run, exactly
+    h.state_mut().settings.view = View::Attention;
+    settle(&mut h);
+    h.get_by_label("Undo intervention").click();
+    settle(&mut h);
+    // the Model view's hover moved the query: back to the first one
+    h.state_mut().apply(UiCommand::SetQuery(query));
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.intervention.is_none() && s.change.is_none());
+    assert_eq!(s.rows.as_ref().unwrap().data, original.data);
+    assert_eq!(s.classes, classes);
+}

@@ -42,6 +42,8 @@ pub enum Command {
     Dump {
         #[command(flatten)]
         common: ModelImageArgs,
+        #[command(flatten)]
+        intervention: InterventionArgs,
         /// Output .safetensors file.
         #[arg(long)]
         out: PathBuf,
@@ -74,6 +76,8 @@ pub enum Command {
     Export {
         #[command(flatten)]
         common: ModelImageArgs,
+        #[command(flatten)]
+        intervention: InterventionArgs,
         /// Output folder (created if needed).
         #[arg(long)]
         out: PathBuf,
@@ -176,6 +180,8 @@ pub enum Command {
     Lens {
         #[command(flatten)]
         common: ModelImageArgs,
+        #[command(flatten)]
+        intervention: InterventionArgs,
         /// Classes per layer.
         #[arg(long, default_value_t = 5)]
         top: usize,
@@ -188,9 +194,39 @@ pub enum Command {
     },
 }
 
+/// Interventions: the run is made with these changes, and every file written names them.
+#[derive(Args, Debug, Clone, Default)]
+pub struct InterventionArgs {
+    /// Occlude patches before the model sees them: `ROW,COL` or a rectangle `R0-R1,C0-C1` (0-based, inclusive),
+    /// as many as wanted. For a Swin, of its stem's grid.
+    #[arg(long, num_args = 1.., value_name = "ROW,COL")]
+    pub occlude: Vec<String>,
+    /// What occluded pixels become: the model's mean colour, black, or a blur of the image.
+    #[arg(long, value_enum, default_value = "mean")]
+    pub fill: FillArg,
+    /// Ablate heads: `LAYER:HEAD` or `LAYER:all`, as many as wanted.
+    #[arg(long, num_args = 1.., value_name = "LAYER:HEAD")]
+    pub ablate: Vec<String>,
+    /// What an ablated head's output becomes: zero, or its mean over the image's tokens.
+    #[arg(long, value_enum, default_value = "zero")]
+    pub ablation: AblationArg,
+    /// Drop tokens from the keys of every layer: `cls`, `dist`, `regN` or a patch `ROW,COL`.
+    #[arg(long, num_args = 1.., value_name = "TOKEN")]
+    pub drop: Vec<String>,
+}
+
+/// What an ablated head's output becomes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum AblationArg {
+    #[default]
+    Zero,
+    Mean,
+}
+
 /// What an occluded patch becomes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum FillArg {
+    #[default]
     Mean,
     Zero,
     Blur,

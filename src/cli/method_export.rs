@@ -340,6 +340,7 @@ pub fn export_method(
                         style: out.style,
                         overwrite: out.overwrite,
                         model_name: out.model_name.clone(),
+                        intervention: out.intervention.clone(),
                         image_name: out.image_name.clone(),
                         colour_bar: req.args.colour_bar,
                         npy: false,

@@ -43,6 +43,90 @@ same_variants! {
     FormatArg => Format { Png, Npy }
     ColormapArg => Colormap { Viridis, Magma, Inferno, Turbo, Gray }
     FillArg => crate::model::Fill { Mean, Zero, Blur }
+    AblationArg => crate::model::Ablation { Zero, Mean }
+}
+
+/// `a..=b` or `a` as an inclusive range.
+fn span(s: &str) -> Result<(usize, usize)> {
+    let (a, b) = s.split_once('-').unwrap_or((s, s));
+    let n = |t: &str| -> Result<usize> {
+        t.trim()
+            .parse()
+            .with_context(|| format!("bad number {t:?}"))
+    };
+    let (a, b) = (n(a)?, n(b)?);
+    if a > b {
+        bail!("the range {s} runs backwards");
+    }
+    Ok((a, b))
+}
+
+impl InterventionArgs {
+    /// The intervention asked for, on the engine's current run (its grid, tokens and model); `None` when
+    /// nothing is asked.
+    fn build(&self, engine: &Engine) -> Result<Option<crate::model::Intervention>> {
+        if self.occlude.is_empty() && self.ablate.is_empty() && self.drop.is_empty() {
+            return Ok(None);
+        }
+        let (Some(m), Some(run)) = (&engine.model, &engine.run) else {
+            bail!("an intervention needs --image")
+        };
+        let c = &m.vit.config;
+        let (h, w) = run.capture.input_hw;
+        let (gh, gw) = (h / c.patch_size, w / c.patch_size);
+        let mut iv = crate::model::Intervention {
+            fill: self.fill.into(),
+            ablation: self.ablation.into(),
+            ..Default::default()
+        };
+        for o in &self.occlude {
+            let (rows, cols) = o
+                .split_once(',')
+                .with_context(|| format!("bad --occlude {o:?}: give ROW,COL or R0-R1,C0-C1"))?;
+            let ((r0, r1), (c0, c1)) = (span(rows)?, span(cols)?);
+            if r1 >= gh || c1 >= gw {
+                bail!(
+                    "--occlude {o}: the input's patch grid is {gh}x{gw} (rows 0..{}, columns 0..{})",
+                    gh - 1,
+                    gw - 1
+                );
+            }
+            iv.occluded
+                .extend((r0..=r1).flat_map(|r| (c0..=c1).map(move |c| r * gw + c)));
+        }
+        for a in &self.ablate {
+            let (l, hd) = a
+                .split_once(':')
+                .with_context(|| format!("bad --ablate {a:?}: give LAYER:HEAD or LAYER:all"))?;
+            let l: usize = l
+                .trim()
+                .parse()
+                .with_context(|| format!("bad layer in --ablate {a:?}"))?;
+            let heads: Vec<usize> = match hd.trim() {
+                "all" => (0..c.num_attention_heads).collect(),
+                h => vec![
+                    h.parse()
+                        .with_context(|| format!("bad head in --ablate {a:?}"))?,
+                ],
+            };
+            iv.ablated.extend(heads.into_iter().map(|h| (l, h)));
+        }
+        for d in &self.drop {
+            iv.dropped.insert(parse_query(d, &run.capture.layout)?);
+        }
+        Ok(Some(iv))
+    }
+
+    /// Re-run the engine's input under the intervention asked for; returns its description.
+    fn apply(&self, engine: &mut Engine) -> Result<Option<String>> {
+        let Some(iv) = self.build(engine)? else {
+            return Ok(None);
+        };
+        let text = iv.describe();
+        engine.set_intervention(iv)?;
+        eprintln!("intervention: {text}");
+        Ok(Some(text))
+    }
 }
 
 impl ModelArgs {
@@ -340,6 +424,7 @@ pub fn run(command: Command) -> Result<()> {
         Command::Doctor { common } => doctor(common)?,
         Command::Lens {
             common,
+            intervention,
             top,
             out,
             force,
@@ -347,7 +432,8 @@ pub fn run(command: Command) -> Result<()> {
             if let Some(o) = &out {
                 crate::export::check_target(o, force)?;
             }
-            let engine = engine_for(&common)?;
+            let mut engine = engine_for(&common)?;
+            intervention.apply(&mut engine)?;
             let rows = crate::methods::lens::logit_lens(&engine, top.max(1))?;
             let csv = crate::methods::lens::lens_csv(&rows);
             match out {
@@ -358,8 +444,14 @@ pub fn run(command: Command) -> Result<()> {
                 None => print!("{csv}"),
             }
         }
-        Command::Dump { common, out, force } => {
-            let engine = engine_for(&common)?;
+        Command::Dump {
+            common,
+            intervention,
+            out,
+            force,
+        } => {
+            let mut engine = engine_for(&common)?;
+            let changed = intervention.apply(&mut engine)?;
             let (Some(m), Some(run), Some((img_path, _))) =
                 (&engine.model, &engine.run, &engine.image)
             else {
@@ -374,6 +466,7 @@ pub fn run(command: Command) -> Result<()> {
                 &run.capture,
                 &m.info.name,
                 &file_name(img_path),
+                changed.as_deref(),
                 force,
             )?;
             let (h, w) = run.capture.input_hw;
@@ -389,6 +482,7 @@ pub fn run(command: Command) -> Result<()> {
         }
         Command::Export {
             common,
+            intervention,
             out,
             method,
             format,
@@ -410,11 +504,12 @@ pub fn run(command: Command) -> Result<()> {
             if !(0.0..=1.0).contains(&opacity) {
                 bail!("--opacity must be between 0 and 1");
             }
-            let engine = if method.needs_image() {
+            let mut engine = if method.needs_image() {
                 engine_for(&common)?
             } else {
                 engine_with(&common)?
             };
+            let changed = intervention.apply(&mut engine)?;
             let m = engine.model.as_ref().context("no model")?;
             // Files are named after the image, or after the model for weight-only methods (its folder when
             // the file is the usual model.safetensors).
@@ -450,6 +545,7 @@ pub fn run(command: Command) -> Result<()> {
                     .as_ref()
                     .map(|(p, _)| file_name(p))
                     .unwrap_or_default(),
+                intervention: changed,
             };
             let req = MethodRequest {
                 layer: layer.as_deref(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use crate::analysis::QueryRows;
-pub use crate::model::device::available_memory;
+use crate::model::device::available_memory;
 use crate::model::preprocess::{load_image, normalize, resize};
 mod batch;
 mod memory;
@@ -17,8 +17,8 @@ pub use batch::{StatsRun, head_stats_over, image_files, over_images};
 pub use memory::{attention_bytes, check_memory};
 
 use crate::model::{
-    AttentionStore, Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, ModelError,
-    ModelSource, Precision, Result, TokenLayout, Vit, device_name,
+    AttentionStore, Capture, Checkpoint, DeviceChoice, GradTarget, InputSize, Intervention,
+    ModelError, ModelSource, Precision, Result, TokenLayout, Vit, device_name,
 };
 
 /// Plain facts about the loaded model, for the UI and the CLI.
@@ -131,7 +131,12 @@ pub struct Engine {
     pub size: InputSize,
     /// How forward passes keep their attention (the app keeps f32).
     pub store: AttentionStore,
+    /// The current run: under an intervention, the intervened one.
     pub run: Option<Run>,
+    /// What is changed in the input or the model (none by default); every run is made under it.
+    pub intervention: Intervention,
+    /// The untouched run of the same input while an intervention is active ("before").
+    pub base: Option<Run>,
 }
 
 /// Read and validate a model, and put it on a device.
@@ -226,12 +231,12 @@ impl Engine {
         precision: Precision,
     ) -> Result<()> {
         let model = load_model(source, device, precision)?;
-        let run = match &self.image {
-            Some((_, img)) => Some(forward_stored(&model.vit, img, self.size, self.store)?),
+        let runs = match &self.image {
+            Some((_, img)) => Some(self.runs_for(&model.vit, img, self.size)?),
             None => None,
         };
         self.model = Some(model);
-        self.run = run;
+        self.set_runs(runs);
         Ok(())
     }
 
@@ -263,8 +268,93 @@ impl Engine {
     fn run_with(&mut self, img: Option<&RgbImage>, size: InputSize) -> Result<()> {
         let img = img.or(self.image.as_ref().map(|(_, i)| i));
         if let (Some(m), Some(img)) = (&self.model, img) {
-            self.run = Some(forward_stored(&m.vit, img, size, self.store)?);
+            let runs = self.runs_for(&m.vit, img, size)?;
+            self.set_runs(Some(runs));
         }
+        Ok(())
+    }
+
+    /// The untouched run of `img`, and the intervened one when an intervention applies to it: the parts of
+    /// the intervention that do not fit the new model or grid (a head it lacks, a patch outside the grid, a
+    /// token it has not) are left out, and the returned intervention says what stayed.
+    fn runs_for(
+        &self,
+        vit: &Vit,
+        img: &RgbImage,
+        size: InputSize,
+    ) -> Result<(Run, Option<(Run, Intervention)>)> {
+        let base = forward_stored(vit, img, size, self.store)?;
+        if self.intervention.is_none() {
+            return Ok((base, None));
+        }
+        let kept = self.intervention.fitted(
+            vit.config.num_hidden_layers,
+            vit.config.num_attention_heads,
+            base.capture.layout.num_tokens(),
+            {
+                let (h, w) = base.capture.input_hw;
+                (h / vit.config.patch_size) * (w / vit.config.patch_size)
+            },
+            base.capture.windowed.is_some(),
+        );
+        if kept.is_none() {
+            return Ok((base, None));
+        }
+        let capture = vit.forward_intervened(&base.input, self.store, &kept)?;
+        let run = Run {
+            input: base.input.shallow_clone(),
+            capture,
+        };
+        Ok((base, Some((run, kept))))
+    }
+
+    fn set_runs(&mut self, runs: Option<(Run, Option<(Run, Intervention)>)>) {
+        match runs {
+            None => {
+                self.run = None;
+                self.base = None;
+            }
+            Some((base, None)) => {
+                self.run = Some(base);
+                self.base = None;
+                self.intervention = Intervention::default();
+            }
+            Some((base, Some((run, kept)))) => {
+                self.run = Some(run);
+                self.base = Some(base);
+                self.intervention = kept;
+            }
+        }
+    }
+
+    /// Run the current input under `iv` (none: back to the untouched run). The previous state stays if the
+    /// run fails.
+    pub fn set_intervention(&mut self, iv: Intervention) -> Result<()> {
+        let (Some(m), Some(current)) = (&self.model, &self.run) else {
+            return Err(ModelError::Invalid(
+                "load a model and an image first".into(),
+            ));
+        };
+        if iv.is_none() {
+            if let Some(base) = self.base.take() {
+                self.run = Some(base);
+            }
+            self.intervention = iv;
+            return Ok(());
+        }
+        let untouched = self.base.as_ref().unwrap_or(current);
+        let capture = m
+            .vit
+            .forward_intervened(&untouched.input, self.store, &iv)?;
+        let run = Run {
+            input: untouched.input.shallow_clone(),
+            capture,
+        };
+        if self.base.is_none() {
+            self.base = self.run.take();
+        }
+        self.run = Some(run);
+        self.intervention = iv;
         Ok(())
     }
 
@@ -304,7 +394,8 @@ impl Engine {
                 available_memory(),
             )?;
         }
-        m.vit.forward_with_gradients(&run.input, target)
+        m.vit
+            .forward_with_gradients(&run.input, target, &self.intervention)
     }
 
     /// The grid a query names a patch of: the model's tokens, or for a Swin its finest (stem) grid.
@@ -314,9 +405,9 @@ impl Engine {
     }
 
     /// Attention rows of `query` (a token of [`Engine::query_layout`]) for every layer and head; for a Swin,
-    /// its window rows.
-    pub fn query_rows(&self, query: usize) -> Option<Result<QueryRows>> {
-        let run = self.run.as_ref()?;
+    /// its window rows. `before`: of the untouched run while an intervention is active.
+    pub fn query_rows(&self, query: usize, before: bool) -> Option<Result<QueryRows>> {
+        let run = self.pick(before)?;
         let cap = &run.capture;
         Some(
             if cap.windows.is_empty() {
@@ -328,11 +419,56 @@ impl Engine {
         )
     }
 
-    /// The attention-pooling probe's rows, for a model that pools by attention.
-    pub fn probe_rows(&self) -> Option<Result<QueryRows>> {
-        let cap = &self.run.as_ref()?.capture;
+    /// The attention-pooling probe's rows, for a model that pools by attention (`before`: as
+    /// [`Engine::query_rows`]).
+    pub fn probe_rows(&self, before: bool) -> Option<Result<QueryRows>> {
+        let cap = &self.pick(before)?.capture;
         let pool = cap.pool_attention.as_ref()?;
         Some(QueryRows::from_probe(pool, cap.source().layers(), &cap.layout).map_err(Into::into))
+    }
+
+    /// The current run, or with `before` the untouched one while an intervention is active.
+    fn pick(&self, before: bool) -> Option<&Run> {
+        if before {
+            self.base.as_ref()
+        } else {
+            self.run.as_ref()
+        }
+    }
+
+    /// What the active intervention changed in the outputs: the untouched run's top classes, the cosine
+    /// similarity of the pooled feature to the untouched one, and each token's final feature's cosine to its
+    /// untouched one (`[N]`). None without an intervention.
+    pub fn change(&self) -> Option<Result<(Vec<ClassScore>, f64, Vec<f32>)>> {
+        let (Some(m), Some(base), Some(run)) = (&self.model, &self.base, &self.run) else {
+            return None;
+        };
+        let go = || -> Result<(Vec<ClassScore>, f64, Vec<f32>)> {
+            let classes = match &base.capture.logits {
+                Some(l) => {
+                    let v = Vec::<f32>::try_from(l.f_to_device(tch::Device::Cpu)?.f_contiguous()?)?;
+                    top_k(&v, &m.vit.config.class_names, 5)
+                }
+                None => Vec::new(),
+            };
+            let cos = |a: &Tensor, b: &Tensor| -> Result<Tensor> {
+                Ok(Tensor::f_cosine_similarity(
+                    &a.f_to_kind(Kind::Double)?,
+                    &b.f_to_kind(Kind::Double)?,
+                    -1,
+                    1e-12,
+                )?)
+            };
+            let pooled = cos(&run.capture.pooled, &base.capture.pooled)?.f_double_value(&[])?;
+            let tokens = cos(
+                &run.capture.last_hidden_state,
+                &base.capture.last_hidden_state,
+            )?
+            .f_to_kind(Kind::Float)?
+            .f_to_device(tch::Device::Cpu)?;
+            Ok((classes, pooled, Vec::<f32>::try_from(tokens)?))
+        };
+        Some(go())
     }
 }
 

@@ -97,6 +97,7 @@ pub fn write_dump(
     capture: &Capture,
     model_name: &str,
     image_name: &str,
+    intervention: Option<&str>,
     overwrite: bool,
 ) -> Result<(), ExportError> {
     let src = capture.source();
@@ -208,6 +209,7 @@ pub fn write_dump(
         ("precision", j(vit.precision.label().into())),
         ("num_classes", j(vit.config.num_classes.into())),
         ("model", j(model_name.into())),
+        ("intervention", j(intervention.unwrap_or("none").into())),
         ("image", j(image_name.into())),
         ("device", j(crate::model::device_name(vit.device).into())),
         ("vitscope_version", j(env!("CARGO_PKG_VERSION").into())),

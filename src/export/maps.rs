@@ -48,6 +48,8 @@ pub struct MapExport {
     pub overwrite: bool,
     pub model_name: String,
     pub image_name: String,
+    /// The intervention the maps were made under (`Intervention::describe`), if any: a text chunk of every file.
+    pub intervention: Option<String>,
     /// Add a colour bar with the map's value range under each single map.
     pub colour_bar: bool,
     /// Write each single map's raw values `[gh, gw]` as `.npy` next to its PNG.
@@ -243,6 +245,11 @@ pub fn export_maps(
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        .chain(
+            req.intervention
+                .iter()
+                .map(|i| ("vitscope.intervention".to_string(), i.clone())),
+        )
         .collect()
     };
     let mosaic = req.mosaic && req.layers == LayerSpec::All;

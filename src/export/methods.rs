@@ -37,6 +37,8 @@ pub struct Output {
     pub overwrite: bool,
     pub model_name: String,
     pub image_name: String,
+    /// The intervention the run was made under (`Intervention::describe`), if any.
+    pub intervention: Option<String>,
 }
 
 impl Output {
@@ -55,6 +57,9 @@ impl Output {
         ];
         if !self.image_name.is_empty() {
             t.push(("vitscope.image".into(), self.image_name.clone()));
+        }
+        if let Some(i) = &self.intervention {
+            t.push(("vitscope.intervention".into(), i.clone()));
         }
         t.extend(
             extra

@@ -46,6 +46,11 @@ struct State {
 
 impl State {
     fn rows(&mut self) -> crate::model::Result<Option<QueryRows>> {
+        self.rows_of(false)
+    }
+
+    /// The query's rows of the current run, or with `before` of the untouched run under an intervention.
+    fn rows_of(&self, before: bool) -> crate::model::Result<Option<QueryRows>> {
         let Some(layout) = self.engine.query_layout() else {
             return Ok(None);
         };
@@ -55,7 +60,7 @@ impl State {
             QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
             _ => false,
         };
-        if wants_probe && let Some(rows) = self.engine.probe_rows() {
+        if wants_probe && let Some(rows) = self.engine.probe_rows(before) {
             return rows.map(Some);
         }
         // A query this layout lacks (CLS on a model without one, a patch outside a smaller grid) falls back
@@ -64,7 +69,28 @@ impl State {
             .query
             .token(&layout)
             .unwrap_or_else(|| layout.default_query());
-        self.engine.query_rows(token).transpose()
+        match self.engine.query_rows(token, before) {
+            Some(r) => r.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Under an intervention, the untouched run's side of "what changed".
+    fn change(&self) -> crate::model::Result<Option<Change>> {
+        let Some(done) = self.engine.change() else {
+            return Ok(None);
+        };
+        let (classes, pooled_cosine, token_cosine) = done?;
+        let Some(rows) = self.rows_of(true)? else {
+            return Ok(None);
+        };
+        Ok(Some(Change {
+            intervention: self.engine.intervention.clone(),
+            before: rows,
+            classes,
+            pooled_cosine,
+            token_cosine,
+        }))
     }
 
     fn computed(&mut self, out: &mut Vec<Outcome>) -> crate::model::Result<()> {
@@ -77,6 +103,7 @@ impl State {
                 store: self.engine.store,
                 attention_bytes: run.capture.attention_bytes(),
                 classes: self.engine.top_classes(5)?,
+                change: self.change()?,
             }));
         }
         Ok(())
@@ -133,6 +160,10 @@ impl State {
                 self.engine.set_size(size).map_err(e)?;
                 self.computed(&mut out).map_err(e)?;
             }
+            Job::SetIntervention(iv) => {
+                self.engine.set_intervention(iv).map_err(e)?;
+                self.computed(&mut out).map_err(e)?;
+            }
             Job::SetStore(store) => {
                 self.engine.set_store(store).map_err(e)?;
                 self.computed(&mut out).map_err(e)?;
@@ -140,9 +171,9 @@ impl State {
             Job::SetQuery(q) => {
                 let old = self.query;
                 self.query = q;
-                match self.rows() {
-                    Ok(Some(rows)) => out.push(Outcome::Rows(rows)),
-                    Ok(None) => {}
+                match self.rows().and_then(|r| Ok((r, self.rows_of(true)?))) {
+                    Ok((Some(rows), before)) => out.push(Outcome::Rows { rows, before }),
+                    Ok((None, _)) => {}
                     Err(err) => {
                         self.query = old;
                         return Err(err.to_string().into());

@@ -57,6 +57,8 @@ pub enum Job {
     SetSize(InputSize),
     /// Keep the attention another way (re-runs the current input).
     SetStore(AttentionStore),
+    /// Re-run the current input under an intervention (none: back to the untouched run).
+    SetIntervention(crate::model::Intervention),
     SetQuery(QuerySpec),
     /// Export maps; unless `overwrite` is set (the user said so), the stem is made unique first.
     Export(MapExport),
@@ -212,6 +214,22 @@ pub struct Computed {
     pub attention_bytes: u64,
     /// The classifier's top 5 (empty for models without a head).
     pub classes: Vec<ClassScore>,
+    /// Under an intervention: the untouched run's side, to show what changed.
+    pub change: Option<Change>,
+}
+
+/// What an intervention changed: the untouched run against the current one.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub intervention: crate::model::Intervention,
+    /// The same query's rows in the untouched run.
+    pub before: QueryRows,
+    /// The untouched run's top 5 classes (empty for models without a head).
+    pub classes: Vec<ClassScore>,
+    /// Cosine similarity of the pooled feature to the untouched one.
+    pub pooled_cosine: f64,
+    /// Per token, the cosine similarity of its final feature to the untouched one.
+    pub token_cosine: Vec<f32>,
 }
 
 pub enum Outcome {
@@ -223,7 +241,11 @@ pub enum Outcome {
         notes: Vec<String>,
     },
     Computed(Computed),
-    Rows(QueryRows),
+    /// New rows for a new query (and the untouched run's, under an intervention).
+    Rows {
+        rows: QueryRows,
+        before: Option<QueryRows>,
+    },
     Exported(Vec<PathBuf>),
     Analysis {
         request: AnalysisRequest,

@@ -163,6 +163,43 @@ impl Intervention {
         Ok(())
     }
 
+    /// The parts that fit a model of `layers` × `heads` and an input of `tokens` tokens (`patches` of them
+    /// patches); a windowed model (Swin) keeps only occlusion.
+    pub fn fitted(
+        &self,
+        layers: usize,
+        heads: usize,
+        tokens: usize,
+        patches: usize,
+        windowed: bool,
+    ) -> Intervention {
+        let mut out = Intervention {
+            occluded: self
+                .occluded
+                .iter()
+                .copied()
+                .filter(|&p| p < patches)
+                .collect(),
+            ablated: self
+                .ablated
+                .iter()
+                .copied()
+                .filter(|&(l, h)| l < layers && h < heads && !windowed)
+                .collect(),
+            dropped: self
+                .dropped
+                .iter()
+                .copied()
+                .filter(|&t| t < tokens && !windowed)
+                .collect(),
+            ..self.clone()
+        };
+        if out.dropped.len() >= tokens {
+            out.dropped.clear();
+        }
+        out
+    }
+
     /// The heads of `layer` to ablate.
     pub(super) fn heads_of(&self, layer: usize) -> Vec<i64> {
         self.ablated

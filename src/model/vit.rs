@@ -305,14 +305,16 @@ impl Vit {
         &self,
         pixels: &Tensor,
         target: &GradTarget,
+        iv: &Intervention,
     ) -> Result<(Capture, Vec<Tensor>, f64)> {
-        tch::with_grad(|| self.gradients_inner(pixels, target))
+        tch::with_grad(|| self.gradients_inner(pixels, target, iv))
     }
 
     fn gradients_inner(
         &self,
         pixels: &Tensor,
         target: &GradTarget,
+        iv: &Intervention,
     ) -> Result<(Capture, Vec<Tensor>, f64)> {
         // Something upstream must require grad for autograd to record the graph; the pixels are cheapest.
         let x = pixels
@@ -320,7 +322,7 @@ impl Vit {
             .f_detach()?
             .f_to_kind(Kind::Float)?
             .set_requires_grad(true);
-        let (capture, raw) = self.run(&x, None, &Intervention::default())?;
+        let (capture, raw) = self.run(&x, None, iv)?;
         let y = target.evaluate(&capture)?;
         let value = y.f_double_value(&[])?;
         let grads = Tensor::f_run_backward(&[&y], &raw, false, false)?
@@ -383,11 +385,12 @@ impl Vit {
             .f_to_device(self.device)?
             .f_to_kind(self.precision.kind())?;
         let c = &self.config;
+        // occlusion works on the input's patch grid (for a Swin, its stem's)
         iv.check(
             c.num_hidden_layers,
             c.num_attention_heads,
             layout.num_tokens(),
-            layout.num_patches(),
+            (h / c.patch_size) * (w / c.patch_size),
         )?;
         let x = iv.occlude(&x, self.config.patch_size, c.image_mean, c.image_std)?;
         if let (Some(sw), Some(arch)) = (&self.swin, &self.config.swin) {

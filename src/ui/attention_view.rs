@@ -24,11 +24,20 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             textures::from_rgb(&ctx, "photo", &photo, TextureOptions::LINEAR)
         })
         .id();
+    super::intervene::toolbar(app, ui, cmds);
     let (iw, ih) = (photo.width() as f32, photo.height() as f32);
     let mut avail = ui.available_size();
     avail.y -= 24.0; // the colour bar
+    if app.state.change.is_some() {
+        avail.y -= super::intervene::PANEL_HEIGHT;
+    }
     let scale = (avail.x / iw).min(avail.y / ih).max(0.01);
-    let (rect, response) = ui.allocate_exact_size(vec2(iw * scale, ih * scale), Sense::click());
+    let sense = if app.state.paint {
+        Sense::click_and_drag()
+    } else {
+        Sense::click()
+    };
+    let (rect, response) = ui.allocate_exact_size(vec2(iw * scale, ih * scale), sense);
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Attention map"));
     let uv = Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
     let painter = ui.painter_at(rect);
@@ -132,24 +141,69 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             }
         }
     }
+    super::intervene::draw_occluded(&painter, rect, gh, gw, &s.intervention);
     if let QuerySpec::Patch(r, c) = s.query {
         outline(r, c, Stroke::new(2.0, Color32::RED));
     }
     if let Some(pos) = response.hover_pos() {
         let (r, c) = patch_at(rect, pos, gh, gw);
-        outline(r, c, Stroke::new(1.0, Color32::WHITE));
-    }
-    if response.clicked()
-        && let Some(pos) = response.interact_pointer_pos()
-    {
-        let (r, c) = patch_at(rect, pos, gh, gw);
-        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
+        if s.paint {
+            for k in super::intervene::brush(r, c, s.brush, gh, gw) {
+                outline(k / gw, k % gw, Stroke::new(1.0, Color32::YELLOW));
+            }
+        } else {
+            outline(r, c, Stroke::new(1.0, Color32::WHITE));
+        }
     }
     let what = match (set.normalization, set.clip_percentile) {
         (n, p) if p > 0.0 => format!("{} scale, {p}% clipped at each end", n.label()),
         (n, _) => format!("{} scale (min to max)", n.label()),
     };
+    let (paint, size) = (s.paint, s.brush);
     colour_bar(ui, set.colormap, range.0, range.1, &what);
+    if paint {
+        paint_occlusion(app, &response, rect, (gh, gw), size, cmds);
+    } else if response.clicked()
+        && let Some(pos) = response.interact_pointer_pos()
+    {
+        let (r, c) = patch_at(rect, pos, gh, gw);
+        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
+    }
+    super::intervene::what_changed(app, ui);
+}
+
+/// Occlusion painting: a click toggles the brush's patches (off when the clicked patch is occluded); a drag
+/// adds every patch it passes, sent when the drag ends (one re-run, not one per patch).
+fn paint_occlusion(
+    app: &mut ViewCtx,
+    response: &egui::Response,
+    rect: Rect,
+    (gh, gw): (usize, usize),
+    size: usize,
+    cmds: &mut Vec<UiCommand>,
+) {
+    let Some(pos) = response.interact_pointer_pos() else {
+        return;
+    };
+    let (r, c) = patch_at(rect, pos, gh, gw);
+    let patches = super::intervene::brush(r, c, size, gh, gw);
+    let iv = &mut app.state.intervention;
+    if response.clicked() {
+        let mut next = iv.clone();
+        if next.occluded.contains(&(r * gw + c)) {
+            patches.iter().for_each(|k| {
+                next.occluded.remove(k);
+            });
+        } else {
+            next.occluded.extend(patches);
+        }
+        cmds.push(UiCommand::SetIntervention(next));
+    } else if response.dragged() {
+        iv.occluded.extend(patches);
+    }
+    if response.drag_stopped() {
+        cmds.push(UiCommand::SetIntervention(iv.clone()));
+    }
 }
 
 /// The patch (row, col) under a screen position inside `rect`.

@@ -51,6 +51,8 @@ pub enum UiCommand {
     ExportPrefixMass,
     /// Show a folder in the desktop's file manager (the last export's).
     OpenFolder(PathBuf),
+    /// Re-run under this intervention (the default: undo every change).
+    SetIntervention(crate::model::Intervention),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

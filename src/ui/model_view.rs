@@ -17,6 +17,13 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     };
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
     ui.small("Rows: layers (0 at the top); columns: the head mean, then each head. Point at a patch to make it the query everywhere; click to open that map.");
+    ui.horizontal(|ui| {
+        ui.toggle_value(&mut app.state.ablate_mode, "Ablate heads")
+            .on_hover_text("A click on a head's tile ablates it (on the mean column: the whole layer); click again to restore it. The model re-runs at once.");
+        if app.state.ablate_mode {
+            ui.small("Click tiles to ablate or restore heads (red cross: ablated).");
+        }
+    });
     if !rows.layer_heads.is_empty() {
         ui.small("The stages have different head counts: a row ends at its own last head.");
     }
@@ -85,7 +92,32 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         if let Some(pos) = r.hover_pos() {
                             hovered = Some(patch_at(rect, pos, gh, gw));
                         }
-                        if r.clicked() {
+                        let ablated = match head {
+                            HeadSel::Head(h) => app.state.intervention.ablated.contains(&(l, h)),
+                            HeadSel::Mean => (0..rows.heads_at(l))
+                                .all(|h| app.state.intervention.ablated.contains(&(l, h))),
+                        };
+                        if ablated {
+                            let red = egui::Stroke::new(2.0, Color32::RED);
+                            painter.line_segment([rect.left_top(), rect.right_bottom()], red);
+                            painter.line_segment([rect.right_top(), rect.left_bottom()], red);
+                        }
+                        if r.clicked() && app.state.ablate_mode {
+                            // a head's tile toggles that head; the mean's, the whole layer
+                            let mut iv = app.state.intervention.clone();
+                            let heads: Vec<usize> = match head {
+                                HeadSel::Head(h) => vec![h],
+                                HeadSel::Mean => (0..rows.heads_at(l)).collect(),
+                            };
+                            for h in heads {
+                                if ablated {
+                                    iv.ablated.remove(&(l, h));
+                                } else {
+                                    iv.ablated.insert((l, h));
+                                }
+                            }
+                            cmds.push(UiCommand::SetIntervention(iv));
+                        } else if r.clicked() {
                             cmds.push(UiCommand::SetHead(head));
                             cmds.push(UiCommand::SetLayer(l));
                             cmds.push(UiCommand::SetView(super::settings::View::Attention));

@@ -73,6 +73,18 @@ pub struct ViewState {
     pub(in crate::ui) failed: Vec<(u64, AnalysisRequest, String)>,
     /// An export that would replace these files, waiting for the user's answer.
     pub overwrite_prompt: Option<(MapExport, Vec<String>)>,
+    /// The intervention as the user has asked for it (ahead of the worker's answer while one is on its way).
+    pub intervention: crate::model::Intervention,
+    /// The generation of the last intervention sent: answers to earlier ones do not overwrite the edit.
+    pub(in crate::ui) intervention_sent: u64,
+    /// What the applied intervention changed (the worker's answer), none without one.
+    pub change: Option<crate::jobs::Change>,
+    /// Clicks on the map occlude patches instead of picking the query.
+    pub paint: bool,
+    /// The occlusion brush: a square of this many patches per side.
+    pub brush: usize,
+    /// Clicks on the Model view's tiles ablate heads instead of opening them.
+    pub ablate_mode: bool,
 }
 
 /// The Methods view's parameters.
@@ -158,6 +170,8 @@ impl ViewState {
 pub enum ErrorSubject {
     Model,
     Image,
+    /// An intervention the worker could not apply: the edit goes back to the applied one.
+    Intervention,
     #[default]
     Other,
 }

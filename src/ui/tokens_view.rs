@@ -42,6 +42,22 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             outliers.join(", ")
         }
     ));
+    let flagged: Vec<usize> = norms
+        .outliers
+        .iter()
+        .filter(|(l, _)| *l == layer)
+        .map(|(_, t)| *t)
+        .collect();
+    if !flagged.is_empty()
+        && ui
+            .button(format!("Drop these {} from the keys", flagged.len()))
+            .on_hover_text("An intervention: no token attends to them in any layer; the model re-runs and the Attention view shows what changed.")
+            .clicked()
+    {
+        let mut iv = app.state.intervention.clone();
+        iv.dropped.extend(flagged);
+        cmds.push(UiCommand::SetIntervention(iv));
+    }
     let prefix: Vec<String> = norms
         .layout
         .prefix

@@ -94,6 +94,7 @@ impl App {
                     },
                     overwrite: false,
                     model_name: s.model_name(),
+                    intervention: s.change.as_ref().map(|c| c.intervention.describe()),
                     image_name: s
                         .image_path
                         .as_deref()
@@ -190,6 +191,12 @@ impl App {
                         OverwriteChoice::Cancel => {}
                     }
                 }
+            }
+            UiCommand::SetIntervention(iv) => {
+                s.intervention = iv.clone();
+                let g = self.worker.send(Job::SetIntervention(iv));
+                s.intervention_sent = g;
+                s.loads.push((g, ErrorSubject::Intervention));
             }
             UiCommand::OpenFolder(folder) => {
                 let opener = if cfg!(target_os = "macos") {

@@ -129,13 +129,21 @@ impl App {
                 s.attention = c.store;
                 s.attention_bytes = Some(c.attention_bytes);
                 s.classes = c.classes;
+                // what the worker applied (after a model or image change, only the parts that still fit)
+                if generation >= s.intervention_sent {
+                    s.intervention = applied(&c.change, &s.intervention);
+                }
+                s.change = c.change;
             }
-            Outcome::Rows(rows) => {
+            Outcome::Rows { rows, before } => {
                 if generation >= self.query_generation {
                     s.analysis_epoch += 1;
                     s.query = query_of(&rows);
                     s.rows = Some(rows);
                     s.rows_generation = generation;
+                    if let (Some(change), Some(before)) = (&mut s.change, before) {
+                        change.before = before;
+                    }
                 }
             }
             Outcome::Exported(files) => s.exported(files),
@@ -165,11 +173,32 @@ impl App {
                     .iter()
                     .find(|(g, _)| *g == generation)
                     .map_or(super::ErrorSubject::Other, |(_, k)| *k);
+                if s.error_subject == super::ErrorSubject::Intervention
+                    && generation >= s.intervention_sent
+                {
+                    // the worker kept its run: the edit goes back to what is applied
+                    s.intervention = applied(&s.change, &s.intervention);
+                }
                 s.error = Some(msg);
             }
         }
         s.pending.retain(|(g, _, _)| *g != generation);
         s.loads.retain(|(g, _)| *g > generation);
+    }
+}
+
+/// The intervention the worker applied; with none, the edit's fill and ablation kinds stay chosen.
+fn applied(
+    change: &Option<crate::jobs::Change>,
+    edit: &crate::model::Intervention,
+) -> crate::model::Intervention {
+    match change {
+        Some(c) => c.intervention.clone(),
+        None => crate::model::Intervention {
+            fill: edit.fill,
+            ablation: edit.ablation,
+            ..Default::default()
+        },
     }
 }
 

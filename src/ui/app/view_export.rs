@@ -137,6 +137,9 @@ impl App {
                 format!("overlay (opacity {opacity})"),
             ),
         ];
+        if let Some(c) = &self.state.change {
+            text.push(("vitscope.intervention".into(), c.intervention.describe()));
+        }
         for (i, p) in panes.iter().enumerate() {
             text.push((
                 format!("vitscope.pane{}", i + 1),
