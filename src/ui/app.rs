@@ -227,17 +227,20 @@ impl eframe::App for App {
                     model_info::ui(&self.cx(&mut draft, &work), ui);
                 });
             });
-        egui::Panel::right("heads")
-            .resizable(true)
-            .default_size(280.0)
-            .size_range(180.0..=520.0)
-            .show(ui, |ui| {
-                egui::ScrollArea::vertical().show(ui, |ui| {
-                    head_grid::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds)
+        // the heads panel serves the views that show one head's map; the others get its width
+        if matches!(self.settings.view, View::Attention | View::Methods) {
+            egui::Panel::right("heads")
+                .resizable(true)
+                .default_size(280.0)
+                .size_range(180.0..=520.0)
+                .show(ui, |ui| {
+                    egui::ScrollArea::vertical().show(ui, |ui| {
+                        head_grid::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds)
+                    });
                 });
-            });
+        }
         egui::CentralPanel::default().show(ui, |ui| {
-            ui.horizontal(|ui| {
+            ui.horizontal_wrapped(|ui| {
                 for v in View::ALL {
                     if ui
                         .selectable_label(self.settings.view == v, v.label())

@@ -125,12 +125,22 @@ fn plot(
     cmds: &mut Vec<UiCommand>,
 ) {
     let unit = if id == "distance" { "px" } else { "nats" };
+    let layers = stats.layers;
     let response = Plot::new(id)
         .legend(Legend::default())
         // room right of the last layer for the legend, so it covers no dot
         .include_x(-0.5)
         .include_x(stats.layers as f64 + 0.8)
         .label_formatter(move |pos| hover_label(pos, unit))
+        // layers only: the room kept for the legend has no tick labels
+        .x_axis_formatter(move |mark, _| {
+            let v = mark.value;
+            if v >= 0.0 && v < layers as f64 && v.fract() == 0.0 {
+                format!("{v:.0}")
+            } else {
+                String::new()
+            }
+        })
         .height(height)
         .x_axis_label("layer")
         .y_axis_label(y_label)

@@ -25,8 +25,8 @@ pub fn toolbar(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) 
             ui.add(egui::Slider::new(&mut s.brush, 1..=4).text("brush"))
                 .on_hover_text("A square of this many patches per side.");
         }
-        egui::ComboBox::from_id_salt("fill")
-            .selected_text(format!("fill: {}", iv.fill.name()))
+        egui::ComboBox::from_label("fill")
+            .selected_text(iv.fill.name())
             .show_ui(ui, |ui| {
                 for f in Fill::ALL {
                     ui.selectable_value(&mut iv.fill, f, f.name())
@@ -40,8 +40,8 @@ pub fn toolbar(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) 
         ui.separator();
         ui.toggle_value(&mut s.ablate_mode, "Ablate heads")
             .on_hover_text("In the Model view, a click on a head's tile ablates it (the mean column: the whole layer); click again to restore it.");
-        egui::ComboBox::from_id_salt("ablation")
-            .selected_text(format!("to {}", iv.ablation.name()))
+        egui::ComboBox::from_label("ablated output")
+            .selected_text(iv.ablation.name())
             .show_ui(ui, |ui| {
                 for a in [Ablation::Zero, Ablation::Mean] {
                     ui.selectable_value(&mut iv.ablation, a, a.name())

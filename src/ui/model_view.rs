@@ -28,7 +28,8 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.small("The stages have different head counts: a row ends at its own last head.");
     }
     let cols = rows.heads + 1;
-    let avail_w = ui.clip_rect().right() - ui.cursor().left() - 40.0;
+    // the row labels (L0 …), the gaps and a scroll bar's room come off the width
+    let avail_w = ui.available_width() - 60.0;
     let avail_h = ui.clip_rect().bottom() - ui.cursor().top() - 8.0;
     let gap = 2.0;
     let w_by_width = (avail_w - gap * cols as f32) / cols as f32;

@@ -4,7 +4,8 @@ use super::context::ViewCtx;
 
 pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &app.state;
-    ui.horizontal(|ui| {
+    // wraps onto a second line rather than losing its end on a narrow window
+    ui.horizontal_wrapped(|ui| {
         if let Some((what, done, total)) = app.progress() {
             super::tiles::spinner(ui);
             ui.add(
