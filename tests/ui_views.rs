@@ -737,6 +737,27 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
         "layer 0's 4 heads"
     );
 
+    // another image on another grid: the heads stay ablated, a painted patch would move, so it goes
+    h.state_mut().settings.view = View::Attention;
+    settle(&mut h);
+    click_at(&mut h, rect.center());
+    assert_eq!(h.state().state.intervention.occluded.len(), 9);
+    h.state_mut().state.image_field = root().join("assets/astronaut.png").display().to_string();
+    h.get_by_label("Load image").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.intervention.occluded.is_empty());
+    assert_eq!(s.intervention.ablated.len(), 5);
+    assert!(s.change.is_some());
+    assert!(
+        s.notice.as_deref().is_some_and(|n| n.contains("kept only on the same grid")),
+        "{:?}",
+        s.notice
+    );
+    h.state_mut().state.image_field = root().join("assets/chelsea.png").display().to_string();
+    h.get_by_label("Load image").click();
+    settle(&mut h);
+
     // Undo: the original run, exactly
     h.state_mut().settings.view = View::Attention;
     settle(&mut h);

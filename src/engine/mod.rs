@@ -287,7 +287,25 @@ impl Engine {
         if self.intervention.is_none() {
             return Ok((base, None));
         }
-        let kept = self.intervention.fitted(
+        // occluded patches and dropped tokens are indices on a grid: on another grid they would silently
+        // move, so they are kept only when the grid and the token layout are the same
+        let old_layout = self
+            .base
+            .as_ref()
+            .or(self.run.as_ref())
+            .map(|r| (r.capture.layout.clone(), r.capture.input_hw));
+        let old_patch = self.model.as_ref().map(|m| m.vit.config.patch_size);
+        let same_grid = old_layout.as_ref().is_some_and(|(l, hw)| {
+            *l == base.capture.layout
+                && *hw == base.capture.input_hw
+                && old_patch == Some(vit.config.patch_size)
+        });
+        let mut wanted = self.intervention.clone();
+        if !same_grid {
+            wanted.occluded.clear();
+            wanted.dropped.clear();
+        }
+        let kept = wanted.fitted(
             vit.config.num_hidden_layers,
             vit.config.num_attention_heads,
             base.capture.layout.num_tokens(),

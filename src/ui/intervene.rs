@@ -209,8 +209,11 @@ pub fn what_changed(app: &mut ViewCtx, ui: &mut egui::Ui) {
                 .collect(),
         };
         let ctx = ui.ctx().clone();
-        let h = (PANEL_HEIGHT - 40.0).max(60.0);
-        let w = h * after.w as f32 / after.h.max(1) as f32;
+        // three tiles in the width left by the text, no taller than the panel
+        let aspect = after.w as f32 / after.h.max(1) as f32;
+        let room = (ui.available_width() - 3.0 * ui.spacing().item_spacing.x) / 3.0;
+        let h = (PANEL_HEIGHT - 40.0).max(60.0).min(room / aspect);
+        let w = h * aspect;
         let photo = app.photo_tex_id();
         for (i, (name, grid)) in [
             ("before", &before),
@@ -222,7 +225,14 @@ pub fn what_changed(app: &mut ViewCtx, ui: &mut egui::Ui) {
         {
             ui.vertical(|ui| {
                 let range = grid.min_max();
-                ui.small(format!("{name} [{:.3}, {:.3}]", range.0, range.1));
+                let v = |x: f32| {
+                    if x != 0.0 && x.abs() < 0.01 {
+                        format!("{x:.1e}")
+                    } else {
+                        format!("{x:.3}")
+                    }
+                };
+                ui.small(format!("{name} [{}, {}]", v(range.0), v(range.1)));
                 let tex = app.heat_texture(
                     &ctx,
                     &format!("change-{i}"),

@@ -131,7 +131,15 @@ impl App {
                 s.classes = c.classes;
                 // what the worker applied (after a model or image change, only the parts that still fit)
                 if generation >= s.intervention_sent {
-                    s.intervention = applied(&c.change, &s.intervention);
+                    let now = applied(&c.change, &s.intervention);
+                    if !s.intervention.is_none() && now != s.intervention {
+                        s.notice = Some(format!(
+                            "The intervention now: {} (patches and tokens are kept only on the same grid, heads only \
+                             where the model has them)",
+                            now.describe()
+                        ));
+                    }
+                    s.intervention = now;
                 }
                 s.change = c.change;
             }
