@@ -229,6 +229,9 @@ impl State {
                         let rows = QueryRows::from_attentions(run.capture.source(), layout, token)
                             .map_err(|e| e.to_string())?;
                         let mut one = req.clone();
+                        // a folder's images run untouched (painted patches belong to the shown image), and
+                        // their files must not claim the shown image's intervention
+                        one.intervention = None;
                         one.stem = path
                             .file_stem()
                             .map(|s| s.to_string_lossy().into_owned())
