@@ -151,7 +151,7 @@ fn deletion_and_insertion_curves_match_the_reference() {
     let clean = vit.forward(&x).unwrap();
     let score = Score::natural(clean.logits.as_ref(), &clean.pooled).unwrap();
     let progress = Progress::default();
-    let c = curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress)
+    let c = curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress, 0)
         .unwrap()
         .expect("not cancelled");
     let as_f32 = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<_>>();
@@ -169,7 +169,7 @@ fn deletion_and_insertion_curves_match_the_reference() {
         .cancel
         .store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(
-        curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress)
+        curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress, 0)
             .unwrap()
             .is_none()
     );

@@ -750,7 +750,9 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
     assert_eq!(s.intervention.ablated.len(), 5);
     assert!(s.change.is_some());
     assert!(
-        s.notice.as_deref().is_some_and(|n| n.contains("kept only on the same grid")),
+        s.notice
+            .as_deref()
+            .is_some_and(|n| n.contains("kept only on the same grid")),
         "{:?}",
         s.notice
     );
@@ -770,4 +772,57 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
     assert!(s.intervention.is_none() && s.change.is_none());
     assert_eq!(s.rows.as_ref().unwrap().data, original.data);
     assert_eq!(s.classes, classes);
+}
+
+/// The Methods view's faithfulness curves: on demand, one pair per method plus random, all starting from
+/// the clean score; the same numbers as the command line's definition (every curve's ends agree).
+#[test]
+fn the_methods_view_draws_faithfulness_curves_on_demand() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    common::ui::load_zoo(&mut h, "timm_vit");
+    h.state_mut().settings.view = View::Methods;
+    h.state_mut().state.methods.steps = 2;
+    settle(&mut h);
+    assert!(
+        h.query_by_label_contains("Score:").is_none(),
+        "not before it is asked"
+    );
+    h.get_by_label("Compute curves").click();
+    settle(&mut h);
+    let want = vitscope::ui::methods_view::faithfulness_request(&h.state().state);
+    let Some((AnalysisResult::Faithfulness { curves, score }, true)) =
+        h.state().state.result(&want)
+    else {
+        panic!("no curves: {:?}", h.state().state.failure(&want));
+    };
+    let names: Vec<&str> = curves.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "attention",
+            "rollout",
+            "grad-rollout",
+            "relevance",
+            "random"
+        ]
+    );
+    assert!(score.contains("softmax probability of class"), "{score}");
+    let clean = curves[0].1.deletion[0];
+    for (n, c) in curves {
+        assert_eq!(c.fractions, [0.0, 0.5, 1.0], "{n}");
+        assert_eq!(
+            c.deletion[0], clean,
+            "{n}: nothing removed is the clean image"
+        );
+        assert_eq!(
+            c.insertion[2], clean,
+            "{n}: everything inserted is the clean image"
+        );
+        assert_eq!(c.deletion[2], c.insertion[0], "{n}: all removed either way");
+    }
+    assert!(h.query_by_label_contains("Score:").is_some());
+    h.get_by_label("Hide curves").click();
+    settle(&mut h);
+    assert!(h.query_by_label_contains("Score:").is_none());
 }

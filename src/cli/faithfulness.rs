@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 
 use super::ModelArgs;
-use crate::analysis::{HeadSel, Progress, QueryRows, RolloutOptions};
+use crate::analysis::{Progress, RolloutOptions};
 use crate::engine::Engine;
-use crate::methods::faithfulness::{Curves, Score, curves, random_ranking, ranking};
-use crate::methods::{QueryMethod, QueryParams, Start, compute};
+use crate::methods::faithfulness::{Curves, Ranker, Score, all_curves};
+use crate::methods::{QueryMethod, QueryParams, Start};
 use crate::model::Fill;
 
 pub(super) struct Request<'a> {
@@ -26,24 +26,10 @@ pub(super) struct Request<'a> {
     pub force: bool,
 }
 
-/// A method that ranks patches.
-#[derive(Clone, Copy, PartialEq)]
-enum Ranker {
-    /// The query's head-mean attention row in the last layer.
-    Attention,
-    Query(QueryMethod),
-    Random,
-}
+/// The `--methods` list, `random` last.
+struct Rankers;
 
-impl Ranker {
-    fn name(self) -> &'static str {
-        match self {
-            Ranker::Attention => "attention",
-            Ranker::Query(q) => q.method().name(),
-            Ranker::Random => "random",
-        }
-    }
-
+impl Rankers {
     fn parse_list(s: &str) -> Result<Vec<Ranker>> {
         let mut out = Vec::new();
         for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
@@ -79,7 +65,7 @@ fn curves_path(out: &Path) -> PathBuf {
 }
 
 pub(super) fn faithfulness(req: &Request) -> Result<()> {
-    let rankers = Ranker::parse_list(req.methods)?;
+    let rankers = Rankers::parse_list(req.methods)?;
     if req.steps == 0 || req.steps > 1000 {
         bail!("--steps {}: give 1 to 1000 steps", req.steps);
     }
@@ -262,7 +248,7 @@ fn one_image(
     fixed_class: Option<usize>,
     index: u64,
 ) -> Result<Vec<Curves>> {
-    let (Some(m), Some(run)) = (&engine.model, &engine.run) else {
+    let Some(run) = &engine.run else {
         bail!("nothing was computed")
     };
     let cap = &run.capture;
@@ -288,33 +274,16 @@ fn one_image(
         opts: RolloutOptions::default(),
         target,
     };
-    let patches = layout.num_patches();
-    let progress = Progress::default();
-    let mut out = Vec::with_capacity(rankers.len());
-    for &r in rankers {
-        let order = match r {
-            Ranker::Random => random_ranking(patches, 0x5EED ^ index),
-            Ranker::Attention => {
-                let rows = match start {
-                    Start::Probe => QueryRows::from_probe(
-                        cap.pool_attention.as_ref().expect("probe"),
-                        cap.source().layers(),
-                        layout,
-                    )?,
-                    Start::Token(t) => QueryRows::from_attentions(cap.source(), layout, t)?,
-                };
-                ranking(&rows.patch_map(rows.layers - 1, HeadSel::Mean).data)
-            }
-            Ranker::Query(method) => {
-                let done = compute(engine, &[method], start, &params, &progress)?;
-                ranking(&done[0].map.patch_grid().data)
-            }
-        };
-        let c = curves(
-            &m.vit, &run.input, &order, &score, req.steps, req.fill, &progress,
-        )?
-        .context("cancelled")?;
-        out.push(c);
-    }
-    Ok(out)
+    all_curves(
+        engine,
+        rankers,
+        start,
+        &score,
+        &params,
+        req.steps,
+        req.fill,
+        0x5EED ^ index,
+        &Progress::default(),
+    )?
+    .context("cancelled")
 }

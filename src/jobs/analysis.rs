@@ -70,6 +70,77 @@ impl State {
                         .collect(),
                 )
             }
+            AnalysisRequest::Faithfulness {
+                opts,
+                target,
+                flow,
+                steps,
+                fill,
+            } => {
+                use crate::methods::faithfulness::{Ranker, Score, all_curves};
+                use crate::methods::{MethodError, QueryMethod, QueryParams, Start};
+                let probe = match self.query {
+                    QuerySpec::Probe => true,
+                    QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
+                    _ => false,
+                } && cap.pool_attention.is_some();
+                let start = if probe {
+                    Start::Probe
+                } else {
+                    Start::Token(
+                        self.query
+                            .token(layout)
+                            .unwrap_or_else(|| layout.default_query()),
+                    )
+                };
+                let classes = m.vit.config.num_classes;
+                let score = match target.trim().parse::<usize>() {
+                    Ok(c) if classes.is_some_and(|k| c < k) => Score::Class(c),
+                    _ => Score::natural(cap.logits.as_ref(), &cap.pooled)?,
+                };
+                let params = QueryParams {
+                    opts: *opts,
+                    target: match &score {
+                        Score::Class(c) => c.to_string(),
+                        Score::Similarity(_) => target.clone(),
+                    },
+                };
+                let mut rankers = vec![Ranker::Attention];
+                rankers.extend(
+                    QueryMethod::ALL
+                        .into_iter()
+                        .filter(|&q| *flow || q != QueryMethod::Flow)
+                        .filter(|&q| !probe || q == QueryMethod::Rollout)
+                        .map(Ranker::Query),
+                );
+                rankers.push(Ranker::Random);
+                let steps = (*steps).clamp(1, 200);
+                self.busy
+                    .start("faithfulness curves", rankers.len() * 2 * (steps + 1));
+                let done = all_curves(
+                    &self.engine,
+                    &rankers,
+                    start,
+                    &score,
+                    &params,
+                    steps,
+                    *fill,
+                    0x5EED,
+                    &self.busy.progress,
+                );
+                self.busy.finish();
+                let done = done
+                    .map_err(anyhow::Error::new)?
+                    .ok_or_else(|| anyhow::Error::new(MethodError::Cancelled))?;
+                AnalysisResult::Faithfulness {
+                    curves: rankers
+                        .iter()
+                        .map(|r| r.name().to_string())
+                        .zip(done)
+                        .collect(),
+                    score: score.describe(&m.vit.config.class_names),
+                }
+            }
             AnalysisRequest::Stats(conv) => {
                 AnalysisResult::Stats(a::head_stats(cap.source(), layout, *conv)?)
             }

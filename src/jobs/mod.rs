@@ -281,7 +281,12 @@ impl State {
                     .downcast_ref::<crate::methods::MethodError>()
                 {
                     Some(crate::methods::MethodError::Cancelled) => {
-                        JobError::Cancelled("attention flow cancelled".into())
+                        JobError::Cancelled(match request {
+                            AnalysisRequest::Faithfulness { .. } => {
+                                "faithfulness curves cancelled".into()
+                            }
+                            _ => "attention flow cancelled".into(),
+                        })
                     }
                     _ => JobError::Failed(format!("{e:#}")),
                 })?;

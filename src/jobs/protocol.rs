@@ -82,6 +82,15 @@ pub enum AnalysisRequest {
         target: String,
         flow: bool,
     },
+    /// Deletion and insertion curves of every method's ranking (the Methods view's, plus attention and
+    /// random) for the current image and query.
+    Faithfulness {
+        opts: RolloutOptions,
+        target: String,
+        flow: bool,
+        steps: usize,
+        fill: crate::model::Fill,
+    },
     /// Mean attention distance and entropy per layer and head of the current image.
     Stats(PrefixConvention),
     /// Token norms and prefix mass.
@@ -179,6 +188,12 @@ pub struct MethodMap {
 #[derive(Debug, Clone)]
 pub enum AnalysisResult {
     Methods(Vec<MethodMap>),
+    Faithfulness {
+        /// Per ranking, its name and curves (random last).
+        curves: Vec<(String, crate::methods::faithfulness::Curves)>,
+        /// What the score is.
+        score: String,
+    },
     Stats(HeadStats),
     FolderStats {
         stats: HeadStats,

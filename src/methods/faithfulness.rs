@@ -16,8 +16,100 @@
 //! random order from a fixed seed, so every run gives the same numbers.
 use tch::{Kind, Tensor};
 
-use crate::analysis::Progress;
+use crate::analysis::{HeadSel, Progress, QueryRows};
+use crate::engine::Engine;
 use crate::model::{AttentionStore, Fill, Intervention, ModelError, Vit};
+
+use super::{MethodError, QueryMethod, QueryParams, Start, compute};
+
+/// A way to rank patches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ranker {
+    /// The query's head-mean attention row in the last layer.
+    Attention,
+    Query(QueryMethod),
+    /// A uniform random order (the baseline), seeded.
+    Random,
+}
+
+impl Ranker {
+    /// The name in tables and legends (`attention`, `rollout`, …, `random`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Ranker::Attention => "attention",
+            Ranker::Query(q) => q.method().name(),
+            Ranker::Random => "random",
+        }
+    }
+}
+
+/// Every ranker's deletion and insertion curves for the engine's current run, from `start`, with the score
+/// `score`, in `steps` steps (the random order seeded with `seed`). `progress` counts forward passes over all
+/// rankers and carries the cancel flag: a cancel returns `Ok(None)`.
+#[allow(clippy::too_many_arguments)]
+pub fn all_curves(
+    engine: &Engine,
+    rankers: &[Ranker],
+    start: Start,
+    score: &Score,
+    params: &QueryParams,
+    steps: usize,
+    fill: Fill,
+    seed: u64,
+    progress: &Progress,
+) -> Result<Option<Vec<Curves>>, MethodError> {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (Some(m), Some(run)) = (&engine.model, &engine.run) else {
+        return Err(MethodError::NothingLoaded);
+    };
+    let cap = &run.capture;
+    let layout = &cap.layout;
+    let patches = layout.num_patches();
+    let mut out = Vec::with_capacity(rankers.len());
+    for (i, &r) in rankers.iter().enumerate() {
+        let order = match r {
+            Ranker::Random => random_ranking(patches, seed),
+            Ranker::Attention => {
+                let rows = match start {
+                    Start::Probe => QueryRows::from_probe(
+                        cap.pool_attention.as_ref().ok_or(MethodError::NoProbe)?,
+                        cap.source().layers(),
+                        layout,
+                    )?,
+                    Start::Token(t) => QueryRows::from_attentions(cap.source(), layout, t)?,
+                };
+                ranking(&rows.patch_map(rows.layers - 1, HeadSel::Mean).data)
+            }
+            Ranker::Query(method) => {
+                // the method's own progress (flow's) is not the curves': a private counter
+                let own = Progress::default();
+                if progress.cancel.load(Relaxed) {
+                    return Ok(None);
+                }
+                let done = compute(engine, &[method], start, params, &own)?;
+                ranking(&done[0].map.patch_grid().data)
+            }
+        };
+        let c = curves(
+            &m.vit,
+            &run.input,
+            &order,
+            score,
+            steps,
+            fill,
+            progress,
+            i * 2 * (steps + 1),
+        )?;
+        match c {
+            Some(c) => out.push(c),
+            None => return Ok(None),
+        }
+    }
+    progress
+        .done
+        .store(rankers.len() * 2 * (steps + 1), Relaxed);
+    Ok(Some(out))
+}
 
 /// What a curve's score is.
 pub enum Score {
@@ -154,7 +246,9 @@ pub fn changed_at(k: usize, steps: usize, patches: usize) -> usize {
 
 /// The deletion and insertion curves of `order` (patches, most important first) for the normalised image
 /// `input` `[1, 3, H, W]`, in `steps` steps, patches removed with `fill`. `progress` counts forward passes
-/// (`2·(steps + 1)` in all) and carries the cancel flag: a cancel returns `Ok(None)`.
+/// (`2·(steps + 1)` in all, after `counted_from` already done) and carries the cancel flag: a cancel returns
+/// `Ok(None)`.
+#[allow(clippy::too_many_arguments)]
 pub fn curves(
     vit: &Vit,
     input: &Tensor,
@@ -163,6 +257,7 @@ pub fn curves(
     steps: usize,
     fill: Fill,
     progress: &Progress,
+    counted_from: usize,
 ) -> Result<Option<Curves>, ModelError> {
     use std::sync::atomic::Ordering::Relaxed;
     if steps == 0 {
@@ -176,7 +271,7 @@ pub fn curves(
         deletion: Vec::with_capacity(steps + 1),
         insertion: Vec::with_capacity(steps + 1),
     };
-    let mut done = 0;
+    let mut done = counted_from;
     for k in 0..=steps {
         let n = changed_at(k, steps, patches);
         for (deleting, curve) in [(true, &mut out.deletion), (false, &mut out.insertion)] {

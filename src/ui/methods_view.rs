@@ -142,6 +142,100 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 }
             });
         }
+        faithfulness(app, ui);
+    });
+}
+
+/// The deletion and insertion curves the Methods view's parameters ask for.
+pub fn faithfulness_request(state: &ViewState) -> AnalysisRequest {
+    let p = &state.methods;
+    AnalysisRequest::Faithfulness {
+        opts: p.opts,
+        target: p.target.clone(),
+        flow: p.flow,
+        steps: p.steps,
+        fill: p.fill,
+    }
+}
+
+/// Faithfulness: the deletion and insertion curves of every method's ranking, on demand.
+fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
+    use egui_plot::{Legend, Line, Plot, PlotPoints};
+    ui.separator();
+    let p = &mut app.state.methods;
+    ui.horizontal_wrapped(|ui| {
+        ui.strong("Faithfulness")
+            .on_hover_text("Deletion and insertion curves (Petsiuk et al., Chefer et al.): patches removed from the image, or added back to an image with all removed, in the order each map ranks them, the model re-run at each step; the score is the target class's probability (without a classifier: the pooled feature's cosine to the unchanged image's). A good ranking falls fast on deletion (low area) and rises fast on insertion (high area). Random: a seeded order.");
+        ui.add(egui::Slider::new(&mut p.steps, 2..=50).text("steps"));
+        egui::ComboBox::from_label("removed patches")
+            .selected_text(p.fill.name())
+            .show_ui(ui, |ui| {
+                for f in crate::model::Fill::ALL {
+                    ui.selectable_value(&mut p.fill, f, f.name());
+                }
+            });
+        let label = if p.faithfulness { "Hide curves" } else { "Compute curves" };
+        if ui.button(label).clicked() {
+            p.faithfulness = !p.faithfulness;
+        }
+    });
+    if !app.state.methods.faithfulness {
+        return;
+    }
+    let want = faithfulness_request(app.state);
+    let result = match app.state.result(&want) {
+        Some((AnalysisResult::Faithfulness { curves, score }, true)) => {
+            Some((curves.clone(), score.clone()))
+        }
+        _ => None,
+    };
+    let Some((curves, score)) = result else {
+        match app.state.failure(&want) {
+            Some(why) => {
+                ui.colored_label(ui.visuals().warn_fg_color, format!("No curves: {why}"));
+            }
+            None => {
+                ui.horizontal(|ui| {
+                    super::tiles::spinner(ui);
+                    ui.label("computing the curves… (progress and Cancel in the status bar)");
+                });
+            }
+        }
+        return;
+    };
+    ui.small(format!(
+        "Score: {score}. Areas under the curves in the legend."
+    ));
+    let w = (ui.available_width() / 2.0 - 8.0).max(200.0);
+    ui.horizontal(|ui| {
+        for (deletion, id, x) in [
+            (true, "deletion", "fraction of patches removed"),
+            (false, "insertion", "fraction of patches inserted"),
+        ] {
+            Plot::new(id)
+                .legend(Legend::default())
+                .width(w)
+                .height(260.0)
+                .x_axis_label(x)
+                .y_axis_label("score")
+                .allow_scroll(false)
+                .show(ui, |plot| {
+                    for (k, (name, c)) in curves.iter().enumerate() {
+                        let (ys, auc) = if deletion {
+                            (&c.deletion, c.deletion_auc())
+                        } else {
+                            (&c.insertion, c.insertion_auc())
+                        };
+                        let pts: Vec<[f64; 2]> =
+                            c.fractions.iter().zip(ys).map(|(x, y)| [*x, *y]).collect();
+                        let [r, g, b] = crate::render::category(k);
+                        plot.line(
+                            Line::new(format!("{name} ({id} {auc:.3})"), PlotPoints::from(pts))
+                                .color(egui::Color32::from_rgb(r, g, b)),
+                        );
+                    }
+                });
+        }
     });
 }
 

@@ -11,7 +11,7 @@ mod distance_view;
 mod embeddings_view;
 mod head_grid;
 mod intervene;
-mod methods_view;
+pub mod methods_view;
 mod model_info;
 mod model_view;
 pub mod overwrite;

@@ -93,6 +93,10 @@ pub struct MethodParams {
     pub opts: RolloutOptions,
     pub target: String,
     pub flow: bool,
+    /// Deletion and insertion curves asked for (they re-run the model 2·(steps + 1) times per method).
+    pub faithfulness: bool,
+    pub steps: usize,
+    pub fill: crate::model::Fill,
 }
 
 impl Default for MethodParams {
@@ -101,6 +105,9 @@ impl Default for MethodParams {
             opts: RolloutOptions::default(),
             target: "top".into(),
             flow: false,
+            faithfulness: false,
+            steps: 10,
+            fill: crate::model::Fill::Mean,
         }
     }
 }

@@ -59,11 +59,17 @@ impl App {
         }
         let wants = match self.settings.view {
             View::Attention | View::Model => return,
-            View::Methods => vec![AnalysisRequest::Methods {
-                opts: s.methods.opts,
-                target: s.methods.target.clone(),
-                flow: s.methods.flow,
-            }],
+            View::Methods => {
+                let mut w = vec![AnalysisRequest::Methods {
+                    opts: s.methods.opts,
+                    target: s.methods.target.clone(),
+                    flow: s.methods.flow,
+                }];
+                if s.methods.faithfulness {
+                    w.push(crate::ui::methods_view::faithfulness_request(s));
+                }
+                w
+            }
             View::Compare => crate::ui::compare_view::requests(&self.state),
             View::Distance if s.distance_folder => return,
             View::Distance => vec![AnalysisRequest::Stats(s.stats_convention)],
@@ -87,10 +93,9 @@ impl App {
                 .iter()
                 .any(|(_, _, r)| r.same_slot(&want) && *r != want);
             if outdated
-                && self
-                    .worker
-                    .progress()
-                    .is_some_and(|(what, _, _)| what == "attention flow")
+                && self.worker.progress().is_some_and(|(what, _, _)| {
+                    what == "attention flow" || what == "faithfulness curves"
+                })
             {
                 self.worker.cancel();
             }
