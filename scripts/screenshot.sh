@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Screenshot of the real app under Xvfb: scripts/screenshot.sh [OUT.png] [vitscope args...]
-# Env: SCREENSHOT_SIZE=WxH (screen, 1280x800), SCREENSHOT_WAIT=s, SCREENSHOT_CLICK="x y;x y", SCREENSHOT_KEYS="e e".
+# Env: SCREENSHOT_SIZE=WxH (screen, 1280x800), SCREENSHOT_WAIT=s, SCREENSHOT_CLICK="x y;x y", SCREENSHOT_KEYS="e e",
+# SCREENSHOT_AFTER=s (wait after the clicks and keys).
 # Needs: apt-get install -y --no-install-recommends xvfb x11-apps imagemagick xdotool
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ sleep "${SCREENSHOT_WAIT:-8}"   # the model loads and runs on the worker thread
 IFS=';' read -ra clicks <<< "${SCREENSHOT_CLICK:-}"
 for c in "${clicks[@]}"; do xdotool mousemove $c click 1; sleep 2; done
 for k in ${SCREENSHOT_KEYS:-}; do xdotool key "$k"; sleep 2; done
+sleep "${SCREENSHOT_AFTER:-0}"   # long work started by a click (faithfulness curves)
 mkdir -p "$(dirname "$out")"
 xwd -root -silent | convert xwd:- "$out"
 echo "$out"

@@ -94,7 +94,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         return;
     };
     let cols = if tiles.len() > 3 { 3 } else { tiles.len() };
-    let avail = ui.clip_rect().right() - ui.cursor().left() - 8.0 * cols as f32 - 16.0;
+    // the tiles, their gaps and a scroll bar's room in the view's width
+    let gap = ui.spacing().item_spacing.x;
+    let avail = ui.available_width() - gap * (cols as f32 - 1.0) - 20.0;
     let w = (avail / cols as f32).max(120.0);
     let size = vec2(w, w * ih / iw);
     let ctx = ui.ctx().clone();
@@ -115,6 +117,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         grid.min_max(),
                     );
                     ui.vertical(|ui| {
+                        ui.set_max_width(w);
                         let r = query_tile(
                             ui,
                             photo,

@@ -10,7 +10,7 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             super::tiles::spinner(ui);
             ui.add(
                 egui::ProgressBar::new(done as f32 / total.max(1) as f32)
-                    .desired_width(140.0)
+                    .desired_width(220.0)
                     .text(format!("{what} {done}/{total}")),
             );
             if ui.button("Cancel").clicked() {

@@ -109,7 +109,9 @@ pub fn outline_cell(
 pub fn colour_bar(ui: &mut egui::Ui, cmap: Colormap, lo: f32, hi: f32, what: &str) {
     ui.horizontal(|ui| {
         ui.small(bar_value(lo, hi));
-        let (rect, response) = ui.allocate_exact_size(vec2(180.0, 12.0), Sense::hover());
+        // 180 px, or less in a narrow tile: room is left for the high end's value
+        let bar_w = (ui.available_width() - 56.0).clamp(40.0, 180.0);
+        let (rect, response) = ui.allocate_exact_size(vec2(bar_w, 12.0), Sense::hover());
         response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Colour bar"));
         let painter = ui.painter_at(rect);
         let n = 64;
