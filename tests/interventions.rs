@@ -7,18 +7,33 @@ use common::*;
 use tch::Device;
 use vitscope::model::{Ablation, AttentionStore, Checkpoint, Fill, Intervention, Vit};
 
+/// The zoo's timm ViT with a classifier, its reference input and the intervention references.
+struct Fixture {
+    vit: Vit,
+    x: tch::Tensor,
+    want: std::collections::HashMap<String, (Vec<usize>, Vec<f32>)>,
+}
+
+fn timm_vit() -> Fixture {
+    let dir = fixture("zoo/timm_vit");
+    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
+    let (shape, input) = &r["input"];
+    Fixture {
+        vit,
+        x: tensor(shape, input),
+        want,
+    }
+}
+
 fn set<T: Ord + Copy>(v: &[T]) -> std::collections::BTreeSet<T> {
     v.iter().copied().collect()
 }
 
 #[test]
 fn interventions_match_pytorch_attention_and_logits() {
-    let dir = fixture("zoo/timm_vit");
-    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
-    let (r, _) = read_f32(&dir.join("reference.safetensors"));
-    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
-    let (shape, input) = &r["input"];
-    let x = tensor(shape, input);
+    let Fixture { vit, x, want } = timm_vit();
     let occluded = set(&[3, 9, 10, 17]);
     let cases = [
         (
@@ -101,11 +116,7 @@ fn interventions_match_pytorch_attention_and_logits() {
 
 #[test]
 fn interventions_that_do_not_fit_are_refused_by_name() {
-    let dir = fixture("zoo/timm_vit");
-    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
-    let (r, _) = read_f32(&dir.join("reference.safetensors"));
-    let (shape, input) = &r["input"];
-    let x = tensor(shape, input);
+    let Fixture { vit, x, .. } = timm_vit();
     let refuse = |iv: Intervention| {
         vit.forward_intervened(&x, AttentionStore::F32, &iv)
             .err()
@@ -141,12 +152,7 @@ fn interventions_that_do_not_fit_are_refused_by_name() {
 fn deletion_and_insertion_curves_match_the_reference() {
     use vitscope::analysis::Progress;
     use vitscope::methods::faithfulness::{Score, curves};
-    let dir = fixture("zoo/timm_vit");
-    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
-    let (r, _) = read_f32(&dir.join("reference.safetensors"));
-    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
-    let (shape, input) = &r["input"];
-    let x = tensor(shape, input);
+    let Fixture { vit, x, want } = timm_vit();
     let order: Vec<usize> = want["curve.order"].1.iter().map(|v| *v as usize).collect();
     let clean = vit.forward(&x).unwrap();
     let score = Score::natural(clean.logits.as_ref(), &clean.pooled).unwrap();
@@ -281,12 +287,9 @@ fn the_faithfulness_command_writes_its_table_curves_and_plot() {
 /// layer is the model's own output; the CLI writes the table.
 #[test]
 fn the_logit_lens_matches_pytorch_layer_by_layer() {
+    let Fixture { vit, x, want } = timm_vit();
     let dir = fixture("zoo/timm_vit");
-    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
-    let (r, _) = read_f32(&dir.join("reference.safetensors"));
-    let (want, _) = read_f32(&dir.join("interventions.safetensors"));
-    let (shape, input) = &r["input"];
-    let cap = vit.forward(&tensor(shape, input)).unwrap();
+    let cap = vit.forward(&x).unwrap();
     let lens = vit.logit_lens(&cap).unwrap();
     assert_eq!(lens.len(), 2);
     for (l, (_, logits)) in lens.iter().enumerate() {

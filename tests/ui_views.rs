@@ -681,6 +681,12 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
     let query = h.state().state.query;
     let classes = h.state().state.classes.clone();
     assert!(!classes.is_empty(), "a classifier");
+    // the logit lens comes with every run: the last layer is the model's own answer
+    let lens = h.state().state.lens.clone();
+    assert_eq!(lens.len(), 2);
+    assert_eq!(lens[1].top[0].index, classes[0].index);
+    assert!((lens[1].cosine_to_final - 1.0).abs() < 1e-9);
+    assert!(h.query_by_label("Logit lens").is_some());
     h.get_by_label("Occlude patches").click();
     settle(&mut h);
     assert!(h.state().state.paint);

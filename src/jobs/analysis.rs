@@ -29,21 +29,9 @@ impl State {
         Ok(match request {
             AnalysisRequest::Methods { opts, target, flow } => {
                 use crate::methods::{QueryMethod, QueryParams, Start, compute};
-                let probe = match self.query {
-                    QuerySpec::Probe => true,
-                    QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
-                    _ => false,
-                } && cap.pool_attention.is_some();
                 // From the probe only rollout is defined: the view says why the others are absent.
-                let start = if probe {
-                    Start::Probe
-                } else {
-                    Start::Token(
-                        self.query
-                            .token(layout)
-                            .unwrap_or_else(|| layout.default_query()),
-                    )
-                };
+                let start = method_start(self.query, cap);
+                let probe = start == Start::Probe;
                 let methods: Vec<QueryMethod> = QueryMethod::ALL
                     .into_iter()
                     .filter(|&m| *flow || m != QueryMethod::Flow)
@@ -79,20 +67,8 @@ impl State {
             } => {
                 use crate::methods::faithfulness::{Ranker, Score, all_curves};
                 use crate::methods::{MethodError, QueryMethod, QueryParams, Start};
-                let probe = match self.query {
-                    QuerySpec::Probe => true,
-                    QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
-                    _ => false,
-                } && cap.pool_attention.is_some();
-                let start = if probe {
-                    Start::Probe
-                } else {
-                    Start::Token(
-                        self.query
-                            .token(layout)
-                            .unwrap_or_else(|| layout.default_query()),
-                    )
-                };
+                let start = method_start(self.query, cap);
+                let probe = start == Start::Probe;
                 let classes = m.vit.config.num_classes;
                 let score = match target.trim().parse::<usize>() {
                     Ok(c) if classes.is_some_and(|k| c < k) => Score::Class(c),
@@ -192,5 +168,27 @@ impl State {
                 .collect(),
             cancelled: run.cancelled,
         })
+    }
+}
+
+/// Where the query methods start for the app's query: the attention-pooling probe when it is asked for (or is
+/// the default of a model without CLS that pools by attention), else the query's token (the layout's default
+/// when the query does not fit it).
+fn method_start(query: QuerySpec, cap: &crate::model::Capture) -> crate::methods::Start {
+    use crate::methods::Start;
+    let layout = &cap.layout;
+    let probe = match query {
+        QuerySpec::Probe => true,
+        QuerySpec::Cls => !layout.prefix.contains(&crate::model::PrefixToken::Cls),
+        _ => false,
+    } && cap.pool_attention.is_some();
+    if probe {
+        Start::Probe
+    } else {
+        Start::Token(
+            query
+                .token(layout)
+                .unwrap_or_else(|| layout.default_query()),
+        )
     }
 }

@@ -104,6 +104,8 @@ impl State {
                 attention_bytes: run.capture.attention_bytes(),
                 classes: self.engine.top_classes(5)?,
                 change: self.change()?,
+                // cheap (each layer through the final norm and the head); not defined for a Swin
+                lens: crate::methods::lens::logit_lens(&self.engine, 3).unwrap_or_default(),
             }));
         }
         Ok(())

@@ -231,6 +231,9 @@ pub struct Computed {
     pub classes: Vec<ClassScore>,
     /// Under an intervention: the untouched run's side, to show what changed.
     pub change: Option<Change>,
+    /// The logit lens of this run (top 3 classes and cosine to the final pooled feature per layer); empty
+    /// where it is not defined (Swin).
+    pub lens: Vec<crate::methods::lens::LensLayer>,
 }
 
 /// What an intervention changed: the untouched run against the current one.

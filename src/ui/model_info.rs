@@ -20,6 +20,39 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui) {
             });
         ui.separator();
     }
+    if !s.lens.is_empty() {
+        egui::CollapsingHeader::new("Logit lens")
+            .default_open(false)
+            .show(ui, |ui| {
+                ui.small(if s.classes.is_empty() {
+                    "Each layer's pooled feature (its tokens through the final norm and pooling): cosine to the last layer's."
+                } else {
+                    "Each layer's tokens through the final norm and the head, as if the network ended there: where the answer forms."
+                });
+                egui::Grid::new("lens").num_columns(3).striped(true).show(ui, |ui| {
+                    for l in &s.lens {
+                        ui.small(format!("L{}", l.layer));
+                        match l.top.first() {
+                            Some(c) => {
+                                ui.small(format!("{:5.1} %", 100.0 * c.probability));
+                                ui.small(&c.name).on_hover_text(
+                                    l.top
+                                        .iter()
+                                        .map(|c| format!("{:.1} % {}", 100.0 * c.probability, c.name))
+                                        .collect::<Vec<_>>()
+                                        .join("\n"),
+                                );
+                            }
+                            None => {
+                                ui.small(format!("cos {:.3}", l.cosine_to_final));
+                                ui.small("");
+                            }
+                        }
+                        ui.end_row();
+                    }
+                });
+            });
+    }
     let header = egui::CollapsingHeader::new("Model info")
         .default_open(false)
         .show(ui, |ui| {

@@ -32,6 +32,8 @@ pub struct ViewState {
     pub precision: Precision,
     /// The classifier's top classes for the current image (empty without a head).
     pub classes: Vec<ClassScore>,
+    /// The logit lens of the current run (empty where it is not defined).
+    pub lens: Vec<crate::methods::lens::LensLayer>,
     pub error: Option<String>,
     /// What the shown error is about: it stays until dismissed or until that same thing succeeds.
     pub error_subject: ErrorSubject,

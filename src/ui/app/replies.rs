@@ -129,6 +129,7 @@ impl App {
                 s.attention = c.store;
                 s.attention_bytes = Some(c.attention_bytes);
                 s.classes = c.classes;
+                s.lens = c.lens;
                 // what the worker applied (after a model or image change, only the parts that still fit)
                 if generation >= s.intervention_sent {
                     let now = applied(&c.change, &s.intervention);
