@@ -832,3 +832,47 @@ fn the_methods_view_draws_faithfulness_curves_on_demand() {
     settle(&mut h);
     assert!(h.query_by_label_contains("Score:").is_none());
 }
+
+/// Escape closes an error; an export with the overlay hidden (O) still shows the map; without a classifier,
+/// "what changed" maps each patch's final feature against its untouched one.
+#[test]
+fn escape_hidden_overlay_exports_and_the_patch_cosine_map() {
+    use vitscope::ui::overwrite::OverwriteChoice;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().state.error = Some("something went wrong".into());
+    settle(&mut h);
+    assert!(
+        h.query_by_label_contains("Error: something went wrong")
+            .is_some()
+    );
+    h.key_press(egui::Key::Escape);
+    settle(&mut h);
+    assert!(h.state().state.error.is_none());
+
+    h.state_mut().apply(UiCommand::ExportMap);
+    settle(&mut h);
+    let shown = h.state().state.last_export[0].clone();
+    h.key_press(egui::Key::O);
+    settle(&mut h);
+    assert_eq!(h.state().settings.opacity, 0.0, "the overlay is hidden");
+    h.state_mut().apply(UiCommand::ExportMap);
+    settle(&mut h);
+    h.state_mut()
+        .apply(UiCommand::ResolveOverwrite(OverwriteChoice::KeepBoth));
+    settle(&mut h);
+    let hidden = h.state().state.last_export[0].clone();
+    assert_ne!(hidden, shown);
+    assert_eq!(
+        image::open(&hidden).unwrap().to_rgb8(),
+        image::open(&shown).unwrap().to_rgb8(),
+        "the same map at the opacity it had, not the bare photo"
+    );
+
+    h.state_mut().state.paint = true;
+    settle(&mut h);
+    let rect = h.get_by_label("Attention map").rect();
+    click_at(&mut h, rect.center());
+    assert!(h.state().state.change.is_some());
+    assert!(h.query_by_label("Change patch feature cosine").is_some());
+}

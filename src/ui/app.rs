@@ -278,6 +278,8 @@ impl eframe::App for App {
                     (egui::Key::ArrowDown, UiCommand::StepHead(1)),
                     (egui::Key::O, UiCommand::ToggleOverlay),
                     (egui::Key::E, UiCommand::ExportMap),
+                    // Escape closes the error (the panel keeps its place)
+                    (egui::Key::Escape, UiCommand::DismissError),
                 ] {
                     if i.key_pressed(key) {
                         cmds.push(cmd);

@@ -21,7 +21,11 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             .corner_radius(4.0)
             .show(ui, |ui| {
                 ui.colored_label(ui.visuals().error_fg_color, format!("Error: {err}"));
-                if ui.button("Dismiss").clicked() {
+                if ui
+                    .button("Dismiss")
+                    .on_hover_text("Or press Escape")
+                    .clicked()
+                {
                     cmds.push(UiCommand::DismissError);
                 }
             });

@@ -209,20 +209,32 @@ pub fn what_changed(app: &mut ViewCtx, ui: &mut egui::Ui) {
                 .collect(),
         };
         let ctx = ui.ctx().clone();
-        // three tiles in the width left by the text, no taller than the panel
+        // the tiles share the width left by the text, no taller than the panel
         let aspect = after.w as f32 / after.h.max(1) as f32;
-        let room = (ui.available_width() - 3.0 * ui.spacing().item_spacing.x) / 3.0;
-        let h = (PANEL_HEIGHT - 40.0).max(60.0).min(room / aspect);
-        let w = h * aspect;
+        let h = (PANEL_HEIGHT - 40.0).max(60.0);
         let photo = app.photo_tex_id();
-        for (i, (name, grid)) in [
+        // without a classifier, each patch's final feature against its untouched one, as a map
+        let np = rows.layout.num_prefix();
+        let cosine = (change.classes.is_empty()
+            && change.token_cosine.len() == np + after.h * after.w)
+            .then(|| crate::grid::Grid {
+                h: after.h,
+                w: after.w,
+                data: change.token_cosine[np..].to_vec(),
+            });
+        let mut tiles = vec![
             ("before", &before),
             ("after", &after),
             ("after − before", &diff),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        ];
+        if let Some(c) = &cosine {
+            tiles.push(("patch feature cosine", c));
+        }
+        let n_tiles = tiles.len() as f32;
+        let room = (ui.available_width() - n_tiles * ui.spacing().item_spacing.x) / n_tiles;
+        let h = h.min(room / aspect);
+        let w = h * aspect;
+        for (i, (name, grid)) in tiles.into_iter().enumerate() {
             ui.vertical(|ui| {
                 let range = grid.min_max();
                 let v = |x: f32| {

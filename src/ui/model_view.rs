@@ -1,5 +1,5 @@
-//! Model view: every layer × head at once as small maps (rows = layers, columns = heads, plus the head
-//! mean), with linked hover: pointing at a patch in any tile makes it the query everywhere; a click opens
+//! Model view: every layer × head at once as small maps over the photo (rows = layers, columns = heads, plus
+//! the head mean; the current layer and head outlined), with linked hover: pointing at a patch in any tile makes it the query everywhere; a click opens
 //! that layer and head in the Attention view.
 use egui::{Color32, Sense, vec2};
 
@@ -40,6 +40,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let size = vec2(w, w * gh as f32 / gw as f32);
     let ctx = ui.ctx().clone();
     let generation = app.state.rows_generation;
+    let photo = app.photo_texture(&ui.ctx().clone());
+    let alpha = (app.settings.opacity * 255.0).round() as u8;
+    let current = (app.state.layer, app.state.head);
     let query = app.state.query;
     let mut hovered = None;
     egui::ScrollArea::both().show(ui, |ui| {
@@ -81,12 +84,21 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         let name = format!("L{l} {}", head.label());
                         r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, &name));
                         let painter = ui.painter_at(rect);
-                        painter.image(
-                            tex,
-                            rect,
-                            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0)),
-                            Color32::WHITE,
-                        );
+                        let uv =
+                            egui::Rect::from_min_max(egui::pos2(0.0, 0.0), egui::pos2(1.0, 1.0));
+                        // over the photo at the chosen opacity, as in the Attention view
+                        if let Some(p) = photo {
+                            painter.image(p, rect, uv, Color32::WHITE);
+                        }
+                        painter.image(tex, rect, uv, Color32::from_white_alpha(alpha));
+                        if l == current.0 && head == current.1 {
+                            painter.rect_stroke(
+                                rect,
+                                0.0,
+                                egui::Stroke::new(3.0, ui.visuals().selection.bg_fill),
+                                egui::StrokeKind::Inside,
+                            );
+                        }
                         if let QuerySpec::Patch(qr, qc) = query {
                             outline_cell(&painter, rect, gh, gw, (qr, qc), Color32::RED);
                         }

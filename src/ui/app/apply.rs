@@ -89,8 +89,9 @@ impl App {
                     mosaic: all,
                     long_side: self.settings.export_long_side,
                     colormap: self.settings.colormap,
+                    // with the overlay hidden (O), an export still shows the map at the opacity it had
                     style: Style::Overlay {
-                        opacity: self.settings.opacity,
+                        opacity: s.hidden_opacity.unwrap_or(self.settings.opacity),
                     },
                     overwrite: false,
                     model_name: s.model_name(),
