@@ -875,4 +875,17 @@ fn escape_hidden_overlay_exports_and_the_patch_cosine_map() {
     click_at(&mut h, rect.center());
     assert!(h.state().state.change.is_some());
     assert!(h.query_by_label("Change patch feature cosine").is_some());
+
+    // while a load is on its way, the views say what is loading
+    let zoo = fixture("zoo/timm_vit");
+    h.state_mut()
+        .apply(UiCommand::LoadModel(vitscope::model::ModelSource::Path(
+            zoo,
+        )));
+    assert_eq!(
+        h.state().state.loading().as_deref(),
+        Some("Loading the model timm_vit…")
+    );
+    settle(&mut h);
+    assert_eq!(h.state().state.loading(), None);
 }

@@ -10,9 +10,11 @@ use crate::jobs::QuerySpec;
 
 pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(photo) = app.state.image.clone() else {
-        ui.centered_and_justified(|ui| {
-            ui.label("Open an image (button, path field, or drop a file here).")
-        });
+        let text = app
+            .state
+            .loading()
+            .unwrap_or_else(|| "Open an image (button, path field, or drop a file here).".into());
+        ui.centered_and_justified(|ui| ui.label(text));
         return;
     };
     let ctx = ui.ctx().clone();

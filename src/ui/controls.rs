@@ -281,7 +281,10 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             ));
         }
     } else {
-        ui.label("Load a model and an image.");
+        ui.label(
+            s.loading()
+                .unwrap_or_else(|| "Load a model and an image.".into()),
+        );
     }
 
     ui.separator();

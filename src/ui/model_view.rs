@@ -12,7 +12,11 @@ use crate::jobs::QuerySpec;
 
 pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
-        ui.label("Load a model and an image.");
+        ui.label(
+            app.state
+                .loading()
+                .unwrap_or_else(|| "Load a model and an image.".into()),
+        );
         return;
     };
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);

@@ -115,6 +115,31 @@ impl Default for MethodParams {
 }
 
 impl ViewState {
+    /// What is loading, in words ("Loading the model …", "Loading chelsea.png…"), while a load is on its way.
+    pub fn loading(&self) -> Option<String> {
+        let on_way = |k: ErrorSubject| self.loads.iter().any(|(_, s)| *s == k);
+        let name = |field: &str, none: &str| {
+            let f = field.trim();
+            if f.is_empty() {
+                none.to_string()
+            } else {
+                Path::new(f)
+                    .file_name()
+                    .map_or(f.to_string(), |n| n.to_string_lossy().into_owned())
+            }
+        };
+        if on_way(ErrorSubject::Model) {
+            Some(format!(
+                "Loading the model {}…",
+                name(&self.model_field, "(built-in DINOv2 ViT-S/14)")
+            ))
+        } else if on_way(ErrorSubject::Image) {
+            Some(format!("Loading {}…", name(&self.image_field, "the image")))
+        } else {
+            None
+        }
+    }
+
     /// The file stem of the shown image (`image` when none), for export names.
     pub fn image_stem(&self) -> String {
         self.image_path
