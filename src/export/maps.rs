@@ -276,13 +276,18 @@ pub fn export_maps(
         })
         .collect();
     let rendered = par_map(&wanted, |&i| {
-        let img = render(
+        let mut img = render(
             &rows.patch_map(i / slots, sel_of(i % slots)),
             photo,
             &photo_small,
             req.style,
             req.colormap,
             true,
+        );
+        // a figure's tiles say what they are (L2 h3), where they are large enough to hold it
+        label_tile(
+            &mut img,
+            &format!("L{} {}", i / slots, sel_of(i % slots).label()),
         );
         (i, img)
     });
@@ -381,6 +386,25 @@ pub fn export_maps(
     Ok(written)
 }
 
+/// Write `text` in the tile's top-left corner, white on a darkened box, sized to the tile (nothing on tiles
+/// under 48 px wide, where it would cover the map).
+fn label_tile(img: &mut RgbImage, text: &str) {
+    let w = img.width();
+    if w < 48 {
+        return;
+    }
+    let size = (w as f32 / 12.0).clamp(9.0, 16.0);
+    let box_w = ((size * 0.55 * text.chars().count() as f32) as u32 + 6).min(w);
+    let box_h = ((size * 1.3) as u32 + 2).min(img.height());
+    for y in 0..box_h {
+        for x in 0..box_w {
+            let p = img.get_pixel_mut(x, y);
+            p.0 = p.0.map(|c| (c as f32 * 0.35) as u8);
+        }
+    }
+    crate::render::plot::text(img, 3.0, 1.0, size, text, [255, 255, 255]);
+}
+
 /// `img` with a colour bar and its value range underneath.
 pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32) -> RgbImage {
     let (w, h) = img.dimensions();
@@ -429,4 +453,28 @@ pub fn with_free_stem(mut req: MapExport, rows: &QueryRows) -> MapExport {
         req.stem = format!("{base}-{n}");
     }
     req
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{Rgb, RgbImage};
+
+    #[test]
+    fn tiles_are_labelled_in_their_corner_when_large_enough() {
+        let mut big = RgbImage::from_pixel(224, 150, Rgb([255, 255, 255]));
+        super::label_tile(&mut big, "L11 h5");
+        assert_eq!(big.get_pixel(0, 0).0, [89, 89, 89], "a darkened box");
+        assert_eq!(big.get_pixel(223, 149).0, [255; 3], "the rest untouched");
+        let white_in_box = (0..60)
+            .flat_map(|x| (0..20).map(move |y| (x, y)))
+            .filter(|&(x, y)| big.get_pixel(x, y).0[0] > 200)
+            .count();
+        assert!(white_in_box > 20, "the text is drawn: {white_in_box}");
+        let mut small = RgbImage::from_pixel(36, 24, Rgb([255, 255, 255]));
+        super::label_tile(&mut small, "L0 h1");
+        assert!(
+            small.pixels().all(|p| p.0 == [255; 3]),
+            "small tiles stay clean"
+        );
+    }
 }
