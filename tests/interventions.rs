@@ -428,3 +428,55 @@ fn the_command_line_runs_and_names_interventions() {
     refuse(&["--ablate", "1"], "give LAYER:HEAD");
     refuse(&["--drop", "reg0"], "no register 0");
 }
+
+/// Curves under an intervention keep it at every step: nothing removed is the intervened run's score.
+#[test]
+fn curves_under_an_intervention_keep_it() {
+    use vitscope::analysis::Progress;
+    use vitscope::methods::faithfulness::{Score, curves_under};
+    let Fixture { vit, x, .. } = timm_vit();
+    let base = Intervention {
+        ablated: set(&[(1, 0), (1, 1)]),
+        ..Default::default()
+    };
+    let ablated = vit
+        .forward_intervened(&x, AttentionStore::F32, &base)
+        .unwrap();
+    let score = Score::natural(ablated.logits.as_ref(), &ablated.pooled).unwrap();
+    let Score::Class(top) = score else {
+        panic!("a classifier")
+    };
+    let p = ablated
+        .logits
+        .as_ref()
+        .unwrap()
+        .softmax(-1, tch::Kind::Double)
+        .double_value(&[top as i64]);
+    let order: Vec<usize> = (0..40).collect();
+    let c = curves_under(
+        &vit,
+        &x,
+        &order,
+        &score,
+        2,
+        Fill::Mean,
+        &base,
+        &Progress::default(),
+        0,
+    )
+    .unwrap()
+    .unwrap();
+    // the curves run the fused kernel, the reference the f32 matrices: rounding apart
+    assert!((c.deletion[0] - p).abs() < 1e-5, "{} vs {p}", c.deletion[0]);
+    let plain = vit.forward(&x).unwrap();
+    let q = plain
+        .logits
+        .as_ref()
+        .unwrap()
+        .softmax(-1, tch::Kind::Double)
+        .double_value(&[top as i64]);
+    assert!(
+        (c.deletion[0] - q).abs() > 1e-3,
+        "not the untouched model's"
+    );
+}

@@ -90,13 +90,15 @@ pub fn all_curves(
                 ranking(&done[0].map.patch_grid().data)
             }
         };
-        let c = curves(
+        // under the engine's intervention, as the maps that ranked the patches were
+        let c = curves_under(
             &m.vit,
             &run.input,
             &order,
             score,
             steps,
             fill,
+            &engine.intervention,
             progress,
             i * 2 * (steps + 1),
         )?;
@@ -259,6 +261,32 @@ pub fn curves(
     progress: &Progress,
     counted_from: usize,
 ) -> Result<Option<Curves>, ModelError> {
+    curves_under(
+        vit,
+        input,
+        order,
+        score,
+        steps,
+        fill,
+        &Intervention::default(),
+        progress,
+        counted_from,
+    )
+}
+
+/// [`curves`] for a run made under the intervention `base`: every step keeps it and adds its occlusion.
+#[allow(clippy::too_many_arguments)]
+pub fn curves_under(
+    vit: &Vit,
+    input: &Tensor,
+    order: &[usize],
+    score: &Score,
+    steps: usize,
+    fill: Fill,
+    base: &Intervention,
+    progress: &Progress,
+    counted_from: usize,
+) -> Result<Option<Curves>, ModelError> {
     use std::sync::atomic::Ordering::Relaxed;
     if steps == 0 {
         return Err(ModelError::Invalid(
@@ -279,11 +307,12 @@ pub fn curves(
                 return Ok(None);
             }
             let occluded = if deleting { &order[..n] } else { &order[n..] };
-            let iv = Intervention {
-                occluded: occluded.iter().copied().collect(),
+            // on top of the run's own intervention (its ablations, drops and occlusions stay)
+            let mut iv = Intervention {
                 fill,
-                ..Default::default()
+                ..base.clone()
             };
+            iv.occluded.extend(occluded.iter().copied());
             // the score needs no attention matrices: the fused kernel keeps none
             let cap = vit.forward_intervened(input, AttentionStore::QueryKeys, &iv)?;
             curve.push(score.value(cap.logits.as_ref(), &cap.pooled)?);
