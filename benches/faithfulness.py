@@ -7,7 +7,8 @@ mean fill, score = cosine similarity of the pooled feature (CLS after the final 
 Both sides run one ranking's deletion and insertion curves: 2 x 21 forward passes.
 
 - vitscope: `vitscope faithfulness --methods random --steps 20` (the random baseline only), timed as a whole
-  process and by its own report of the curves' time;
+  process and by its own report of the curves' time; once with one forward per step (`--batch 1`, the CPU
+  default) and once batched like PyTorch below (`--batch 21`);
 - PyTorch: transformers Dinov2Model (its default SDPA attention) on the very input vitscope runs (read from a
   `vitscope dump`), one forward per step (as vitscope does), and batched (the 21 images of a curve in one batch).
 
@@ -32,10 +33,11 @@ STEPS = 20
 P = 14
 
 
-def vitscope(binary, out):
+def vitscope(binary, out, batch):
     t0 = time.perf_counter()
     r = subprocess.run([binary, "faithfulness", "--images", IMAGE, "--methods", "random", "--steps", str(STEPS),
-                        "--out", os.path.join(out, "f.csv"), "--force"], capture_output=True, text=True, check=True)
+                        "--batch", str(batch), "--out", os.path.join(out, "f.csv"), "--force"],
+                       capture_output=True, text=True, check=True)
     total = time.perf_counter() - t0
     inner = float(re.search(r"in ([0-9.]+) s", r.stderr).group(1))
     return total, inner
@@ -82,7 +84,8 @@ def main():
             return out
 
         rows = {"pytorch one forward per step": [], "pytorch batched (21 per curve)": [],
-                "vitscope whole process": [], "vitscope curves (its report)": []}
+                "vitscope whole process": [], "vitscope curves (its report)": [],
+                "vitscope --batch 21 whole process": [], "vitscope --batch 21 curves": []}
         for _ in range(runs):
             t0 = time.perf_counter()
             loop()
@@ -90,9 +93,12 @@ def main():
             t0 = time.perf_counter()
             batched()
             rows["pytorch batched (21 per curve)"].append(time.perf_counter() - t0)
-            total, inner = vitscope(binary, out)
+            total, inner = vitscope(binary, out, 1)
             rows["vitscope whole process"].append(total)
             rows["vitscope curves (its report)"].append(inner)
+            total, inner = vitscope(binary, out, STEPS + 1)
+            rows["vitscope --batch 21 whole process"].append(total)
+            rows["vitscope --batch 21 curves"].append(inner)
     print(f"deletion + insertion curves, {STEPS} steps, {patches} patches ({h}x{w} px), torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads; median of {runs} runs")
     for k, v in rows.items():

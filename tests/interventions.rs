@@ -151,15 +151,34 @@ fn interventions_that_do_not_fit_are_refused_by_name() {
 #[test]
 fn deletion_and_insertion_curves_match_the_reference() {
     use vitscope::analysis::Progress;
-    use vitscope::methods::faithfulness::{Score, curves};
+    use vitscope::methods::faithfulness::{Perturb, Score, curves};
     let Fixture { vit, x, want } = timm_vit();
     let order: Vec<usize> = want["curve.order"].1.iter().map(|v| *v as usize).collect();
     let clean = vit.forward(&x).unwrap();
     let score = Score::natural(clean.logits.as_ref(), &clean.pooled).unwrap();
     let progress = Progress::default();
-    let c = curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress, 0)
+    let how = |batch| Perturb {
+        steps: 4,
+        fill: Fill::Mean,
+        batch,
+    };
+    let c = curves(&vit, &x, &order, &score, how(1), &progress, 0)
         .unwrap()
         .expect("not cancelled");
+    // batched forward passes give the same curves (rounding apart), whatever the batch size
+    for batch in [3, 16] {
+        let b = curves(&vit, &x, &order, &score, how(batch), &Progress::default(), 0)
+            .unwrap()
+            .unwrap();
+        for (got, want) in [(&b.deletion, &c.deletion), (&b.insertion, &c.insertion)] {
+            let d = got
+                .iter()
+                .zip(want)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+            assert!(d < 1e-6, "batch {batch}: {d}");
+        }
+    }
     let as_f32 = |v: &[f64]| v.iter().map(|x| *x as f32).collect::<Vec<_>>();
     assert!(max_abs_diff(&as_f32(&c.deletion), &want["curve.deletion"].1) < 1e-5);
     assert!(max_abs_diff(&as_f32(&c.insertion), &want["curve.insertion"].1) < 1e-5);
@@ -175,7 +194,7 @@ fn deletion_and_insertion_curves_match_the_reference() {
         .cancel
         .store(true, std::sync::atomic::Ordering::Relaxed);
     assert!(
-        curves(&vit, &x, &order, &score, 4, Fill::Mean, &progress, 0)
+        curves(&vit, &x, &order, &score, how(1), &progress, 0)
             .unwrap()
             .is_none()
     );
@@ -257,6 +276,25 @@ fn the_faithfulness_command_writes_its_table_curves_and_plot() {
             .success()
     );
     assert_eq!(std::fs::read_to_string(&again).unwrap(), table);
+    // batched forward passes: the same areas, rounding apart
+    let batched = dir.path().join("batched.csv");
+    let b = batched.display().to_string();
+    let r = run(&["--methods", "attention,rollout", "--out", &b, "--batch", "7"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let numbers = |t: &str| -> Vec<f64> {
+        t.lines()
+            .skip(1)
+            .flat_map(|l| l.split(',').skip(1).take(2).map(|v| v.parse().unwrap()).collect::<Vec<f64>>())
+            .collect()
+    };
+    let (one, many) = (numbers(&table), numbers(&std::fs::read_to_string(&batched).unwrap()));
+    assert_eq!(one.len(), many.len());
+    assert!(one.iter().zip(&many).all(|(a, b)| (a - b).abs() < 1e-5), "{one:?} vs {many:?}");
+    // removal from the sequence: other numbers than the mean fill's
+    let r = run(&["--methods", "attention", "--out", &b, "--fill", "remove"]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let removed = numbers(&std::fs::read_to_string(&batched).unwrap());
+    assert!((removed[0] - one[0]).abs() > 1e-4, "{removed:?} vs {one:?}");
 
     assert_clean_failure(
         &run(&["--methods", "attention,saliency", "--out", &o]),
@@ -267,6 +305,12 @@ fn the_faithfulness_command_writes_its_table_curves_and_plot() {
         "class 12 does not exist",
     );
     assert_clean_failure(&run(&["--out", &o, "--plot", &o]), "named twice");
+    let gap = fixture("zoo/timm_vit_gap").display().to_string();
+    let r = vitscope(&[
+        "faithfulness", "--model", &gap, "--size", "20x32", "--steps", "2", "--fill", "remove", "--images",
+        &images[0].display().to_string(), "--out", &o, "--force",
+    ]);
+    assert_clean_failure(&r, "use a pixel fill");
     let swin = fixture("zoo/timm_swin").display().to_string();
     let r = vitscope(&[
         "faithfulness",
@@ -433,7 +477,7 @@ fn the_command_line_runs_and_names_interventions() {
 #[test]
 fn curves_under_an_intervention_keep_it() {
     use vitscope::analysis::Progress;
-    use vitscope::methods::faithfulness::{Score, curves_under};
+    use vitscope::methods::faithfulness::{Perturb, Score, curves_under};
     let Fixture { vit, x, .. } = timm_vit();
     let base = Intervention {
         ablated: set(&[(1, 0), (1, 1)]),
@@ -458,8 +502,11 @@ fn curves_under_an_intervention_keep_it() {
         &x,
         &order,
         &score,
-        2,
-        Fill::Mean,
+        Perturb {
+            steps: 2,
+            fill: Fill::Mean,
+            batch: 2,
+        },
         &base,
         &Progress::default(),
         0,
@@ -479,4 +526,114 @@ fn curves_under_an_intervention_keep_it() {
         (c.deletion[0] - q).abs() > 1e-3,
         "not the untouched model's"
     );
+}
+
+/// Patches removed from the token sequence, against timm run on the really shorter sequence (learned
+/// positions with CLS; no prefix token and mean pooling; DINOv3's RoPE with registers and mean pooling):
+/// logits and the kept tokens' attention within 1e-5, no attention to a removed token, under both stores.
+#[test]
+fn removing_patches_from_the_sequence_matches_pytorch() {
+    for case in ["timm_vit", "timm_vit_gap", "timm_dinov3"] {
+        let dir = fixture(&format!("zoo/{case}"));
+        let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+        let (r, _) = read_f32(&dir.join("reference.safetensors"));
+        let (want, _) = read_f32(&dir.join("removal.safetensors"));
+        let x = tensor(&r["input"].0, &r["input"].1);
+        let kept: Vec<usize> = want["remove.kept"].1.iter().map(|v| *v as usize).collect();
+        let iv = Intervention {
+            occluded: set(&[3, 9, 10, 17]),
+            fill: Fill::Remove,
+            ..Default::default()
+        };
+        assert_eq!(
+            iv.describe(),
+            "removed 4 patches (3,9-10,17) from the token sequence"
+        );
+        for store in [AttentionStore::F32, AttentionStore::QueryKeys] {
+            let cap = vit.forward_intervened(&x, store, &iv).unwrap();
+            let n = cap.layout.num_tokens();
+            assert_eq!(n - kept.len(), 4, "{case}");
+            let d = max_abs_diff(
+                &to_vec(cap.logits.as_ref().unwrap()),
+                &want["remove.logits"].1,
+            );
+            assert!(d < 1e-5, "{case} {store:?}: logits differ by {d}");
+            for l in 0..2 {
+                let a = to_vec(&cap.source().rows(l, 0, n as i64).unwrap()); // [heads, N, N]
+                let heads = a.len() / (n * n);
+                let mut sub = Vec::new();
+                for h in 0..heads {
+                    for &i in &kept {
+                        for &j in &kept {
+                            sub.push(a[(h * n + i) * n + j]);
+                        }
+                    }
+                    for i in 0..n {
+                        for j in (0..n).filter(|j| !kept.contains(j)) {
+                            assert_eq!(a[(h * n + i) * n + j], 0.0, "{case}: key {j} removed");
+                        }
+                    }
+                }
+                let d = max_abs_diff(&sub, &want[&format!("remove.attention.{l}")].1);
+                assert!(d < 1e-5, "{case} {store:?} layer {l}: attention differs by {d}");
+            }
+            // the lens reads the layers through the same pooling: its last layer is the output
+            let lens = vit.logit_lens(&cap).unwrap();
+            let last = to_vec(lens[1].1.as_ref().unwrap());
+            assert!(max_abs_diff(&last, &to_vec(cap.logits.as_ref().unwrap())) < 1e-6);
+        }
+    }
+}
+
+/// Batched scores equal one forward pass per intervention, for pixel fills and for removal, and a batch
+/// whose interventions differ in more than their patches is refused.
+#[test]
+fn batched_scores_equal_single_runs() {
+    let dir = fixture("zoo/timm_vit_gap");
+    let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), Device::Cpu).unwrap();
+    let (r, _) = read_f32(&dir.join("reference.safetensors"));
+    let x = tensor(&r["input"].0, &r["input"].1);
+    for fill in [Fill::Blur, Fill::Remove] {
+        let ivs: Vec<Intervention> = [vec![], vec![0, 1, 2], vec![5, 39], (0..30).collect()]
+            .into_iter()
+            .map(|p| Intervention {
+                occluded: p.into_iter().collect(),
+                fill,
+                ablated: set(&[(1, 2)]),
+                ..Default::default()
+            })
+            .collect();
+        let batched = vit.scores(&x, &ivs, 3).unwrap();
+        assert_eq!(batched.len(), 4);
+        let mut logits = Vec::new();
+        for (iv, (pooled, l)) in ivs.iter().zip(&batched) {
+            let one = vit.forward_intervened(&x, AttentionStore::F32, iv).unwrap();
+            let d = max_abs_diff(&to_vec(l.as_ref().unwrap()), &to_vec(one.logits.as_ref().unwrap()));
+            assert!(d < 1e-5, "{fill:?} {}: logits differ by {d}", iv.describe());
+            assert!(max_abs_diff(&to_vec(pooled), &to_vec(&one.pooled)) < 1e-5);
+            logits.push(to_vec(l.as_ref().unwrap()));
+        }
+        assert!(max_abs_diff(&logits[0], &logits[3]) > 1e-3, "{fill:?} changes the output");
+    }
+    let mixed = [
+        Intervention::default(),
+        Intervention {
+            dropped: set(&[1]),
+            ..Default::default()
+        },
+    ];
+    let e = vit.scores(&x, &mixed, 2).err().expect("refused").to_string();
+    assert!(e.contains("differ only in their occluded patches"), "{e}");
+    // a model with no prefix token: removing every patch is refused by name
+    let all = Intervention {
+        occluded: (0..40).collect(),
+        fill: Fill::Remove,
+        ..Default::default()
+    };
+    let e = vit
+        .forward_intervened(&x, AttentionStore::F32, &all)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(e.contains("nothing would be left"), "{e}");
 }

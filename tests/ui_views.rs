@@ -687,6 +687,34 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
     assert_eq!(lens[1].top[0].index, classes[0].index);
     assert!((lens[1].cosine_to_final - 1.0).abs() < 1e-9);
     assert!(h.query_by_label("Logit lens").is_some());
+    // opened, it shows a bump chart whose key names the final top class (also in the top classes above);
+    // the left panel scrolls to it
+    let at = h.get_by_label("Export map").rect().center();
+    let wheel = |h: &mut Harness<'static, App>, dy: f32| {
+        h.input_mut().events.push(egui::Event::PointerMoved(at));
+        for _ in 0..5 {
+            h.input_mut().events.push(egui::Event::MouseWheel {
+                unit: egui::MouseWheelUnit::Point,
+                delta: egui::vec2(0.0, dy),
+                modifiers: Default::default(),
+                phase: egui::TouchPhase::Move,
+                source: egui::MouseWheelSource::Wheel,
+            });
+            h.run_steps(2);
+        }
+    };
+    wheel(&mut h, -200.0);
+    h.get_by_label("Logit lens").click();
+    settle(&mut h);
+    wheel(&mut h, -200.0);
+    assert!(h.query_by_label("Bump chart").is_some());
+    assert!(h.query_all_by_label(&classes[0].name).count() >= 2);
+    h.get_by_label("Table").click();
+    settle(&mut h);
+    assert!(h.query_by_label("L1").is_some(), "the table: one row per layer");
+    h.get_by_label("Logit lens").click();
+    settle(&mut h);
+    wheel(&mut h, 400.0);
     h.get_by_label("Occlude patches").click();
     settle(&mut h);
     assert!(h.state().state.paint);

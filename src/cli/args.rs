@@ -163,9 +163,14 @@ pub enum Command {
         /// methods explain the same target.
         #[arg(long, default_value = "top")]
         target: String,
-        /// What a removed patch becomes: the model's mean colour, black, or a blur of the image.
+        /// What a removed patch becomes: the model's mean colour, black, a blur of the image, or `remove`:
+        /// its token taken out of the sequence (not for a model without a class or register token, whose
+        /// every-patch-removed step would have no token left).
         #[arg(long, value_enum, default_value = "mean")]
         fill: FillArg,
+        /// Forward passes per batch (default: 16 on a GPU, 1 on the CPU, where batching gains nothing).
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
+        batch: Option<u64>,
         /// The query the maps start from: auto (CLS, else the attention-pooling probe, else the centre patch),
         /// cls, dist, regN, map or ROW,COL.
         #[arg(long, default_value = "auto")]
@@ -201,7 +206,8 @@ pub struct InterventionArgs {
     /// as many as wanted. For a Swin, of its stem's grid.
     #[arg(long, num_args = 1.., value_name = "ROW,COL")]
     pub occlude: Vec<String>,
-    /// What occluded pixels become: the model's mean colour, black, or a blur of the image.
+    /// What occluded patches become: the model's mean colour, black, a blur of the image, or `remove`: their
+    /// tokens taken out of the sequence (every family but Swin).
     #[arg(long, value_enum, default_value = "mean")]
     pub fill: FillArg,
     /// Ablate heads: `LAYER:HEAD` or `LAYER:all`, as many as wanted.
@@ -230,6 +236,7 @@ pub enum FillArg {
     Mean,
     Zero,
     Blur,
+    Remove,
 }
 
 /// Model options (commands that take many images use these without `--image`).

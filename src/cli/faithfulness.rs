@@ -9,7 +9,7 @@ use anyhow::{Context, Result, bail};
 use super::ModelArgs;
 use crate::analysis::{Progress, RolloutOptions};
 use crate::engine::Engine;
-use crate::methods::faithfulness::{Curves, Ranker, Score, all_curves};
+use crate::methods::faithfulness::{Curves, Perturb, Ranker, Score, all_curves};
 use crate::methods::{QueryMethod, QueryParams, Start};
 use crate::model::Fill;
 
@@ -22,6 +22,8 @@ pub(super) struct Request<'a> {
     pub plot: Option<&'a Path>,
     pub target: &'a str,
     pub fill: Fill,
+    /// Forward passes per batch; `None`: the device's default.
+    pub batch: Option<u64>,
     pub query: &'a str,
     pub force: bool,
 }
@@ -103,6 +105,13 @@ pub(super) fn faithfulness(req: &Request) -> Result<()> {
         bail!(
             "{} (faithfulness ranks patches by one global map)",
             crate::analysis::source::WINDOWED
+        );
+    }
+    let ps = model.vit.config.patch_size;
+    if req.fill == Fill::Remove && model.vit.config.layout_for(ps, ps).num_prefix() == 0 {
+        bail!(
+            "--fill remove: this model has no class or register token, so the step with every patch removed \
+             would leave it nothing to run on; use a pixel fill (mean, zero or blur)"
         );
     }
     let name = model.info.name.clone();
@@ -280,8 +289,13 @@ fn one_image(
         start,
         &score,
         &params,
-        req.steps,
-        req.fill,
+        Perturb {
+            steps: req.steps,
+            fill: req.fill,
+            batch: req
+                .batch
+                .map_or_else(|| Perturb::default_batch(engine.device()), |b| b as usize),
+        },
         0x5EED ^ index,
         &Progress::default(),
     )?

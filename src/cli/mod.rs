@@ -43,7 +43,7 @@ same_variants! {
     }
     FormatArg => Format { Png, Npy }
     ColormapArg => Colormap { Viridis, Magma, Inferno, Turbo, Gray }
-    FillArg => crate::model::Fill { Mean, Zero, Blur }
+    FillArg => crate::model::Fill { Mean, Zero, Blur, Remove }
     AblationArg => crate::model::Ablation { Zero, Mean }
 }
 
@@ -503,6 +503,7 @@ pub fn run(command: Command) -> Result<()> {
             plot,
             target,
             fill,
+            batch,
             query,
             force,
         } => faithfulness::faithfulness(&faithfulness::Request {
@@ -514,6 +515,7 @@ pub fn run(command: Command) -> Result<()> {
             plot: plot.as_deref(),
             target: &target,
             fill: fill.into(),
+            batch,
             query: &query,
             force,
         })?,

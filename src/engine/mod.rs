@@ -223,6 +223,11 @@ pub fn forward_stored(
 }
 
 impl Engine {
+    /// The device the loaded model runs on (the CPU when none is loaded).
+    pub fn device(&self) -> tch::Device {
+        self.model.as_ref().map_or(tch::Device::Cpu, |m| m.vit.device)
+    }
+
     /// Load a model; if an image is loaded, run it (the old model stays if either step fails).
     pub fn load_model(
         &mut self,

@@ -65,7 +65,7 @@ impl State {
                 steps,
                 fill,
             } => {
-                use crate::methods::faithfulness::{Ranker, Score, all_curves};
+                use crate::methods::faithfulness::{Perturb, Ranker, Score, all_curves};
                 use crate::methods::{MethodError, QueryMethod, QueryParams, Start};
                 let start = method_start(self.query, cap);
                 let probe = start == Start::Probe;
@@ -99,8 +99,7 @@ impl State {
                     start,
                     &score,
                     &params,
-                    steps,
-                    *fill,
+                    Perturb::new(steps, *fill, self.engine.device()),
                     0x5EED,
                     &self.busy.progress,
                 );

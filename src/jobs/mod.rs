@@ -105,7 +105,7 @@ impl State {
                 classes: self.engine.top_classes(5)?,
                 change: self.change()?,
                 // cheap (each layer through the final norm and the head); not defined for a Swin
-                lens: crate::methods::lens::logit_lens(&self.engine, 3).unwrap_or_default(),
+                lens: crate::methods::lens::logit_lens(&self.engine, 5).unwrap_or_default(),
             }));
         }
         Ok(())

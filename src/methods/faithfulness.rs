@@ -18,7 +18,7 @@ use tch::{Kind, Tensor};
 
 use crate::analysis::{HeadSel, Progress, QueryRows};
 use crate::engine::Engine;
-use crate::model::{AttentionStore, Fill, Intervention, ModelError, Vit};
+use crate::model::{Fill, Intervention, ModelError, Vit};
 
 use super::{MethodError, QueryMethod, QueryParams, Start, compute};
 
@@ -44,7 +44,7 @@ impl Ranker {
 }
 
 /// Every ranker's deletion and insertion curves for the engine's current run, from `start`, with the score
-/// `score`, in `steps` steps (the random order seeded with `seed`). `progress` counts forward passes over all
+/// `score`, perturbed as `how` says (the random order seeded with `seed`). `progress` counts forward passes over all
 /// rankers and carries the cancel flag: a cancel returns `Ok(None)`.
 #[allow(clippy::too_many_arguments)]
 pub fn all_curves(
@@ -53,8 +53,7 @@ pub fn all_curves(
     start: Start,
     score: &Score,
     params: &QueryParams,
-    steps: usize,
-    fill: Fill,
+    how: Perturb,
     seed: u64,
     progress: &Progress,
 ) -> Result<Option<Vec<Curves>>, MethodError> {
@@ -96,11 +95,10 @@ pub fn all_curves(
             &run.input,
             &order,
             score,
-            steps,
-            fill,
+            how,
             &engine.intervention,
             progress,
-            i * 2 * (steps + 1),
+            i * 2 * (how.steps + 1),
         )?;
         match c {
             Some(c) => out.push(c),
@@ -109,7 +107,7 @@ pub fn all_curves(
     }
     progress
         .done
-        .store(rankers.len() * 2 * (steps + 1), Relaxed);
+        .store(rankers.len() * 2 * (how.steps + 1), Relaxed);
     Ok(Some(out))
 }
 
@@ -246,18 +244,43 @@ pub fn changed_at(k: usize, steps: usize, patches: usize) -> usize {
     (2 * k * patches + steps) / (2 * steps)
 }
 
+/// How a curve perturbs: `steps` steps, patches removed with `fill`, `batch` forward passes at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Perturb {
+    pub steps: usize,
+    pub fill: Fill,
+    pub batch: usize,
+}
+
+impl Perturb {
+    /// `steps` steps with `fill`, batched as suits `device` ([`Perturb::default_batch`]).
+    pub fn new(steps: usize, fill: Fill, device: tch::Device) -> Perturb {
+        Perturb {
+            steps,
+            fill,
+            batch: Perturb::default_batch(device),
+        }
+    }
+
+    /// Forward passes per batch: 16 on a GPU (it runs them in parallel); 1 on the CPU, where batching was
+    /// measured to gain nothing (`bash scripts/bench.sh faithfulness`) and costs memory.
+    pub fn default_batch(device: tch::Device) -> usize {
+        match device {
+            tch::Device::Cpu => 1,
+            _ => 16,
+        }
+    }
+}
+
 /// The deletion and insertion curves of `order` (patches, most important first) for the normalised image
-/// `input` `[1, 3, H, W]`, in `steps` steps, patches removed with `fill`. `progress` counts forward passes
-/// (`2·(steps + 1)` in all, after `counted_from` already done) and carries the cancel flag: a cancel returns
-/// `Ok(None)`.
-#[allow(clippy::too_many_arguments)]
+/// `input` `[1, 3, H, W]`, perturbed as `how` says. `progress` counts forward passes (`2·(steps + 1)` in all,
+/// after `counted_from` already done) and carries the cancel flag: a cancel returns `Ok(None)`.
 pub fn curves(
     vit: &Vit,
     input: &Tensor,
     order: &[usize],
     score: &Score,
-    steps: usize,
-    fill: Fill,
+    how: Perturb,
     progress: &Progress,
     counted_from: usize,
 ) -> Result<Option<Curves>, ModelError> {
@@ -266,8 +289,7 @@ pub fn curves(
         input,
         order,
         score,
-        steps,
-        fill,
+        how,
         &Intervention::default(),
         progress,
         counted_from,
@@ -281,46 +303,61 @@ pub fn curves_under(
     input: &Tensor,
     order: &[usize],
     score: &Score,
-    steps: usize,
-    fill: Fill,
+    how: Perturb,
     base: &Intervention,
     progress: &Progress,
     counted_from: usize,
 ) -> Result<Option<Curves>, ModelError> {
     use std::sync::atomic::Ordering::Relaxed;
+    let steps = how.steps;
     if steps == 0 {
         return Err(ModelError::Invalid(
             "a curve needs at least one step".into(),
         ));
     }
+    if how.fill == Fill::Remove {
+        let size = input.size();
+        let hw = (size[2] as usize, size[3] as usize);
+        if vit.config.layout_for(hw.0, hw.1).num_prefix() == 0 {
+            return Err(ModelError::Invalid(
+                "removing every patch from the sequence leaves this model (no class or register token) \
+                 nothing to run on, and both curves need that step: use a pixel fill (mean, zero or blur)"
+                    .into(),
+            ));
+        }
+    }
     let patches = order.len();
-    let mut out = Curves {
-        fractions: (0..=steps).map(|k| k as f64 / steps as f64).collect(),
-        deletion: Vec::with_capacity(steps + 1),
-        insertion: Vec::with_capacity(steps + 1),
-    };
-    let mut done = counted_from;
+    // step k's deletion, then its insertion; on top of the run's own intervention (its ablations, drops and
+    // occlusions stay)
+    let mut ivs = Vec::with_capacity(2 * (steps + 1));
     for k in 0..=steps {
         let n = changed_at(k, steps, patches);
-        for (deleting, curve) in [(true, &mut out.deletion), (false, &mut out.insertion)] {
-            if progress.cancel.load(Relaxed) {
-                return Ok(None);
-            }
-            let occluded = if deleting { &order[..n] } else { &order[n..] };
-            // on top of the run's own intervention (its ablations, drops and occlusions stay)
+        for occluded in [&order[..n], &order[n..]] {
             let mut iv = Intervention {
-                fill,
+                fill: how.fill,
                 ..base.clone()
             };
             iv.occluded.extend(occluded.iter().copied());
-            // the score needs no attention matrices: the fused kernel keeps none
-            let cap = vit.forward_intervened(input, AttentionStore::QueryKeys, &iv)?;
-            curve.push(score.value(cap.logits.as_ref(), &cap.pooled)?);
-            done += 1;
-            progress.done.store(done, Relaxed);
+            ivs.push(iv);
         }
     }
-    Ok(Some(out))
+    let mut values = Vec::with_capacity(ivs.len());
+    let mut done = counted_from;
+    for chunk in ivs.chunks(how.batch.max(1)) {
+        if progress.cancel.load(Relaxed) {
+            return Ok(None);
+        }
+        for (pooled, logits) in vit.scores(input, chunk, how.batch)? {
+            values.push(score.value(logits.as_ref(), &pooled)?);
+        }
+        done += chunk.len();
+        progress.done.store(done, Relaxed);
+    }
+    Ok(Some(Curves {
+        fractions: (0..=steps).map(|k| k as f64 / steps as f64).collect(),
+        deletion: values.iter().step_by(2).copied().collect(),
+        insertion: values.iter().skip(1).step_by(2).copied().collect(),
+    }))
 }
 
 #[cfg(test)]

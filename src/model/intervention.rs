@@ -3,7 +3,13 @@
 //!
 //! - **Occlude patches**: the pixels of chosen patches (row-major on the input grid) are replaced before the
 //!   patch embedding by a [`Fill`]: the model's mean colour (0 after normalisation, so the patch embeds to its
-//!   bias), black, or a Gaussian blur of the image (σ = half a patch, 3σ kernel, reflect padding).
+//!   bias), black, or a Gaussian blur of the image (σ = half a patch, 3σ kernel, reflect padding); or the
+//!   patches are **removed from the token sequence** ([`Fill::Remove`]). Removal is computed exactly as the
+//!   shorter sequence would be: the removed tokens are taken out of every layer's keys and out of the
+//!   pooling, and nothing else mixes tokens in a plain ViT (norms and MLPs act per token; learned, RoPE and
+//!   relative positions stay with the tokens that keep them). Their own rows are still computed and shown,
+//!   but nothing reads them. Every family but Swin allows it (a Swin's windows and patch merging need the
+//!   full grid).
 //! - **Ablate heads**: a head's output (its attention-weighted values, before the heads are concatenated and
 //!   projected) is set to zero or to its mean over the image's tokens ([`Ablation`]).
 //! - **Drop tokens**: tokens removed from the keys of every layer and of the attention-pooling head (a
@@ -28,16 +34,31 @@ pub enum Fill {
     Zero,
     /// A Gaussian blur of the image (σ = half a patch).
     Blur,
+    /// Not a fill: the patches' tokens are removed from the sequence (not for a Swin).
+    Remove,
 }
 
 impl Fill {
-    pub const ALL: [Fill; 3] = [Fill::Mean, Fill::Zero, Fill::Blur];
+    pub const ALL: [Fill; 4] = [Fill::Mean, Fill::Zero, Fill::Blur, Fill::Remove];
 
     pub fn name(self) -> &'static str {
         match self {
             Fill::Mean => "mean",
             Fill::Zero => "zero",
             Fill::Blur => "blur",
+            Fill::Remove => "remove",
+        }
+    }
+
+    /// What the fill does, in a few words (menus and help).
+    pub fn explain(self) -> &'static str {
+        match self {
+            Fill::Mean => "the model's mean colour (0 after normalisation)",
+            Fill::Zero => "black pixels",
+            Fill::Blur => "a Gaussian blur of the image (σ = half a patch)",
+            Fill::Remove => {
+                "removed from the token sequence (every family but Swin: its windows need the full grid)"
+            }
         }
     }
 
@@ -45,7 +66,7 @@ impl Fill {
         Fill::ALL
             .into_iter()
             .find(|f| f.name() == s.trim().to_ascii_lowercase())
-            .ok_or_else(|| format!("unknown fill {s:?}: use mean, zero or blur"))
+            .ok_or_else(|| format!("unknown fill {s:?}: use mean, zero, blur or remove"))
     }
 }
 
@@ -96,7 +117,14 @@ impl Intervention {
     /// One line naming every change, for captions and PNG text chunks (`none` when there is none).
     pub fn describe(&self) -> String {
         let mut parts = Vec::new();
-        if !self.occluded.is_empty() {
+        if !self.occluded.is_empty() && self.fill == Fill::Remove {
+            parts.push(format!(
+                "removed {} patch{} ({}) from the token sequence",
+                self.occluded.len(),
+                if self.occluded.len() == 1 { "" } else { "es" },
+                compact(self.occluded.iter().copied()),
+            ));
+        } else if !self.occluded.is_empty() {
             parts.push(format!(
                 "occluded {} patch{} ({}) filled with {}",
                 self.occluded.len(),
@@ -155,12 +183,28 @@ impl Intervention {
                 "dropped token {t} does not exist (the input has {tokens} tokens)"
             )));
         }
-        if !self.dropped.is_empty() && self.dropped.len() >= tokens {
+        let prefix = tokens.saturating_sub(patches);
+        if self.masked_keys(prefix).len() >= tokens {
             return Err(ModelError::Invalid(
-                "every token would be dropped: nothing would be left to attend to".into(),
+                "every token would be dropped or removed: nothing would be left to attend to".into(),
             ));
         }
         Ok(())
+    }
+
+    /// Whether the occluded patches are removed from the sequence (rather than filled in the pixels).
+    pub fn removes(&self) -> bool {
+        self.fill == Fill::Remove && !self.occluded.is_empty()
+    }
+
+    /// Every token no key may see: the dropped ones and, when removing, the occluded patches' tokens (after
+    /// `prefix` prefix tokens). Sorted, without repeats.
+    fn masked_keys(&self, prefix: usize) -> BTreeSet<usize> {
+        let mut keys = self.dropped.clone();
+        if self.fill == Fill::Remove {
+            keys.extend(self.occluded.iter().map(|p| p + prefix));
+        }
+        keys
     }
 
     /// The parts that fit a model of `layers` × `heads` and an input of `tokens` tokens (`patches` of them
@@ -194,8 +238,14 @@ impl Intervention {
                 .collect(),
             ..self.clone()
         };
-        if out.dropped.len() >= tokens {
+        if windowed && out.fill == Fill::Remove {
+            out.occluded.clear();
+        }
+        if out.masked_keys(tokens - patches.min(tokens)).len() >= tokens {
             out.dropped.clear();
+            if out.fill == Fill::Remove {
+                out.occluded.clear();
+            }
         }
         out
     }
@@ -217,7 +267,7 @@ impl Intervention {
         mean: [f32; 3],
         std: [f32; 3],
     ) -> Result<Tensor> {
-        if self.occluded.is_empty() {
+        if self.occluded.is_empty() || self.fill == Fill::Remove {
             return Ok(pixels.shallow_clone());
         }
         let size = pixels.size();
@@ -247,24 +297,45 @@ impl Intervention {
                     .f_expand_as(pixels)?
             }
             Fill::Blur => gaussian_blur(pixels, p as f64 / 2.0)?,
+            Fill::Remove => unreachable!("removal leaves the pixels alone (returned above)"),
         };
         Ok(pixels.f_where_self(&mask.f_eq(0.0)?, &fill)?)
     }
 
-    /// The additive key mask `[1, 1, 1, N]` (`−∞` on dropped tokens), if any token is dropped.
-    pub(super) fn key_mask(&self, tokens: usize, device: tch::Device) -> Result<Option<Tensor>> {
-        if self.dropped.is_empty() {
-            return Ok(None);
-        }
+    /// The additive key mask `[1, 1, 1, N]` (`−∞` on dropped and removed tokens; `prefix` prefix tokens come
+    /// first), if any token is dropped or removed.
+    pub(super) fn key_mask(
+        &self,
+        tokens: usize,
+        prefix: usize,
+        device: tch::Device,
+    ) -> Result<Option<Tensor>> {
         let mut m = vec![0f32; tokens];
-        for &t in &self.dropped {
+        let mut any = false;
+        for t in self.masked_keys(prefix) {
             m[t] = f32::NEG_INFINITY;
+            any = true;
+        }
+        if !any {
+            return Ok(None);
         }
         Ok(Some(
             Tensor::f_from_slice(&m)?
                 .f_view([1, 1, 1, tokens as i64])?
                 .f_to_device(device)?,
         ))
+    }
+
+    /// The weights of the patches in a mean over patches `[P]` (1 kept, 0 removed), when patches are removed.
+    pub(super) fn pool_weights(&self, patches: usize, device: tch::Device) -> Result<Option<Tensor>> {
+        if !self.removes() {
+            return Ok(None);
+        }
+        let mut w = vec![1f32; patches];
+        for &p in &self.occluded {
+            w[p] = 0.0;
+        }
+        Ok(Some(Tensor::f_from_slice(&w)?.f_to_device(device)?))
     }
 }
 

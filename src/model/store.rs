@@ -125,8 +125,8 @@ impl TableBias {
     }
 }
 
-/// One layer's attention for queries (already scaled), keys and values `[1, heads, N, d]`: the context
-/// `softmax(q kᵀ) v` `[1, heads, N, d]` and what the layer keeps. `store` is `None` under autograd (the
+/// One layer's attention for queries (already scaled), keys and values `[B, heads, N, d]`: the context
+/// `softmax(q kᵀ) v` `[B, heads, N, d]` and what the layer keeps. `store` is `None` under autograd (the
 /// attention is kept as the graph uses it).
 pub(super) fn attend(
     q: &Tensor,
@@ -137,7 +137,7 @@ pub(super) fn attend(
     store: Option<AttentionStore>,
 ) -> Result<(Tensor, Kept)> {
     let size = q.size();
-    let (heads, n) = (size[1], size[2]);
+    let (batch, heads, n) = (size[0], size[1], size[2]);
     let kt = k.f_transpose(-1, -2)?;
     let bias = bias.map(TableBias::full).transpose()?; // [1, heads, N, N]
     // dropped tokens' −∞ joins the bias (in the scores' kind)
@@ -166,7 +166,7 @@ pub(super) fn attend(
             // Without autograd in f32, the scores are written straight into the tensor that keeps the
             // attention and the softmax runs in place: one [heads, N, N] allocation per layer, not two.
             let attn = if store.is_some() && q.kind() == Kind::Float {
-                let mut buf = capture_buffer([1, heads, n, n], q.device())?;
+                let mut buf = capture_buffer([batch, heads, n, n], q.device())?;
                 let _ = q.f_matmul_out(&buf, &kt)?;
                 if let Some(b) = &bias {
                     let _ = buf.f_add_(b)?;

@@ -295,7 +295,7 @@ impl Vit {
         iv: &Intervention,
     ) -> Result<Capture> {
         let _guard = tch::no_grad_guard();
-        Ok(self.run(pixels, Some(store), iv)?.0)
+        Ok(self.run(pixels, Some(store), std::slice::from_ref(iv))?.0)
     }
 
     /// Run the model with autograd on, evaluate `target` on the outputs and return the capture with
@@ -322,7 +322,7 @@ impl Vit {
             .f_detach()?
             .f_to_kind(Kind::Float)?
             .set_requires_grad(true);
-        let (capture, raw) = self.run(&x, None, iv)?;
+        let (capture, raw) = self.run(&x, None, std::slice::from_ref(iv))?;
         let y = target.evaluate(&capture)?;
         let value = y.f_double_value(&[])?;
         let grads = Tensor::f_run_backward(&[&y], &raw, false, false)?
@@ -356,13 +356,52 @@ impl Vit {
         Ok((capture, grads, value))
     }
 
+    /// The scores of one image under several interventions that differ only in their occluded patches, in
+    /// batches of `batch` forward passes: per intervention, the pooled feature `[D]` and the logits `[C]`
+    /// (f32). The fused attention keeps no matrices. Each result equals [`Vit::forward_intervened`]'s for the
+    /// same intervention up to the order of floating-point sums.
+    pub fn scores(
+        &self,
+        pixels: &Tensor,
+        ivs: &[Intervention],
+        batch: usize,
+    ) -> Result<Vec<(Tensor, Option<Tensor>)>> {
+        let _guard = tch::no_grad_guard();
+        let mut out = Vec::with_capacity(ivs.len());
+        if self.swin.is_some() {
+            for iv in ivs {
+                let c = self.run(pixels, Some(AttentionStore::QueryKeys), std::slice::from_ref(iv))?.0;
+                out.push((c.pooled, c.logits));
+            }
+            return Ok(out);
+        }
+        for chunk in ivs.chunks(batch.max(1)) {
+            let c = self.run(pixels, Some(AttentionStore::QueryKeys), chunk)?.0;
+            if chunk.len() == 1 {
+                out.push((c.pooled, c.logits));
+                continue;
+            }
+            for i in 0..chunk.len() as i64 {
+                out.push((
+                    c.pooled.f_get(i)?,
+                    c.logits.as_ref().map(|l| l.f_get(i)).transpose()?,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
     /// The forward pass; also returns each layer's attention `[1, heads, N, N]` as the graph uses it.
     /// `store` is `None` under autograd; otherwise no graph is recorded and the attention is kept as it says.
+    ///
+    /// `ivs` holds one intervention per image of the batch (the same `pixels` `[1, 3, H, W]` for all); they
+    /// must agree on everything but the occluded patches. With one, the capture is the image's; with more,
+    /// only `pooled` `[B, D]` and `logits` `[B, C]` are per image (the rest is the batch's, not to be read).
     fn run(
         &self,
         pixels: &Tensor,
         store: Option<AttentionStore>,
-        iv: &Intervention,
+        ivs: &[Intervention],
     ) -> Result<(Capture, Vec<Tensor>)> {
         let size = pixels.size();
         let p = self.config.patch_size as i64;
@@ -378,6 +417,20 @@ impl Vit {
                 "{size:?} (need [1, 3, H, W] with H, W multiples of {p})"
             )));
         }
+        let Some(iv) = ivs.first() else {
+            return Err(ModelError::Invalid("no intervention to run".into()));
+        };
+        let same = |a: &Intervention| {
+            a.ablated == iv.ablated
+                && a.ablation == iv.ablation
+                && a.dropped == iv.dropped
+                && a.fill == iv.fill
+        };
+        if !ivs.iter().all(same) {
+            return Err(ModelError::Invalid(
+                "a batch's interventions may differ only in their occluded patches".into(),
+            ));
+        }
         let (h, w) = (size[2] as usize, size[3] as usize);
         let layout = self.config.layout_for(h, w);
         let start = Instant::now();
@@ -386,18 +439,30 @@ impl Vit {
             .f_to_kind(self.precision.kind())?;
         let c = &self.config;
         // occlusion works on the input's patch grid (for a Swin, its stem's)
-        iv.check(
-            c.num_hidden_layers,
-            c.num_attention_heads,
-            layout.num_tokens(),
-            (h / c.patch_size) * (w / c.patch_size),
-        )?;
-        let x = iv.occlude(&x, self.config.patch_size, c.image_mean, c.image_std)?;
+        let grid_patches = (h / c.patch_size) * (w / c.patch_size);
+        for iv in ivs {
+            iv.check(
+                c.num_hidden_layers,
+                c.num_attention_heads,
+                layout.num_tokens(),
+                grid_patches,
+            )?;
+        }
+        let x = if ivs.len() == 1 {
+            iv.occlude(&x, self.config.patch_size, c.image_mean, c.image_std)?
+        } else {
+            let each = ivs
+                .iter()
+                .map(|iv| iv.occlude(&x, self.config.patch_size, c.image_mean, c.image_std))
+                .collect::<Result<Vec<_>>>()?;
+            Tensor::f_cat(&each, 0)?
+        };
         if let (Some(sw), Some(arch)) = (&self.swin, &self.config.swin) {
-            if !iv.ablated.is_empty() || !iv.dropped.is_empty() {
+            if !iv.ablated.is_empty() || !iv.dropped.is_empty() || iv.removes() || ivs.len() > 1 {
                 return Err(ModelError::Invalid(
-                    "ablating heads and dropping tokens are defined on one attention over all tokens; a Swin \
-                     attends inside windows (occluding patches works)"
+                    "ablating heads, dropping tokens and removing patches from the sequence are defined on one \
+                     attention over all tokens; a Swin attends inside windows (occluding patches with a pixel \
+                     fill works)"
                         .into(),
                 ));
             }
@@ -425,6 +490,8 @@ impl Vit {
                 logits: logits.map(f32).transpose()?,
                 image_embeds: image_embeds.map(f32).transpose()?,
                 pool_attention,
+                key_mask: None,
+                pool_weights: None,
                 windowed: Some(crate::analysis::source::Windowed {
                     layers: run.attentions.len(),
                     tokens: layout.num_tokens(),
@@ -450,7 +517,7 @@ impl Vit {
             .f_flatten(2, 3)?
             .f_transpose(1, 2)?; // [1, gh·gw, D]
         let mut x = self.embed(patches, &layout)?;
-        let key_mask = iv.key_mask(layout.num_tokens(), self.device)?;
+        let (key_mask, pool_weights) = self.batch_masks(ivs, &layout)?;
         if let Some(n) = &self.norm_pre {
             x = n.forward(&x)?;
         }
@@ -517,8 +584,30 @@ impl Vit {
             x = n.forward(&x)?;
         }
         let tokens = x.f_squeeze_dim(0)?;
-        let (pooled, logits, image_embeds, pool_attention) =
-            self.heads_masked(&tokens, &layout, key_mask.as_ref())?;
+        let (pooled, logits, image_embeds, pool_attention) = if ivs.len() == 1 {
+            self.heads_masked(&tokens, &layout, key_mask.as_ref(), pool_weights.as_ref())?
+        } else {
+            // the heads are cheap: one image at a time, then stacked
+            let mut parts = (Vec::new(), Vec::new());
+            for i in 0..ivs.len() as i64 {
+                let (pooled, logits, _, _) = self.heads_masked(
+                    &tokens.f_get(i)?,
+                    &layout,
+                    key_mask.as_ref().map(|m| m.f_narrow(0, i, 1)).transpose()?.as_ref(),
+                    pool_weights.as_ref().map(|m| m.f_get(i)).transpose()?.as_ref(),
+                )?;
+                parts.0.push(pooled);
+                parts.1.extend(logits);
+            }
+            let logits = if parts.1.is_empty() {
+                None
+            } else {
+                Some(Tensor::f_stack(&parts.1, 0)?)
+            };
+            (Tensor::f_stack(&parts.0, 0)?, logits, None, None)
+        };
+        let key_mask = key_mask.filter(|_| ivs.len() == 1);
+        let pool_weights = pool_weights.filter(|_| ivs.len() == 1);
         if let Device::Cuda(i) = self.device {
             tch::Cuda::synchronize(i as i64);
         }
@@ -537,6 +626,8 @@ impl Vit {
             windows: Vec::new(),
             stage_hidden: Vec::new(),
             windowed: None,
+            key_mask,
+            pool_weights,
             layout,
             input_hw: (h, w),
             forward_ms,
@@ -544,17 +635,67 @@ impl Vit {
         Ok((capture, raw))
     }
 
+    /// The batch's key masks `[B, 1, 1, N]` and patch-pool weights `[B, P]` (see [`Intervention::key_mask`],
+    /// [`Intervention::pool_weights`]), `None` where no image of the batch needs one.
+    fn batch_masks(
+        &self,
+        ivs: &[Intervention],
+        layout: &TokenLayout,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (n, np, p) = (layout.num_tokens(), layout.num_prefix(), layout.num_patches());
+        let masks = ivs
+            .iter()
+            .map(|iv| iv.key_mask(n, np, self.device))
+            .collect::<Result<Vec<_>>>()?;
+        let weights = ivs
+            .iter()
+            .map(|iv| iv.pool_weights(p, self.device))
+            .collect::<Result<Vec<_>>>()?;
+        let stack = |each: Vec<Option<Tensor>>, shape: &[i64]| -> Result<Option<Tensor>> {
+            if each.iter().all(Option::is_none) {
+                return Ok(None);
+            }
+            let each = each
+                .into_iter()
+                .map(|m| match m {
+                    Some(m) => Ok(m.f_view(shape)?),
+                    None => Ok(Tensor::f_zeros(shape, (Kind::Float, self.device))?),
+                })
+                .collect::<Result<Vec<_>>>()?;
+            Ok(Some(Tensor::f_cat(&each, 0)?))
+        };
+        // a batch without any removal weighs every patch 1
+        let weights = if weights.iter().all(Option::is_none) {
+            weights
+        } else {
+            weights
+                .into_iter()
+                .map(|w| match w {
+                    Some(w) => Ok(Some(w)),
+                    None => Ok(Some(Tensor::f_ones([p as i64], (Kind::Float, self.device))?)),
+                })
+                .collect::<Result<Vec<_>>>()?
+        };
+        Ok((
+            stack(masks, &[1, 1, 1, n as i64])?,
+            stack(weights, &[1, p as i64])?,
+        ))
+    }
+
     /// Prefix tokens, patch tokens and position embeddings, in the order and combination of the family
-    /// (see the module docs): `[1, N, D]`.
+    /// (see the module docs): `[B, N, D]` for patches `[B, P, D]`.
     fn embed(&self, patches: Tensor, layout: &TokenLayout) -> Result<Tensor> {
         let prefix: Vec<&Tensor> = [&self.cls_token, &self.dist_token, &self.reg_token]
             .into_iter()
             .flatten()
             .collect();
+        let batch = patches.size()[0];
         let prefix = if prefix.is_empty() {
             None
         } else {
-            Some(Tensor::f_cat(&prefix, 1)?)
+            let d = patches.size()[2];
+            let k = prefix.iter().map(|t| t.size()[1]).sum::<i64>();
+            Some(Tensor::f_cat(&prefix, 1)?.f_expand([batch, k, d], false)?)
         };
         if !self.config.abs_pos {
             return Ok(match prefix {
@@ -584,13 +725,13 @@ impl Vit {
         n_prefix: i64,
         edits: &BlockEdits,
     ) -> Result<(Tensor, Kept)> {
-        let n = x.size()[1];
+        let (batch, n) = (x.size()[0], x.size()[1]);
         let heads = self.config.num_attention_heads as i64;
         let hd = self.config.head_dim() as i64;
         let qkv = b
             .qkv
             .forward(&b.norm1.forward(x)?)?
-            .f_view([1, n, 3, heads, hd])?
+            .f_view([batch, n, 3, heads, hd])?
             .f_permute([2, 0, 3, 1, 4])?; // [3, 1, heads, N, hd]
         let (mut q, mut k, v) = (qkv.f_get(0)?, qkv.f_get(1)?, qkv.f_get(2)?);
         if let Some((cos, sin)) = rope {
@@ -604,7 +745,7 @@ impl Vit {
         let mut ctx = ctx
             .f_permute([0, 2, 1, 3])?
             .f_contiguous()?
-            .f_view([1, n, heads * hd])?;
+            .f_view([batch, n, heads * hd])?;
         if let Some(norm) = &b.attn_norm {
             ctx = norm.forward(&ctx)?;
         }
@@ -646,7 +787,12 @@ impl Vit {
                 if let Some(n) = &self.norm {
                     x = n.forward(&x)?;
                 }
-                let (pooled, logits, _, _) = self.heads(&x, &capture.layout)?;
+                let (pooled, logits, _, _) = self.heads_masked(
+                    &x,
+                    &capture.layout,
+                    capture.key_mask.as_ref(),
+                    capture.pool_weights.as_ref(),
+                )?;
                 let f32 = |t: Tensor| t.f_to_kind(Kind::Float);
                 Ok((f32(pooled)?, logits.map(f32).transpose()?))
             })
@@ -715,21 +861,31 @@ impl Vit {
         tokens: &Tensor,
         layout: &TokenLayout,
     ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        self.heads_masked(tokens, layout, None)
+        self.heads_masked(tokens, layout, None, None)
     }
 
-    /// [`Vit::heads`], the attention-pooling probe not attending to the dropped tokens of `key_mask`.
+    /// [`Vit::heads`], the attention-pooling probe not attending to the dropped tokens of `key_mask`
+    /// (`[1, 1, 1, N]`), a mean over patches weighting them by `pool_weights` (`[P]`, 0 on removed patches).
     fn heads_masked(
         &self,
         tokens: &Tensor,
         layout: &TokenLayout,
         key_mask: Option<&Tensor>,
+        pool_weights: Option<&Tensor>,
     ) -> Result<(Tensor, Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let np = layout.num_prefix() as i64;
         let patch_mean = || -> Result<Tensor> {
-            Ok(tokens
-                .f_narrow(0, np, layout.num_patches() as i64)?
-                .f_mean_dim(0, false, None)?)
+            let patches = tokens.f_narrow(0, np, layout.num_patches() as i64)?;
+            Ok(match pool_weights {
+                None => patches.f_mean_dim(0, false, None)?,
+                Some(w) => {
+                    let w = w.f_to_kind(patches.kind())?.f_reshape([-1, 1])?;
+                    patches
+                        .f_mul(&w)?
+                        .f_sum_dim_intlist(0, false, None)?
+                        .f_div(&w.f_sum(None)?)?
+                }
+            })
         };
         let token = |i: i64| tokens.f_get(i);
         let mut pool_attention = None;

@@ -30,11 +30,7 @@ pub fn toolbar(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) 
             .show_ui(ui, |ui| {
                 for f in Fill::ALL {
                     ui.selectable_value(&mut iv.fill, f, f.name())
-                        .on_hover_text(match f {
-                            Fill::Mean => "the model's mean colour (0 after normalisation)",
-                            Fill::Zero => "black pixels",
-                            Fill::Blur => "a Gaussian blur of the image (σ = half a patch)",
-                        });
+                        .on_hover_text(f.explain());
                 }
             });
         ui.separator();

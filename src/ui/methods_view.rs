@@ -178,7 +178,8 @@ fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
             .selected_text(p.fill.name())
             .show_ui(ui, |ui| {
                 for f in crate::model::Fill::ALL {
-                    ui.selectable_value(&mut p.fill, f, f.name());
+                    ui.selectable_value(&mut p.fill, f, f.name())
+                        .on_hover_text(f.explain());
                 }
             });
         let label = if p.faithfulness { "Hide curves" } else { "Compute curves" };

@@ -32,6 +32,11 @@ pub struct Capture {
     pub stage_hidden: Vec<Tensor>,
     /// Swin: what global methods read instead of a matrix (they are refused with the reason).
     pub windowed: Option<crate::analysis::source::Windowed>,
+    /// Under an intervention that drops or removes tokens: the keys no token may see, `[1, 1, 1, N]` (`−∞`
+    /// on them); the logit lens reads the layers through the same pooling.
+    pub key_mask: Option<Tensor>,
+    /// Under a removal of patches from the sequence: each patch's weight in a mean over patches `[P]`.
+    pub pool_weights: Option<Tensor>,
     pub layout: TokenLayout,
     /// Input height and width in pixels.
     pub input_hw: (usize, usize),
