@@ -168,7 +168,7 @@ pub enum Command {
         /// every-patch-removed step would have no token left).
         #[arg(long, value_enum, default_value = "mean")]
         fill: FillArg,
-        /// Forward passes per batch (default: 16 on a GPU, 1 on the CPU, where batching gains nothing).
+        /// Forward passes per batch (default: on a GPU 16, fewer past 65,536 tokens a batch; 1 on the CPU, where batching gains nothing).
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..=256))]
         batch: Option<u64>,
         /// The query the maps start from: auto (CLS, else the attention-pooling probe, else the centre patch),

@@ -294,7 +294,7 @@ fn one_image(
             fill: req.fill,
             batch: req
                 .batch
-                .map_or_else(|| Perturb::default_batch(engine.device()), |b| b as usize),
+                .map_or_else(|| Perturb::default_batch(engine.device(), layout.num_tokens()), |b| b as usize),
         },
         0x5EED ^ index,
         &Progress::default(),

@@ -99,7 +99,7 @@ impl State {
                     start,
                     &score,
                     &params,
-                    Perturb::new(steps, *fill, self.engine.device()),
+                    Perturb::new(steps, *fill, self.engine.device(), cap.layout.num_tokens()),
                     0x5EED,
                     &self.busy.progress,
                 );

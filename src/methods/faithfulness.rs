@@ -253,21 +253,22 @@ pub struct Perturb {
 }
 
 impl Perturb {
-    /// `steps` steps with `fill`, batched as suits `device` ([`Perturb::default_batch`]).
-    pub fn new(steps: usize, fill: Fill, device: tch::Device) -> Perturb {
+    /// `steps` steps with `fill`, batched as suits `device` and `tokens` ([`Perturb::default_batch`]).
+    pub fn new(steps: usize, fill: Fill, device: tch::Device, tokens: usize) -> Perturb {
         Perturb {
             steps,
             fill,
-            batch: Perturb::default_batch(device),
+            batch: Perturb::default_batch(device, tokens),
         }
     }
 
-    /// Forward passes per batch: 16 on a GPU (it runs them in parallel); 1 on the CPU, where batching was
-    /// measured to gain nothing (`bash scripts/bench.sh faithfulness`) and costs memory.
-    pub fn default_batch(device: tch::Device) -> usize {
+    /// Forward passes per batch: on a GPU (it runs them in parallel) 16, fewer for long sequences (at most
+    /// 2¹⁶ tokens in a batch, so a 1022 px input of a ViT/14 runs 12 at a time); 1 on the CPU, where batching
+    /// was measured to gain nothing (`bash scripts/bench.sh faithfulness`) and costs memory.
+    pub fn default_batch(device: tch::Device, tokens: usize) -> usize {
         match device {
             tch::Device::Cpu => 1,
-            _ => 16,
+            _ => (65_536 / tokens.max(1)).clamp(1, 16),
         }
     }
 }
