@@ -111,7 +111,7 @@ fn method_definitions_come_from_one_place() {
         target: s.methods.target.clone(),
         flow: s.methods.flow,
     };
-    let Some((AnalysisResult::Methods(maps), true)) = s.result(&want) else {
+    let Some((AnalysisResult::Methods(maps, _), true)) = s.result(&want) else {
         panic!("the Methods view computed nothing")
     };
     for m in maps {

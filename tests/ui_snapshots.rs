@@ -24,7 +24,7 @@ fn stabilise(h: &mut Harness<'static, App>) {
     s.export_field = "vitscope-export".into();
     s.forward_ms = Some(0.0);
     for (_, _, r) in &mut s.results {
-        if let vitscope::jobs::AnalysisResult::Methods(maps) = r {
+        if let vitscope::jobs::AnalysisResult::Methods(maps, _) = r {
             for m in maps {
                 m.ms = 0.0;
             }

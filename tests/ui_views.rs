@@ -27,7 +27,7 @@ fn methods(h: &Harness<'static, App>) -> (Vec<(String, String, Vec<f32>)>, bool)
         flow: s.methods.flow,
     };
     match s.result(&want) {
-        Some((AnalysisResult::Methods(m), fresh)) => (
+        Some((AnalysisResult::Methods(m, _), fresh)) => (
             m.iter()
                 .map(|m| {
                     (
@@ -84,18 +84,33 @@ fn methods_view_shows_the_aggregate_maps_and_follows_parameters_and_query() {
     assert!(fresh);
     assert!(max_abs_diff(&patch_maps[0].2, &with_flow[0].2) > 1e-4);
 
-    // A target the model cannot have fails with a message; the maps of the previous target are not shown
-    // under the new one (issue "first hour", item 1), the reason is.
+    // A target the model cannot have: the gradient methods that explain it are refused, each in its own
+    // pane with the reason; their maps for the previous target are not shown under the new one (issue
+    // "first hour", item 1); rollout and flow, which need no target, stay; nothing spins.
     h.state_mut().state.target_field = "3".into();
     h.get_by_label("Apply target").click();
     settle(&mut h);
-    let err = h.state().state.error.clone().unwrap_or_default();
-    assert!(err.contains("no classifier head"), "{err}");
-    assert!(h.query_by_label_contains("Rollout (").is_none());
-    assert!(
-        h.query_by_label_contains("The methods could not be computed: ")
-            .is_some()
+    let (maps, fresh) = methods(&h);
+    assert!(fresh, "the refusal answers the request: the spinner ends");
+    let names: Vec<&str> = maps.iter().map(|m| m.0.as_str()).collect();
+    assert_eq!(names, ["Rollout", "Flow"]);
+    assert!(h.query_by_label_contains("Rollout (").is_some());
+    assert!(h.query_by_label_contains("Gradient rollout (").is_none());
+    assert!(h.query_by_label("Gradient rollout not computed").is_some());
+    assert!(h.query_by_label("Relevance not computed").is_some());
+    assert_eq!(
+        h.query_all_by_label_contains("no classifier head").count(),
+        2,
+        "each refused pane says why"
     );
+    assert!(h.query_by_label("computing…").is_none());
+    // a target that exists again brings them back
+    h.state_mut().state.target_field = "sim:2,3".into();
+    h.get_by_label("Apply target").click();
+    settle(&mut h);
+    let (maps, _) = methods(&h);
+    assert_eq!(maps.len(), 4);
+    assert!(h.query_by_label("Relevance not computed").is_none());
 }
 
 #[test]
@@ -541,15 +556,15 @@ fn the_last_model_and_image_are_reopened_when_nothing_is_asked_for() {
     assert_eq!(h.state().settings.view, View::Tokens);
 }
 
-/// A refused analysis ends the wait: the Methods view says why where the maps were, stops spinning, and
-/// shows no maps computed for other parameters; a good target brings the maps back.
+/// A refused analysis ends the wait: the Methods view says why in the pane of each refused method, stops
+/// spinning, and shows no maps computed for other parameters; a good target brings the maps back.
 #[test]
 fn methods_view_settles_on_a_refusal_and_never_shows_stale_maps() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
     h.state_mut().settings.view = View::Methods;
     settle(&mut h);
-    assert!(h.query_by_label_contains("Rollout (").is_some());
+    assert!(h.query_by_label_contains("Gradient rollout (").is_some());
     // the tiny DINOv2 has no classifier: class 5 cannot be explained
     h.state_mut().state.methods.target = "5".into();
     settle(&mut h);
@@ -558,17 +573,20 @@ fn methods_view_settles_on_a_refusal_and_never_shows_stale_maps() {
         h.step();
     }
     assert!(
-        h.query_by_label_contains("The methods could not be computed")
-            .is_some(),
-        "the reason is shown in the view"
+        h.query_by_label("Gradient rollout not computed").is_some(),
+        "the reason is shown in the method's pane"
     );
     assert!(
         h.query_by_label("computing…").is_none(),
         "no endless spinner"
     );
     assert!(
-        h.query_by_label_contains("Rollout (").is_none(),
+        h.query_by_label_contains("Gradient rollout (").is_none(),
         "maps of the previous target are not shown as if current"
+    );
+    assert!(
+        h.query_by_label_contains("Rollout (").is_some(),
+        "rollout needs no target: computed for the current parameters"
     );
     h.state_mut().state.methods.target = "top".into();
     settle(&mut h);

@@ -139,6 +139,26 @@ pub struct Engine {
     pub base: Option<Run>,
 }
 
+/// The memory refusal of the gradient methods: they need the maps whatever the storage, so the advice to keep
+/// queries and keys does not apply; a smaller input size does.
+fn gradients_refusal(e: ModelError) -> ModelError {
+    match e {
+        ModelError::TooLarge {
+            tokens,
+            need_gib,
+            avail_gib,
+            suggest,
+            ..
+        } => ModelError::GradientsTooLarge {
+            tokens,
+            need_gib,
+            avail_gib,
+            suggest,
+        },
+        e => e,
+    }
+}
+
 /// Read and validate a model, and put it on a device.
 pub fn load_model(
     source: &ModelSource,
@@ -415,7 +435,8 @@ impl Engine {
                 AttentionStore::F32,
                 3,
                 available_memory(),
-            )?;
+            )
+            .map_err(gradients_refusal)?;
         }
         m.vit
             .forward_with_gradients(&run.input, target, &self.intervention)
@@ -498,6 +519,31 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gradient methods' memory refusal does not advise queries and keys (they need the maps whatever the
+    /// storage) and offers the size that fits, which the Methods view turns into a button.
+    #[test]
+    fn the_gradient_refusal_says_they_need_the_maps_and_offers_a_size() {
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/dinov2_tiny");
+        let vit = Vit::from_checkpoint(&Checkpoint::read(&dir).unwrap(), tch::Device::Cpu).unwrap();
+        let e = check_memory(&vit.config, 400, 400, AttentionStore::F32, 3, Some(1 << 20))
+            .map_err(gradients_refusal)
+            .unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("need every layer's full attention maps"), "{text}");
+        assert!(!text.contains("queries and keys"), "{text}");
+        let r = crate::jobs::Refusal::new(
+            crate::methods::QueryMethod::Relevance,
+            &crate::methods::MethodError::Model(e),
+        );
+        let px = r.suggest_size.expect("a size");
+        assert!(px < 400 && px % 4 == 0, "{px}");
+        let n = vit.config.layout_for(px, px).num_tokens() as u64;
+        // 4 heads × N² × 4 bytes × (3 layers + 2) × 3 for autograd, within 80 % of the memory
+        let need = 4 * n * n * 4 * 5 * 3;
+        assert!(need as f64 <= 0.8 * (1u64 << 20) as f64, "the size fits the budget: {need}");
+    }
 
     #[test]
     fn the_memory_check_follows_the_attention_storage() {

@@ -44,19 +44,35 @@ impl State {
                 if *flow {
                     self.busy.start("attention flow", layout.num_tokens());
                 }
-                let done = compute(&self.engine, &methods, start, &params, &self.busy.progress);
-                self.busy.finish();
-                let done = done.map_err(anyhow::Error::new)?;
-                AnalysisResult::Methods(
-                    done.into_iter()
-                        .map(|o| MethodMap {
+                // each method on its own (the gradient methods together: they share one backward pass), so
+                // one refused method leaves the others' maps, and its pane says why
+                let (grad, plain): (Vec<QueryMethod>, Vec<QueryMethod>) =
+                    methods.iter().partition(|m| m.needs_gradients());
+                let mut groups: Vec<Vec<QueryMethod>> = plain.into_iter().map(|m| vec![m]).collect();
+                if !grad.is_empty() {
+                    groups.push(grad);
+                }
+                let (mut maps, mut refused) = (Vec::new(), Vec::new());
+                for group in &groups {
+                    match compute(&self.engine, group, start, &params, &self.busy.progress) {
+                        Ok(done) => maps.extend(done.into_iter().map(|o| MethodMap {
                             name: o.method,
                             definition: o.definition,
                             map: o.map,
                             ms: o.ms,
-                        })
-                        .collect(),
-                )
+                        })),
+                        Err(crate::methods::MethodError::Cancelled) => {
+                            self.busy.finish();
+                            return Err(anyhow::Error::new(crate::methods::MethodError::Cancelled));
+                        }
+                        Err(e) => refused.extend(group.iter().map(|&m| super::Refusal::new(m, &e))),
+                    }
+                }
+                self.busy.finish();
+                // in the order of QueryMethod::ALL, as the panes are
+                maps.sort_by_key(|m| methods.iter().position(|&q| q == m.name));
+                refused.sort_by_key(|r| methods.iter().position(|&q| q == r.name));
+                AnalysisResult::Methods(maps, refused)
             }
             AnalysisRequest::Faithfulness {
                 opts,

@@ -185,9 +185,38 @@ pub struct MethodMap {
     pub ms: f64,
 }
 
+/// A method that could not be computed for the current parameters, and why; the view shows it in the
+/// method's pane, with the input size that would fit when memory was the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub name: crate::methods::QueryMethod,
+    pub reason: String,
+    /// A shorter side (px) at which the method would fit in memory.
+    pub suggest_size: Option<usize>,
+}
+
+impl Refusal {
+    pub fn new(name: crate::methods::QueryMethod, e: &crate::methods::MethodError) -> Refusal {
+        use crate::methods::MethodError;
+        use crate::model::ModelError;
+        let suggest_size = match e {
+            MethodError::Model(
+                ModelError::TooLarge { suggest, .. } | ModelError::GradientsTooLarge { suggest, .. },
+            ) => Some(*suggest),
+            _ => None,
+        };
+        Refusal {
+            name,
+            reason: e.to_string(),
+            suggest_size,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum AnalysisResult {
-    Methods(Vec<MethodMap>),
+    /// The maps computed, and the methods refused (each with its reason).
+    Methods(Vec<MethodMap>, Vec<Refusal>),
     Faithfulness {
         /// Per ranking, its name and curves (random last).
         curves: Vec<(String, crate::methods::faithfulness::Curves)>,

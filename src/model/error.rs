@@ -51,6 +51,17 @@ pub enum ModelError {
         avail_gib: f64,
         suggest: usize,
     },
+    /// The gradient methods at this input would not fit in memory: they keep every layer's full attention
+    /// and its gradient whatever the attention storage; refused before running.
+    #[error(
+        "the gradient methods need every layer's full attention maps and their gradients, whatever the attention storage: about {need_gib:.1} GiB for {tokens} tokens, and about {avail_gib:.1} GiB of memory is available. Use a smaller input size (for example {suggest} px)"
+    )]
+    GradientsTooLarge {
+        tokens: usize,
+        need_gib: f64,
+        avail_gib: f64,
+        suggest: usize,
+    },
     #[error("libtorch: {0}")]
     Torch(tch::TchError),
     #[error(transparent)]

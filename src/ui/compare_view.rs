@@ -121,6 +121,8 @@ pub struct PaneMap {
     pub rows: Option<QueryRows>,
     /// Another image's photo (None: the current photo).
     pub photo: Option<Arc<RgbImage>>,
+    /// Why the pane's method could not be computed (then there is no grid, and nothing is coming).
+    pub refused: Option<String>,
 }
 
 /// What every pane shows now (a `None` grid is still being computed).
@@ -130,15 +132,26 @@ pub fn pane_maps(state: &ViewState) -> Vec<PaneMap> {
         return Vec::new();
     };
     let methods = methods_request(state).and_then(|want| match s.result(&want) {
-        Some((AnalysisResult::Methods(m), _)) => Some(m.clone()),
+        Some((AnalysisResult::Methods(m, r), _)) => Some((m.clone(), r.clone())),
         _ => None,
     });
+    let (methods, refusals) = match methods {
+        Some((m, r)) => (Some(m), r),
+        None => (None, Vec::new()),
+    };
     s.compare
         .iter()
         .enumerate()
         .map(|(i, p)| {
             let src = source(state, i);
             let mut label = p.label();
+            let refused = match p {
+                Pane::Method(name) => refusals
+                    .iter()
+                    .find(|r| r.name == *name)
+                    .map(|r| r.reason.clone()),
+                _ => None,
+            };
             let (grid, own, photo) = match (p, &src) {
                 (Pane::Attention { layer, head }, PaneSource::Current) => (
                     Some({
@@ -186,6 +199,7 @@ pub fn pane_maps(state: &ViewState) -> Vec<PaneMap> {
                 grid,
                 rows: own,
                 photo,
+                refused,
             }
         })
         .collect()
@@ -298,9 +312,20 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 let i = row * cols + k;
                 ui.vertical(|ui| {
                     let (Some(grid), Some(own)) = (&pm.grid, &pm.rows) else {
-                        ui.allocate_ui(vec2(w, w * ih / iw), |ui| {
-                            super::tiles::spinner(ui);
-                            ui.label(format!("{}: computing…", pm.label));
+                        ui.allocate_ui(vec2(w, w * ih / iw), |ui| match &pm.refused {
+                            Some(why) => {
+                                ui.strong(format!("{} not computed", pm.label));
+                                ui.add(
+                                    egui::Label::new(
+                                        egui::RichText::new(why).color(ui.visuals().warn_fg_color),
+                                    )
+                                    .wrap(),
+                                );
+                            }
+                            None => {
+                                super::tiles::spinner(ui);
+                                ui.label(format!("{}: computing…", pm.label));
+                            }
                         });
                         return;
                     };

@@ -8,7 +8,7 @@ use super::state::ViewState;
 use super::tiles::{colour_bar, query_tile};
 use crate::analysis::{HeadFusion, QueryRows};
 use crate::grid::Grid;
-use crate::jobs::{AnalysisRequest, AnalysisResult};
+use crate::jobs::{AnalysisRequest, AnalysisResult, Refusal};
 
 pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some(rows) = app.state.rows.clone() else {
@@ -72,7 +72,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         );
     }
 
-    let (tiles, fresh) = tiles(app.state, &rows);
+    let (tiles, refused, fresh) = tiles(app.state, &rows);
     if !fresh {
         match app.state.failure(&methods_request(app.state)) {
             // a refusal or a failure ends the wait, and says why where the maps would be
@@ -97,7 +97,8 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let Some((ih, iw)) = app.photo_size() else {
         return;
     };
-    let cols = if tiles.len() > 3 { 3 } else { tiles.len() };
+    let panes = tiles.len() + refused.len();
+    let cols = if panes > 3 { 3 } else { panes };
     // the tiles, their gaps and a scroll bar's room in the view's width
     let gap = ui.spacing().item_spacing.x;
     let avail = ui.available_width() - gap * (cols as f32 - 1.0) - 20.0;
@@ -108,10 +109,19 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let (cmap, opacity) = (app.settings.colormap, app.settings.opacity);
     let query = app.state.query;
     let epoch = app.state.analysis_epoch;
+    let panes: Vec<Result<&Tile, &Refusal>> =
+        tiles.iter().map(Ok).chain(refused.iter().map(Err)).collect();
     egui::ScrollArea::vertical().show(ui, |ui| {
-        for chunk in tiles.chunks(cols).enumerate() {
+        for chunk in panes.chunks(cols).enumerate() {
             ui.horizontal(|ui| {
-                for (k, (caption, definition, grid, prefix)) in chunk.1.iter().enumerate() {
+                for (k, pane) in chunk.1.iter().enumerate() {
+                    let (caption, definition, grid, prefix) = match pane {
+                        Ok(t) => t,
+                        Err(r) => {
+                            refused_pane(ui, r, size, cmds);
+                            continue;
+                        }
+                    };
                     let i = chunk.0 * cols + k;
                     let heat = app.heat_texture(
                         &ctx,
@@ -247,6 +257,28 @@ fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
     });
 }
 
+/// The pane of a method that could not be computed: its name, the reason, and the input size that would fit
+/// as a button when memory was the reason.
+fn refused_pane(ui: &mut egui::Ui, r: &Refusal, size: egui::Vec2, cmds: &mut Vec<UiCommand>) {
+    let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
+    let warn = ui.visuals().warn_fg_color;
+    ui.painter()
+        .rect_stroke(rect, 2.0, egui::Stroke::new(1.0, warn), egui::StrokeKind::Inside);
+    ui.scope_builder(egui::UiBuilder::new().max_rect(rect.shrink(10.0)), |ui| {
+        ui.strong(format!("{} not computed", r.name));
+        ui.add(egui::Label::new(egui::RichText::new(&r.reason).color(warn)).wrap());
+        if let Some(px) = r.suggest_size
+            && ui
+                .button(format!("Use {px} px"))
+                .on_hover_text("Re-run the model with this shorter side.")
+                .clicked()
+            && let Ok(size) = px.to_string().parse()
+        {
+            cmds.push(UiCommand::SetSize(size));
+        }
+    });
+}
+
 /// One map of the Methods view: caption, definition, the patch grid, prefix-token values.
 pub type Tile = (String, String, Grid, Vec<(String, f32)>);
 
@@ -260,17 +292,17 @@ pub fn methods_request(state: &ViewState) -> AnalysisRequest {
 }
 
 /// The maps the Methods view shows (the selected attention map, then each method's, only when they answer
-/// the current parameters, query and image), and whether they do.
-pub fn tiles(state: &ViewState, rows: &QueryRows) -> (Vec<Tile>, bool) {
+/// the current parameters, query and image), the methods refused for them, and whether they do answer.
+pub fn tiles(state: &ViewState, rows: &QueryRows) -> (Vec<Tile>, Vec<Refusal>, bool) {
     let want = methods_request(state);
     let result = state.result(&want).and_then(|(r, fresh)| match r {
-        AnalysisResult::Methods(m) => Some((m.clone(), fresh)),
+        AnalysisResult::Methods(m, refused) => Some((m.clone(), refused.clone(), fresh)),
         _ => None,
     });
     // never a result for other parameters, another query or another image than the ones shown
-    let (maps, fresh) = match result {
-        Some((m, true)) => (m, true),
-        _ => (Vec::new(), false),
+    let (maps, refused, fresh) = match result {
+        Some((m, r, true)) => (m, r, true),
+        _ => (Vec::new(), Vec::new(), false),
     };
     let s = &state;
     let mut tiles = vec![(
@@ -288,5 +320,5 @@ pub fn tiles(state: &ViewState, rows: &QueryRows) -> (Vec<Tile>, bool) {
             m.map.prefix(),
         ));
     }
-    (tiles, fresh)
+    (tiles, refused, fresh)
 }

@@ -34,7 +34,7 @@ impl App {
             .ok_or("load a model and an image first")?;
         match self.settings.view {
             View::Methods => {
-                let (tiles, fresh) = crate::ui::methods_view::tiles(&self.state, rows);
+                let (tiles, _, fresh) = crate::ui::methods_view::tiles(&self.state, rows);
                 if !fresh {
                     return Err("the methods are still being computed".into());
                 }
