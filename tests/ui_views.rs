@@ -935,3 +935,56 @@ fn escape_hidden_overlay_exports_and_the_patch_cosine_map() {
     settle(&mut h);
     assert_eq!(h.state().state.loading(), None);
 }
+
+/// An input size that does not fit is refused next to the size field: the field goes back to the size that
+/// runs, the run is kept, and the advice comes as buttons (queries and keys at the asked size, or the size
+/// that fits with maps); a size that fits clears it. A model path that fails to load goes back to the loaded
+/// model's path.
+#[test]
+fn a_refused_size_keeps_the_running_one_and_offers_what_fits() {
+    use vitscope::model::{AttentionStore, InputSize};
+    use vitscope::ui::app::ErrorSubject;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    settle(&mut h);
+    let running = h.state().state.size_field.clone();
+    let hw = h.state().state.input_hw;
+    h.state_mut().state.size_field = "2700".into();
+    h.get_by_label("Apply size").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    let err = s.error.clone().expect("refused");
+    assert!(err.contains("GiB"), "{err}");
+    assert_eq!(s.error_subject, ErrorSubject::Size);
+    assert_eq!(s.size_field, running, "the field says what runs");
+    assert_eq!(s.input_hw, hw, "the run is kept");
+    let labels: Vec<&str> = s.error_actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert_eq!(labels[0], "Use queries and keys at 2700");
+    assert_eq!(
+        s.error_actions[0].1,
+        [
+            UiCommand::SetAttentionStore(AttentionStore::QueryKeys),
+            UiCommand::SetSize(InputSize::Shorter(2700))
+        ]
+    );
+    assert!(labels[1].starts_with("Use ") && labels[1].ends_with(" px"), "{labels:?}");
+    assert!(h.query_by_label("Use queries and keys at 2700").is_some());
+    // a size that fits clears the error; the field follows what runs
+    h.state_mut().state.size_field = "32".into();
+    h.get_by_label("Apply size").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert!(s.error.is_none(), "{:?}", s.error);
+    assert_eq!(s.size_field, "32");
+    assert_ne!(s.input_hw, hw);
+    // a model path that does not load: the field goes back to the loaded model's path
+    let loaded = s.model.as_ref().unwrap().path.display().to_string();
+    h.state_mut().state.model_field = "/nonexistent/model.safetensors".into();
+    h.get_by_label("Load model").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(s.error_subject, ErrorSubject::Model);
+    assert!(s.error.as_ref().unwrap().contains("nonexistent"));
+    assert_eq!(s.model_field, loaded);
+}

@@ -98,6 +98,7 @@ impl State {
             let run = self.engine.run.as_ref().expect("rows imply a run");
             out.push(Outcome::Computed(Computed {
                 rows,
+                size: self.engine.size,
                 input_hw: run.capture.input_hw,
                 forward_ms: run.capture.forward_ms,
                 store: self.engine.store,
@@ -113,7 +114,13 @@ impl State {
 
     fn handle(&mut self, job: Job) -> Result<Vec<Outcome>, JobError> {
         let mut out = Vec::new();
-        let e = |e: crate::model::ModelError| e.to_string();
+        let e = |e: crate::model::ModelError| match e {
+            crate::model::ModelError::TooLarge { suggest, .. } => JobError::TooLarge {
+                msg: e.to_string(),
+                suggest,
+            },
+            e => JobError::Failed(e.to_string()),
+        };
         match job {
             Job::LoadModel {
                 source,

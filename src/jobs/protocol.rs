@@ -251,6 +251,8 @@ pub enum AnalysisResult {
 #[derive(Clone)]
 pub struct Computed {
     pub rows: QueryRows,
+    /// The input size the worker now runs at (what the size field should say).
+    pub size: crate::model::InputSize,
     pub input_hw: (usize, usize),
     pub forward_ms: f64,
     /// How the run keeps its attention, and the bytes that takes.
@@ -313,6 +315,10 @@ pub enum JobError {
     /// The job could not be done; the message says why.
     #[error("{0}")]
     Failed(String),
+    /// The input would not fit in memory with maps kept; refused before running. `suggest`: a shorter side
+    /// (px) that fits; keeping queries and keys fits too.
+    #[error("{msg}")]
+    TooLarge { msg: String, suggest: usize },
     /// A bug, caught at the job boundary.
     #[error("internal error (please report): {0}")]
     Internal(String),

@@ -97,6 +97,8 @@ impl App {
                 device: start.device,
                 precision: start.precision,
                 size_field: start.size.to_string(),
+                size_asked: start.size,
+                model_asked: String::new(),
                 attention: start.attention,
                 export_field: settings.export_dir.display().to_string(),
                 notice: settings_notice,

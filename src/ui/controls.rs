@@ -14,22 +14,8 @@ pub(super) const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.p
 
 pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &mut app.state;
-    if let Some(err) = &s.error {
-        egui::Frame::new()
-            .fill(ui.visuals().error_fg_color.gamma_multiply(0.15))
-            .inner_margin(6.0)
-            .corner_radius(4.0)
-            .show(ui, |ui| {
-                ui.colored_label(ui.visuals().error_fg_color, format!("Error: {err}"));
-                if ui
-                    .button("Dismiss")
-                    .on_hover_text("Or press Escape")
-                    .clicked()
-                {
-                    cmds.push(UiCommand::DismissError);
-                }
-            });
-    }
+    use super::state::ErrorSubject;
+    error_box(ui, s, &[ErrorSubject::Other, ErrorSubject::Intervention], cmds);
 
     ui.heading("Image");
     ui.horizontal(|ui| {
@@ -56,6 +42,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         "Load image",
         |p| cmds.push(UiCommand::LoadImage(p)),
     );
+    error_box(ui, s, &[ErrorSubject::Image], cmds);
     for n in &s.image_notes {
         ui.small(n.as_str())
             .on_hover_text("What decoding did to the file before the model saw it");
@@ -81,6 +68,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         "Load model",
         |p| cmds.push(UiCommand::LoadModel(ModelSource::Path(p))),
     );
+    error_box(ui, s, &[ErrorSubject::Model], cmds);
     let typed = s.model_field.trim();
     if crate::model::hub::is_repo_id(typed) && !std::path::Path::new(typed).exists() {
         let endpoint = crate::model::hub::endpoint();
@@ -172,6 +160,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     if store != s.attention {
         cmds.push(UiCommand::SetAttentionStore(store));
     }
+    error_box(ui, s, &[ErrorSubject::Size], cmds);
 
     ui.separator();
     ui.heading("Attention");
@@ -441,6 +430,47 @@ fn head_name(h: HeadSel) -> String {
         HeadSel::Mean => "mean of heads".into(),
         HeadSel::Head(h) => format!("head {h}"),
     }
+}
+
+/// The error, where it is about one of `subjects`: next to what caused it, with the buttons its advice
+/// offers, and Dismiss (or Escape).
+fn error_box(
+    ui: &mut egui::Ui,
+    s: &super::state::ViewState,
+    subjects: &[super::state::ErrorSubject],
+    cmds: &mut Vec<UiCommand>,
+) {
+    let Some(err) = &s.error else { return };
+    if !subjects.contains(&s.error_subject) {
+        return;
+    }
+    egui::Frame::new()
+        .fill(ui.visuals().error_fg_color.gamma_multiply(0.15))
+        .inner_margin(6.0)
+        .corner_radius(4.0)
+        .show(ui, |ui| {
+            ui.add(
+                egui::Label::new(
+                    egui::RichText::new(format!("Error: {err}")).color(ui.visuals().error_fg_color),
+                )
+                .wrap(),
+            );
+            ui.horizontal_wrapped(|ui| {
+                for (label, run) in &s.error_actions {
+                    if ui.button(label).clicked() {
+                        cmds.extend(run.iter().cloned());
+                        cmds.push(UiCommand::DismissError);
+                    }
+                }
+                if ui
+                    .button("Dismiss")
+                    .on_hover_text("Or press Escape")
+                    .clicked()
+                {
+                    cmds.push(UiCommand::DismissError);
+                }
+            });
+        });
 }
 
 fn path_field(

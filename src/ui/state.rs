@@ -37,6 +37,8 @@ pub struct ViewState {
     pub error: Option<String>,
     /// What the shown error is about: it stays until dismissed or until that same thing succeeds.
     pub error_subject: ErrorSubject,
+    /// What the error advises, as buttons: a label and the commands it runs.
+    pub error_actions: Vec<(String, Vec<super::command::UiCommand>)>,
     /// Jobs sent whose failure would be about a model or an image: generation → subject.
     pub(in crate::ui) loads: Vec<(u64, ErrorSubject)>,
     pub notice: Option<String>,
@@ -47,6 +49,10 @@ pub struct ViewState {
     pub image_field: String,
     pub model_field: String,
     pub size_field: String,
+    /// The input size last asked for (what "Use queries and keys" re-asks at).
+    pub size_asked: InputSize,
+    /// The model path or hub id last asked for (what "Download from the hub" fetches after a refusal).
+    pub model_asked: String,
     pub export_field: String,
     /// Export: the folder for batch export.
     pub batch_field: String,
@@ -161,12 +167,14 @@ impl ViewState {
     pub fn fail(&mut self, msg: String) {
         self.error = Some(msg);
         self.error_subject = ErrorSubject::Other;
+        self.error_actions.clear();
     }
 
     /// Clear the error when it is about `subject` (a model or an image that has now loaded).
     pub(in crate::ui) fn clear_error(&mut self, subject: ErrorSubject) {
         if self.error_subject == subject {
             self.error = None;
+            self.error_actions.clear();
         }
     }
 
@@ -206,6 +214,8 @@ pub enum ErrorSubject {
     Image,
     /// An intervention the worker could not apply: the edit goes back to the applied one.
     Intervention,
+    /// An input size or attention storage the worker could not run at: the field goes back to the running one.
+    Size,
     #[default]
     Other,
 }

@@ -36,6 +36,7 @@ impl App {
             UiCommand::LoadModel(m) => {
                 if let ModelSource::Path(p) = &m {
                     s.model_field = p.display().to_string();
+                    s.model_asked = s.model_field.clone();
                 }
                 let g = self.worker.send(Job::LoadModel {
                     source: m,
@@ -56,13 +57,17 @@ impl App {
                 s.loads.push((g, ErrorSubject::Model));
             }
             UiCommand::SetSize(size) => {
-                s.size = size;
-                self.worker.send(Job::SetSize(size));
+                // the field says what is asked; `s.size` what runs (from the worker's answer)
+                s.size_field = size.to_string();
+                s.size_asked = size;
+                let g = self.worker.send(Job::SetSize(size));
+                s.loads.push((g, ErrorSubject::Size));
             }
             UiCommand::SetDevice(d) => s.device = d,
             UiCommand::SetPrecision(p) => s.precision = p,
             UiCommand::SetAttentionStore(a) => {
-                self.worker.send(Job::SetStore(a));
+                let g = self.worker.send(Job::SetStore(a));
+                s.loads.push((g, ErrorSubject::Size));
             }
             UiCommand::OpenDialog(kind) => self.open_dialog(kind),
             UiCommand::ExportMap
@@ -122,7 +127,10 @@ impl App {
                 }
             }
             UiCommand::SetSettings(new) => self.settings = *new,
-            UiCommand::DismissError => s.error = None,
+            UiCommand::DismissError => {
+                s.error = None;
+                s.error_actions.clear();
+            }
             UiCommand::SetView(v) => self.settings.view = v,
             UiCommand::OpenHead(l, h) => {
                 self.settings.view = View::Attention;

@@ -116,6 +116,10 @@ impl App {
                 s.clear_error(super::ErrorSubject::Image);
             }
             Outcome::Computed(c) => {
+                // the size the model runs at, in the field too
+                s.size = c.size;
+                s.size_field = c.size.to_string();
+                s.clear_error(super::ErrorSubject::Size);
                 s.layer = s.layer.min(c.rows.layers.saturating_sub(1));
                 if !c.rows.has_head(s.layer, s.head) {
                     s.head = HeadSel::Mean;
@@ -188,12 +192,74 @@ impl App {
                     // the worker kept its run: the edit goes back to what is applied
                     s.intervention = applied(&s.change, &s.intervention);
                 }
+                // the worker kept what it had: the fields say that again, not the path or size that failed
+                match s.error_subject {
+                    super::ErrorSubject::Size => s.size_field = s.size.to_string(),
+                    super::ErrorSubject::Model => {
+                        s.model_field = s
+                            .model
+                            .as_ref()
+                            .map(|m| m.path.display().to_string())
+                            .unwrap_or_default()
+                    }
+                    super::ErrorSubject::Image => {
+                        s.image_field = s
+                            .image_path
+                            .as_ref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default()
+                    }
+                    _ => {}
+                }
+                s.error_actions = error_actions(&err, s);
                 s.error = Some(msg);
             }
         }
         s.pending.retain(|(g, _, _)| *g != generation);
         s.loads.retain(|(g, _)| *g > generation);
     }
+}
+
+/// The buttons an error offers: for an input too large to keep its maps, the size asked for with queries and
+/// keys kept instead (unless they already are), and the largest size that fits with maps.
+fn error_actions(
+    err: &crate::jobs::JobError,
+    s: &super::ViewState,
+) -> Vec<(String, Vec<crate::ui::command::UiCommand>)> {
+    use crate::model::{AttentionStore, InputSize};
+    use crate::ui::command::UiCommand;
+    let asked = s.model_asked.trim();
+    if s.error_subject == super::ErrorSubject::Model
+        && crate::model::hub::is_repo_id(asked)
+        && !std::path::Path::new(asked).exists()
+    {
+        // a hub id not in the cache: the refusal advises the download
+        return vec![(
+            "Download from the hub".into(),
+            vec![UiCommand::DownloadModel(asked.to_string())],
+        )];
+    }
+    let crate::jobs::JobError::TooLarge { suggest, .. } = err else {
+        return Vec::new();
+    };
+    if s.error_subject != super::ErrorSubject::Size {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if s.attention != AttentionStore::QueryKeys {
+        out.push((
+            format!("Use queries and keys at {}", s.size_asked),
+            vec![
+                UiCommand::SetAttentionStore(AttentionStore::QueryKeys),
+                UiCommand::SetSize(s.size_asked),
+            ],
+        ));
+    }
+    out.push((
+        format!("Use {suggest} px"),
+        vec![UiCommand::SetSize(InputSize::Shorter(*suggest))],
+    ));
+    out
 }
 
 /// The intervention the worker applied; with none, the edit's fill and ablation kinds stay chosen.
