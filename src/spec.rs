@@ -34,7 +34,7 @@ pub fn parse_query(s: &str, layout: &TokenLayout) -> Result<usize> {
             };
             layout.token_of_patch(r, c).with_context(|| {
                 format!(
-                    "patch ({r}, {c}) is outside the {}x{} patch grid",
+                    "patch row {r}, col {c} is outside the {}x{} patch grid (rows x columns)",
                     layout.grid_h, layout.grid_w
                 )
             })?

@@ -435,7 +435,7 @@ fn dump_and_export_work_for_every_naming() {
         assert_eq!(files.len(), 1, "{case}");
         let text = vitscope::export::png_file::read_png_text(&files[0].path()).unwrap();
         let query = &text.iter().find(|(k, _)| k == "vitscope.query").unwrap().1;
-        let expected = if prefix == 0 { "patch (3, 5)" } else { "CLS" };
+        let expected = if prefix == 0 { "patch row 3, col 5" } else { "CLS" };
         assert_eq!(query, expected, "{case}: default query");
     }
 }

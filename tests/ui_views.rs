@@ -988,3 +988,37 @@ fn a_refused_size_keeps_the_running_one_and_offers_what_fits() {
     assert!(s.error.as_ref().unwrap().contains("nonexistent"));
     assert_eq!(s.model_field, loaded);
 }
+
+/// A patch query that does not exist at a new input size is said, replaced by the default, and forgotten:
+/// going back to the old size does not bring it back unasked. The query is written one way everywhere.
+#[test]
+fn a_query_outside_a_new_grid_is_said_and_forgotten() {
+    use vitscope::model::InputSize;
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    settle(&mut h);
+    let rows = h.state().state.rows.clone().unwrap();
+    let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
+    let far = QuerySpec::Patch(gh - 1, gw - 1);
+    h.state_mut().apply(UiCommand::SetQuery(far));
+    settle(&mut h);
+    assert_eq!(h.state().state.query, far);
+    assert!(
+        h.query_by_label(&format!("Query: patch row {}, col {}", gh - 1, gw - 1))
+            .is_some()
+    );
+    let size = h.state().state.size;
+    h.state_mut().apply(UiCommand::SetSize(InputSize::Shorter(8)));
+    settle(&mut h);
+    let s = &h.state().state;
+    let notice = s.notice.clone().expect("said");
+    assert!(
+        notice.contains(&format!("patch row {}, col {} does not exist", gh - 1, gw - 1)),
+        "{notice}"
+    );
+    assert_ne!(s.query, far);
+    let shown = s.query;
+    h.state_mut().apply(UiCommand::SetSize(size));
+    settle(&mut h);
+    assert_eq!(h.state().state.query, shown, "the old query does not come back");
+}

@@ -118,7 +118,7 @@ impl QueryRows {
         self.layout.num_tokens()
     }
 
-    /// The query's name: `CLS`, `patch (r, c)`, `MAP`.
+    /// The query's name: `CLS`, `patch row r, col c`, `MAP`.
     pub fn label(&self) -> String {
         match self.kind {
             RowsKind::Probe => "MAP".into(),

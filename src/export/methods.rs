@@ -465,5 +465,6 @@ mod tests {
         assert_eq!(file_safe("CLS"), "cls");
         assert_eq!(file_safe("REG2"), "reg2");
         assert_eq!(file_safe("patch (3, 5)"), "p3-5");
+        assert_eq!(file_safe("patch row 3, col 5"), "p3-5");
     }
 }

@@ -95,6 +95,30 @@ impl State {
 
     fn computed(&mut self, out: &mut Vec<Outcome>) -> crate::model::Result<()> {
         if let Some(rows) = self.rows()? {
+            // a patch or prefix query this run lacks fell back to the default: say so, and forget it (the
+            // request becomes the default again), so that it does not come back unasked with a later model or
+            // size. CLS, the start-up default, falls back quietly and stays asked for: the Query line says
+            // what is shown.
+            let shown = QuerySpec::of_rows(&rows);
+            let notice = (shown != self.query
+                && matches!(self.query, QuerySpec::Patch(..) | QuerySpec::Prefix(_)))
+            .then(|| {
+                format!(
+                    "The query {} does not exist in this run ({}): showing {}",
+                    self.query.describe(),
+                    match self.query {
+                        QuerySpec::Patch(..) => format!(
+                            "the patch grid is {} rows × {} columns",
+                            rows.layout.grid_h, rows.layout.grid_w
+                        ),
+                        _ => "the model has no such token".into(),
+                    },
+                    shown.describe()
+                )
+            });
+            if notice.is_some() {
+                self.query = QuerySpec::Cls;
+            }
             let run = self.engine.run.as_ref().expect("rows imply a run");
             out.push(Outcome::Computed(Computed {
                 rows,
@@ -107,6 +131,7 @@ impl State {
                 change: self.change()?,
                 // cheap (each layer through the final norm and the head); not defined for a Swin
                 lens: crate::methods::lens::logit_lens(&self.engine, 5).unwrap_or_default(),
+                notice,
             }));
         }
         Ok(())

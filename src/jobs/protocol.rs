@@ -30,6 +30,28 @@ pub enum QuerySpec {
 }
 
 impl QuerySpec {
+    /// The query in the app's one notation: `CLS`, `prefix token 2`, `patch row 6, col 9`, `MAP`.
+    pub fn describe(&self) -> String {
+        match *self {
+            QuerySpec::Cls => "CLS".into(),
+            QuerySpec::Prefix(i) => format!("prefix token {i}"),
+            QuerySpec::Patch(r, c) => format!("patch row {r}, col {c}"),
+            QuerySpec::Probe => "MAP".into(),
+        }
+    }
+
+    /// The query that `rows` answer.
+    pub fn of_rows(rows: &QueryRows) -> QuerySpec {
+        if rows.kind == crate::analysis::RowsKind::Probe {
+            return QuerySpec::Probe;
+        }
+        match rows.layout.patch_of_token(rows.query) {
+            Some((r, c)) => QuerySpec::Patch(r, c),
+            None if rows.layout.prefix.get(rows.query) == Some(&PrefixToken::Cls) => QuerySpec::Cls,
+            None => QuerySpec::Prefix(rows.query),
+        }
+    }
+
     /// Token index in `layout`; `None` when the token does not exist there.
     pub fn token(&self, layout: &TokenLayout) -> Option<usize> {
         match *self {
@@ -265,6 +287,9 @@ pub struct Computed {
     /// The logit lens of this run (top 3 classes and cosine to the final pooled feature per layer); empty
     /// where it is not defined (Swin).
     pub lens: Vec<crate::methods::lens::LensLayer>,
+    /// Said when the query asked for does not exist in this run (a patch outside a smaller grid, CLS on a
+    /// model without one) and another is shown; the old one is forgotten.
+    pub notice: Option<String>,
 }
 
 /// What an intervention changed: the untouched run against the current one.

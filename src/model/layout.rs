@@ -60,11 +60,11 @@ impl TokenLayout {
             None => self.num_prefix() + (self.grid_h / 2) * self.grid_w + self.grid_w / 2,
         }
     }
-    /// A short human name of a token: `CLS`, `REG0`, `patch (r, c)`.
+    /// A short human name of a token: `CLS`, `REG0`, `patch row r, col c`.
     pub fn token_label(&self, token: usize) -> String {
         match (self.prefix.get(token), self.patch_of_token(token)) {
             (Some(p), _) => p.label(),
-            (None, Some((r, c))) => format!("patch ({r}, {c})"),
+            (None, Some((r, c))) => format!("patch row {r}, col {c}"),
             _ => format!("token {token} (out of range)"),
         }
     }
@@ -93,13 +93,13 @@ mod tests {
         assert_eq!(l.patch_of_token(8), Some((1, 0)));
         assert_eq!(l.patch_of_token(2), None);
         assert_eq!(l.token_label(1), "REG0");
-        assert_eq!(l.token_label(17), "patch (2, 4)");
+        assert_eq!(l.token_label(17), "patch row 2, col 4");
         assert_eq!(l.default_query(), 0);
         let no_prefix = TokenLayout {
             prefix: vec![],
             ..l
         };
         assert_eq!(no_prefix.default_query(), 5 + 2); // patch (1, 2) of the 3x5 grid
-        assert_eq!(no_prefix.token_label(7), "patch (1, 2)");
+        assert_eq!(no_prefix.token_label(7), "patch row 1, col 2");
     }
 }

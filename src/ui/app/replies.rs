@@ -3,9 +3,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::{App, DialogKind, UiCommand};
-use crate::analysis::{HeadSel, QueryRows};
+use crate::analysis::HeadSel;
 use crate::jobs::{Outcome, QuerySpec};
-use crate::model::{ModelSource, PrefixToken};
+use crate::model::ModelSource;
 
 impl App {
     pub(in crate::ui) fn open_dialog(&mut self, kind: DialogKind) {
@@ -124,7 +124,10 @@ impl App {
                 if !c.rows.has_head(s.layer, s.head) {
                     s.head = HeadSel::Mean;
                 }
-                s.query = query_of(&c.rows);
+                s.query = QuerySpec::of_rows(&c.rows);
+                if let Some(n) = c.notice {
+                    s.notice = Some(n);
+                }
                 s.analysis_epoch += 1;
                 s.rows = Some(c.rows);
                 s.rows_generation = generation;
@@ -151,7 +154,7 @@ impl App {
             Outcome::Rows { rows, before } => {
                 if generation >= self.query_generation {
                     s.analysis_epoch += 1;
-                    s.query = query_of(&rows);
+                    s.query = QuerySpec::of_rows(&rows);
                     s.rows = Some(rows);
                     s.rows_generation = generation;
                     if let (Some(change), Some(before)) = (&mut s.change, before) {
@@ -277,14 +280,3 @@ fn applied(
     }
 }
 
-/// The query spec that produced `rows`.
-fn query_of(rows: &QueryRows) -> QuerySpec {
-    if rows.kind == crate::analysis::RowsKind::Probe {
-        return QuerySpec::Probe;
-    }
-    match rows.layout.patch_of_token(rows.query) {
-        Some((r, c)) => QuerySpec::Patch(r, c),
-        None if rows.layout.prefix.get(rows.query) == Some(&PrefixToken::Cls) => QuerySpec::Cls,
-        None => QuerySpec::Prefix(rows.query),
-    }
-}
