@@ -104,3 +104,43 @@ fn panes_of_another_image_and_another_model_follow_the_query() {
         h.state().state.error
     );
 }
+
+/// New panes show something the others do not, and each pane is picked by kind, layer and head.
+#[test]
+fn new_panes_differ_and_are_picked_by_layer_and_head() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path(), View::Compare);
+    settle(&mut h);
+    h.get_by_label("4").click();
+    settle(&mut h);
+    let panes = h.state().state.compare.clone();
+    assert_eq!(panes.len(), 4);
+    for (i, a) in panes.iter().enumerate() {
+        for b in &panes[i + 1..] {
+            assert_ne!(a, b, "{panes:?}");
+        }
+    }
+    for i in 1..=4 {
+        assert!(h.query_by_label(&format!("Pane {i}")).is_some());
+        assert!(h.query_by_label(&format!("Layer {i}")).is_some());
+        assert!(h.query_by_label(&format!("Head {i}")).is_some());
+    }
+    // the head picker of pane 1 lists only that layer's heads (mean, h0..h3 of the tiny model)
+    h.get_by_label("Head 1").click();
+    h.run_steps(2);
+    assert!(h.query_by_label("h3").is_some());
+    assert!(h.query_by_label("h4").is_none());
+    h.get_by_label("h2").click();
+    settle(&mut h);
+    assert!(matches!(
+        h.state().state.compare[0],
+        Pane::Attention {
+            head: HeadSel::Head(2),
+            ..
+        }
+    ));
+    // a method pane has no layer or head picker
+    h.state_mut().state.compare[1] = Pane::Method(vitscope::methods::QueryMethod::Rollout);
+    settle(&mut h);
+    assert!(h.query_by_label("Layer 2").is_none());
+}

@@ -113,6 +113,86 @@ fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
     a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
 }
 
+/// A pane that shows something the others do not: the mean of the latest layer not shown yet, else a head of
+/// the last layer, else the last layer's mean.
+fn fresh_pane(panes: &[Pane], rows: &QueryRows) -> Pane {
+    let last = rows.layers.saturating_sub(1);
+    let layers = (0..rows.layers).rev().map(|l| Pane::Attention {
+        layer: l,
+        head: HeadSel::Mean,
+    });
+    let heads = rows.head_sels(last).into_iter().map(|h| Pane::Attention {
+        layer: last,
+        head: h,
+    });
+    layers
+        .chain(heads)
+        .find(|p| !panes.contains(p))
+        .unwrap_or(Pane::Attention {
+            layer: last,
+            head: HeadSel::Mean,
+        })
+}
+
+/// A pane's pickers: what it shows (attention or a method), and for attention its layer and head.
+fn pane_picker(ui: &mut egui::Ui, i: usize, pane: &mut Pane, rows: &QueryRows) {
+    ui.horizontal(|ui| {
+        let kind = match pane {
+            Pane::Attention { .. } => "Attention".to_string(),
+            Pane::Method(m) => m.title().to_string(),
+        };
+        egui::ComboBox::from_id_salt(("pane", i))
+            .selected_text(kind)
+            .width(130.0)
+            .show_ui(ui, |ui| {
+                let attention = matches!(pane, Pane::Attention { .. });
+                if ui.selectable_label(attention, "Attention").clicked() && !attention {
+                    *pane = Pane::Attention {
+                        layer: rows.layers.saturating_sub(1),
+                        head: HeadSel::Mean,
+                    };
+                }
+                for m in QueryMethod::ALL {
+                    ui.selectable_value(pane, Pane::Method(m), m.title());
+                }
+            })
+            .response
+            .on_hover_text("What this pane shows: one layer's attention, or an aggregate method (Methods view's parameters).")
+            .widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Pane {}", i + 1))
+            });
+        if let Pane::Attention { layer, head } = pane {
+            egui::ComboBox::from_id_salt(("layer", i))
+                .selected_text(format!("L{layer}"))
+                .width(48.0)
+                .show_ui(ui, |ui| {
+                    for l in 0..rows.layers {
+                        ui.selectable_value(layer, l, format!("L{l}"));
+                    }
+                })
+                .response
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Layer {}", i + 1))
+                });
+            if !rows.has_head(*layer, *head) {
+                *head = HeadSel::Mean;
+            }
+            egui::ComboBox::from_id_salt(("head", i))
+                .selected_text(head.label())
+                .width(56.0)
+                .show_ui(ui, |ui| {
+                    for h in rows.head_sels(*layer) {
+                        ui.selectable_value(head, h, h.label());
+                    }
+                })
+                .response
+                .widget_info(|| {
+                    egui::WidgetInfo::labeled(egui::Role::ComboBox, true, format!("Head {}", i + 1))
+                });
+        }
+    });
+}
+
 /// One pane's map, ready to draw.
 pub struct PaneMap {
     pub label: String,
@@ -221,8 +301,12 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 .selectable_label(app.state.compare.len() == n, n.to_string())
                 .clicked()
             {
-                let last = *app.state.compare.last().expect("at least two panes");
-                app.state.compare.resize(n, last);
+                // a new pane shows something the others do not
+                app.state.compare.truncate(n);
+                while app.state.compare.len() < n {
+                    let next = fresh_pane(&app.state.compare, &rows);
+                    app.state.compare.push(next);
+                }
             }
         }
         ui.checkbox(&mut app.state.compare_shared_scale, "One colour scale")
@@ -237,27 +321,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         let (image_path, model) = (s.image_path.as_deref(), s.model.as_ref());
         for (i, (pane, src)) in s.compare.iter_mut().zip(&mut s.compare_sources).enumerate() {
             ui.vertical(|ui| {
-                egui::ComboBox::from_id_salt(("pane", i))
-                    .selected_text(pane.label())
-                    .show_ui(ui, |ui| {
-                        for l in 0..rows.layers {
-                            for h in rows.head_sels(l) {
-                                let p = Pane::Attention { layer: l, head: h };
-                                ui.selectable_value(pane, p, p.label());
-                            }
-                        }
-                        for m in QueryMethod::ALL {
-                            ui.selectable_value(pane, Pane::Method(m), m.title());
-                        }
-                    })
-                    .response
-                    .widget_info(|| {
-                        egui::WidgetInfo::labeled(
-                            egui::Role::ComboBox,
-                            true,
-                            format!("Pane {}", i + 1),
-                        )
-                    });
+                pane_picker(ui, i, pane, &rows);
                 let enabled = matches!(pane, Pane::Attention { .. });
                 ui.add_enabled_ui(enabled, |ui| {
                     egui::ComboBox::from_id_salt(("source", i))
