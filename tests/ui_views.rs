@@ -248,16 +248,48 @@ fn model_view_shows_every_layer_and_head_with_linked_hover() {
             );
         }
     }
-    // Pointing at patch (2, 7) of one tile makes it the query everywhere.
+    // Pointing at patch (2, 7) of one tile previews its maps in every tile; the query stays.
+    let query = h.state().state.query;
+    let committed = h.state().state.rows.clone().unwrap();
     let rect = h.get_by_label("L1 h0").rect();
     let pos = rect.min + egui::vec2(7.5 / 9.0 * rect.width(), 2.5 / 6.0 * rect.height());
     h.input_mut().events.push(egui::Event::PointerMoved(pos));
     settle(&mut h);
+    let s = &h.state().state;
+    assert_eq!(s.query, query, "hovering does not change the query");
+    assert_eq!(s.rows.as_ref().unwrap().data, committed.data);
+    let (q, preview) = s.preview.clone().expect("a preview");
+    assert_eq!(q, QuerySpec::Patch(2, 7));
+    assert_eq!(preview.layout.patch_of_token(preview.query), Some((2, 7)));
+    // Leaving the tiles ends the preview.
+    h.input_mut()
+        .events
+        .push(egui::Event::PointerMoved(egui::pos2(5.0, 5.0)));
+    settle(&mut h);
+    assert!(h.state().state.preview.is_none());
+    assert_eq!(h.state().state.query, query);
+    // A click commits the patch under the pointer.
+    click_at(&mut h, pos);
     assert_eq!(h.state().state.query, QuerySpec::Patch(2, 7));
     let rows = h.state().state.rows.clone().unwrap();
     assert_eq!(rows.layout.patch_of_token(rows.query), Some((2, 7)));
-    // A click opens that map.
-    h.get_by_label("L1 h0").click();
+    assert_eq!(h.state().settings.view, View::Model, "a single click stays");
+    // A double click opens that map.
+    h.input_mut().events.push(egui::Event::PointerMoved(pos));
+    for _ in 0..2 {
+        h.input_mut().events.push(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed: true,
+            modifiers: Default::default(),
+        });
+        h.input_mut().events.push(egui::Event::PointerButton {
+            pos,
+            button: egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: Default::default(),
+        });
+    }
     settle(&mut h);
     let s = &h.state().state;
     assert_eq!(
@@ -817,7 +849,7 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
     settle(&mut h);
     h.get_by_label("Undo intervention").click();
     settle(&mut h);
-    // the Model view's hover moved the query: back to the first one
+    // (the Model view's clicks ablated heads; the query is the first one)
     h.state_mut().apply(UiCommand::SetQuery(query));
     settle(&mut h);
     let s = &h.state().state;

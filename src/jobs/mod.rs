@@ -202,6 +202,14 @@ impl State {
                 self.engine.set_store(store).map_err(e)?;
                 self.computed(&mut out).map_err(e)?;
             }
+            Job::PreviewQuery(q) => {
+                let old = std::mem::replace(&mut self.query, q);
+                let rows = self.rows();
+                self.query = old;
+                if let Some(rows) = rows.map_err(|e| e.to_string())? {
+                    out.push(Outcome::Preview { query: q, rows });
+                }
+            }
             Job::SetQuery(q) => {
                 let old = self.query;
                 self.query = q;
@@ -346,13 +354,24 @@ fn next_job(queue: &mut std::collections::VecDeque<Request>) -> (Request, Vec<u6
             Job::Analyse(req) => queue
                 .iter()
                 .any(|r| matches!(&r.job, Job::Analyse(later) if later.same_slot(req))),
-            Job::SetQuery(_) => matches!(
+            // a query move (or a preview) right before another query move or preview is moot
+            Job::SetQuery(_) | Job::PreviewQuery(_) => matches!(
                 queue.front(),
                 Some(Request {
-                    job: Job::SetQuery(_),
+                    job: Job::SetQuery(_) | Job::PreviewQuery(_),
                     ..
                 })
-            ),
+            ) && !matches!(first.job, Job::SetQuery(_))
+                || matches!(
+                    (&first.job, queue.front()),
+                    (
+                        Job::SetQuery(_),
+                        Some(Request {
+                            job: Job::SetQuery(_),
+                            ..
+                        })
+                    )
+                ),
             _ => false,
         };
         if superseded {

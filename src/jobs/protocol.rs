@@ -17,7 +17,7 @@ use crate::model::{
 };
 
 /// Which token the maps are computed from; resolved against each new layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum QuerySpec {
     /// The i-th prefix token (0 = CLS).
     #[default]
@@ -82,6 +82,8 @@ pub enum Job {
     /// Re-run the current input under an intervention (none: back to the untouched run).
     SetIntervention(crate::model::Intervention),
     SetQuery(QuerySpec),
+    /// The rows of a query without making it the query (the Model view's hover preview).
+    PreviewQuery(QuerySpec),
     /// Export maps; unless `overwrite` is set (the user said so), the stem is made unique first.
     Export(MapExport),
     /// Run an analysis on the current capture and query.
@@ -319,6 +321,11 @@ pub enum Outcome {
     Rows {
         rows: QueryRows,
         before: Option<QueryRows>,
+    },
+    /// Rows of a previewed query; the query stays what it was.
+    Preview {
+        query: QuerySpec,
+        rows: QueryRows,
     },
     Exported(Vec<PathBuf>),
     Analysis {

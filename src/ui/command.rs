@@ -12,6 +12,8 @@ pub enum UiCommand {
     SetLayer(usize),
     SetHead(HeadSel),
     SetQuery(QuerySpec),
+    /// Show a query's maps in the Model view without making it the query (hover); `None` ends the preview.
+    PreviewQuery(Option<QuerySpec>),
     LoadImage(PathBuf),
     LoadModel(ModelSource),
     /// Download a Hugging Face repo id into the local hub cache, then open it.

@@ -1,6 +1,7 @@
 //! Model view: every layer × head at once as small maps over the photo (rows = layers, columns = heads, plus
-//! the head mean; the current layer and head outlined), with linked hover: pointing at a patch in any tile makes it the query everywhere; a click opens
-//! that layer and head in the Attention view.
+//! the head mean; the current layer and head outlined), with a linked hover preview: pointing at a patch in any
+//! tile shows every tile's map from that patch (outlined in yellow) without changing the query; a click makes
+//! it the query everywhere; a double click opens that layer and head in the Attention view.
 use egui::{Color32, Sense, vec2};
 
 use super::attention_view::patch_at;
@@ -11,7 +12,7 @@ use crate::analysis::HeadSel;
 use crate::jobs::QuerySpec;
 
 pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
-    let Some(rows) = app.state.rows.clone() else {
+    let Some(committed) = app.state.rows.clone() else {
         ui.label(
             app.state
                 .loading()
@@ -19,8 +20,19 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         );
         return;
     };
+    // while the pointer is over a tile, the previewed query's rows (once they came)
+    let preview = app
+        .state
+        .preview
+        .as_ref()
+        .filter(|(q, _)| Some(*q) == app.state.preview_asked)
+        .map(|(q, r)| (*q, r.clone()));
+    let rows = match &preview {
+        Some((_, r)) => r.clone(),
+        None => committed.clone(),
+    };
     let (gh, gw) = (rows.layout.grid_h, rows.layout.grid_w);
-    ui.small("Rows: layers (0 at the top); columns: the head mean, then each head. Point at a patch to make it the query everywhere; click to open that map.");
+    ui.small("Rows: layers (0 at the top); columns: the head mean, then each head. Point at a patch to preview its maps (yellow); click to make it the query; double-click a tile to open that map.");
     ui.horizontal(|ui| {
         ui.toggle_value(&mut app.state.ablate_mode, "Ablate heads")
             .on_hover_text("A click on a head's tile ablates it (on the mean column: the whole layer); click again to restore it. The model re-runs at once.");
@@ -76,11 +88,15 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                             continue;
                         }
                         let map = rows.patch_map(l, head);
-                        let range = app.map_range(l, head).unwrap_or((0.0, 0.0));
+                        let range = match preview {
+                            // the preview's own range (the settings' scales are the committed rows')
+                            Some(_) => map.min_max(),
+                            None => app.map_range(l, head).unwrap_or((0.0, 0.0)),
+                        };
                         let tex = app.heat_texture(
                             &ctx,
                             &format!("model-{l}-{c}"),
-                            generation,
+                            (generation, preview.as_ref().map(|p| p.0)),
                             &map,
                             range,
                         );
@@ -105,6 +121,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         }
                         if let QuerySpec::Patch(qr, qc) = query {
                             outline_cell(&painter, rect, gh, gw, (qr, qc), Color32::RED);
+                        }
+                        if let Some((QuerySpec::Patch(pr, pc), _)) = preview {
+                            outline_cell(&painter, rect, gh, gw, (pr, pc), Color32::YELLOW);
                         }
                         if let Some(pos) = r.hover_pos() {
                             hovered = Some(patch_at(rect, pos, gh, gw));
@@ -134,19 +153,26 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                                 }
                             }
                             cmds.push(UiCommand::SetIntervention(iv));
-                        } else if r.clicked() {
+                        } else if r.double_clicked() {
                             cmds.push(UiCommand::SetHead(head));
                             cmds.push(UiCommand::SetLayer(l));
                             cmds.push(UiCommand::SetView(super::settings::View::Attention));
+                        } else if r.clicked()
+                            && let Some(pos) = r.interact_pointer_pos()
+                        {
+                            let (pr, pc) = patch_at(rect, pos, gh, gw);
+                            cmds.push(UiCommand::SetQuery(QuerySpec::Patch(pr, pc)));
                         }
                     }
                     ui.end_row();
                 }
             });
     });
-    if let Some((r, c)) = hovered
-        && query != QuerySpec::Patch(r, c)
-    {
-        cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
+    // hover previews (the committed query stays), leaving the tiles ends the preview
+    let want = hovered
+        .map(|(r, c)| QuerySpec::Patch(r, c))
+        .filter(|q| *q != query);
+    if want != app.state.preview_asked {
+        cmds.push(UiCommand::PreviewQuery(want));
     }
 }

@@ -18,6 +18,10 @@ pub struct ViewState {
     pub image: Option<Arc<RgbImage>>,
     /// Attention rows of the current query (every layer and head).
     pub rows: Option<QueryRows>,
+    /// The Model view's hover preview: the query asked for, and its rows once they came (the query itself
+    /// stays until a click commits it).
+    pub preview_asked: Option<QuerySpec>,
+    pub preview: Option<(QuerySpec, QueryRows)>,
     pub rows_generation: u64,
     pub input_hw: Option<(usize, usize)>,
     pub forward_ms: Option<f64>,

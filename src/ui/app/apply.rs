@@ -26,7 +26,18 @@ impl App {
             UiCommand::SetHead(h) => s.head = h,
             UiCommand::SetQuery(q) => {
                 s.query = q;
+                s.preview = None;
+                s.preview_asked = None;
                 self.query_generation = self.worker.send(Job::SetQuery(q));
+            }
+            UiCommand::PreviewQuery(q) => {
+                s.preview_asked = q;
+                match q {
+                    Some(q) => {
+                        self.worker.send(Job::PreviewQuery(q));
+                    }
+                    None => s.preview = None,
+                }
             }
             UiCommand::LoadImage(p) => {
                 s.image_field = p.display().to_string();

@@ -116,6 +116,9 @@ impl App {
                 s.clear_error(super::ErrorSubject::Image);
             }
             Outcome::Computed(c) => {
+                // a new run: the hover preview was of the old one
+                s.preview = None;
+                s.preview_asked = None;
                 // the size the model runs at, in the field too
                 s.size = c.size;
                 s.size_field = c.size.to_string();
@@ -160,6 +163,11 @@ impl App {
                     if let (Some(change), Some(before)) = (&mut s.change, before) {
                         change.before = before;
                     }
+                }
+            }
+            Outcome::Preview { query, rows } => {
+                if s.preview_asked == Some(query) {
+                    s.preview = Some((query, rows));
                 }
             }
             Outcome::Exported(files) => s.exported(files),
