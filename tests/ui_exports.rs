@@ -6,7 +6,7 @@ mod common;
 use common::ui::{harness, settle};
 use egui_kittest::kittest::Queryable;
 use vitscope::export::png_file::read_png_text;
-use vitscope::render::{Colormap, overlay_range};
+use vitscope::render::overlay_range;
 use vitscope::ui::settings::View;
 
 fn pngs(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -55,7 +55,7 @@ fn the_methods_view_exports_as_one_captioned_png() {
         photo,
         &grid,
         grid.min_max(),
-        Colormap::Viridis,
+        h.state().settings.colormap,
         h.state().settings.opacity,
     );
     for (x, y) in [(5, 5), (200, 150), (440, 290)] {

@@ -1054,3 +1054,47 @@ fn a_query_outside_a_new_grid_is_said_and_forgotten() {
     settle(&mut h);
     assert_eq!(h.state().state.query, shown, "the old query does not come back");
 }
+
+/// A better first minute: F1 (or ?) opens the help listing the keys and Escape closes it; hovering the map
+/// names the patch and its value; "Native N" runs the model at its training size.
+#[test]
+fn help_overlay_hover_readout_and_native_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    settle(&mut h);
+    assert!(h.query_by_label("Keyboard and mouse").is_none());
+    h.key_press(egui::Key::F1);
+    h.run_steps(2);
+    assert!(h.query_by_label("Keyboard and mouse").is_some());
+    assert!(h.query_by_label("previous / next layer").is_some());
+    h.key_press(egui::Key::Escape);
+    h.run_steps(2);
+    assert!(h.query_by_label("Keyboard and mouse").is_none());
+
+    // the readout: the patch under the pointer and the shown map's value there
+    let rect = h.get_by_label("Attention map").rect();
+    let map = h.state().shown_map().unwrap();
+    let (r, c) = (1, 2);
+    let pos = rect.min
+        + egui::vec2(
+            (c as f32 + 0.5) / map.w as f32 * rect.width(),
+            (r as f32 + 0.5) / map.h as f32 * rect.height(),
+        );
+    h.input_mut().events.push(egui::Event::PointerMoved(pos));
+    h.run_steps(3);
+    let want = format!("patch row {r}, col {c}: {:.4}", map.data[r * map.w + c]);
+    assert!(h.query_by_label(&want).is_some(), "{want}");
+
+    // native: the model's training size (the tiny DINOv2's 24 px: a 6x6 position grid of patch 4)
+    let native = h.state().state.model.as_ref().unwrap().training_size.0;
+    h.state_mut()
+        .apply(UiCommand::SetSize(vitscope::model::InputSize::Shorter(32)));
+    settle(&mut h);
+    h.get_by_label(&format!("Native {native}")).click();
+    settle(&mut h);
+    assert_eq!(
+        h.state().state.size,
+        vitscope::model::InputSize::Shorter(native)
+    );
+    assert_eq!(h.state().state.size_field, native.to_string());
+}

@@ -252,6 +252,13 @@ impl eframe::App for App {
                     }
                 }
                 ui.separator();
+                if ui
+                    .small_button("F1 help")
+                    .on_hover_text("Keyboard shortcuts and mouse actions (F1 or ?)")
+                    .clicked()
+                {
+                    self.state.help = !self.state.help;
+                }
                 ui.small("keys: Left/Right layer · Up/Down head · O overlay · E export")
                     .on_hover_text("Keyboard shortcuts (when no text field has focus)");
             });
@@ -271,6 +278,7 @@ impl eframe::App for App {
             }
         });
         super::overwrite::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds);
+        super::help::ui(ui.ctx(), &mut self.state.help);
         if self.state.overwrite_prompt.is_none() && ui.ctx().memory(|m| m.focused().is_none()) {
             ui.ctx().input(|i| {
                 for (key, cmd) in [
@@ -286,6 +294,12 @@ impl eframe::App for App {
                     if i.key_pressed(key) {
                         cmds.push(cmd);
                     }
+                }
+                if i.key_pressed(egui::Key::F1) || i.key_pressed(egui::Key::Questionmark) {
+                    self.state.help = !self.state.help;
+                }
+                if i.key_pressed(egui::Key::Escape) {
+                    self.state.help = false;
                 }
             });
         }

@@ -147,6 +147,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     if let QuerySpec::Patch(r, c) = s.query {
         outline(r, c, Stroke::new(2.0, Color32::RED));
     }
+    if let Some(text) = super::tiles::readout(&response, &map) {
+        super::tiles::tooltip_at_pointer(&response, text);
+    }
     if let Some(pos) = response.hover_pos() {
         let (r, c) = patch_at(rect, pos, gh, gw);
         if s.paint {

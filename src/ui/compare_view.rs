@@ -425,7 +425,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         None => QuerySpec::Prefix(own.query),
                     };
                     let mut local = Vec::new();
-                    query_tile(
+                    let r = query_tile(
                         ui,
                         photo,
                         tex,
@@ -436,6 +436,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                         shown_query,
                         &mut local,
                     );
+                    if let Some(text) = super::tiles::readout(&r, grid) {
+                        super::tiles::tooltip_at_pointer(&r, text);
+                    }
                     // A click on another image's grid moves the query to the same place in this one.
                     for c in local {
                         cmds.push(match c {

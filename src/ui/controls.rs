@@ -139,6 +139,20 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 Err(e) => s.fail(e.to_string()),
             }
         }
+        // one click to the size the model was trained at (its position grid's)
+        if let Some(m) = &s.model {
+            let native = m.training_size.0.min(m.training_size.1);
+            if ui
+                .add_enabled(s.size != InputSize::Shorter(native), egui::Button::new(format!("Native {native}")))
+                .on_hover_text(format!(
+                    "The model's training resolution: {}×{} px ({}×{} positions); the shorter side to {native} px, aspect kept.",
+                    m.training_size.0, m.training_size.1, m.pos_grid.0, m.pos_grid.1
+                ))
+                .clicked()
+            {
+                cmds.push(UiCommand::SetSize(InputSize::Shorter(native)));
+            }
+        }
     })
     .response
     .on_hover_text("N: shorter side to N px, aspect kept; or HxW. Rounded to whole patches.");

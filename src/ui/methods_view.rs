@@ -148,10 +148,13 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                             .map(|(l, v)| format!("{l} {v:.3}"))
                             .collect::<Vec<_>>()
                             .join(", ");
+                        let here = super::tiles::readout(&r, grid)
+                            .map(|t| format!("{t}\n"))
+                            .unwrap_or_default();
                         r.on_hover_text(if prefix_text.is_empty() {
-                            definition.clone()
+                            format!("{here}{definition}")
                         } else {
-                            format!("{definition}\nPrefix tokens: {prefix_text}")
+                            format!("{here}{definition}\nPrefix tokens: {prefix_text}")
                         });
                         let (lo, hi) = grid.min_max();
                         colour_bar(ui, cmap, lo, hi, "");

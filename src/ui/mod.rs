@@ -10,6 +10,7 @@ mod controls;
 mod distance_view;
 mod embeddings_view;
 mod head_grid;
+mod help;
 mod intervene;
 pub mod methods_view;
 mod model_info;

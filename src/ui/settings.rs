@@ -114,8 +114,9 @@ impl View {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            colormap: Colormap::Viridis,
-            opacity: 0.6,
+            // as the papers' figures (DINO's): inferno, whose dark low end dims the photo where attention is low
+            colormap: Colormap::Inferno,
+            opacity: 0.7,
             smooth: true,
             export_dir: std::env::current_dir()
                 .unwrap_or_default()

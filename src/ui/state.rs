@@ -21,6 +21,8 @@ pub struct ViewState {
     /// The Model view's hover preview: the query asked for, and its rows once they came (the query itself
     /// stays until a click commits it).
     pub preview_asked: Option<QuerySpec>,
+    /// The help overlay (F1 or ?) is open.
+    pub help: bool,
     pub preview: Option<(QuerySpec, QueryRows)>,
     pub rows_generation: u64,
     pub input_hw: Option<(usize, usize)>,

@@ -86,6 +86,33 @@ pub fn query_tile(
     r
 }
 
+/// The hover readout of a map drawn over `rect`: the patch under the pointer and the map's value there.
+pub fn readout(r: &Response, grid: &crate::grid::Grid) -> Option<String> {
+    let pos = r.hover_pos()?;
+    let (pr, pc) = super::attention_view::patch_at(r.rect, pos, grid.h, grid.w);
+    let v = grid.data.get(pr * grid.w + pc)?;
+    Some(format!("patch row {pr}, col {pc}: {}", fmt_value(*v)))
+}
+
+/// Show `text` at the pointer over `r`, at once (no hover delay: a readout follows the pointer).
+pub fn tooltip_at_pointer(r: &Response, text: String) {
+    egui::containers::Tooltip::for_widget(r)
+        .at_pointer()
+        .gap(12.0)
+        .show(|ui| {
+            ui.label(text);
+        });
+}
+
+/// A map value in 4 significant digits (scientific below 0.001).
+pub fn fmt_value(v: f32) -> String {
+    if v != 0.0 && v.abs() < 1e-3 {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 /// Outline cell (r, c) of a `gh × gw` grid stretched over `rect`.
 pub fn outline_cell(
     painter: &egui::Painter,
