@@ -1098,3 +1098,28 @@ fn help_overlay_hover_readout_and_native_size() {
     );
     assert_eq!(h.state().state.size_field, native.to_string());
 }
+
+/// Embeddings: a click on a tile of the position-similarity overview shows that patch's map large (and keeps
+/// it when the pointer leaves), with its own label and colour bar.
+#[test]
+fn a_position_similarity_tile_opens_large() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Embeddings").click();
+    settle(&mut h);
+    let rect = h.get_by_label("Position similarity").rect();
+    // the tiny DINOv2's trained grid is 6x6: tile (1, 4)
+    let pos = rect.min + egui::vec2(4.5 / 6.0 * rect.width(), 1.5 / 6.0 * rect.height());
+    click_at(&mut h, pos);
+    h.input_mut()
+        .events
+        .push(egui::Event::PointerMoved(egui::pos2(5.0, 5.0)));
+    h.run_steps(2);
+    assert_eq!(h.state().state.pos_pick, Some((1, 4)));
+    assert!(
+        h.query_by_label("Patch row 1, col 4: its similarity to every position")
+            .is_some()
+    );
+    assert!(h.query_by_label("Position similarity of one patch").is_some());
+    assert!(h.query_by_label("cosine similarity").is_some());
+}

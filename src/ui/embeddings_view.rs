@@ -77,21 +77,15 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
         TextureOptions::NEAREST,
     );
     let half = (ui.available_width() / 2.0 - 12.0).max(150.0);
+    if let (Ok(pos), Some(sim)) = (&pos, sim) {
+        similarity(app, ui, pos, sim, half);
+        ui.separator();
+    }
     ui.horizontal_top(|ui| {
         ui.vertical(|ui| {
-            match (&pos, sim) {
-                (Ok(pos), Some(sim)) => {
-                    ui.label(format!("Position-embedding similarity, {}×{} grid", pos.grid_h, pos.grid_w))
-                        .on_hover_text("Tile (r, c): cosine similarity of patch (r, c)'s position embedding to every patch's; colour scale −1…1.");
-                    let aspect = pos.grid_h as f32 / pos.grid_w as f32;
-                    let w = half.min((ui.available_height() - 30.0) / aspect.max(0.01));
-                    ui.add(egui::Image::new((sim, egui::vec2(w, w * aspect))))
-                        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Position similarity"));
-                }
-                _ => {
-                    ui.label("Position-embedding similarity");
-                    ui.small(pos.as_ref().err().cloned().unwrap_or_default());
-                }
+            if let Err(why) = &pos {
+                ui.label("Position-embedding similarity");
+                ui.small(why.as_str());
             }
             if let Some((l, heads, tex)) = bias {
                 ui.add_space(8.0);
@@ -112,6 +106,64 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, _cmds: &mut Vec<UiCommand>) {
                 .widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Patch filters"));
             let ev: Vec<String> = filters.explained.iter().take(6).map(|e| format!("{:.1}%", e * 100.0)).collect();
             ui.small(format!("variance explained: {} …", ev.join(", ")));
+        });
+    });
+}
+
+/// The position-embedding similarity: every patch's tile as an overview (hover or click a tile), and the
+/// chosen patch's map large over the grid, with its colour bar.
+fn similarity(
+    app: &mut ViewCtx,
+    ui: &mut egui::Ui,
+    pos: &crate::analysis::embeddings::PosSimilarity,
+    overview: egui::TextureId,
+    half: f32,
+) {
+    let (gh, gw) = (pos.grid_h, pos.grid_w);
+    let aspect = gh as f32 / gw as f32;
+    let w = half.min(((ui.available_height() - 60.0) * 0.55) / aspect.max(0.01));
+    let mut hovered = None;
+    ui.horizontal_top(|ui| {
+        ui.vertical(|ui| {
+            ui.label(format!("Position-embedding similarity, {gh}×{gw} grid"))
+                .on_hover_text("Tile (r, c): cosine similarity of patch (r, c)'s position embedding to every patch's; colour scale −1…1. Point at a tile to see it large; click to keep it.");
+            let r = ui.add(
+                egui::Image::new((overview, egui::vec2(w, w * aspect))).sense(egui::Sense::click()),
+            );
+            r.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Position similarity"));
+            if let Some(p) = r.hover_pos() {
+                hovered = Some(super::attention_view::patch_at(r.rect, p, gh, gw));
+            }
+            if r.clicked() {
+                app.state.pos_pick = hovered;
+            }
+        });
+        let (pr, pc) = hovered
+            .or(app.state.pos_pick)
+            .filter(|&(r, c)| r < gh && c < gw)
+            .unwrap_or((gh / 2, gw / 2));
+        ui.vertical(|ui| {
+            ui.label(format!("Patch row {pr}, col {pc}: its similarity to every position"));
+            let grid = pos.tile(pr, pc);
+            let ctx = ui.ctx().clone();
+            let tex = app.heat_texture(
+                &ctx,
+                "pos-sim-large",
+                (app.state.analysis_epoch, gh, gw, pr, pc),
+                &grid,
+                (-1.0, 1.0),
+            );
+            let r = ui.add(
+                egui::Image::new((tex, egui::vec2(w, w * aspect))).sense(egui::Sense::hover()),
+            );
+            r.widget_info(|| {
+                egui::WidgetInfo::labeled(egui::Role::Image, true, "Position similarity of one patch")
+            });
+            super::tiles::outline_cell(&ui.painter_at(r.rect), r.rect, gh, gw, (pr, pc), egui::Color32::RED);
+            if let Some(text) = super::tiles::readout(&r, &grid) {
+                super::tiles::tooltip_at_pointer(&r, text);
+            }
+            super::tiles::colour_bar(ui, app.settings.colormap, -1.0, 1.0, "cosine similarity");
         });
     });
 }

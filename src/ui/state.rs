@@ -77,6 +77,8 @@ pub struct ViewState {
     pub methods: MethodParams,
     pub stats_convention: PrefixConvention,
     pub pos_input_grid: bool,
+    /// The patch whose position-similarity map the Embeddings view shows large (a click pins it).
+    pub pos_pick: Option<(usize, usize)>,
     /// The latest analysis of each kind, with the epoch and request it answers.
     pub results: Vec<(u64, AnalysisRequest, AnalysisResult)>,
     /// Analyses sent and not answered: job generation → (epoch, request).
