@@ -5,6 +5,8 @@
 #                                         # (benches/start_and_export.py; about 5 minutes)
 #   bash scripts/bench.sh families [RUNS] # forward at 224 of each family's base-size random model against timm's
 #                                         # eager forward (benches/family_forward.py; about 5 minutes)
+#   bash scripts/bench.sh app-forward [RUNS] [SIZES…] # the app's forward time (Xvfb) against the CLI's,
+#                                         # at 224 and 518 (benches/app_forward.py; a few minutes)
 #   bash scripts/bench.sh faithfulness [RUNS] # deletion + insertion curves (20 steps, built-in model, 224) against
 #                                         # the same loop in PyTorch (benches/faithfulness.py; about 5 minutes)
 # Sets up (scripts/setup.sh), installs the Python pipeline's packages into .venv (timm, transformers,
@@ -36,6 +38,11 @@ if [ "${1:-}" = start ]; then
     [ -f bench-data/viridis.npy ] || $PY -c 'import matplotlib, numpy as np; np.save("bench-data/viridis.npy", (matplotlib.colormaps["viridis"](np.arange(256))[:, :3] * 255).round().astype(np.uint8))'
     cargo build --release -q
     exec $PY benches/start_and_export.py target/release/vitscope "$@"
+fi
+if [ "${1:-}" = app-forward ]; then
+    shift
+    cargo build --release -q
+    exec $PY benches/app_forward.py target/release/vitscope "$@"
 fi
 if [ "${1:-}" = faithfulness ]; then
     shift

@@ -311,7 +311,7 @@ impl eframe::App for App {
         }
         self.request_analysis();
         if self.busy() {
-            ui.ctx().request_repaint_after(Duration::from_millis(100));
+            ui.ctx().request_repaint_after(Duration::from_millis(500));
         }
         if self.frame_ms.len() == 1000 {
             self.frame_ms.pop_front();

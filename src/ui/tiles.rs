@@ -176,7 +176,7 @@ pub fn spinner(ui: &mut egui::Ui) -> egui::Response {
     response.widget_info(|| egui::WidgetInfo::new(egui::Role::ProgressIndicator));
     if ui.is_rect_visible(rect) {
         ui.ctx()
-            .request_repaint_after(std::time::Duration::from_millis(100));
+            .request_repaint_after(std::time::Duration::from_millis(500));
         let radius = rect.height().min(rect.width()) * 0.5 - 2.0;
         let n = (radius.round() as usize).clamp(8, 128);
         let time = ui.input(|i| i.time);
