@@ -142,8 +142,8 @@ fn export_writes_each_head_and_a_grid() {
         );
     }
     let grid = image::open(dir.path().join("rocket_p2-3_L01_heads.png")).unwrap();
-    // rocket 640x427 at shorter side 24 -> 24 x 36 input; 2x2 tiles with 4 px gaps
-    assert_eq!((grid.width(), grid.height()), (2 * 36 + 12, 2 * 24 + 12));
+    // rocket 640x427 at shorter side 24 -> 24 x 36 input; the head mean and 4 heads: 3x2 tiles with 4 px gaps
+    assert_eq!((grid.width(), grid.height()), (3 * 36 + 16, 2 * 24 + 12));
 
     let raw = vitscope(&[
         "export",

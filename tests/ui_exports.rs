@@ -42,7 +42,10 @@ fn the_methods_view_exports_as_one_captioned_png() {
     // under a 22 px caption, 10 px apart
     assert_eq!(
         img.dimensions(),
-        (3 * (451 + 10) + 10, 2 * (300 + 44 + 22 + 10) + 10)
+        (
+            3 * (451 + 10) + 10,
+            2 * (300 + vitscope::export::maps::colour_bar_height(451) + 22 + 10) + 10
+        )
     );
     assert!(text(&files[0], "vitscope.pane2").starts_with("Rollout"));
     assert!(text(&files[0], "vitscope.pane4").starts_with("Relevance"));
@@ -85,7 +88,10 @@ fn compare_and_single_maps_export_at_a_chosen_size() {
     // two panes of 200×133 (chelsea is 451×300) side by side
     assert_eq!(
         img.dimensions(),
-        (2 * (200 + 10) + 10, 133 + 44 + 22 + 2 * 10)
+        (
+            2 * (200 + 10) + 10,
+            133 + vitscope::export::maps::colour_bar_height(200) + 22 + 2 * 10
+        )
     );
     let scale = |k: &str| {
         text(&files[0], k)

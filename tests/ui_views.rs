@@ -405,7 +405,13 @@ fn export_all_layers_writes_each_layer_a_mosaic_colour_bars_and_npy() {
     assert_eq!((pngs.len(), npys.len()), (layers, layers), "{names:?}");
     // A single map: the photo (451×300) with a colour bar underneath.
     let one = image::open(dir.path().join(pngs[0])).unwrap().to_rgb8();
-    assert_eq!(one.dimensions(), (451, 300 + 44));
+    let bar = vitscope::export::maps::colour_bar_height(451);
+    assert_eq!(one.dimensions(), (451, 300 + bar));
+    // the bar says what it measures: dark text under it, in the last rows
+    assert!(
+        (300 + bar - 20..300 + bar - 2)
+            .any(|y| (0..451).any(|x| one.get_pixel(x, y).0[0] < 128))
+    );
     let (_, shape, values) = read_npy(&dir.path().join(npys[0]));
     assert_eq!(shape, [6, 9]);
     let rows = s.rows.as_ref().unwrap();
@@ -415,13 +421,17 @@ fn export_all_layers_writes_each_layer_a_mosaic_colour_bars_and_npy() {
         .find(|n| n.ends_with("_mosaic.png"))
         .expect("mosaic");
     let m = image::open(dir.path().join(mosaic)).unwrap().to_rgb8();
-    // Tiles at the model input (24×36) with 2 px gaps: (H+1) columns, L rows.
+    // Tiles at the model input (24×36) with 2 px gaps: (H+1) columns, L rows; "With colour bar": a bar
+    // whose ends are named (each tile has its own scale).
     let cols = heads as u32 + 1;
+    let w = cols * 36 + (cols + 1) * 2;
     assert_eq!(
         m.dimensions(),
         (
-            cols * 36 + (cols + 1) * 2,
-            layers as u32 * 24 + (layers as u32 + 1) * 2
+            w,
+            layers as u32 * 24
+                + (layers as u32 + 1) * 2
+                + vitscope::export::maps::colour_bar_height(w)
         )
     );
 }

@@ -266,14 +266,8 @@ pub fn export_maps(
     let wanted: Vec<usize> = layers
         .iter()
         .flat_map(|&l| (0..=rows.heads_at(l)).map(move |s| l * slots + s))
-        // head means only for the mosaic; heads for the grids and the mosaic
-        .filter(|&i| {
-            if i % slots == 0 {
-                mosaic
-            } else {
-                grids || mosaic
-            }
-        })
+        // the head means and the heads, for the grids (mean first) and the mosaic
+        .filter(|_| grids || mosaic)
         .collect();
     let rendered = par_map(&wanted, |&i| {
         let mut img = render(
@@ -309,20 +303,24 @@ pub fn export_maps(
                 );
                 if req.colour_bar {
                     let (lo, hi) = map.min_max();
-                    img = with_colour_bar(&img, req.colormap, lo, hi);
+                    img = with_colour_bar(&img, req.colormap, lo, hi, ATTENTION_UNITS);
                 }
                 (Plan::path(req, &q, out), img, provenance(l, &h.label()))
             }
             Out::Grid(l) => {
+                // the head mean first, then every head
                 let own = rows.heads_at(l);
-                let cols = (own as f64).sqrt().ceil() as usize;
-                let tiles = tiles_of(l * slots + 1..l * slots + 1 + own);
-                let text = provenance(l, &format!("all {own} heads (row-major, h0 first)"));
-                (
-                    Plan::path(req, &q, out),
-                    tile(&tiles, cols, 4, [255, 255, 255]),
-                    text,
-                )
+                let cols = grid_columns(own + 1);
+                let tiles = tiles_of(l * slots..l * slots + 1 + own);
+                let text = provenance(
+                    l,
+                    &format!("the head mean, then all {own} heads (row-major, h0 first)"),
+                );
+                let mut img = tile(&tiles, cols, 4, [255, 255, 255]);
+                if req.colour_bar {
+                    img = with_relative_colour_bar(&img, req.colormap, TILE_UNITS);
+                }
+                (Plan::path(req, &q, out), img, text)
             }
             Out::Mosaic => {
                 let mut text = provenance(0, "all");
@@ -352,7 +350,10 @@ pub fn export_maps(
                 let tiles: Vec<&RgbImage> = (0..rows.layers * slots)
                     .map(|i| small[i].as_ref().unwrap_or(&blank))
                     .collect();
-                let all = tile(&tiles, slots, 2, [255, 255, 255]);
+                let mut all = tile(&tiles, slots, 2, [255, 255, 255]);
+                if req.colour_bar {
+                    all = with_relative_colour_bar(&all, req.colormap, TILE_UNITS);
+                }
                 (path, all, text)
             }
         };
@@ -386,6 +387,21 @@ pub fn export_maps(
     Ok(written)
 }
 
+/// Columns for `n` tiles: about square, with the fewest blank cells in the last row (7 tiles: 4 + 3).
+pub fn grid_columns(n: usize) -> usize {
+    let c = (n as f64).sqrt().ceil().max(1.0) as usize;
+    [c, c + 1]
+        .into_iter()
+        .min_by_key(|&c| n.div_ceil(c) * c - n)
+        .unwrap_or(1)
+}
+
+/// What the colours of a grid of tiles measure, each tile scaled on its own.
+pub const TILE_UNITS: &str = "attention weight; each tile scaled to its own min to max";
+
+/// What an attention map's colours measure, for colour bars.
+pub const ATTENTION_UNITS: &str = "attention weight (softmax probability), min to max of this map";
+
 /// Write `text` in the tile's top-left corner, white on a darkened box, sized to the tile (nothing on tiles
 /// under 48 px wide, where it would cover the map).
 fn label_tile(img: &mut RgbImage, text: &str) {
@@ -405,29 +421,90 @@ fn label_tile(img: &mut RgbImage, text: &str) {
     crate::render::plot::text(img, 3.0, 1.0, size, text, [255, 255, 255]);
 }
 
-/// `img` with a colour bar and its value range underneath.
-pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32) -> RgbImage {
+/// The font size of a colour bar under an image `w` pixels wide: readable at the export size.
+fn bar_font(w: u32) -> f32 {
+    (w as f32 / 40.0).clamp(11.0, 24.0)
+}
+
+/// The height a colour bar adds under an image `w` pixels wide.
+pub fn colour_bar_height(w: u32) -> u32 {
+    let f = bar_font(w);
+    let line = (f * 1.3).ceil() as u32;
+    6 + f.round() as u32 + 4 + line + line + 4
+}
+
+/// `img` with a colour bar underneath: ticks at round values of `lo..hi`, and what the colours measure
+/// (`what`, with its units).
+pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32, what: &str) -> RgbImage {
+    let ticks = crate::render::plot::nice_ticks(lo as f64, hi as f64, 5);
+    let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(0.0);
+    let labels: Vec<(f64, String)> = ticks.iter().map(|&v| (v, tick_label(v, step))).collect();
+    bar_under(img, cmap, (lo as f64, hi as f64), &labels, what)
+}
+
+/// `img` with a colour bar whose ends are named, not valued: for figures whose tiles are each scaled to
+/// their own range.
+pub fn with_relative_colour_bar(img: &RgbImage, cmap: Colormap, what: &str) -> RgbImage {
+    let labels = [(0.0, "low".to_string()), (1.0, "high".to_string())];
+    bar_under(img, cmap, (0.0, 1.0), &labels, what)
+}
+
+fn bar_under(
+    img: &RgbImage,
+    cmap: Colormap,
+    (lo, hi): (f64, f64),
+    labels: &[(f64, String)],
+    what: &str,
+) -> RgbImage {
+    use crate::render::plot::{text, text_width};
     let (w, h) = img.dimensions();
-    let bar_h = 14u32;
+    let f = bar_font(w);
+    let line = (f * 1.3).ceil();
+    let bar_h = f.round() as u32;
     let pad = 6u32;
-    let text_h = 18u32;
-    let mut out =
-        RgbImage::from_pixel(w, h + pad * 2 + bar_h + text_h, image::Rgb([255, 255, 255]));
+    let mut out = RgbImage::from_pixel(w, h + colour_bar_height(w), image::Rgb([255, 255, 255]));
     image::imageops::replace(&mut out, img, 0, 0);
-    let (x0, x1) = (pad, w.saturating_sub(pad).max(pad + 1));
+    // room at the ends for a centred label
+    let margin = (f * 2.0) as u32;
+    let (x0, x1) = (margin.min(w / 4), w.saturating_sub(margin.min(w / 4)).max(margin.min(w / 4) + 2));
     for x in x0..x1 {
         let t = (x - x0) as f32 / (x1 - x0 - 1).max(1) as f32;
         for y in h + pad..h + pad + bar_h {
             out.put_pixel(x, y, image::Rgb(cmap.rgb(t)));
         }
     }
-    let y = (h + pad + bar_h + 2) as f32;
     let black = [0, 0, 0];
-    crate::render::plot::text(&mut out, x0 as f32, y, 13.0, &format!("{lo:.4}"), black);
-    let hi_s = format!("{hi:.4}");
-    let hi_w = 7.5 * hi_s.len() as f32;
-    crate::render::plot::text(&mut out, x1 as f32 - hi_w, y, 13.0, &hi_s, black);
+    let y_tick = h + pad + bar_h;
+    for (v, label) in labels {
+        let t = if hi > lo { (v - lo) / (hi - lo) } else { 0.0 };
+        let x = x0 as f64 + t.clamp(0.0, 1.0) * (x1 - x0 - 1) as f64;
+        for y in y_tick..y_tick + 4 {
+            out.put_pixel(x.round() as u32, y, image::Rgb(black));
+        }
+        let tw = text_width(f, label) as f64;
+        let tx = (x - tw / 2.0).clamp(0.0, (w as f64 - tw).max(0.0));
+        text(&mut out, tx as f32, (y_tick + 4) as f32, f, label, black);
+    }
+    let tw = text_width(f, what);
+    let tx = ((w as f32 - tw) / 2.0).max(2.0);
+    text(&mut out, tx, y_tick as f32 + 4.0 + line, f, what, [60, 60, 60]);
     out
+}
+
+/// A tick's value with as many decimals as the step between ticks needs (scientific below 1e-4).
+fn tick_label(v: f64, step: f64) -> String {
+    if v == 0.0 {
+        return "0".into();
+    }
+    if step > 0.0 && step < 1e-4 {
+        return format!("{v:.1e}");
+    }
+    let decimals = if step > 0.0 {
+        (-step.log10().floor()).max(0.0) as usize
+    } else {
+        3
+    };
+    format!("{v:.decimals$}")
 }
 
 /// The files in the output folder that exporting `req` for `rows` would replace (exactly the PNG and `.npy`
@@ -458,6 +535,15 @@ pub fn with_free_stem(mut req: MapExport, rows: &QueryRows) -> MapExport {
 #[cfg(test)]
 mod tests {
     use image::{Rgb, RgbImage};
+
+    #[test]
+    fn head_grids_leave_few_blank_cells() {
+        use super::grid_columns;
+        assert_eq!(grid_columns(5), 3);
+        assert_eq!(grid_columns(7), 4);
+        assert_eq!(grid_columns(13), 5);
+        assert_eq!(grid_columns(1), 1);
+    }
 
     #[test]
     fn tiles_are_labelled_in_their_corner_when_large_enough() {

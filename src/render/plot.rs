@@ -52,7 +52,7 @@ pub fn text(img: &mut RgbImage, x: f32, y: f32, size: f32, s: &str, color: [u8; 
     caret - x
 }
 
-fn text_width(size: f32, s: &str) -> f32 {
+pub fn text_width(size: f32, s: &str) -> f32 {
     let f = font();
     let sf = f.as_scaled(PxScale::from(size));
     s.chars().map(|c| sf.h_advance(f.glyph_id(c))).sum()

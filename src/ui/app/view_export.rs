@@ -86,15 +86,29 @@ impl App {
         let (panes, cols) = self.view_panes()?;
         let photo = self.state.image.clone().ok_or("no image loaded")?;
         let (cmap, opacity) = (self.settings.colormap, self.settings.opacity);
+        let shared = self.settings.view == View::Compare && self.state.compare_shared_scale;
+        let query = self
+            .state
+            .rows
+            .as_ref()
+            .map(|r| r.label())
+            .unwrap_or_default();
         let items: Vec<(String, RgbImage)> = panes
             .iter()
             .map(|p| {
                 let base = p.photo.as_deref().unwrap_or(&photo);
                 let img = overlay_range(base, &p.grid, p.range, cmap, opacity);
                 let img = fit_long_side(img, self.settings.export_long_side);
+                // a figure's caption: what and from which query, not how long it took
+                let caption = format!("{} · query {query}", strip_time(&p.caption));
+                let what = if shared {
+                    format!("{}, one scale for all panes", units(&p.caption))
+                } else {
+                    format!("{}, min to max of this map", units(&p.caption))
+                };
                 (
-                    p.caption.clone(),
-                    with_colour_bar(&img, cmap, p.range.0, p.range.1),
+                    caption,
+                    with_colour_bar(&img, cmap, p.range.0, p.range.1, &what),
                 )
             })
             .collect();
@@ -180,5 +194,40 @@ impl App {
         )
         .map_err(|e| e.to_string())?;
         Ok(vec![png, csv])
+    }
+}
+
+/// A caption without its run time: `Rollout (8 ms)` → `Rollout`.
+fn strip_time(caption: &str) -> &str {
+    match caption.rfind(" (") {
+        Some(i) if caption.ends_with(" ms)") => &caption[..i],
+        _ => caption,
+    }
+}
+
+/// What a pane's colours measure, from its caption (the method it shows).
+fn units(caption: &str) -> &'static str {
+    let c = caption.to_ascii_lowercase();
+    if c.starts_with("rollout") {
+        "rollout: attention reaching the query through every layer"
+    } else if c.starts_with("flow") {
+        "attention flow (maximum flow to the query)"
+    } else if c.starts_with("gradient rollout") {
+        "gradient-weighted rollout (relative units)"
+    } else if c.starts_with("relevance") {
+        "relevance (relative units)"
+    } else {
+        "attention weight (softmax probability)"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn captions_lose_their_run_time_and_name_their_units() {
+        assert_eq!(super::strip_time("Rollout (8 ms)"), "Rollout");
+        assert_eq!(super::strip_time("Attention L11 mean"), "Attention L11 mean");
+        assert!(super::units("Relevance (3 ms)").starts_with("relevance"));
+        assert!(super::units("Attention L2 h1 · image x.png").starts_with("attention weight"));
     }
 }
