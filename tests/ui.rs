@@ -126,8 +126,13 @@ fn export_buttons_write_decodable_pngs_with_provenance() {
         "chelsea_cls_L02_heads.png"
     );
     let g = image::open(&grid[0]).unwrap();
-    // 4 heads of 36x24 tiles in a 2x2 grid with 4 px gaps
-    assert_eq!((g.width(), g.height()), (2 * 36 + 3 * 4, 2 * 24 + 3 * 4));
+    // the head mean and 4 heads, 36x24 tiles in a 3x2 grid with 4 px gaps
+    assert_eq!((g.width(), g.height()), (3 * 36 + 4 * 4, 2 * 24 + 3 * 4));
+    // E's feedback stays in sight in the status bar
+    assert!(
+        h.query_by_label("last export: chelsea_cls_L02_heads.png")
+            .is_some()
+    );
 
     // All layers: L00..L02 of the mean and the mosaic; only the one file that exists is named in the question.
     h.get_by_label("Export all layers").click();

@@ -100,7 +100,8 @@ pub enum Command {
         query: String,
         #[command(flatten)]
         method_args: MethodArgs,
-        #[arg(long, value_enum, default_value = "viridis")]
+        /// The colour map (inferno by default, as the app: dark where attention is low).
+        #[arg(long, value_enum, default_value = "inferno")]
         colormap: ColormapArg,
         /// Blend the map over the photo (default).
         #[arg(long, conflicts_with = "raw")]
@@ -108,8 +109,8 @@ pub enum Command {
         /// Write the coloured map alone, each patch a solid block at the model's input resolution.
         #[arg(long)]
         raw: bool,
-        /// Opacity of the map in overlays, 0..1.
-        #[arg(long, default_value_t = 0.6)]
+        /// Opacity of the map in overlays, 0..1 (0.7, as the app).
+        #[arg(long, default_value_t = 0.7)]
         opacity: f32,
         /// Overwrite existing files.
         #[arg(long)]

@@ -434,9 +434,6 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar");
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too");
     });
-    if let Some(n) = &s.notice {
-        ui.small(n.as_str());
-    }
 }
 
 fn head_name(h: HeadSel) -> String {

@@ -76,6 +76,25 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                     .unwrap_or_default(),
             );
         }
+        // news stays in sight whatever the panel's scroll: the last export (E too) and notices
+        if let Some(first) = s.last_export.first() {
+            ui.separator();
+            let name = first
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let more = s.last_export.len() - 1;
+            ui.label(if more == 0 {
+                format!("last export: {name}")
+            } else {
+                format!("last export: {name} and {more} more")
+            })
+            .on_hover_text(first.parent().map(|d| d.display().to_string()).unwrap_or_default());
+        }
+        if let Some(n) = &s.notice {
+            ui.separator();
+            ui.add(egui::Label::new(egui::RichText::new(n).color(ui.visuals().warn_fg_color)).wrap());
+        }
     });
 }
 
