@@ -808,8 +808,18 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
         "{text:?}"
     );
 
-    // a click on an occluded patch brings the brush back
-    click_at(&mut h, rect.center());
+    // a click on an occluded patch brings the brush back (the map may have moved: the status bar now
+    // names the export)
+    let rect = h.get_by_label("Attention map").rect();
+    let grid = h.state().state.rows.clone().unwrap().layout;
+    let k = *h.state().state.intervention.occluded.iter().nth(4).unwrap(); // the brush's centre
+    let (r, c) = (k / grid.grid_w, k % grid.grid_w);
+    let at = rect.min
+        + egui::vec2(
+            (c as f32 + 0.5) / grid.grid_w as f32 * rect.width(),
+            (r as f32 + 0.5) / grid.grid_h as f32 * rect.height(),
+        );
+    click_at(&mut h, at);
     assert!(h.state().state.intervention.occluded.is_empty());
     assert!(h.state().state.change.is_none());
 

@@ -122,7 +122,8 @@ impl Default for MethodParams {
             target: "top".into(),
             flow: false,
             faithfulness: false,
-            steps: 10,
+            // 5 % of the patches per step, as the command line
+            steps: 20,
             fill: crate::model::Fill::Mean,
         }
     }

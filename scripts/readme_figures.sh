@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The README's exported figures, written by vitscope's own export (the same writer as the app's Export
+# buttons: tests/one_writer.rs checks they give the same bytes): the built-in DINOv2 ViT-S/14 on chelsea.png.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --quiet
+bin=target/debug/vitscope
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+img=assets/chelsea.png
+# one map with its colour bar; the last layer's head grid (mean first) with a colour bar; every layer's mosaic
+$bin export --image "$img" --out "$out/map" --layer 11 --head mean --colour-bar --force
+$bin export --image "$img" --out "$out/grid" --layer 11 --head all --colour-bar --force
+$bin export --image "$img" --out "$out/mosaic" --layer all --head mean --force
+mkdir -p docs
+cp "$out/map/chelsea_cls_L11_mean.png" docs/figure-map.png
+cp "$out/grid/chelsea_cls_L11_heads.png" docs/figure-head-grid.png
+cp "$out/mosaic/chelsea_cls_mosaic.png" docs/figure-mosaic.png
+ls -l docs/figure-*.png
