@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The README's exported figures, written by vitscope's own export (the same writer as the app's Export
 # buttons: tests/one_writer.rs checks they give the same bytes): the built-in DINOv2 ViT-S/14 on chelsea.png.
+# Needs ImageMagick (apt-get install imagemagick) to scale the mosaic down.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
@@ -15,5 +16,6 @@ $bin export --image "$img" --out "$out/mosaic" --layer all --head mean --force
 mkdir -p docs
 cp "$out/map/chelsea_cls_L11_mean.png" docs/figure-map.png
 cp "$out/grid/chelsea_cls_L11_heads.png" docs/figure-head-grid.png
-cp "$out/mosaic/chelsea_cls_mosaic.png" docs/figure-mosaic.png
+# the mosaic is 13 × 12 tiles at the model's input size: scaled down for the README (ImageMagick)
+/usr/bin/convert "$out/mosaic/chelsea_cls_mosaic.png" -resize 900x docs/figure-mosaic.png
 ls -l docs/figure-*.png
