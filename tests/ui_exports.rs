@@ -38,12 +38,12 @@ fn the_methods_view_exports_as_one_captioned_png() {
     assert_eq!(files.len(), 1, "{files:?}");
     assert!(files[0].ends_with("chelsea_methods_cls.png"), "{files:?}");
     let img = image::open(&files[0]).unwrap().to_rgb8();
-    // attention + rollout + gradient rollout + relevance, 3 per row; each 451×300 + a 44 px colour bar
-    // under a 22 px caption, 10 px apart
+    // attention + rollout + gradient rollout + relevance, 2 per row (no blank half-row); each 451×300 + its
+    // colour bar under a 22 px caption, 10 px apart
     assert_eq!(
         img.dimensions(),
         (
-            3 * (451 + 10) + 10,
+            2 * (451 + 10) + 10,
             2 * (300 + vitscope::export::maps::colour_bar_height(451) + 22 + 10) + 10
         )
     );
@@ -143,4 +143,39 @@ fn the_tokens_view_exports_its_prefix_mass_plot_and_table() {
             .count()
             >= 1
     );
+}
+
+/// The Embeddings view exports its figures: the similarity overview, the chosen patch's map with a colour
+/// bar, the patch filters; each decodes and names what it is.
+#[test]
+fn the_embeddings_view_exports_its_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path(), View::Embeddings);
+    settle(&mut h);
+    h.state_mut().state.pos_pick = Some((1, 2));
+    h.get_by_label("Export view").click();
+    settle(&mut h);
+    assert!(
+        h.state().state.error.is_none(),
+        "{:?}",
+        h.state().state.error
+    );
+    let files = h.state().state.last_export.clone();
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "dinov2_tiny_embeddings.pos-sim.png",
+            "dinov2_tiny_embeddings.pos-sim-patch.png",
+            "dinov2_tiny_embeddings.patch-pca.png"
+        ]
+    );
+    for f in &files {
+        image::open(f).unwrap();
+    }
+    assert_eq!(text(&files[1], "vitscope.patch"), "row 1, col 2");
+    assert_eq!(text(&files[2], "vitscope.method"), "patch-pca");
 }

@@ -360,13 +360,18 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             cmds.push(UiCommand::ExportAllLayers);
         }
         let view_ready = s.rows.is_some()
-            && matches!(app.settings.view, View::Methods | View::Compare);
+            && matches!(
+                app.settings.view,
+                View::Methods | View::Compare | View::Tokens | View::Embeddings
+            );
         if ui
             .add_enabled(view_ready, egui::Button::new("Export view"))
             .on_hover_text(
-                "The Methods or Compare view as one PNG: every map over its photo, captioned, with its colour bar.",
+                "The Methods or Compare view as one PNG (every map over its photo, captioned, with its colour bar); \
+                 the Tokens view's prefix-mass plot and table; the Embeddings view's position similarity (overview and \
+                 the chosen patch's map), patch filters and relative position bias.",
             )
-            .on_disabled_hover_text("In the Methods and Compare views.")
+            .on_disabled_hover_text("In the Methods, Compare, Tokens and Embeddings views.")
             .clicked()
         {
             cmds.push(UiCommand::ExportView);

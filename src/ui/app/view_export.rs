@@ -48,7 +48,8 @@ impl App {
                         photo: None,
                     })
                     .collect();
-                let cols = panes.len().min(3);
+                // about square with no blank half-row (4 maps: 2 × 2)
+                let cols = crate::export::maps::grid_columns(panes.len());
                 Ok((panes, cols))
             }
             View::Compare => {
@@ -81,8 +82,13 @@ impl App {
         }
     }
 
-    /// The Methods or Compare view as one PNG.
+    /// The Methods or Compare view as one PNG; the Tokens and Embeddings views as their figures.
     pub(in crate::ui) fn export_view(&mut self) -> Result<Vec<PathBuf>, String> {
+        match self.settings.view {
+            View::Tokens => return self.export_prefix_mass(),
+            View::Embeddings => return self.export_embeddings(),
+            _ => {}
+        }
         let (panes, cols) = self.view_panes()?;
         let photo = self.state.image.clone().ok_or("no image loaded")?;
         let (cmap, opacity) = (self.settings.colormap, self.settings.opacity);
@@ -168,6 +174,123 @@ impl App {
     }
 
     /// The Tokens view's prefix-mass plot (PNG) and table (CSV: layer, token, mass).
+    /// The Embeddings view's figures: the position-similarity overview, the chosen patch's similarity map with
+    /// its colour bar, the patch-filter components and (BEiT, Swin) the current layer's relative bias.
+    fn export_embeddings(&mut self) -> Result<Vec<PathBuf>, String> {
+        let want = AnalysisRequest::Embeddings {
+            input_grid: self.state.pos_input_grid,
+        };
+        let Some((
+            AnalysisResult::Embeddings {
+                pos,
+                filters,
+                rel_bias,
+            },
+            true,
+        )) = self.state.result(&want)
+        else {
+            return Err("the embeddings are still being computed".into());
+        };
+        let cmap = self.settings.colormap;
+        let model = self.state.model_name();
+        // the model names these files (they do not depend on the image)
+        let safe: String = model
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .collect();
+        let safe = safe
+            .split('-')
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join("-");
+        let stem = format!("{safe}_embeddings");
+        let dir = PathBuf::from(&self.state.export_field);
+        let [overview, one, pca, bias] = free_names(
+            &dir,
+            &stem,
+            ["pos-sim.png", "pos-sim-patch.png", "patch-pca.png", "rel-bias.png"],
+        );
+        let text = |what: &str, more: Vec<(&str, String)>| -> Vec<(String, String)> {
+            [("vitscope.model", model.clone()), ("vitscope.method", what.to_string())]
+                .into_iter()
+                .chain(more)
+                .map(|(k, v)| (k.to_string(), v))
+                .collect()
+        };
+        let mut files = Vec::new();
+        if let Ok(pos) = pos {
+            let (gh, gw) = (pos.grid_h, pos.grid_w);
+            let grid = format!(
+                "{gh}x{gw} ({})",
+                if self.state.pos_input_grid { "resized to the input" } else { "as trained" }
+            );
+            write_png(
+                &overview,
+                &crate::render::figures::pos_sim_image(pos, cmap),
+                &text("pos-sim", vec![("vitscope.grid", grid.clone())]),
+                false,
+            )
+            .map_err(|e| e.to_string())?;
+            files.push(overview);
+            let (r, c) = self
+                .state
+                .pos_pick
+                .filter(|&(r, c)| r < gh && c < gw)
+                .unwrap_or((gh / 2, gw / 2));
+            let map = pos.tile(r, c);
+            let scale = (480 / gh.max(gw)).max(1);
+            let big = crate::render::colorize(
+                &crate::render::upsample(
+                    &crate::grid::Grid {
+                        h: map.h,
+                        w: map.w,
+                        data: map.data.iter().map(|v| (v + 1.0) / 2.0).collect(),
+                    },
+                    gh * scale,
+                    gw * scale,
+                    crate::render::Upsample::Nearest,
+                ),
+                cmap,
+            );
+            let img = with_colour_bar(&big, cmap, -1.0, 1.0, "cosine similarity of position embeddings");
+            write_png(
+                &one,
+                &img,
+                &text(
+                    "pos-sim",
+                    vec![
+                        ("vitscope.grid", grid),
+                        ("vitscope.patch", format!("row {r}, col {c}")),
+                    ],
+                ),
+                false,
+            )
+            .map_err(|e| e.to_string())?;
+            files.push(one);
+        }
+        write_png(
+            &pca,
+            &crate::render::figures::patch_pca_image(filters),
+            &text("patch-pca", vec![("vitscope.components", filters.count.to_string())]),
+            false,
+        )
+        .map_err(|e| e.to_string())?;
+        files.push(pca);
+        if let Some(b) = rel_bias
+            && let Some(l) = b.tables.len().checked_sub(1).map(|last| self.state.layer.min(last))
+        {
+            write_png(
+                &bias,
+                &crate::render::figures::rel_bias_image(&b.tables[l], cmap),
+                &text("rel-bias", vec![("vitscope.layer", l.to_string())]),
+                false,
+            )
+            .map_err(|e| e.to_string())?;
+            files.push(bias);
+        }
+        Ok(files)
+    }
+
     pub(in crate::ui) fn export_prefix_mass(&mut self) -> Result<Vec<PathBuf>, String> {
         let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
             self.state.result(&AnalysisRequest::Tokens)
