@@ -1143,3 +1143,80 @@ fn a_position_similarity_tile_opens_large() {
     assert!(h.query_by_label("Position similarity of one patch").is_some());
     assert!(h.query_by_label("cosine similarity").is_some());
 }
+
+/// Wheel zoom and drag pan on the large map: the wheel zooms about the pointer (the patch under it stays
+/// under it), a drag pans, a click still picks the patch under the pointer, a double click fits again.
+#[test]
+fn the_large_map_zooms_about_the_pointer_and_pans() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    settle(&mut h);
+    let rect = h.get_by_label("Attention map").rect();
+    let map = h.state().shown_map().unwrap();
+    let at = rect.min + egui::vec2(0.7 * rect.width(), 0.4 * rect.height());
+    let under = |h: &Harness<'static, App>| {
+        let s = &h.state().state;
+        let size = rect.size() * s.zoom;
+        let full = egui::Rect::from_min_size(rect.min - s.pan * size, size);
+        let rel = (at - full.min) / full.size();
+        (
+            (rel.y * map.h as f32).floor() as usize,
+            (rel.x * map.w as f32).floor() as usize,
+        )
+    };
+    let before = under(&h);
+    h.input_mut().events.push(egui::Event::PointerMoved(at));
+    for _ in 0..5 {
+        h.input_mut().events.push(egui::Event::MouseWheel {
+            unit: egui::MouseWheelUnit::Point,
+            delta: egui::vec2(0.0, 120.0),
+            modifiers: Default::default(),
+            phase: egui::TouchPhase::Move,
+            source: egui::MouseWheelSource::Wheel,
+        });
+        h.run_steps(3);
+    }
+    let zoom = h.state().state.zoom;
+    assert!(zoom > 1.5, "{zoom}");
+    assert_eq!(under(&h), before, "the patch under the pointer stays");
+    // a click picks the patch under the pointer, zoomed
+    click_at(&mut h, at);
+    let (r, c) = under(&h);
+    assert_eq!(h.state().state.query, QuerySpec::Patch(r, c));
+    assert!(h.query_by_label_contains("zoom ").is_some());
+    // a drag pans
+    let pan = h.state().state.pan;
+    h.input_mut().events.push(egui::Event::PointerButton {
+        pos: at,
+        button: egui::PointerButton::Primary,
+        pressed: true,
+        modifiers: Default::default(),
+    });
+    for k in 1..=5 {
+        h.input_mut()
+            .events
+            .push(egui::Event::PointerMoved(at - egui::vec2(10.0 * k as f32, 0.0)));
+        h.run_steps(1);
+    }
+    h.input_mut().events.push(egui::Event::PointerButton {
+        pos: at - egui::vec2(50.0, 0.0),
+        button: egui::PointerButton::Primary,
+        pressed: false,
+        modifiers: Default::default(),
+    });
+    h.run_steps(2);
+    assert!(h.state().state.pan.x > pan.x, "{:?} -> {:?}", pan, h.state().state.pan);
+    // a double click fits
+    for _ in 0..2 {
+        for pressed in [true, false] {
+            h.input_mut().events.push(egui::Event::PointerButton {
+                pos: at,
+                button: egui::PointerButton::Primary,
+                pressed,
+                modifiers: Default::default(),
+            });
+        }
+    }
+    settle(&mut h);
+    assert_eq!(h.state().state.zoom, 1.0);
+}

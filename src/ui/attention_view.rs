@@ -34,15 +34,15 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         avail.y -= super::intervene::PANEL_HEIGHT;
     }
     let scale = (avail.x / iw).min(avail.y / ih).max(0.01);
-    let sense = if app.state.paint {
-        Sense::click_and_drag()
-    } else {
-        Sense::click()
-    };
-    let (rect, response) = ui.allocate_exact_size(vec2(iw * scale, ih * scale), sense);
+    // drags paint occlusions in paint mode, else they pan a zoomed map
+    let (rect, response) =
+        ui.allocate_exact_size(vec2(iw * scale, ih * scale), Sense::click_and_drag());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, "Attention map"));
     let uv = Rect::from_min_max(pos2(0.0, 0.0), pos2(1.0, 1.0));
     let painter = ui.painter_at(rect);
+    // wheel zoom (about the pointer) and drag pan: everything below is drawn on the whole image's rect at
+    // this zoom, clipped to the widget
+    let rect = zoomed(app, ui, &response, rect);
     painter.image(photo_tex, rect, uv, Color32::WHITE);
     let s = &app.state;
     let Some(rows) = &s.rows else { return };
@@ -147,7 +147,10 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     if let QuerySpec::Patch(r, c) = s.query {
         outline(r, c, Stroke::new(2.0, Color32::RED));
     }
-    if let Some(text) = super::tiles::readout(&response, &map) {
+    if let Some(text) = response
+        .hover_pos()
+        .and_then(|p| super::tiles::readout_at(rect, p, &map))
+    {
         super::tiles::tooltip_at_pointer(&response, text);
     }
     if let Some(pos) = response.hover_pos() {
@@ -166,6 +169,12 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     };
     let (paint, size) = (s.paint, s.brush);
     colour_bar(ui, set.colormap, range.0, range.1, &what);
+    if app.state.zoom > 1.0 {
+        ui.small(format!(
+            "zoom {:.1}× · wheel to zoom, drag to pan, double-click to fit",
+            app.state.zoom
+        ));
+    }
     if paint {
         paint_occlusion(app, &response, rect, (gh, gw), size, cmds);
     } else if response.clicked()
@@ -175,6 +184,35 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         cmds.push(UiCommand::SetQuery(QuerySpec::Patch(r, c)));
     }
     super::intervene::what_changed(app, ui);
+}
+
+/// The whole image's rect on screen at the view's zoom and pan (`widget` itself at zoom 1): a wheel over the
+/// map zooms about the pointer (1× to 16×), a drag pans (not while painting occlusions), a double click fits.
+fn zoomed(app: &mut ViewCtx, ui: &egui::Ui, response: &egui::Response, widget: Rect) -> Rect {
+    let s = &mut app.state;
+    s.zoom = s.zoom.clamp(1.0, 16.0);
+    if response.double_clicked() {
+        s.zoom = 1.0;
+        s.pan = egui::Vec2::ZERO;
+    }
+    if let Some(p) = response.hover_pos() {
+        let wheel = ui.input(|i| i.smooth_scroll_delta.y);
+        if wheel != 0.0 {
+            // keep the image point under the pointer where it is
+            let before = widget.min - s.pan * widget.size() * s.zoom;
+            let at = (p - before) / (widget.size() * s.zoom);
+            s.zoom = (s.zoom * (wheel * 0.004).exp()).clamp(1.0, 16.0);
+            let rel = (p - widget.min) / (widget.size() * s.zoom);
+            s.pan = at - rel;
+        }
+    }
+    if response.dragged() && !s.paint && s.zoom > 1.0 {
+        s.pan -= response.drag_delta() / (widget.size() * s.zoom);
+    }
+    let max = 1.0 - 1.0 / s.zoom;
+    s.pan = egui::vec2(s.pan.x.clamp(0.0, max), s.pan.y.clamp(0.0, max));
+    let size = widget.size() * s.zoom;
+    Rect::from_min_size(widget.min - s.pan * size, size)
 }
 
 /// Occlusion painting: a click toggles the brush's patches (off when the clicked patch is occluded); a drag

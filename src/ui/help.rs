@@ -1,7 +1,7 @@
 //! The help overlay (F1 or ?): every keyboard shortcut and mouse action, in one window.
 
 /// What each key and mouse action does: (key or gesture, action).
-pub const KEYS: [(&str, &str); 9] = [
+pub const KEYS: [(&str, &str); 11] = [
     ("Left / Right", "previous / next layer"),
     ("Up / Down", "previous / next head (mean, h0, h1, …)"),
     ("O", "overlay on / off"),
@@ -13,6 +13,8 @@ pub const KEYS: [(&str, &str); 9] = [
         "Hover a map",
         "the patch (row, column) and the map's value there; in the Model view, a preview of that patch's maps",
     ),
+    ("Wheel over the large map", "zoom about the pointer (1× to 16×)"),
+    ("Drag the zoomed map", "pan; a double click fits the whole image again"),
     (
         "Double-click a Model view tile",
         "open that layer and head in the Attention view",

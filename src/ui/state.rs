@@ -23,6 +23,9 @@ pub struct ViewState {
     pub preview_asked: Option<QuerySpec>,
     /// The help overlay (F1 or ?) is open.
     pub help: bool,
+    /// The Attention view's zoom (1 = the whole image) and the image point (0..1) at its top-left corner.
+    pub zoom: f32,
+    pub pan: egui::Vec2,
     pub preview: Option<(QuerySpec, QueryRows)>,
     pub rows_generation: u64,
     pub input_hw: Option<(usize, usize)>,

@@ -88,8 +88,12 @@ pub fn query_tile(
 
 /// The hover readout of a map drawn over `rect`: the patch under the pointer and the map's value there.
 pub fn readout(r: &Response, grid: &crate::grid::Grid) -> Option<String> {
-    let pos = r.hover_pos()?;
-    let (pr, pc) = super::attention_view::patch_at(r.rect, pos, grid.h, grid.w);
+    readout_at(r.rect, r.hover_pos()?, grid)
+}
+
+/// [`readout`] for a map drawn over `rect` (which may be larger than its widget, zoomed) at `pos`.
+pub fn readout_at(rect: egui::Rect, pos: egui::Pos2, grid: &crate::grid::Grid) -> Option<String> {
+    let (pr, pc) = super::attention_view::patch_at(rect, pos, grid.h, grid.w);
     let v = grid.data.get(pr * grid.w + pc)?;
     Some(format!("patch row {pr}, col {pc}: {}", fmt_value(*v)))
 }
