@@ -4,13 +4,13 @@
 //! rewrites them after an intended change; look at them before committing.
 mod common;
 
-use common::ui::harness_from;
+use common::ui::harness_at;
 use egui_kittest::Harness;
 use vitscope::ui::App;
 use vitscope::ui::settings::View;
 
-fn rendered(view: View, export: &std::path::Path) -> Harness<'static, App> {
-    let mut h = harness_from(Harness::builder().wgpu(), export, view);
+fn rendered(view: View, export: &std::path::Path, size: egui::Vec2) -> Harness<'static, App> {
+    let mut h = harness_at(Harness::builder().wgpu(), export, view, size);
     stabilise(&mut h);
     h
 }
@@ -39,16 +39,22 @@ fn stabilise(h: &mut Harness<'static, App>) {
 fn key_views_look_as_recorded() {
     let dir = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    for (view, name) in [
-        (View::Attention, "attention"),
-        (View::Model, "model_view"),
-        (View::Methods, "methods"),
-        (View::Compare, "compare"),
-        (View::Distance, "distance"),
-    ] {
-        let mut h = rendered(view, dir.path());
-        if let Err(e) = h.try_snapshot(name) {
-            failures.push(format!("{name}: {e}"));
+    // every view at both sizes the issue names: 1280x800 (no suffix) and 1920x1080
+    for (size, suffix) in [((1280.0, 800.0), ""), ((1920.0, 1080.0), "_1080")] {
+        for (view, name) in [
+            (View::Attention, "attention"),
+            (View::Model, "model_view"),
+            (View::Methods, "methods"),
+            (View::Compare, "compare"),
+            (View::Distance, "distance"),
+            (View::Tokens, "tokens"),
+            (View::Embeddings, "embeddings"),
+        ] {
+            let name = format!("{name}{suffix}");
+            let mut h = rendered(view, dir.path(), egui::vec2(size.0, size.1));
+            if let Err(e) = h.try_snapshot(&name) {
+                failures.push(format!("{name}: {e}"));
+            }
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));

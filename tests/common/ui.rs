@@ -21,6 +21,17 @@ pub fn harness_from(
     export_dir: &Path,
     view: View,
 ) -> Harness<'static, App> {
+    harness_at(builder, export_dir, view, egui::vec2(1280.0, 800.0))
+}
+
+/// [`harness_from`] with a window of `size` points.
+#[allow(dead_code)]
+pub fn harness_at(
+    builder: egui_kittest::HarnessBuilder<App>,
+    export_dir: &Path,
+    view: View,
+    size: egui::Vec2,
+) -> Harness<'static, App> {
     let start = StartOptions {
         model: Some(ModelSource::Path(fixture("dinov2_tiny"))),
         image: Some(root().join("assets/chelsea.png")),
@@ -30,7 +41,7 @@ pub fn harness_from(
         ..Default::default()
     };
     let mut h = builder
-        .with_size(egui::vec2(1280.0, 800.0))
+        .with_size(size)
         .build_eframe(|cc| App::new(cc, start));
     settle(&mut h);
     h
