@@ -510,3 +510,59 @@ fn repo_ids_open_from_the_hf_cache_and_info_names_the_top_classes() {
     let r = run(&[("HF_HOME", &home.path().join("elsewhere"))]);
     assert_clean_failure(&r, "downloads only when asked: add --download");
 }
+
+/// `--svg`: each single map also as SVG, the map embedded (the same pixels as the PNG), the colour bar's
+/// gradient, ticks and what it measures as vectors, the provenance as metadata; the app's "SVG too" and
+/// the overwrite question count the SVGs as files of the export.
+#[test]
+fn export_writes_an_svg_next_to_each_single_map() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("dinov2_tiny");
+    let r = vitscope(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/chelsea.png",
+        "--size",
+        "24",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--layer",
+        "2",
+        "--svg",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let png = dir.path().join("chelsea_cls_L02_mean.png");
+    let svg = std::fs::read_to_string(png.with_extension("svg")).unwrap();
+    assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
+    assert!(svg.contains("attention weight (softmax probability)"));
+    assert!(svg.contains("vitscope.layer: 2"));
+    assert_eq!(svg.matches("<stop ").count(), 33);
+    assert!(svg.matches("<line ").count() >= 2, "ticks");
+    let b64 = svg
+        .split("base64,")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let embedded = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    assert_eq!(embedded, image::open(&png).unwrap().to_rgb8());
+    // a second export without --force refuses, naming the SVG among the files that exist
+    let again = vitscope(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/chelsea.png",
+        "--size",
+        "24",
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--layer",
+        "2",
+        "--svg",
+    ]);
+    assert!(!again.status.success());
+}

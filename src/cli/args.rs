@@ -310,6 +310,10 @@ pub struct MethodArgs {
     /// attention: add a colour bar with each map's value range under single-map PNGs.
     #[arg(long)]
     pub colour_bar: bool,
+    /// attention: also write each single map as SVG next to its PNG (the map embedded; the colour bar, its
+    /// ticks and what it measures as vector shapes and text; provenance as metadata).
+    #[arg(long)]
+    pub svg: bool,
     /// attention: resize single-map PNGs so their longer side is PX pixels (default: the photo's size).
     #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(16..=16384))]
     pub long_side: Option<u32>,

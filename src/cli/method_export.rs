@@ -344,6 +344,7 @@ pub fn export_method(
                         image_name: out.image_name.clone(),
                         colour_bar: req.args.colour_bar,
                         npy: false,
+                        svg: req.args.svg,
                         mosaic: layers == LayerSpec::All,
                         long_side: req.args.long_side,
                     };

@@ -58,6 +58,8 @@ pub struct MapExport {
     pub mosaic: bool,
     /// Resize single maps so their longer side is this many pixels (None: the photo's resolution).
     pub long_side: Option<u32>,
+    /// Also write each single map as SVG (the map embedded, the colour bar and its text as vectors).
+    pub svg: bool,
 }
 
 /// `img` resized (triangle filter, antialiased when shrinking) so its longer side is `long` pixels.
@@ -201,7 +203,12 @@ impl Plan {
             .iter()
             .filter(|o| req.npy && matches!(o, Out::Single(..)))
             .map(|o| Self::path(req, &q, o).with_extension("npy"));
-        pngs.clone().chain(npys).collect()
+        let svgs = self
+            .outs
+            .iter()
+            .filter(|o| req.svg && matches!(o, Out::Single(..)))
+            .map(|o| Self::path(req, &q, o).with_extension("svg"));
+        pngs.clone().chain(npys).chain(svgs).collect()
     }
 }
 
@@ -293,7 +300,8 @@ pub fn export_maps(
         range.filter_map(|i| small[i].as_ref()).collect()
     };
 
-    let make = |out: &Out| -> Result<(PathBuf, Vec<u8>), ExportError> {
+    let make = |out: &Out| -> Result<(PathBuf, Vec<u8>, Option<Vec<u8>>), ExportError> {
+        let mut svg = None;
         let (path, img, text) = match *out {
             Out::Single(l, h) => {
                 let map = rows.patch_map(l, h);
@@ -301,11 +309,17 @@ pub fn export_maps(
                     render(&map, photo, &photo_small, req.style, req.colormap, false),
                     req.long_side,
                 );
+                let (lo, hi) = map.min_max();
+                let text = provenance(l, &h.label());
+                if req.svg {
+                    let s = super::svg::map_svg(&img, req.colormap, (lo, hi), ATTENTION_UNITS, &text)
+                        .map_err(|e| ExportError::Nothing(format!("cannot encode the SVG's map: {e}")))?;
+                    svg = Some(s.into_bytes());
+                }
                 if req.colour_bar {
-                    let (lo, hi) = map.min_max();
                     img = with_colour_bar(&img, req.colormap, lo, hi, ATTENTION_UNITS);
                 }
-                (Plan::path(req, &q, out), img, provenance(l, &h.label()))
+                (Plan::path(req, &q, out), img, text)
             }
             Out::Grid(l) => {
                 // the head mean first, then every head
@@ -358,16 +372,22 @@ pub fn export_maps(
             }
         };
         let bytes = encode_png(&path, &img, &text)?;
-        Ok((path, bytes))
+        Ok((path, bytes, svg))
     };
 
     let mut written = Vec::new();
     let mut written_npy = Vec::new();
+    let mut written_svg = Vec::new();
     // a few files per core at a time: encoded PNGs wait in memory only until their chunk is written
     let chunk = 4 * std::thread::available_parallelism().map_or(1, |n| n.get());
     for part in outs.chunks(chunk) {
         for (out, made) in part.iter().zip(par_map(part, make)) {
-            let (path, bytes) = made?;
+            let (path, bytes, svg) = made?;
+            if let Some(svg) = svg {
+                let p = path.with_extension("svg");
+                write_encoded(&p, &svg, req.overwrite)?;
+                written_svg.push(p);
+            }
             if let (Out::Single(l, h), true) = (out, req.npy) {
                 let m = rows.patch_map(*l, *h);
                 let p = path.with_extension("npy");
@@ -384,6 +404,7 @@ pub fn export_maps(
         }
     }
     written.extend(written_npy);
+    written.extend(written_svg);
     Ok(written)
 }
 
@@ -492,7 +513,7 @@ fn bar_under(
 }
 
 /// A tick's value with as many decimals as the step between ticks needs (scientific below 1e-4).
-fn tick_label(v: f64, step: f64) -> String {
+pub(crate) fn tick_label(v: f64, step: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }

@@ -7,6 +7,7 @@ pub mod maps;
 pub mod methods;
 pub mod npy;
 pub mod png_file;
+pub mod svg;
 pub mod tables;
 pub mod vocabulary;
 

@@ -459,6 +459,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             .on_hover_text("Exported maps get a colour bar with ticks and what they measure; head grids and mosaics one with named ends.");
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too")
             .on_hover_text("Each exported map also as a float32 NumPy array of the patch grid, for code.");
+        ui.checkbox(&mut app.settings.export_svg, "SVG too").on_hover_text(
+            "Each exported map also as SVG for papers: the map embedded, the colour bar, its ticks and what it measures as vectors.",
+        );
     });
 }
 

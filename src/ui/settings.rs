@@ -34,6 +34,8 @@ pub struct Settings {
     /// Exports: a colour bar under single maps, raw `.npy` next to each PNG.
     pub export_colour_bar: bool,
     pub export_npy: bool,
+    /// Exported single maps also as SVG.
+    pub export_svg: bool,
     /// Exported single maps and views: the longer side in pixels (None: the photo's own resolution).
     pub export_long_side: Option<u32>,
     /// Recently opened images and models, newest first.
@@ -129,6 +131,7 @@ impl Default for Settings {
             mask_tau: 0.6,
             export_colour_bar: false,
             export_npy: false,
+            export_svg: false,
             export_long_side: None,
             recent_images: Vec::new(),
             recent_models: Vec::new(),

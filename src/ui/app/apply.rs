@@ -102,6 +102,7 @@ impl App {
                     heads,
                     colour_bar: self.settings.export_colour_bar,
                     npy: self.settings.export_npy,
+                    svg: self.settings.export_svg,
                     mosaic: all,
                     long_side: self.settings.export_long_side,
                     colormap: self.settings.colormap,
