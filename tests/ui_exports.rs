@@ -85,12 +85,13 @@ fn compare_and_single_maps_export_at_a_chosen_size() {
     let files = pngs(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
     let img = image::open(&files[0]).unwrap().to_rgb8();
-    // two panes of 200×133 (chelsea is 451×300) side by side
+    // two panes of 200×133 (chelsea is 451×300) side by side, one shared colour bar under the figure
+    let w = 2 * (200 + 10) + 10;
     assert_eq!(
         img.dimensions(),
         (
-            2 * (200 + 10) + 10,
-            133 + vitscope::export::maps::colour_bar_height(200) + 22 + 2 * 10
+            w,
+            133 + 22 + 2 * 10 + vitscope::export::maps::colour_bar_height(w)
         )
     );
     let scale = |k: &str| {

@@ -107,11 +107,11 @@ impl App {
                 let img = fit_long_side(img, self.settings.export_long_side);
                 // a figure's caption: what and from which query, not how long it took
                 let caption = format!("{} · query {query}", strip_time(&p.caption));
-                let what = if shared {
-                    format!("{}, one scale for all panes", units(&p.caption))
-                } else {
-                    format!("{}, min to max of this map", units(&p.caption))
-                };
+                if shared {
+                    // one colour bar under the whole figure
+                    return (caption, img);
+                }
+                let what = format!("{}, min to max of this map", units(&p.caption));
                 (
                     caption,
                     with_colour_bar(&img, cmap, p.range.0, p.range.1, &what),
@@ -169,11 +169,26 @@ impl App {
                 ),
             ));
         }
-        write_png(&png, &captioned_grid(&items, cols), &text, false).map_err(|e| e.to_string())?;
+        let mut figure = captioned_grid(&items, cols);
+        if shared && let Some(first) = panes.first() {
+            let quantity = if panes.iter().all(|p| units(&p.caption) == units(&first.caption)) {
+                units(&first.caption)
+            } else {
+                "map value"
+            };
+            let (lo, hi) = first.range;
+            figure = with_colour_bar(
+                &figure,
+                cmap,
+                lo,
+                hi,
+                &format!("{quantity}, one scale for all panes"),
+            );
+        }
+        write_png(&png, &figure, &text, false).map_err(|e| e.to_string())?;
         Ok(vec![png])
     }
 
-    /// The Tokens view's prefix-mass plot (PNG) and table (CSV: layer, token, mass).
     /// The Embeddings view's figures: the position-similarity overview, the chosen patch's similarity map with
     /// its colour bar, the patch-filter components and (BEiT, Swin) the current layer's relative bias.
     fn export_embeddings(&mut self) -> Result<Vec<PathBuf>, String> {
@@ -291,6 +306,7 @@ impl App {
         Ok(files)
     }
 
+    /// The Tokens view's prefix-mass plot (PNG) and table (CSV: layer, token, mass).
     pub(in crate::ui) fn export_prefix_mass(&mut self) -> Result<Vec<PathBuf>, String> {
         let Some((AnalysisResult::Tokens { norms, prefix_mass }, _)) =
             self.state.result(&AnalysisRequest::Tokens)
