@@ -435,7 +435,11 @@ fn dump_and_export_work_for_every_naming() {
         assert_eq!(files.len(), 1, "{case}");
         let text = vitscope::export::png_file::read_png_text(&files[0].path()).unwrap();
         let query = &text.iter().find(|(k, _)| k == "vitscope.query").unwrap().1;
-        let expected = if prefix == 0 { "patch row 3, col 5" } else { "CLS" };
+        let expected = if prefix == 0 {
+            "patch row 3, col 5"
+        } else {
+            "CLS"
+        };
         assert_eq!(query, expected, "{case}: default query");
     }
 }
@@ -546,7 +550,9 @@ fn export_writes_an_svg_next_to_each_single_map() {
         .and_then(|s| s.split('"').next())
         .unwrap();
     use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
     let embedded = image::load_from_memory(&bytes).unwrap().to_rgb8();
     assert_eq!(embedded, image::open(&png).unwrap().to_rgb8());
     // a second export without --force refuses, naming the SVG among the files that exist

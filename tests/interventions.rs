@@ -167,9 +167,17 @@ fn deletion_and_insertion_curves_match_the_reference() {
         .expect("not cancelled");
     // batched forward passes give the same curves (rounding apart), whatever the batch size
     for batch in [3, 16] {
-        let b = curves(&vit, &x, &order, &score, how(batch), &Progress::default(), 0)
-            .unwrap()
-            .unwrap();
+        let b = curves(
+            &vit,
+            &x,
+            &order,
+            &score,
+            how(batch),
+            &Progress::default(),
+            0,
+        )
+        .unwrap()
+        .unwrap();
         for (got, want) in [(&b.deletion, &c.deletion), (&b.insertion, &c.insertion)] {
             let d = got
                 .iter()
@@ -279,17 +287,36 @@ fn the_faithfulness_command_writes_its_table_curves_and_plot() {
     // batched forward passes: the same areas, rounding apart
     let batched = dir.path().join("batched.csv");
     let b = batched.display().to_string();
-    let r = run(&["--methods", "attention,rollout", "--out", &b, "--batch", "7"]);
+    let r = run(&[
+        "--methods",
+        "attention,rollout",
+        "--out",
+        &b,
+        "--batch",
+        "7",
+    ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let numbers = |t: &str| -> Vec<f64> {
         t.lines()
             .skip(1)
-            .flat_map(|l| l.split(',').skip(1).take(2).map(|v| v.parse().unwrap()).collect::<Vec<f64>>())
+            .flat_map(|l| {
+                l.split(',')
+                    .skip(1)
+                    .take(2)
+                    .map(|v| v.parse().unwrap())
+                    .collect::<Vec<f64>>()
+            })
             .collect()
     };
-    let (one, many) = (numbers(&table), numbers(&std::fs::read_to_string(&batched).unwrap()));
+    let (one, many) = (
+        numbers(&table),
+        numbers(&std::fs::read_to_string(&batched).unwrap()),
+    );
     assert_eq!(one.len(), many.len());
-    assert!(one.iter().zip(&many).all(|(a, b)| (a - b).abs() < 1e-5), "{one:?} vs {many:?}");
+    assert!(
+        one.iter().zip(&many).all(|(a, b)| (a - b).abs() < 1e-5),
+        "{one:?} vs {many:?}"
+    );
     // removal from the sequence: other numbers than the mean fill's
     let r = run(&["--methods", "attention", "--out", &b, "--fill", "remove"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
@@ -307,8 +334,20 @@ fn the_faithfulness_command_writes_its_table_curves_and_plot() {
     assert_clean_failure(&run(&["--out", &o, "--plot", &o]), "named twice");
     let gap = fixture("zoo/timm_vit_gap").display().to_string();
     let r = vitscope(&[
-        "faithfulness", "--model", &gap, "--size", "20x32", "--steps", "2", "--fill", "remove", "--images",
-        &images[0].display().to_string(), "--out", &o, "--force",
+        "faithfulness",
+        "--model",
+        &gap,
+        "--size",
+        "20x32",
+        "--steps",
+        "2",
+        "--fill",
+        "remove",
+        "--images",
+        &images[0].display().to_string(),
+        "--out",
+        &o,
+        "--force",
     ]);
     assert_clean_failure(&r, "use a pixel fill");
     let swin = fixture("zoo/timm_swin").display().to_string();
@@ -575,7 +614,10 @@ fn removing_patches_from_the_sequence_matches_pytorch() {
                     }
                 }
                 let d = max_abs_diff(&sub, &want[&format!("remove.attention.{l}")].1);
-                assert!(d < 1e-5, "{case} {store:?} layer {l}: attention differs by {d}");
+                assert!(
+                    d < 1e-5,
+                    "{case} {store:?} layer {l}: attention differs by {d}"
+                );
             }
             // the lens reads the layers through the same pooling: its last layer is the output
             let lens = vit.logit_lens(&cap).unwrap();
@@ -608,12 +650,18 @@ fn batched_scores_equal_single_runs() {
         let mut logits = Vec::new();
         for (iv, (pooled, l)) in ivs.iter().zip(&batched) {
             let one = vit.forward_intervened(&x, AttentionStore::F32, iv).unwrap();
-            let d = max_abs_diff(&to_vec(l.as_ref().unwrap()), &to_vec(one.logits.as_ref().unwrap()));
+            let d = max_abs_diff(
+                &to_vec(l.as_ref().unwrap()),
+                &to_vec(one.logits.as_ref().unwrap()),
+            );
             assert!(d < 1e-5, "{fill:?} {}: logits differ by {d}", iv.describe());
             assert!(max_abs_diff(&to_vec(pooled), &to_vec(&one.pooled)) < 1e-5);
             logits.push(to_vec(l.as_ref().unwrap()));
         }
-        assert!(max_abs_diff(&logits[0], &logits[3]) > 1e-3, "{fill:?} changes the output");
+        assert!(
+            max_abs_diff(&logits[0], &logits[3]) > 1e-3,
+            "{fill:?} changes the output"
+        );
     }
     let mixed = [
         Intervention::default(),
@@ -622,7 +670,11 @@ fn batched_scores_equal_single_runs() {
             ..Default::default()
         },
     ];
-    let e = vit.scores(&x, &mixed, 2).err().expect("refused").to_string();
+    let e = vit
+        .scores(&x, &mixed, 2)
+        .err()
+        .expect("refused")
+        .to_string();
     assert!(e.contains("differ only in their occluded patches"), "{e}");
     // a model with no prefix token: removing every patch is refused by name
     let all = Intervention {

@@ -79,7 +79,10 @@ fn clicking_a_patch_makes_it_the_query() {
     assert_eq!(s.query, QuerySpec::Patch(r, c));
     let rows = s.rows.as_ref().unwrap();
     assert_eq!(rows.query, rows.layout.token_of_patch(r, c).unwrap());
-    assert!(h.query_by_label_contains("Query: patch row 4, col 7").is_some());
+    assert!(
+        h.query_by_label_contains("Query: patch row 4, col 7")
+            .is_some()
+    );
     h.get_by_label("Query CLS").click();
     settle(&mut h);
     assert_eq!(h.state().state.query, QuerySpec::Cls);

@@ -409,8 +409,7 @@ fn export_all_layers_writes_each_layer_a_mosaic_colour_bars_and_npy() {
     assert_eq!(one.dimensions(), (451, 300 + bar));
     // the bar says what it measures: dark text under it, in the last rows
     assert!(
-        (300 + bar - 20..300 + bar - 2)
-            .any(|y| (0..451).any(|x| one.get_pixel(x, y).0[0] < 128))
+        (300 + bar - 20..300 + bar - 2).any(|y| (0..451).any(|x| one.get_pixel(x, y).0[0] < 128))
     );
     let (_, shape, values) = read_npy(&dir.path().join(npys[0]));
     assert_eq!(shape, [6, 9]);
@@ -771,7 +770,10 @@ fn painting_patches_and_ablating_heads_change_the_run_and_undo_restores_it() {
     assert!(h.query_all_by_label(&classes[0].name).count() >= 2);
     h.get_by_label("Table").click();
     settle(&mut h);
-    assert!(h.query_by_label("L1").is_some(), "the table: one row per layer");
+    assert!(
+        h.query_by_label("L1").is_some(),
+        "the table: one row per layer"
+    );
     h.get_by_label("Logit lens").click();
     settle(&mut h);
     wheel(&mut h, 400.0);
@@ -1020,7 +1022,10 @@ fn a_refused_size_keeps_the_running_one_and_offers_what_fits() {
             UiCommand::SetSize(InputSize::Shorter(2700))
         ]
     );
-    assert!(labels[1].starts_with("Use ") && labels[1].ends_with(" px"), "{labels:?}");
+    assert!(
+        labels[1].starts_with("Use ") && labels[1].ends_with(" px"),
+        "{labels:?}"
+    );
     assert!(h.query_by_label("Use queries and keys at 2700").is_some());
     // a size that fits clears the error; the field follows what runs
     h.state_mut().state.size_field = "32".into();
@@ -1060,19 +1065,28 @@ fn a_query_outside_a_new_grid_is_said_and_forgotten() {
             .is_some()
     );
     let size = h.state().state.size;
-    h.state_mut().apply(UiCommand::SetSize(InputSize::Shorter(8)));
+    h.state_mut()
+        .apply(UiCommand::SetSize(InputSize::Shorter(8)));
     settle(&mut h);
     let s = &h.state().state;
     let notice = s.notice.clone().expect("said");
     assert!(
-        notice.contains(&format!("patch row {}, col {} does not exist", gh - 1, gw - 1)),
+        notice.contains(&format!(
+            "patch row {}, col {} does not exist",
+            gh - 1,
+            gw - 1
+        )),
         "{notice}"
     );
     assert_ne!(s.query, far);
     let shown = s.query;
     h.state_mut().apply(UiCommand::SetSize(size));
     settle(&mut h);
-    assert_eq!(h.state().state.query, shown, "the old query does not come back");
+    assert_eq!(
+        h.state().state.query,
+        shown,
+        "the old query does not come back"
+    );
 }
 
 /// A better first minute: F1 (or ?) opens the help listing the keys and Escape closes it; hovering the map
@@ -1140,7 +1154,10 @@ fn a_position_similarity_tile_opens_large() {
         h.query_by_label("Patch row 1, col 4: its similarity to every position")
             .is_some()
     );
-    assert!(h.query_by_label("Position similarity of one patch").is_some());
+    assert!(
+        h.query_by_label("Position similarity of one patch")
+            .is_some()
+    );
     assert!(h.query_by_label("cosine similarity").is_some());
 }
 
@@ -1193,9 +1210,9 @@ fn the_large_map_zooms_about_the_pointer_and_pans() {
         modifiers: Default::default(),
     });
     for k in 1..=5 {
-        h.input_mut()
-            .events
-            .push(egui::Event::PointerMoved(at - egui::vec2(10.0 * k as f32, 0.0)));
+        h.input_mut().events.push(egui::Event::PointerMoved(
+            at - egui::vec2(10.0 * k as f32, 0.0),
+        ));
         h.run_steps(1);
     }
     h.input_mut().events.push(egui::Event::PointerButton {
@@ -1205,7 +1222,12 @@ fn the_large_map_zooms_about_the_pointer_and_pans() {
         modifiers: Default::default(),
     });
     h.run_steps(2);
-    assert!(h.state().state.pan.x > pan.x, "{:?} -> {:?}", pan, h.state().state.pan);
+    assert!(
+        h.state().state.pan.x > pan.x,
+        "{:?} -> {:?}",
+        pan,
+        h.state().state.pan
+    );
     // a double click fits
     for _ in 0..2 {
         for pressed in [true, false] {

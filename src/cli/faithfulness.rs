@@ -292,9 +292,10 @@ fn one_image(
         Perturb {
             steps: req.steps,
             fill: req.fill,
-            batch: req
-                .batch
-                .map_or_else(|| Perturb::default_batch(engine.device(), layout.num_tokens()), |b| b as usize),
+            batch: req.batch.map_or_else(
+                || Perturb::default_batch(engine.device(), layout.num_tokens()),
+                |b| b as usize,
+            ),
         },
         0x5EED ^ index,
         &Progress::default(),

@@ -266,7 +266,9 @@ pub fn forward_stored(
 impl Engine {
     /// The device the loaded model runs on (the CPU when none is loaded).
     pub fn device(&self) -> tch::Device {
-        self.model.as_ref().map_or(tch::Device::Cpu, |m| m.vit.device)
+        self.model
+            .as_ref()
+            .map_or(tch::Device::Cpu, |m| m.vit.device)
     }
 
     /// Load a model; if an image is loaded, run it (the old model stays if either step fails).
@@ -552,7 +554,10 @@ mod tests {
             .map_err(gradients_refusal)
             .unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("need every layer's full attention maps"), "{text}");
+        assert!(
+            text.contains("need every layer's full attention maps"),
+            "{text}"
+        );
         assert!(!text.contains("queries and keys"), "{text}");
         let r = crate::jobs::Refusal::new(
             crate::methods::QueryMethod::Relevance,
@@ -563,7 +568,10 @@ mod tests {
         let n = vit.config.layout_for(px, px).num_tokens() as u64;
         // 4 heads × N² × 4 bytes × (3 layers + 2) × 3 for autograd, within 80 % of the memory
         let need = 4 * n * n * 4 * 5 * 3;
-        assert!(need as f64 <= 0.8 * (1u64 << 20) as f64, "the size fits the budget: {need}");
+        assert!(
+            need as f64 <= 0.8 * (1u64 << 20) as f64,
+            "the size fits the budget: {need}"
+        );
     }
 
     #[test]

@@ -312,8 +312,11 @@ pub fn export_maps(
                 let (lo, hi) = map.min_max();
                 let text = provenance(l, &h.label());
                 if req.svg {
-                    let s = super::svg::map_svg(&img, req.colormap, (lo, hi), ATTENTION_UNITS, &text)
-                        .map_err(|e| ExportError::Nothing(format!("cannot encode the SVG's map: {e}")))?;
+                    let s =
+                        super::svg::map_svg(&img, req.colormap, (lo, hi), ATTENTION_UNITS, &text)
+                            .map_err(|e| {
+                            ExportError::Nothing(format!("cannot encode the SVG's map: {e}"))
+                        })?;
                     svg = Some(s.into_bytes());
                 }
                 if req.colour_bar {
@@ -487,7 +490,11 @@ fn bar_under(
     image::imageops::replace(&mut out, img, 0, 0);
     // room at the ends for a centred label
     let margin = (f * 2.0) as u32;
-    let (x0, x1) = (margin.min(w / 4), w.saturating_sub(margin.min(w / 4)).max(margin.min(w / 4) + 2));
+    let (x0, x1) = (
+        margin.min(w / 4),
+        w.saturating_sub(margin.min(w / 4))
+            .max(margin.min(w / 4) + 2),
+    );
     for x in x0..x1 {
         let t = (x - x0) as f32 / (x1 - x0 - 1).max(1) as f32;
         for y in h + pad..h + pad + bar_h {
@@ -508,7 +515,14 @@ fn bar_under(
     }
     let tw = text_width(f, what);
     let tx = ((w as f32 - tw) / 2.0).max(2.0);
-    text(&mut out, tx, y_tick as f32 + 4.0 + line, f, what, [60, 60, 60]);
+    text(
+        &mut out,
+        tx,
+        y_tick as f32 + 4.0 + line,
+        f,
+        what,
+        [60, 60, 60],
+    );
     out
 }
 

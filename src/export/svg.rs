@@ -30,7 +30,10 @@ pub fn map_svg(
     let data = base64::engine::general_purpose::STANDARD.encode(&png);
     let f = (w as f32 / 40.0).clamp(11.0, 24.0);
     let bar_h = f.round();
-    let (x0, x1) = ((f * 2.0).min(w as f32 / 4.0), w as f32 - (f * 2.0).min(w as f32 / 4.0));
+    let (x0, x1) = (
+        (f * 2.0).min(w as f32 / 4.0),
+        w as f32 - (f * 2.0).min(w as f32 / 4.0),
+    );
     let y_bar = h as f32 + 6.0;
     let total_h = y_bar + bar_h + 4.0 + 2.6 * f + 8.0;
     let mut out = String::new();
@@ -62,7 +65,11 @@ pub fn map_svg(
     let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(0.0);
     let y_tick = y_bar + bar_h;
     for v in &ticks {
-        let t = if hi > lo { ((*v - lo as f64) / (hi - lo) as f64).clamp(0.0, 1.0) } else { 0.0 };
+        let t = if hi > lo {
+            ((*v - lo as f64) / (hi - lo) as f64).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         let x = x0 as f64 + t * (x1 - x0) as f64;
         out.push_str(&format!(
             "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{y_tick:.1}\" y2=\"{:.1}\" stroke=\"black\"/>\n<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{f:.1}\" text-anchor=\"middle\">{}</text>\n",
@@ -107,7 +114,9 @@ mod tests {
             .nth(1)
             .and_then(|s| s.split('"').next())
             .unwrap();
-        let png = base64::engine::general_purpose::STANDARD.decode(b64).unwrap();
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
         let back = image::load_from_memory(&png).unwrap().to_rgb8();
         assert_eq!(back, map);
     }

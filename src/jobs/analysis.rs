@@ -48,7 +48,8 @@ impl State {
                 // one refused method leaves the others' maps, and its pane says why
                 let (grad, plain): (Vec<QueryMethod>, Vec<QueryMethod>) =
                     methods.iter().partition(|m| m.needs_gradients());
-                let mut groups: Vec<Vec<QueryMethod>> = plain.into_iter().map(|m| vec![m]).collect();
+                let mut groups: Vec<Vec<QueryMethod>> =
+                    plain.into_iter().map(|m| vec![m]).collect();
                 if !grad.is_empty() {
                     groups.push(grad);
                 }

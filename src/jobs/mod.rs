@@ -355,23 +355,25 @@ fn next_job(queue: &mut std::collections::VecDeque<Request>) -> (Request, Vec<u6
                 .iter()
                 .any(|r| matches!(&r.job, Job::Analyse(later) if later.same_slot(req))),
             // a query move (or a preview) right before another query move or preview is moot
-            Job::SetQuery(_) | Job::PreviewQuery(_) => matches!(
-                queue.front(),
-                Some(Request {
-                    job: Job::SetQuery(_) | Job::PreviewQuery(_),
-                    ..
-                })
-            ) && !matches!(first.job, Job::SetQuery(_))
-                || matches!(
-                    (&first.job, queue.front()),
-                    (
-                        Job::SetQuery(_),
-                        Some(Request {
-                            job: Job::SetQuery(_),
-                            ..
-                        })
+            Job::SetQuery(_) | Job::PreviewQuery(_) => {
+                matches!(
+                    queue.front(),
+                    Some(Request {
+                        job: Job::SetQuery(_) | Job::PreviewQuery(_),
+                        ..
+                    })
+                ) && !matches!(first.job, Job::SetQuery(_))
+                    || matches!(
+                        (&first.job, queue.front()),
+                        (
+                            Job::SetQuery(_),
+                            Some(Request {
+                                job: Job::SetQuery(_),
+                                ..
+                            })
+                        )
                     )
-                ),
+            }
             _ => false,
         };
         if superseded {

@@ -37,11 +37,12 @@ impl PaneSource {
             PaneSource::Current => "this image and model".into(),
             PaneSource::Image(p) => format!("image {}", name(p)),
             PaneSource::Model(ModelSource::Default) => "model built-in DINOv2 ViT-S/14".into(),
-            PaneSource::Model(ModelSource::Path(p)) => format!("model {}", crate::engine::model_name(p)),
+            PaneSource::Model(ModelSource::Path(p)) => {
+                format!("model {}", crate::engine::model_name(p))
+            }
         }
     }
 }
-
 
 pub const KEEP_RUNS: usize = 3;
 pub const KEEP_MODELS: usize = 2;
@@ -141,12 +142,20 @@ mod tests {
         use crate::engine::model_name;
         use std::path::Path;
         assert_eq!(
-            model_name(Path::new("/c/hub/models--facebook--dinov2-small/snapshots/abc/model.safetensors")),
+            model_name(Path::new(
+                "/c/hub/models--facebook--dinov2-small/snapshots/abc/model.safetensors"
+            )),
             "facebook/dinov2-small"
         );
-        assert_eq!(model_name(Path::new("/m/deit-tiny/model.safetensors")), "deit-tiny");
+        assert_eq!(
+            model_name(Path::new("/m/deit-tiny/model.safetensors")),
+            "deit-tiny"
+        );
         assert_eq!(model_name(Path::new("/m/deit-tiny")), "deit-tiny");
-        assert_eq!(model_name(Path::new("/m/vit_b16_in21k.safetensors")), "vit_b16_in21k.safetensors");
+        assert_eq!(
+            model_name(Path::new("/m/vit_b16_in21k.safetensors")),
+            "vit_b16_in21k.safetensors"
+        );
     }
 
     #[test]

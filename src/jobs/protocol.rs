@@ -225,7 +225,8 @@ impl Refusal {
         use crate::model::ModelError;
         let suggest_size = match e {
             MethodError::Model(
-                ModelError::TooLarge { suggest, .. } | ModelError::GradientsTooLarge { suggest, .. },
+                ModelError::TooLarge { suggest, .. }
+                | ModelError::GradientsTooLarge { suggest, .. },
             ) => Some(*suggest),
             _ => None,
         };

@@ -79,9 +79,21 @@ pub fn bump(layers: &[LensLayer], max: usize) -> Vec<BumpLine> {
             }
         }
     }
-    let rank_at = |l: &LensLayer, class: usize| l.top.iter().position(|c| c.index == class).map(|r| r + 1);
-    let best = |class: usize| layers.iter().filter_map(|l| rank_at(l, class)).min().unwrap_or(usize::MAX);
-    let last = |class: usize| layers.last().and_then(|l| rank_at(l, class)).unwrap_or(usize::MAX);
+    let rank_at =
+        |l: &LensLayer, class: usize| l.top.iter().position(|c| c.index == class).map(|r| r + 1);
+    let best = |class: usize| {
+        layers
+            .iter()
+            .filter_map(|l| rank_at(l, class))
+            .min()
+            .unwrap_or(usize::MAX)
+    };
+    let last = |class: usize| {
+        layers
+            .last()
+            .and_then(|l| rank_at(l, class))
+            .unwrap_or(usize::MAX)
+    };
     classes.sort_by_key(|(c, _)| (best(*c), last(*c), *c));
     classes.truncate(max);
     classes

@@ -186,7 +186,8 @@ impl Intervention {
         let prefix = tokens.saturating_sub(patches);
         if self.masked_keys(prefix).len() >= tokens {
             return Err(ModelError::Invalid(
-                "every token would be dropped or removed: nothing would be left to attend to".into(),
+                "every token would be dropped or removed: nothing would be left to attend to"
+                    .into(),
             ));
         }
         Ok(())
@@ -327,7 +328,11 @@ impl Intervention {
     }
 
     /// The weights of the patches in a mean over patches `[P]` (1 kept, 0 removed), when patches are removed.
-    pub(super) fn pool_weights(&self, patches: usize, device: tch::Device) -> Result<Option<Tensor>> {
+    pub(super) fn pool_weights(
+        &self,
+        patches: usize,
+        device: tch::Device,
+    ) -> Result<Option<Tensor>> {
         if !self.removes() {
             return Ok(None);
         }

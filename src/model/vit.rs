@@ -370,7 +370,13 @@ impl Vit {
         let mut out = Vec::with_capacity(ivs.len());
         if self.swin.is_some() {
             for iv in ivs {
-                let c = self.run(pixels, Some(AttentionStore::QueryKeys), std::slice::from_ref(iv))?.0;
+                let c = self
+                    .run(
+                        pixels,
+                        Some(AttentionStore::QueryKeys),
+                        std::slice::from_ref(iv),
+                    )?
+                    .0;
                 out.push((c.pooled, c.logits));
             }
             return Ok(out);
@@ -593,8 +599,16 @@ impl Vit {
                 let (pooled, logits, _, _) = self.heads_masked(
                     &tokens.f_get(i)?,
                     &layout,
-                    key_mask.as_ref().map(|m| m.f_narrow(0, i, 1)).transpose()?.as_ref(),
-                    pool_weights.as_ref().map(|m| m.f_get(i)).transpose()?.as_ref(),
+                    key_mask
+                        .as_ref()
+                        .map(|m| m.f_narrow(0, i, 1))
+                        .transpose()?
+                        .as_ref(),
+                    pool_weights
+                        .as_ref()
+                        .map(|m| m.f_get(i))
+                        .transpose()?
+                        .as_ref(),
                 )?;
                 parts.0.push(pooled);
                 parts.1.extend(logits);
@@ -642,7 +656,11 @@ impl Vit {
         ivs: &[Intervention],
         layout: &TokenLayout,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let (n, np, p) = (layout.num_tokens(), layout.num_prefix(), layout.num_patches());
+        let (n, np, p) = (
+            layout.num_tokens(),
+            layout.num_prefix(),
+            layout.num_patches(),
+        );
         let masks = ivs
             .iter()
             .map(|iv| iv.key_mask(n, np, self.device))
@@ -672,7 +690,10 @@ impl Vit {
                 .into_iter()
                 .map(|w| match w {
                     Some(w) => Ok(Some(w)),
-                    None => Ok(Some(Tensor::f_ones([p as i64], (Kind::Float, self.device))?)),
+                    None => Ok(Some(Tensor::f_ones(
+                        [p as i64],
+                        (Kind::Float, self.device),
+                    )?)),
                 })
                 .collect::<Result<Vec<_>>>()?
         };
@@ -742,10 +763,10 @@ impl Vit {
         let q = q.f_mul_scalar(1.0 / (hd as f64).sqrt())?;
         let (ctx, kept) = attend(&q, &k, &v, bias, edits.key_mask, store)?;
         let ctx = super::intervention::ablate(&ctx, &edits.ablate, edits.ablation)?;
-        let mut ctx = ctx
-            .f_permute([0, 2, 1, 3])?
-            .f_contiguous()?
-            .f_view([batch, n, heads * hd])?;
+        let mut ctx =
+            ctx.f_permute([0, 2, 1, 3])?
+                .f_contiguous()?
+                .f_view([batch, n, heads * hd])?;
         if let Some(norm) = &b.attn_norm {
             ctx = norm.forward(&ctx)?;
         }

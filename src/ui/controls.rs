@@ -15,7 +15,12 @@ pub(super) const SAMPLES: [&str; 4] = ["chelsea.png", "coffee.png", "astronaut.p
 pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let s = &mut app.state;
     use super::state::ErrorSubject;
-    error_box(ui, s, &[ErrorSubject::Other, ErrorSubject::Intervention], cmds);
+    error_box(
+        ui,
+        s,
+        &[ErrorSubject::Other, ErrorSubject::Intervention],
+        cmds,
+    );
 
     ui.heading("Image");
     ui.horizontal(|ui| {
@@ -57,7 +62,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     ui.horizontal(|ui| {
         if ui
             .button("Open model…")
-            .on_hover_text("Choose a .safetensors checkpoint (timm or Hugging Face naming) or its folder.")
+            .on_hover_text(
+                "Choose a .safetensors checkpoint (timm or Hugging Face naming) or its folder.",
+            )
             .clicked()
         {
             cmds.push(UiCommand::OpenDialog(DialogKind::Model));
@@ -198,7 +205,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.horizontal(|ui| {
             let mut layer = s.layer;
             ui.add(egui::Slider::new(&mut layer, 0..=layers - 1).text("Layer"))
-                .on_hover_text("The layer whose attention is shown (0 = the first block; Left/Right keys).");
+                .on_hover_text(
+                    "The layer whose attention is shown (0 = the first block; Left/Right keys).",
+                );
             if layer != s.layer {
                 cmds.push(UiCommand::SetLayer(layer));
             }

@@ -22,7 +22,9 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.radio_value(&mut app.state.distance_folder, false, "this image")
             .on_hover_text("The statistics of the current image.");
         ui.radio_value(&mut app.state.distance_folder, true, "a folder")
-            .on_hover_text("Averaged over every image in a folder (progress and Cancel in the status bar).");
+            .on_hover_text(
+                "Averaged over every image in a folder (progress and Cancel in the status bar).",
+            );
         if app.state.distance_folder {
             let field = ui.add(
                 egui::TextEdit::singleline(&mut app.state.folder_field)

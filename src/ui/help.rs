@@ -13,8 +13,14 @@ pub const KEYS: [(&str, &str); 11] = [
         "Hover a map",
         "the patch (row, column) and the map's value there; in the Model view, a preview of that patch's maps",
     ),
-    ("Wheel over the large map", "zoom about the pointer (1× to 16×)"),
-    ("Drag the zoomed map", "pan; a double click fits the whole image again"),
+    (
+        "Wheel over the large map",
+        "zoom about the pointer (1× to 16×)",
+    ),
+    (
+        "Drag the zoomed map",
+        "pan; a double click fits the whole image again",
+    ),
     (
         "Double-click a Model view tile",
         "open that layer and head in the Attention view",

@@ -111,8 +111,11 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let (cmap, opacity) = (app.settings.colormap, app.settings.opacity);
     let query = app.state.query;
     let epoch = app.state.analysis_epoch;
-    let panes: Vec<Result<&Tile, &Refusal>> =
-        tiles.iter().map(Ok).chain(refused.iter().map(Err)).collect();
+    let panes: Vec<Result<&Tile, &Refusal>> = tiles
+        .iter()
+        .map(Ok)
+        .chain(refused.iter().map(Err))
+        .collect();
     egui::ScrollArea::vertical().show(ui, |ui| {
         for chunk in panes.chunks(cols).enumerate() {
             ui.horizontal(|ui| {
@@ -268,8 +271,12 @@ fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
 fn refused_pane(ui: &mut egui::Ui, r: &Refusal, size: egui::Vec2, cmds: &mut Vec<UiCommand>) {
     let (rect, _) = ui.allocate_exact_size(size, egui::Sense::hover());
     let warn = ui.visuals().warn_fg_color;
-    ui.painter()
-        .rect_stroke(rect, 2.0, egui::Stroke::new(1.0, warn), egui::StrokeKind::Inside);
+    ui.painter().rect_stroke(
+        rect,
+        2.0,
+        egui::Stroke::new(1.0, warn),
+        egui::StrokeKind::Inside,
+    );
     ui.scope_builder(egui::UiBuilder::new().max_rect(rect.shrink(10.0)), |ui| {
         ui.strong(format!("{} not computed", r.name));
         ui.add(egui::Label::new(egui::RichText::new(&r.reason).color(warn)).wrap());

@@ -129,28 +129,31 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui) {
 
 /// The lens as a table: per layer its top class (three on hover), or the cosine without a classifier.
 fn lens_table(ui: &mut egui::Ui, lens: &[crate::methods::lens::LensLayer]) {
-                egui::Grid::new("lens").num_columns(3).striped(true).show(ui, |ui| {
-                    for l in lens {
-                        ui.small(format!("L{}", l.layer));
-                        match l.top.first() {
-                            Some(c) => {
-                                ui.small(format!("{:5.1} %", 100.0 * c.probability));
-                                ui.small(&c.name).on_hover_text(
-                                    l.top
-                                        .iter()
-                                        .map(|c| format!("{:.1} % {}", 100.0 * c.probability, c.name))
-                                        .collect::<Vec<_>>()
-                                        .join("\n"),
-                                );
-                            }
-                            None => {
-                                ui.small(format!("cos {:.3}", l.cosine_to_final));
-                                ui.small("");
-                            }
-                        }
-                        ui.end_row();
+    egui::Grid::new("lens")
+        .num_columns(3)
+        .striped(true)
+        .show(ui, |ui| {
+            for l in lens {
+                ui.small(format!("L{}", l.layer));
+                match l.top.first() {
+                    Some(c) => {
+                        ui.small(format!("{:5.1} %", 100.0 * c.probability));
+                        ui.small(&c.name).on_hover_text(
+                            l.top
+                                .iter()
+                                .map(|c| format!("{:.1} % {}", 100.0 * c.probability, c.name))
+                                .collect::<Vec<_>>()
+                                .join("\n"),
+                        );
                     }
-                });
+                    None => {
+                        ui.small(format!("cos {:.3}", l.cosine_to_final));
+                        ui.small("");
+                    }
+                }
+                ui.end_row();
+            }
+        });
 }
 
 /// The lens as a bump chart: x the layer, y the rank (1 at the top), one line per class.
@@ -177,7 +180,11 @@ fn bump_chart(ui: &mut egui::Ui, lens: &[crate::methods::lens::LensLayer]) {
         .x_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
         .y_grid_spacer(egui_plot::uniform_grid_spacer(|_| [1.0, 1.0, 1.0]))
         .y_axis_formatter(|m, _| {
-            if m.value < 0.0 && m.value.fract() == 0.0 { format!("{}", -m.value) } else { String::new() }
+            if m.value < 0.0 && m.value.fract() == 0.0 {
+                format!("{}", -m.value)
+            } else {
+                String::new()
+            }
         })
         .x_axis_formatter(move |m, _| {
             if m.value >= 0.0 && m.value.fract() == 0.0 && (m.value as usize) < layers {
@@ -202,11 +209,20 @@ fn bump_chart(ui: &mut egui::Ui, lens: &[crate::methods::lens::LensLayer]) {
                 let colour = colour(i);
                 let name = format!("{} ({})", line.name, line.class);
                 for run in &line.runs {
-                    let pts: Vec<[f64; 2]> = run.iter().map(|&(l, r)| [l as f64, -(r as f64)]).collect();
+                    let pts: Vec<[f64; 2]> =
+                        run.iter().map(|&(l, r)| [l as f64, -(r as f64)]).collect();
                     if pts.len() > 1 {
-                        plot.line(Line::new(&name, PlotPoints::from(pts.clone())).color(colour).width(2.0));
+                        plot.line(
+                            Line::new(&name, PlotPoints::from(pts.clone()))
+                                .color(colour)
+                                .width(2.0),
+                        );
                     }
-                    plot.points(Points::new(&name, PlotPoints::from(pts)).color(colour).radius(3.5));
+                    plot.points(
+                        Points::new(&name, PlotPoints::from(pts))
+                            .color(colour)
+                            .radius(3.5),
+                    );
                 }
             }
         });

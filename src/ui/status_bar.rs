@@ -89,11 +89,18 @@ pub fn ui(app: &ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
             } else {
                 format!("last export: {name} and {more} more")
             })
-            .on_hover_text(first.parent().map(|d| d.display().to_string()).unwrap_or_default());
+            .on_hover_text(
+                first
+                    .parent()
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+            );
         }
         if let Some(n) = &s.notice {
             ui.separator();
-            ui.add(egui::Label::new(egui::RichText::new(n).color(ui.visuals().warn_fg_color)).wrap());
+            ui.add(
+                egui::Label::new(egui::RichText::new(n).color(ui.visuals().warn_fg_color)).wrap(),
+            );
         }
     });
 }

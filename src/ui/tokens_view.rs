@@ -19,11 +19,19 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     let (norms, prefix_mass) = (norms.clone(), prefix_mass.clone());
     let layer = app.state.layer.min(norms.layers - 1);
     ui.horizontal(|ui| {
-        if ui.button("Prev layer").on_hover_text("The previous layer (Left key).").clicked() {
+        if ui
+            .button("Prev layer")
+            .on_hover_text("The previous layer (Left key).")
+            .clicked()
+        {
             cmds.push(UiCommand::StepLayer(-1));
         }
         ui.label(format!("Token norms after layer {layer}"));
-        if ui.button("Next layer").on_hover_text("The next layer (Right key).").clicked() {
+        if ui
+            .button("Next layer")
+            .on_hover_text("The next layer (Right key).")
+            .clicked()
+        {
             cmds.push(UiCommand::StepLayer(1));
         }
     });

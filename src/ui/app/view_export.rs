@@ -171,7 +171,10 @@ impl App {
         }
         let mut figure = captioned_grid(&items, cols);
         if shared && let Some(first) = panes.first() {
-            let quantity = if panes.iter().all(|p| units(&p.caption) == units(&first.caption)) {
+            let quantity = if panes
+                .iter()
+                .all(|p| units(&p.caption) == units(&first.caption))
+            {
                 units(&first.caption)
             } else {
                 "map value"
@@ -211,7 +214,13 @@ impl App {
         // the model names these files (they do not depend on the image)
         let safe: String = model
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '-'
+                }
+            })
             .collect();
         let safe = safe
             .split('-')
@@ -223,21 +232,33 @@ impl App {
         let [overview, one, pca, bias] = free_names(
             &dir,
             &stem,
-            ["pos-sim.png", "pos-sim-patch.png", "patch-pca.png", "rel-bias.png"],
+            [
+                "pos-sim.png",
+                "pos-sim-patch.png",
+                "patch-pca.png",
+                "rel-bias.png",
+            ],
         );
         let text = |what: &str, more: Vec<(&str, String)>| -> Vec<(String, String)> {
-            [("vitscope.model", model.clone()), ("vitscope.method", what.to_string())]
-                .into_iter()
-                .chain(more)
-                .map(|(k, v)| (k.to_string(), v))
-                .collect()
+            [
+                ("vitscope.model", model.clone()),
+                ("vitscope.method", what.to_string()),
+            ]
+            .into_iter()
+            .chain(more)
+            .map(|(k, v)| (k.to_string(), v))
+            .collect()
         };
         let mut files = Vec::new();
         if let Ok(pos) = pos {
             let (gh, gw) = (pos.grid_h, pos.grid_w);
             let grid = format!(
                 "{gh}x{gw} ({})",
-                if self.state.pos_input_grid { "resized to the input" } else { "as trained" }
+                if self.state.pos_input_grid {
+                    "resized to the input"
+                } else {
+                    "as trained"
+                }
             );
             write_png(
                 &overview,
@@ -267,7 +288,13 @@ impl App {
                 ),
                 cmap,
             );
-            let img = with_colour_bar(&big, cmap, -1.0, 1.0, "cosine similarity of position embeddings");
+            let img = with_colour_bar(
+                &big,
+                cmap,
+                -1.0,
+                1.0,
+                "cosine similarity of position embeddings",
+            );
             write_png(
                 &one,
                 &img,
@@ -286,13 +313,20 @@ impl App {
         write_png(
             &pca,
             &crate::render::figures::patch_pca_image(filters),
-            &text("patch-pca", vec![("vitscope.components", filters.count.to_string())]),
+            &text(
+                "patch-pca",
+                vec![("vitscope.components", filters.count.to_string())],
+            ),
             false,
         )
         .map_err(|e| e.to_string())?;
         files.push(pca);
         if let Some(b) = rel_bias
-            && let Some(l) = b.tables.len().checked_sub(1).map(|last| self.state.layer.min(last))
+            && let Some(l) = b
+                .tables
+                .len()
+                .checked_sub(1)
+                .map(|last| self.state.layer.min(last))
         {
             write_png(
                 &bias,
@@ -365,7 +399,10 @@ mod tests {
     #[test]
     fn captions_lose_their_run_time_and_name_their_units() {
         assert_eq!(super::strip_time("Rollout (8 ms)"), "Rollout");
-        assert_eq!(super::strip_time("Attention L11 mean"), "Attention L11 mean");
+        assert_eq!(
+            super::strip_time("Attention L11 mean"),
+            "Attention L11 mean"
+        );
         assert!(super::units("Relevance (3 ms)").starts_with("relevance"));
         assert!(super::units("Attention L2 h1 · image x.png").starts_with("attention weight"));
     }
