@@ -522,20 +522,24 @@ fn repo_ids_open_from_the_hf_cache_and_info_names_the_top_classes() {
 fn export_writes_an_svg_next_to_each_single_map() {
     let dir = tempfile::tempdir().unwrap();
     let model = fixture("dinov2_tiny");
-    let r = vitscope(&[
-        "export",
-        "--model",
-        model.to_str().unwrap(),
-        "--image",
-        "assets/chelsea.png",
-        "--size",
-        "24",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--layer",
-        "2",
-        "--svg",
-    ]);
+    let out = dir.path().to_str().unwrap().to_string();
+    let export = || {
+        vitscope(&[
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            "assets/chelsea.png",
+            "--size",
+            "24",
+            "--out",
+            &out,
+            "--layer",
+            "2",
+            "--svg",
+        ])
+    };
+    let r = export();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let png = dir.path().join("chelsea_cls_L02_mean.png");
     let svg = std::fs::read_to_string(png.with_extension("svg")).unwrap();
@@ -555,20 +559,7 @@ fn export_writes_an_svg_next_to_each_single_map() {
         .unwrap();
     let embedded = image::load_from_memory(&bytes).unwrap().to_rgb8();
     assert_eq!(embedded, image::open(&png).unwrap().to_rgb8());
-    // a second export without --force refuses, naming the SVG among the files that exist
-    let again = vitscope(&[
-        "export",
-        "--model",
-        model.to_str().unwrap(),
-        "--image",
-        "assets/chelsea.png",
-        "--size",
-        "24",
-        "--out",
-        dir.path().to_str().unwrap(),
-        "--layer",
-        "2",
-        "--svg",
-    ]);
+    // a second export without --force refuses: its files exist
+    let again = export();
     assert!(!again.status.success());
 }

@@ -446,8 +446,21 @@ fn label_tile(img: &mut RgbImage, text: &str) {
 }
 
 /// The font size of a colour bar under an image `w` pixels wide: readable at the export size.
-fn bar_font(w: u32) -> f32 {
+pub(crate) fn bar_font(w: u32) -> f32 {
     (w as f32 / 40.0).clamp(11.0, 24.0)
+}
+
+/// Where a colour bar under an image `w` pixels wide starts and ends: room at the ends for a centred label.
+pub(crate) fn bar_span(w: u32) -> (u32, u32) {
+    let margin = ((bar_font(w) * 2.0) as u32).min(w / 4);
+    (margin, w.saturating_sub(margin).max(margin + 2))
+}
+
+/// The ticks of a colour bar over `lo..hi` at round values, each with its label.
+pub(crate) fn bar_ticks(lo: f32, hi: f32) -> Vec<(f64, String)> {
+    let ticks = crate::render::plot::nice_ticks(lo as f64, hi as f64, 5);
+    let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(0.0);
+    ticks.iter().map(|&v| (v, tick_label(v, step))).collect()
 }
 
 /// The height a colour bar adds under an image `w` pixels wide.
@@ -460,10 +473,7 @@ pub fn colour_bar_height(w: u32) -> u32 {
 /// `img` with a colour bar underneath: ticks at round values of `lo..hi`, and what the colours measure
 /// (`what`, with its units).
 pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32, what: &str) -> RgbImage {
-    let ticks = crate::render::plot::nice_ticks(lo as f64, hi as f64, 5);
-    let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(0.0);
-    let labels: Vec<(f64, String)> = ticks.iter().map(|&v| (v, tick_label(v, step))).collect();
-    bar_under(img, cmap, (lo as f64, hi as f64), &labels, what)
+    bar_under(img, cmap, (lo as f64, hi as f64), &bar_ticks(lo, hi), what)
 }
 
 /// `img` with a colour bar whose ends are named, not valued: for figures whose tiles are each scaled to
@@ -488,13 +498,7 @@ fn bar_under(
     let pad = 6u32;
     let mut out = RgbImage::from_pixel(w, h + colour_bar_height(w), image::Rgb([255, 255, 255]));
     image::imageops::replace(&mut out, img, 0, 0);
-    // room at the ends for a centred label
-    let margin = (f * 2.0) as u32;
-    let (x0, x1) = (
-        margin.min(w / 4),
-        w.saturating_sub(margin.min(w / 4))
-            .max(margin.min(w / 4) + 2),
-    );
+    let (x0, x1) = bar_span(w);
     for x in x0..x1 {
         let t = (x - x0) as f32 / (x1 - x0 - 1).max(1) as f32;
         for y in h + pad..h + pad + bar_h {
@@ -527,7 +531,7 @@ fn bar_under(
 }
 
 /// A tick's value with as many decimals as the step between ticks needs (scientific below 1e-4).
-pub(crate) fn tick_label(v: f64, step: f64) -> String {
+fn tick_label(v: f64, step: f64) -> String {
     if v == 0.0 {
         return "0".into();
     }

@@ -28,12 +28,10 @@ pub fn map_svg(
     let mut png = Vec::new();
     map.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     let data = base64::engine::general_purpose::STANDARD.encode(&png);
-    let f = (w as f32 / 40.0).clamp(11.0, 24.0);
+    let f = super::maps::bar_font(w);
     let bar_h = f.round();
-    let (x0, x1) = (
-        (f * 2.0).min(w as f32 / 4.0),
-        w as f32 - (f * 2.0).min(w as f32 / 4.0),
-    );
+    let (x0, x1) = super::maps::bar_span(w);
+    let (x0, x1) = (x0 as f32, x1 as f32);
     let y_bar = h as f32 + 6.0;
     let total_h = y_bar + bar_h + 4.0 + 2.6 * f + 8.0;
     let mut out = String::new();
@@ -61,10 +59,8 @@ pub fn map_svg(
         "<rect x=\"{x0:.1}\" y=\"{y_bar:.1}\" width=\"{:.1}\" height=\"{bar_h:.1}\" fill=\"url(#colourbar)\"/>\n",
         x1 - x0
     ));
-    let ticks = crate::render::plot::nice_ticks(lo as f64, hi as f64, 5);
-    let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(0.0);
     let y_tick = y_bar + bar_h;
-    for v in &ticks {
+    for (v, label) in &super::maps::bar_ticks(lo, hi) {
         let t = if hi > lo {
             ((*v - lo as f64) / (hi - lo) as f64).clamp(0.0, 1.0)
         } else {
@@ -75,7 +71,7 @@ pub fn map_svg(
             "<line x1=\"{x:.1}\" x2=\"{x:.1}\" y1=\"{y_tick:.1}\" y2=\"{:.1}\" stroke=\"black\"/>\n<text x=\"{x:.1}\" y=\"{:.1}\" font-size=\"{f:.1}\" text-anchor=\"middle\">{}</text>\n",
             y_tick + 4.0,
             y_tick + 4.0 + f,
-            xml(&super::maps::tick_label(*v, step))
+            xml(label)
         ));
     }
     out.push_str(&format!(

@@ -354,26 +354,12 @@ fn next_job(queue: &mut std::collections::VecDeque<Request>) -> (Request, Vec<u6
             Job::Analyse(req) => queue
                 .iter()
                 .any(|r| matches!(&r.job, Job::Analyse(later) if later.same_slot(req))),
-            // a query move (or a preview) right before another query move or preview is moot
-            Job::SetQuery(_) | Job::PreviewQuery(_) => {
-                matches!(
-                    queue.front(),
-                    Some(Request {
-                        job: Job::SetQuery(_) | Job::PreviewQuery(_),
-                        ..
-                    })
-                ) && !matches!(first.job, Job::SetQuery(_))
-                    || matches!(
-                        (&first.job, queue.front()),
-                        (
-                            Job::SetQuery(_),
-                            Some(Request {
-                                job: Job::SetQuery(_),
-                                ..
-                            })
-                        )
-                    )
-            }
+            // a query move right before another query move is moot; a preview, before either
+            Job::SetQuery(_) | Job::PreviewQuery(_) => match queue.front().map(|r| &r.job) {
+                Some(Job::SetQuery(_)) => true,
+                Some(Job::PreviewQuery(_)) => matches!(first.job, Job::PreviewQuery(_)),
+                _ => false,
+            },
             _ => false,
         };
         if superseded {

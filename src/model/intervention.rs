@@ -242,7 +242,7 @@ impl Intervention {
         if windowed && out.fill == Fill::Remove {
             out.occluded.clear();
         }
-        if out.masked_keys(tokens - patches.min(tokens)).len() >= tokens {
+        if out.masked_keys(tokens.saturating_sub(patches)).len() >= tokens {
             out.dropped.clear();
             if out.fill == Fill::Remove {
                 out.occluded.clear();
