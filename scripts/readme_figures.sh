@@ -14,8 +14,8 @@ $bin export --image "$img" --out "$out/map" --layer 11 --head mean --colour-bar 
 $bin export --image "$img" --out "$out/grid" --layer 11 --head all --colour-bar --force
 $bin export --image "$img" --out "$out/mosaic" --layer all --head mean --force
 mkdir -p docs
-cp "$out/map/chelsea_cls_L11_mean.png" docs/figure-map.png
-cp "$out/grid/chelsea_cls_L11_heads.png" docs/figure-head-grid.png
+cp "$out/map/chelsea_dinov2-vit-s-14_cls_L11_mean.png" docs/figure-map.png
+cp "$out/grid/chelsea_dinov2-vit-s-14_cls_L11_heads.png" docs/figure-head-grid.png
 # the mosaic is 13 × 12 tiles at the model's input size: scaled down for the README (ImageMagick)
-/usr/bin/convert "$out/mosaic/chelsea_cls_mosaic.png" -resize 900x docs/figure-mosaic.png
+/usr/bin/convert "$out/mosaic/chelsea_dinov2-vit-s-14_cls_mosaic.png" -resize 900x docs/figure-mosaic.png
 ls -l docs/figure-*.png

@@ -133,7 +133,9 @@ fn export_writes_each_head_and_a_grid() {
         .collect();
     assert_eq!(listed.len(), 5);
     for h in 0..4 {
-        let p = dir.path().join(format!("rocket_p2-3_L01_h{h}.png"));
+        let p = dir
+            .path()
+            .join(format!("rocket_dinov2-tiny_p2-3_L01_h{h}.png"));
         let img = image::open(&p).unwrap();
         assert_eq!(
             (img.width(), img.height()),
@@ -141,7 +143,7 @@ fn export_writes_each_head_and_a_grid() {
             "overlay at the photo's resolution"
         );
     }
-    let grid = image::open(dir.path().join("rocket_p2-3_L01_heads.png")).unwrap();
+    let grid = image::open(dir.path().join("rocket_dinov2-tiny_p2-3_L01_heads.png")).unwrap();
     // rocket 640x427 at shorter side 24 -> 24 x 36 input; the head mean and 4 heads: 3x2 tiles with 4 px gaps
     assert_eq!((grid.width(), grid.height()), (3 * 36 + 16, 2 * 24 + 12));
 
@@ -167,9 +169,12 @@ fn export_writes_each_head_and_a_grid() {
         String::from_utf8_lossy(&raw.stderr)
     );
     for l in 0..3 {
-        let img = image::open(dir.path().join(format!("rocket_cls_L{l:02}_mean.png")))
-            .unwrap()
-            .to_rgb8();
+        let img = image::open(
+            dir.path()
+                .join(format!("rocket_dinov2-tiny_cls_L{l:02}_mean.png")),
+        )
+        .unwrap()
+        .to_rgb8();
         assert_eq!(
             img.dimensions(),
             (36, 24),
@@ -520,6 +525,7 @@ fn repo_ids_open_from_the_hf_cache_and_info_names_the_top_classes() {
 /// the overwrite question count the SVGs as files of the export.
 #[test]
 fn export_writes_an_svg_next_to_each_single_map() {
+    const STEM: &str = "chelsea_dinov2-tiny";
     let dir = tempfile::tempdir().unwrap();
     let model = fixture("dinov2_tiny");
     let out = dir.path().to_str().unwrap().to_string();
@@ -541,7 +547,7 @@ fn export_writes_an_svg_next_to_each_single_map() {
     };
     let r = export();
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let png = dir.path().join("chelsea_cls_L02_mean.png");
+    let png = dir.path().join(format!("{STEM}_cls_L02_mean.png"));
     let svg = std::fs::read_to_string(png.with_extension("svg")).unwrap();
     assert!(svg.starts_with("<svg ") && svg.trim_end().ends_with("</svg>"));
     assert!(svg.contains("attention weight (softmax probability)"));
@@ -562,4 +568,57 @@ fn export_writes_an_svg_next_to_each_single_map() {
     // a second export without --force refuses: its files exist
     let again = export();
     assert!(!again.status.success());
+
+    // the head grid and the mosaic too: plain tiles embedded (the PNG's without the baked-in names), each
+    // tile's name as text, the bar's ends named
+    let r = vitscope(&[
+        "export",
+        "--model",
+        model.to_str().unwrap(),
+        "--image",
+        "assets/chelsea.png",
+        "--size",
+        "112",
+        "--out",
+        &out,
+        "--layer",
+        "all",
+        "--head",
+        "all",
+        "--svg",
+        "--force",
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    for (name, tiles) in [("L01_heads", 1 + 4), ("mosaic", 3 * (1 + 4))] {
+        let png = dir.path().join(format!("{STEM}_cls_{name}.png"));
+        let svg = std::fs::read_to_string(png.with_extension("svg")).unwrap();
+        assert_eq!(
+            svg.matches("fill-opacity=\"0.65\"").count(),
+            tiles,
+            "{name}: one name box per tile"
+        );
+        assert!(
+            svg.contains(">L1 mean</text>") && svg.contains(">L1 h1</text>"),
+            "{name}"
+        );
+        assert!(
+            svg.contains(">low</text>") && svg.contains(">high</text>"),
+            "{name}"
+        );
+        let b64 = svg
+            .split("base64,")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .unwrap();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .unwrap();
+        let embedded = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let shown = image::open(&png).unwrap().to_rgb8();
+        assert_eq!(embedded.dimensions(), shown.dimensions(), "{name}");
+        assert_ne!(
+            embedded, shown,
+            "{name}: the SVG's tiles carry no raster text"
+        );
+    }
 }

@@ -127,7 +127,7 @@ fn every_method_writes_the_documented_npy_shape() {
         }
     }
     // token-norm also wrote the prefix mass: 3 layers × 5 prefix tokens.
-    let csv = std::fs::read_to_string(d.join("chelsea_prefix-mass.csv")).unwrap();
+    let csv = std::fs::read_to_string(d.join("chelsea_dinov2-reg_prefix-mass.csv")).unwrap();
     assert_eq!(csv.lines().count(), 1 + 15);
     assert!(csv.lines().nth(5).unwrap().starts_with("0,REG3,"));
 }

@@ -482,7 +482,7 @@ fn the_command_line_runs_and_names_interventions() {
     args.extend_from_slice(&iv_args);
     let r = vitscope(&args);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
-    let png = dir.path().join("chelsea_cls_L01_mean.png");
+    let png = dir.path().join("chelsea_timm-vit_cls_L01_mean.png");
     let text = vitscope::export::png_file::read_png_text(&png).unwrap();
     assert!(
         text.iter()

@@ -70,18 +70,31 @@ fn the_app_and_the_command_line_write_the_same_bytes() {
     args.extend(["--layer", "2", "--head", "mean", "--query", "cls", "--out"]);
     args.push(out.to_str().unwrap());
     cli(&args);
-    let name = "chelsea_cls_L02_mean.png";
+    let name = "chelsea_dinov2-tiny_cls_L02_mean.png";
     same_bytes(&app_dir.path().join(name), &out.join(name));
 
-    // a table and a plot: mean attention distance and entropy per layer and head
+    // a table and a plot: mean attention distance and entropy per layer and head, the plot also as SVG
+    // and both at 300 dpi
+    h.state_mut().settings.export_svg = true;
+    h.state_mut().settings.plot_dpi = 300;
     app_export(&mut h, View::Distance, "Export plot + CSV");
     let (csv, png) = (c.join("distance.csv"), c.join("distance.png"));
-    let mut args = vec!["distance", "--model", &tiny, "--size", "24", "--images"];
-    args.extend(["assets/chelsea.png", "--out", csv.to_str().unwrap()]);
-    args.extend(["--plot", png.to_str().unwrap()]);
-    cli(&args);
-    same_bytes(&app_dir.path().join("chelsea_distance.csv"), &csv);
-    same_bytes(&app_dir.path().join("chelsea_distance.png"), &png);
+    for plot in [&png, &c.join("distance.svg")] {
+        let mut args = vec!["distance", "--model", &tiny, "--size", "24", "--images"];
+        args.extend(["assets/chelsea.png", "--out", csv.to_str().unwrap()]);
+        args.extend(["--plot", plot.to_str().unwrap(), "--dpi", "300", "--force"]);
+        cli(&args);
+    }
+    let app = |ext: &str| {
+        app_dir
+            .path()
+            .join(format!("chelsea_dinov2-tiny_distance.{ext}"))
+    };
+    same_bytes(&app("csv"), &csv);
+    same_bytes(&app("png"), &png);
+    same_bytes(&app("svg"), &c.join("distance.svg"));
+    let at_300 = image::open(&png).unwrap();
+    assert_eq!(at_300.width(), 3500, "1120 px at 96 dpi is 3500 at 300");
 
     // the prefix-mass table
     app_export(&mut h, View::Tokens, "Export prefix plot + CSV");
@@ -91,8 +104,8 @@ fn the_app_and_the_command_line_write_the_same_bytes() {
     args.extend(["--method", "token-norm", "--out", out.to_str().unwrap()]);
     cli(&args);
     same_bytes(
-        &app_dir.path().join("chelsea_prefix_mass.csv"),
-        &out.join("chelsea_prefix-mass.csv"),
+        &app_dir.path().join("chelsea_dinov2-tiny_prefix_mass.csv"),
+        &out.join("chelsea_dinov2-tiny_prefix-mass.csv"),
     );
 }
 

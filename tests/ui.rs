@@ -114,7 +114,7 @@ fn export_buttons_write_decodable_pngs_with_provenance() {
     );
 
     assert!(
-        h.query_by_label("Exported chelsea_cls_L02_mean.png")
+        h.query_by_label("Exported chelsea_dinov2-tiny_cls_L02_mean.png")
             .is_some()
     );
     assert!(h.query_by_label("Open folder").is_some());
@@ -126,14 +126,14 @@ fn export_buttons_write_decodable_pngs_with_provenance() {
     assert_eq!(grid.len(), 1);
     assert_eq!(
         grid[0].file_name().unwrap().to_string_lossy(),
-        "chelsea_cls_L02_heads.png"
+        "chelsea_dinov2-tiny_cls_L02_heads.png"
     );
     let g = image::open(&grid[0]).unwrap();
     // the head mean and 4 heads, 36x24 tiles in a 3x2 grid with 4 px gaps
     assert_eq!((g.width(), g.height()), (3 * 36 + 4 * 4, 2 * 24 + 3 * 4));
     // E's feedback stays in sight in the status bar
     assert!(
-        h.query_by_label("last export: chelsea_cls_L02_heads.png")
+        h.query_by_label("last export: chelsea_dinov2-tiny_cls_L02_heads.png")
             .is_some()
     );
 
@@ -141,12 +141,14 @@ fn export_buttons_write_decodable_pngs_with_provenance() {
     h.get_by_label("Export all layers").click();
     settle(&mut h);
     let (_, existing) = h.state().state.overwrite_prompt.clone().expect("asked");
-    assert_eq!(existing, ["chelsea_cls_L02_mean.png"]);
+    assert_eq!(existing, ["chelsea_dinov2-tiny_cls_L02_mean.png"]);
     h.get_by_label("Cancel export").click();
     settle(&mut h);
     assert!(h.state().state.overwrite_prompt.is_none());
     assert!(
-        !dir.path().join("chelsea_cls_mosaic.png").exists(),
+        !dir.path()
+            .join("chelsea_dinov2-tiny_cls_mosaic.png")
+            .exists(),
         "cancelled"
     );
 
@@ -161,7 +163,7 @@ fn export_buttons_write_decodable_pngs_with_provenance() {
     assert_eq!(again.len(), 1);
     assert_eq!(
         again[0].file_name().unwrap().to_string_lossy(),
-        "chelsea-2_cls_L02_mean.png"
+        "chelsea_dinov2-tiny-2_cls_L02_mean.png"
     );
     assert_eq!(std::fs::read(&files[0]).unwrap(), before);
 }

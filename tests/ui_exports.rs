@@ -36,7 +36,10 @@ fn the_methods_view_exports_as_one_captioned_png() {
     settle(&mut h);
     let files = pngs(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
-    assert!(files[0].ends_with("chelsea_methods_cls.png"), "{files:?}");
+    assert!(
+        files[0].ends_with("chelsea_dinov2-tiny_methods_cls.png"),
+        "{files:?}"
+    );
     let img = image::open(&files[0]).unwrap().to_rgb8();
     // attention + rollout + gradient rollout + relevance, 2 per row (no blank half-row); each 451×300 + its
     // colour bar under a 22 px caption, 10 px apart
@@ -130,8 +133,9 @@ fn the_tokens_view_exports_its_prefix_mass_plot_and_table() {
         "{:?}",
         h.state().state.error
     );
-    let png = dir.path().join("chelsea_prefix_mass.png");
-    let csv = std::fs::read_to_string(dir.path().join("chelsea_prefix_mass.csv")).unwrap();
+    let png = dir.path().join("chelsea_dinov2-tiny_prefix_mass.png");
+    let csv =
+        std::fs::read_to_string(dir.path().join("chelsea_dinov2-tiny_prefix_mass.csv")).unwrap();
     assert_eq!(image::image_dimensions(&png).unwrap(), (640, 428));
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(lines[0], "layer,token,mass");
@@ -140,7 +144,7 @@ fn the_tokens_view_exports_its_prefix_mass_plot_and_table() {
     assert!((0.0..=1.0).contains(&mass) && mass > 0.0, "{mass}");
     // under the export buttons and in the status bar
     assert!(
-        h.query_all_by_label_contains("chelsea_prefix_mass.png")
+        h.query_all_by_label_contains("chelsea_dinov2-tiny_prefix_mass.png")
             .count()
             >= 1
     );
@@ -169,9 +173,9 @@ fn the_embeddings_view_exports_its_figures() {
     assert_eq!(
         names,
         [
-            "dinov2_tiny_embeddings.pos-sim.png",
-            "dinov2_tiny_embeddings.pos-sim-patch.png",
-            "dinov2_tiny_embeddings.patch-pca.png"
+            "dinov2-tiny_embeddings.pos-sim.png",
+            "dinov2-tiny_embeddings.pos-sim-patch.png",
+            "dinov2-tiny_embeddings.patch-pca.png"
         ]
     );
     for f in &files {

@@ -456,15 +456,19 @@ fn distance_plot_and_table_export_and_recent_files_are_remembered() {
     settle(&mut h);
     h.get_by_label("Export plot + CSV").click();
     settle(&mut h);
-    let png = dir.path().join("coffee_distance.png");
-    let csv = std::fs::read_to_string(dir.path().join("coffee_distance.csv")).unwrap();
+    let png = dir.path().join("coffee_dinov2-tiny_distance.png");
+    let csv = std::fs::read_to_string(dir.path().join("coffee_dinov2-tiny_distance.csv")).unwrap();
     let model = h.state().state.model.clone().unwrap();
     assert_eq!(csv.lines().count(), 1 + model.layers * model.heads);
     assert_eq!(image::image_dimensions(&png).unwrap(), (1120, 428));
     // A second export never overwrites the first.
     h.get_by_label("Export plot + CSV").click();
     settle(&mut h);
-    assert!(dir.path().join("coffee_distance-2.csv").exists());
+    assert!(
+        dir.path()
+            .join("coffee_dinov2-tiny_distance-2.csv")
+            .exists()
+    );
 }
 
 #[test]
@@ -525,10 +529,10 @@ fn batch_export_writes_the_map_for_every_image_of_a_folder() {
     assert_eq!(
         names,
         [
-            "astronaut_cls_L02_mean.npy",
-            "astronaut_cls_L02_mean.png",
-            "coffee_cls_L02_mean.npy",
-            "coffee_cls_L02_mean.png"
+            "astronaut_dinov2-tiny_cls_L02_mean.npy",
+            "astronaut_dinov2-tiny_cls_L02_mean.png",
+            "coffee_dinov2-tiny_cls_L02_mean.npy",
+            "coffee_dinov2-tiny_cls_L02_mean.png"
         ]
     );
     // The unreadable file is reported; the loaded image is still chelsea.
@@ -542,9 +546,10 @@ fn batch_export_writes_the_map_for_every_image_of_a_folder() {
             .unwrap()
             .ends_with("chelsea.png")
     );
-    let text =
-        vitscope::export::png_file::read_png_text(&dir.path().join("coffee_cls_L02_mean.png"))
-            .unwrap();
+    let text = vitscope::export::png_file::read_png_text(
+        &dir.path().join("coffee_dinov2-tiny_cls_L02_mean.png"),
+    )
+    .unwrap();
     assert!(
         text.iter()
             .any(|(k, v)| k == "vitscope.image" && v == "coffee.png")
@@ -940,15 +945,30 @@ fn escape_hidden_overlay_exports_and_the_patch_cosine_map() {
     use vitscope::ui::overwrite::OverwriteChoice;
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
+    settle(&mut h);
+    let before = h.get_by_label("Open image…").rect();
     h.state_mut().state.error = Some("something went wrong".into());
     settle(&mut h);
+    let bubble = h
+        .get_by_label_contains("Error: something went wrong")
+        .rect();
+    assert_eq!(
+        h.get_by_label("Open image…").rect(),
+        before,
+        "an error does not push the panel's controls"
+    );
     assert!(
-        h.query_by_label_contains("Error: something went wrong")
-            .is_some()
+        bubble.left() > before.right(),
+        "it floats beside the panel: {bubble:?} vs {before:?}"
     );
     h.key_press(egui::Key::Escape);
     settle(&mut h);
     assert!(h.state().state.error.is_none());
+    assert_eq!(
+        h.get_by_label("Open image…").rect(),
+        before,
+        "nor does dismissing it"
+    );
 
     h.state_mut().apply(UiCommand::ExportMap);
     settle(&mut h);

@@ -431,13 +431,13 @@ fn the_attention_pooling_probe_is_a_query_of_the_command_line() {
     };
     let npy = |name: &str| read_npy(&dir.path().join(name));
     assert!(run(&["--query", "auto"]).status.success());
-    let (_, shape, mean) = npy("chelsea_map_attention.npy");
+    let (_, shape, mean) = npy("chelsea_hf-siglip-vision_map_attention.npy");
     assert_eq!(shape, vec![5, 8]);
     assert!((mean.iter().sum::<f32>() - 1.0).abs() < 1e-5);
     let r = run(&["--query", "map", "--head", "all"]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
     let heads: Vec<Vec<f32>> = (0..4)
-        .map(|h| npy(&format!("chelsea_map_h{h}_attention.npy")).2)
+        .map(|h| npy(&format!("chelsea_hf-siglip-vision_map_h{h}_attention.npy")).2)
         .collect();
     for h in &heads {
         assert!((h.iter().sum::<f32>() - 1.0).abs() < 1e-5);
@@ -451,7 +451,7 @@ fn the_attention_pooling_probe_is_a_query_of_the_command_line() {
             .status
             .success()
     );
-    let (_, _, roll) = npy("chelsea_map_rollout.npy");
+    let (_, _, roll) = npy("chelsea_hf-siglip-vision_map_rollout.npy");
     assert!(
         (roll.iter().sum::<f32>() - 1.0).abs() < 1e-4,
         "{}",
@@ -602,7 +602,7 @@ fn swin_from_the_command_line_shows_windows_dumps_them_and_refuses_global_method
     for (l, (h, w)) in [(0, (10, 14)), (1, (10, 14)), (2, (5, 7)), (3, (5, 7))] {
         let (_, shape, v) = read_npy(
             &dir.path()
-                .join(format!("chelsea_p2-3_l0{l}_mean_attention.npy")),
+                .join(format!("chelsea_hf-swin_p2-3_l0{l}_mean_attention.npy")),
         );
         assert_eq!(shape, vec![h, w], "block {l}");
         let nonzero = v.iter().filter(|x| **x > 0.0).count();
@@ -619,7 +619,7 @@ fn swin_from_the_command_line_shows_windows_dumps_them_and_refuses_global_method
     for (l, heads) in [(0, 2), (1, 2), (2, 4), (3, 4)] {
         let name = |h: &str| {
             dir.path()
-                .join(format!("chelsea_p2-3_l0{l}_{h}_attention.npy"))
+                .join(format!("chelsea_hf-swin_p2-3_l0{l}_{h}_attention.npy"))
         };
         assert!(
             !name(&format!("h{heads}")).exists(),

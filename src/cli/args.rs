@@ -126,9 +126,14 @@ pub enum Command {
         /// Output CSV: layer,head,mean_distance_px,entropy.
         #[arg(long)]
         out: PathBuf,
-        /// Also draw the ViT paper's plot (distance and entropy against depth, one dot per head).
+        /// Also draw the ViT paper's plot (distance and entropy against depth, one dot per head): an SVG
+        /// (vector text) when the name ends in .svg, else a PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// The plot's resolution in dots per inch: its physical size stays, its pixels scale (96: 1120 px
+        /// wide); PNGs record it.
+        #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u32).range(24..=1200))]
+        dpi: u32,
         /// How attention to prefix tokens (CLS, registers) counts: renormalise over the patches, or drop it.
         #[arg(long, value_enum, default_value = "renormalise")]
         prefix: PrefixArg,
@@ -156,9 +161,14 @@ pub enum Command {
         /// themselves go next to it as NAME_curves.csv: method,curve,fraction,score.
         #[arg(long)]
         out: PathBuf,
-        /// Also draw the curves (deletion and insertion side by side, the areas in the legend).
+        /// Also draw the curves (deletion and insertion side by side, the areas in the legend): an SVG (vector
+        /// text) when the name ends in .svg, else a PNG.
         #[arg(long)]
         plot: Option<PathBuf>,
+        /// The plot's resolution in dots per inch: its physical size stays, its pixels scale (96: 1120 px
+        /// wide); PNGs record it.
+        #[arg(long, default_value_t = 96, value_parser = clap::value_parser!(u32).range(24..=1200))]
+        dpi: u32,
         /// The score: `top` (each image's top class's probability; for a model without a classifier, the
         /// cosine similarity of the pooled feature to the unchanged image's) or a class number. The gradient
         /// methods explain the same target.
@@ -310,8 +320,8 @@ pub struct MethodArgs {
     /// attention: add a colour bar with each map's value range under single-map PNGs.
     #[arg(long)]
     pub colour_bar: bool,
-    /// attention: also write each single map as SVG next to its PNG (the map embedded; the colour bar, its
-    /// ticks and what it measures as vector shapes and text; provenance as metadata).
+    /// attention: also write each map, head grid and mosaic as SVG next to its PNG (the maps embedded; tile
+    /// names, the colour bar, its ticks and what it measures as vector shapes and text; provenance as metadata).
     #[arg(long)]
     pub svg: bool,
     /// attention: resize single-map PNGs so their longer side is PX pixels (default: the photo's size).

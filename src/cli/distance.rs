@@ -13,6 +13,7 @@ pub(super) fn distance(
     inputs: &[PathBuf],
     out: &std::path::Path,
     plot: Option<&std::path::Path>,
+    dpi: u32,
     prefix: PrefixConvention,
     force: bool,
 ) -> Result<()> {
@@ -52,7 +53,15 @@ pub(super) fn distance(
     let total = run.stats.context("no image could be analysed")?;
     // The table and the plot together, or neither.
     crate::export::all_or_nothing(|| {
-        crate::export::tables::write_distance(out, plot, &total, &loaded.info.name, prefix, force)
+        crate::export::tables::write_distance(
+            out,
+            plot.as_slice(),
+            dpi,
+            &total,
+            &loaded.info.name,
+            prefix,
+            force,
+        )
     })?;
     crate::cli::print_path(out);
     if let Some(plot) = plot {

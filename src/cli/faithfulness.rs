@@ -20,6 +20,8 @@ pub(super) struct Request<'a> {
     pub steps: usize,
     pub out: &'a Path,
     pub plot: Option<&'a Path>,
+    /// The plot's dots per inch.
+    pub dpi: u32,
     pub target: &'a str,
     pub fill: Fill,
     /// Forward passes per batch; `None`: the device's default.
@@ -193,7 +195,7 @@ pub(super) fn faithfulness(req: &Request) -> Result<()> {
         crate::export::tables::write_text(req.out, &table, req.force)?;
         crate::export::tables::write_text(&curves_out, &long, req.force)?;
         if let Some(plot) = req.plot {
-            let lines: Vec<(String, Vec<f64>, Vec<f64>, Vec<f64>)> = rankers
+            let lines: Vec<crate::render::plot::Curves> = rankers
                 .iter()
                 .zip(&means)
                 .map(|(r, c)| {
@@ -215,10 +217,11 @@ pub(super) fn faithfulness(req: &Request) -> Result<()> {
                 req.fill.name(),
                 req.steps
             );
-            let img = crate::render::plot::faithfulness_figure(&lines, &title, &score_label);
-            crate::export::png_file::write_png(
+            let fig = crate::render::plot::faithfulness_figure(&lines, &title, &score_label);
+            crate::export::tables::write_plot(
                 plot,
-                &img,
+                &fig,
+                req.dpi,
                 &[
                     ("vitscope.model".into(), name.clone()),
                     ("vitscope.method".into(), "faithfulness".into()),

@@ -429,12 +429,12 @@ pub fn run(command: Command) -> Result<()> {
             };
             let changed = intervention.apply(&mut engine)?;
             let m = engine.model.as_ref().context("no model")?;
-            // Files are named after the image, or after the model for weight-only methods (its folder when
-            // the file is the usual model.safetensors).
+            // Files are named after the image and the model (`chelsea_dinov2-vit-s-14_…`), or after the model
+            // alone for weight-only methods (its folder when the file is the usual model.safetensors).
             let stem_of =
                 |p: &std::path::Path| p.file_stem().map(|s| s.to_string_lossy().into_owned());
             let stem = match &engine.image {
-                Some((p, _)) => stem_of(p),
+                Some((p, _)) => stem_of(p).map(|s| crate::export::export_stem(&s, &m.info.name)),
                 None => match stem_of(&m.info.path) {
                     Some(s) if s == "model" => m
                         .info
@@ -491,9 +491,18 @@ pub fn run(command: Command) -> Result<()> {
             images,
             out,
             plot,
+            dpi,
             prefix,
             force,
-        } => distance::distance(&model, &images, &out, plot.as_deref(), prefix.into(), force)?,
+        } => distance::distance(
+            &model,
+            &images,
+            &out,
+            plot.as_deref(),
+            dpi,
+            prefix.into(),
+            force,
+        )?,
         Command::Faithfulness {
             model,
             images,
@@ -501,6 +510,7 @@ pub fn run(command: Command) -> Result<()> {
             steps,
             out,
             plot,
+            dpi,
             target,
             fill,
             batch,
@@ -513,6 +523,7 @@ pub fn run(command: Command) -> Result<()> {
             steps,
             out: &out,
             plot: plot.as_deref(),
+            dpi,
             target: &target,
             fill: fill.into(),
             batch,

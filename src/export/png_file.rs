@@ -32,6 +32,27 @@ pub fn encode_png(
     img: &RgbImage,
     text: &[(String, String)],
 ) -> Result<Vec<u8>, ExportError> {
+    encode_png_at(path, img, text, None)
+}
+
+/// Write an RGB PNG that says its resolution (`dpi`, in a `pHYs` chunk), atomically.
+pub fn write_png_at(
+    path: &Path,
+    img: &RgbImage,
+    text: &[(String, String)],
+    dpi: u32,
+    overwrite: bool,
+) -> Result<(), ExportError> {
+    write_encoded(path, &encode_png_at(path, img, text, Some(dpi))?, overwrite)
+}
+
+/// [`encode_png`], with the resolution in dots per inch when given.
+pub fn encode_png_at(
+    path: &Path,
+    img: &RgbImage,
+    text: &[(String, String)],
+    dpi: Option<u32>,
+) -> Result<Vec<u8>, ExportError> {
     let enc = |e: png::EncodingError| ExportError::Encode {
         path: path.into(),
         reason: e.to_string(),
@@ -44,6 +65,15 @@ pub fn encode_png(
         encoder.set_depth(png::BitDepth::Eight);
         // fdeflate's fast mode: several times faster than zlib-level compression, files a little larger.
         encoder.set_compression(png::Compression::Fast);
+        if let Some(dpi) = dpi {
+            // pHYs counts pixels per metre
+            let ppm = (dpi as f64 / 0.0254).round() as u32;
+            encoder.set_pixel_dims(Some(png::PixelDimensions {
+                xppu: ppm,
+                yppu: ppm,
+                unit: png::Unit::Meter,
+            }));
+        }
         encoder
             .add_text_chunk(
                 "Software".into(),

@@ -1,4 +1,4 @@
-//! A single map as SVG, for papers: the map over the photo embedded as a PNG, and next to it what a raster
+//! Maps and figures of maps as SVG, for papers: the map over the photo embedded as a PNG, and next to it what a raster
 //! cannot scale, as vectors — the colour bar (a gradient sampled from the colormap), its ticks, their values
 //! and what the colours measure — plus the provenance as metadata. The map is referenced with `xlink:href`,
 //! which SVG 1.1 renderers (Inkscape, librsvg, ImageMagick) and browsers all read.
@@ -15,6 +15,24 @@ fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// How a figure's colour bar is labelled: round values of one map's range, or (tiles each scaled to their
+/// own range) its ends named "low" and "high".
+#[derive(Debug, Clone, Copy)]
+pub enum BarScale {
+    Values(f32, f32),
+    Relative,
+}
+
+/// A tile's name in a figure (`L2 h3`), drawn as vector text on a darkened box at the tile's corner.
+#[derive(Debug, Clone)]
+pub struct TileLabel {
+    pub x: u32,
+    pub y: u32,
+    /// The tile's width: the text is sized to it, and left out on tiles too small to hold it.
+    pub tile_w: u32,
+    pub text: String,
+}
+
 /// The SVG of `map` (already coloured and blended) with a vector colour bar for `lo..hi` labelled `what`;
 /// `provenance` goes into `<metadata>` as `key: value` lines.
 pub fn map_svg(
@@ -24,9 +42,22 @@ pub fn map_svg(
     what: &str,
     provenance: &[(String, String)],
 ) -> Result<String, image::ImageError> {
-    let (w, h) = map.dimensions();
+    figure_svg(map, &[], cmap, BarScale::Values(lo, hi), what, provenance)
+}
+
+/// The SVG of a figure: `img` (maps or tiles of maps, without text) embedded, `labels` on its tiles and a
+/// colour bar under it, all text and the bar as vectors; `provenance` as `<metadata>`.
+pub fn figure_svg(
+    img: &RgbImage,
+    labels: &[TileLabel],
+    cmap: Colormap,
+    scale: BarScale,
+    what: &str,
+    provenance: &[(String, String)],
+) -> Result<String, image::ImageError> {
+    let (w, h) = img.dimensions();
     let mut png = Vec::new();
-    map.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
     let data = base64::engine::general_purpose::STANDARD.encode(&png);
     let f = super::maps::bar_font(w);
     let bar_h = f.round();
@@ -55,12 +86,30 @@ pub fn map_svg(
     out.push_str(&format!(
         "<rect width=\"{w}\" height=\"{total_h:.0}\" fill=\"white\"/>\n<image x=\"0\" y=\"0\" width=\"{w}\" height=\"{h}\" xlink:href=\"data:image/png;base64,{data}\"/>\n"
     ));
+    for l in labels {
+        let Some(size) = super::maps::label_font(l.tile_w) else {
+            continue;
+        };
+        let (bw, bh) = super::maps::label_box(l.tile_w, size, &l.text);
+        out.push_str(&format!(
+            "<rect x=\"{}\" y=\"{}\" width=\"{bw}\" height=\"{bh}\" fill=\"black\" fill-opacity=\"0.65\"/>\n<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"{size:.1}\" fill=\"white\">{}</text>\n",
+            l.x,
+            l.y,
+            l.x as f32 + 3.0,
+            l.y as f32 + 1.0 + size,
+            xml(&l.text)
+        ));
+    }
     out.push_str(&format!(
         "<rect x=\"{x0:.1}\" y=\"{y_bar:.1}\" width=\"{:.1}\" height=\"{bar_h:.1}\" fill=\"url(#colourbar)\"/>\n",
         x1 - x0
     ));
     let y_tick = y_bar + bar_h;
-    for (v, label) in &super::maps::bar_ticks(lo, hi) {
+    let (lo, hi, ticks) = match scale {
+        BarScale::Values(lo, hi) => (lo, hi, super::maps::bar_ticks(lo, hi)),
+        BarScale::Relative => (0.0, 1.0, super::maps::relative_ticks()),
+    };
+    for (v, label) in &ticks {
         let t = if hi > lo {
             ((*v - lo as f64) / (hi - lo) as f64).clamp(0.0, 1.0)
         } else {
@@ -115,5 +164,48 @@ mod tests {
             .unwrap();
         let back = image::load_from_memory(&png).unwrap().to_rgb8();
         assert_eq!(back, map);
+    }
+}
+
+#[cfg(test)]
+mod figure_tests {
+    use super::*;
+
+    #[test]
+    fn a_grid_svg_names_its_tiles_as_text_and_its_bar_ends() {
+        let grid = RgbImage::from_pixel(300, 150, image::Rgb([1, 2, 3]));
+        let labels = vec![
+            TileLabel {
+                x: 4,
+                y: 4,
+                tile_w: 140,
+                text: "L2 mean".into(),
+            },
+            TileLabel {
+                x: 148,
+                y: 4,
+                tile_w: 140,
+                text: "L2 h0".into(),
+            },
+            TileLabel {
+                x: 4,
+                y: 4,
+                tile_w: 30,
+                text: "too small".into(),
+            },
+        ];
+        let svg = figure_svg(
+            &grid,
+            &labels,
+            Colormap::Viridis,
+            BarScale::Relative,
+            "each tile",
+            &[],
+        )
+        .unwrap();
+        assert!(svg.contains(">L2 mean</text>") && svg.contains(">L2 h0</text>"));
+        assert!(!svg.contains("too small"), "no label on a tile under 48 px");
+        assert!(svg.contains(">low</text>") && svg.contains(">high</text>"));
+        assert!(svg.contains(">each tile</text>"));
     }
 }

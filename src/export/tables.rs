@@ -3,8 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use super::ExportError;
-use super::png_file::write_png;
+use super::png_file::write_png_at;
 use crate::analysis::{HeadStats, PrefixConvention};
+use crate::render::plot::Figure;
 
 /// Write `text` to `path`, atomically.
 pub fn write_text(path: &Path, text: &str, overwrite: bool) -> Result<(), ExportError> {
@@ -18,11 +19,60 @@ pub fn write_text(path: &Path, text: &str, overwrite: bool) -> Result<(), Export
     })
 }
 
+/// Write `fig` to `path` at `dpi`: an SVG (vector lines, dots and text; `text` as `<metadata>`) when the
+/// name ends in `.svg`, else a PNG that says its DPI and carries `text` as text chunks.
+pub fn write_plot(
+    path: &Path,
+    fig: &Figure,
+    dpi: u32,
+    text: &[(String, String)],
+    overwrite: bool,
+) -> Result<(), ExportError> {
+    let encode = |e: crate::render::plot::PlotError| ExportError::Encode {
+        path: path.into(),
+        reason: e.to_string(),
+    };
+    let svg = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if svg {
+        let doc = fig.svg(dpi).map_err(encode)?;
+        write_text(path, &with_metadata(&doc, text), overwrite)
+    } else {
+        write_png_at(path, &fig.png(dpi).map_err(encode)?, text, dpi, overwrite)
+    }
+}
+
+/// `svg` with `text` as `key: value` lines in a `<metadata>` element right after the opening tag.
+pub fn with_metadata(svg: &str, text: &[(String, String)]) -> String {
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let mut lines = vec![format!("Software: vitscope {}", env!("CARGO_PKG_VERSION"))];
+    lines.extend(text.iter().map(|(k, v)| format!("{}: {}", esc(k), esc(v))));
+    match svg
+        .find("<svg")
+        .and_then(|i| svg[i..].find('>').map(|j| i + j + 1))
+    {
+        Some(at) => format!(
+            "{}\n<metadata>{}</metadata>{}",
+            &svg[..at],
+            lines.join("\n"),
+            &svg[at..]
+        ),
+        None => svg.to_string(),
+    }
+}
+
 /// Mean attention distance and entropy per layer and head: the table (`layer,head,mean_distance_px,entropy`)
-/// and, when `plot` is given, the ViT paper's figure. Returns the files written.
+/// and the ViT paper's figure as each of `plots` (PNG or SVG by extension) at `dpi`. Returns the files
+/// written.
 pub fn write_distance(
     csv: &Path,
-    plot: Option<&Path>,
+    plots: &[&Path],
+    dpi: u32,
     stats: &HeadStats,
     model_name: &str,
     convention: PrefixConvention,
@@ -30,18 +80,14 @@ pub fn write_distance(
 ) -> Result<Vec<PathBuf>, ExportError> {
     write_text(csv, &stats.to_csv(), overwrite)?;
     let mut files = vec![csv.to_path_buf()];
-    if let Some(plot) = plot {
-        let img = crate::render::plot::distance_figure(stats, model_name, convention);
-        write_png(
-            plot,
-            &img,
-            &[
-                ("vitscope.model".into(), model_name.to_string()),
-                ("vitscope.method".into(), "distance".into()),
-                ("vitscope.images".into(), stats.images.to_string()),
-            ],
-            overwrite,
-        )?;
+    let fig = crate::render::plot::distance_figure(stats, model_name, convention);
+    let text = [
+        ("vitscope.model".to_string(), model_name.to_string()),
+        ("vitscope.method".into(), "distance".into()),
+        ("vitscope.images".into(), stats.images.to_string()),
+    ];
+    for plot in plots {
+        write_plot(plot, &fig, dpi, &text, overwrite)?;
         files.push(plot.to_path_buf());
     }
     Ok(files)
@@ -63,10 +109,12 @@ pub fn prefix_mass_csv(labels: &[String], prefix_mass: &[Vec<f32>]) -> String {
 pub const PREFIX_MASS_DEFINITION: &str =
     "prefix mass: mean over heads and patch queries of the attention on each prefix token";
 
-/// The prefix-mass table and, when `plot` is given, its plot. Returns the files written.
+/// The prefix-mass table and its plot as each of `plots` (PNG or SVG by extension) at `dpi`. Returns the
+/// files written.
 pub fn write_prefix_mass(
     csv: &Path,
-    plot: Option<&Path>,
+    plots: &[&Path],
+    dpi: u32,
     labels: &[String],
     prefix_mass: &[Vec<f32>],
     model_name: &str,
@@ -74,13 +122,13 @@ pub fn write_prefix_mass(
 ) -> Result<Vec<PathBuf>, ExportError> {
     write_text(csv, &prefix_mass_csv(labels, prefix_mass), overwrite)?;
     let mut files = vec![csv.to_path_buf()];
-    if let Some(plot) = plot {
-        let img = crate::render::plot::prefix_mass_figure(prefix_mass, labels, model_name);
-        let text = [
-            ("vitscope.model".to_string(), model_name.to_string()),
-            ("vitscope.method".into(), PREFIX_MASS_DEFINITION.into()),
-        ];
-        write_png(plot, &img, &text, overwrite)?;
+    let fig = crate::render::plot::prefix_mass_figure(prefix_mass, labels, model_name);
+    let text = [
+        ("vitscope.model".to_string(), model_name.to_string()),
+        ("vitscope.method".into(), PREFIX_MASS_DEFINITION.into()),
+    ];
+    for plot in plots {
+        write_plot(plot, &fig, dpi, &text, overwrite)?;
         files.push(plot.to_path_buf());
     }
     Ok(files)

@@ -274,10 +274,13 @@ impl State {
                         // a folder's images run untouched (painted patches belong to the shown image), and
                         // their files must not claim the shown image's intervention
                         one.intervention = None;
-                        one.stem = path
-                            .file_stem()
-                            .map(|s| s.to_string_lossy().into_owned())
-                            .unwrap_or_else(|| "image".into());
+                        one.stem = crate::export::export_stem(
+                            &path
+                                .file_stem()
+                                .map(|s| s.to_string_lossy().into_owned())
+                                .unwrap_or_else(|| "image".into()),
+                            &one.model_name,
+                        );
                         one.image_name = path
                             .file_name()
                             .map(|s| s.to_string_lossy().into_owned())

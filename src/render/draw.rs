@@ -102,7 +102,7 @@ pub fn captioned_grid(items: &[(String, RgbImage)], cols: usize) -> RgbImage {
     for (k, (caption, img)) in items.iter().enumerate() {
         let x = gap + (k % cols) as u32 * (cell_w + gap);
         let y = gap + (k / cols) as u32 * (cell_h + gap);
-        super::plot::text(&mut out, x as f32, y as f32, 15.0, caption, [0, 0, 0]);
+        super::text::text(&mut out, x as f32, y as f32, 15.0, caption, [0, 0, 0]);
         image::imageops::replace(&mut out, img, x as i64, (y + cap_h) as i64);
     }
     out

@@ -5,6 +5,7 @@ pub mod draw;
 pub mod figures;
 pub mod heatmap;
 pub mod plot;
+pub mod text;
 
 pub use colormap::Colormap;
 pub use draw::{captioned_grid, category, outline, rgb_grid};

@@ -1,7 +1,22 @@
-//! Small scatter plots as PNG-ready images (for headless exports; the app draws with egui_plot):
-//! axes with "nice" ticks, labels in egui's own Ubuntu font (rasterised by ab_glyph), one colour per series.
-use ab_glyph::{Font, FontRef, PxScale, ScaleFont, point};
-use image::{Rgb, RgbImage};
+//! Plots for export, drawn by `plotters` (the app itself draws with egui_plot): the ViT paper's distance
+//! figure, the prefix-mass plot and the faithfulness curves, as a PNG (the bitmap backend) or an SVG (vector
+//! lines, dots and text). One description of a figure ([`Figure`]) serves both, so the two files agree.
+//!
+//! Sizes are given at 96 dots per inch; a figure rendered at another DPI keeps its physical size (the same
+//! layout, every length scaled by `dpi / 96`), and the PNG says its DPI in a `pHYs` chunk, so a paper or
+//! slide places it at the intended size whatever the resolution.
+use image::RgbImage;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+
+use super::text::{fmt_tick, text_width};
+
+/// The DPI figure sizes are given at; the scale of a figure is `dpi / BASE_DPI`.
+pub const BASE_DPI: u32 = 96;
+
+/// The DPIs offered by the app (screen, print draft, print).
+pub const DPI_CHOICES: [u32; 3] = [96, 150, 300];
 
 /// One series of points.
 pub struct Series {
@@ -13,221 +28,240 @@ pub struct Series {
 }
 
 /// One panel of a figure.
-pub struct Panel<'a> {
-    pub title: &'a str,
-    pub x_label: &'a str,
-    pub y_label: &'a str,
-    pub series: &'a [Series],
+pub struct Panel {
+    pub title: String,
+    pub x_label: String,
+    pub y_label: String,
+    pub series: Vec<Series>,
     /// Margin added on both sides of the data's x range (0.5 for layers; 0 for a fraction in [0, 1]).
     pub x_pad: f64,
 }
 
-fn font() -> FontRef<'static> {
-    FontRef::try_from_slice(epaint_default_fonts::UBUNTU_LIGHT).expect("egui's bundled font parses")
+/// Panels side by side, each `panel_size` pixels at [`BASE_DPI`], with the first panel's series as a legend
+/// along the bottom (it never covers the data).
+pub struct Figure {
+    pub panels: Vec<Panel>,
+    pub panel_size: (u32, u32),
 }
 
-/// Draw `text` with its top-left corner at (x, y); returns its width.
-pub fn text(img: &mut RgbImage, x: f32, y: f32, size: f32, s: &str, color: [u8; 3]) -> f32 {
-    let f = font();
-    let sf = f.as_scaled(PxScale::from(size));
-    let mut caret = x;
-    for c in s.chars() {
-        let id = f.glyph_id(c);
-        let g = id.with_scale_and_position(PxScale::from(size), point(caret, y + sf.ascent()));
-        if let Some(o) = f.outline_glyph(g) {
-            let b = o.px_bounds();
-            o.draw(|gx, gy, cov| {
-                let (px, py) = (b.min.x as i64 + gx as i64, b.min.y as i64 + gy as i64);
-                if px >= 0 && py >= 0 && (px as u32) < img.width() && (py as u32) < img.height() {
-                    let p = img.get_pixel_mut(px as u32, py as u32);
-                    for k in 0..3 {
-                        p.0[k] =
-                            (p.0[k] as f32 * (1.0 - cov) + color[k] as f32 * cov).round() as u8;
-                    }
-                }
-            });
+/// A figure that could not be drawn (a backend error, in words).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot draw the plot: {0}")]
+pub struct PlotError(String);
+
+const FONT: &str = "sans-serif";
+const LEGEND_ROW: f64 = 28.0;
+const LEGEND_LEFT: f64 = 62.0;
+
+fn register_fonts() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // the same font as the app's text and the maps' labels
+        if register_font(FONT, FontStyle::Normal, epaint_default_fonts::UBUNTU_LIGHT).is_err() {
+            unreachable!("egui's bundled font parses");
         }
-        caret += sf.h_advance(id);
-    }
-    caret - x
+    });
 }
 
-pub fn text_width(size: f32, s: &str) -> f32 {
-    let f = font();
-    let sf = f.as_scaled(PxScale::from(size));
-    s.chars().map(|c| sf.h_advance(f.glyph_id(c))).sum()
+fn rgb(c: [u8; 3]) -> RGBColor {
+    RGBColor(c[0], c[1], c[2])
 }
 
-/// Ticks at 1, 2 or 5 × 10^k covering [lo, hi], about `n` of them.
-pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(lo.is_finite() && hi.is_finite()) || hi <= lo {
-        return vec![lo];
-    }
-    let raw = (hi - lo) / n.max(1) as f64;
-    let mag = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .iter()
-        .map(|m| m * mag)
-        .find(|s| *s >= raw)
-        .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
-}
-
-fn fmt_tick(v: f64) -> String {
-    if (v - v.round()).abs() < 1e-9 {
-        format!("{}", v.round() as i64)
-    } else {
-        let s = format!("{v:.3}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    }
-}
-
-fn line(img: &mut RgbImage, (x0, y0): (i64, i64), (x1, y1): (i64, i64), c: [u8; 3]) {
-    let n = (x1 - x0).abs().max((y1 - y0).abs()).max(1);
-    for i in 0..=n {
-        let x = x0 + (x1 - x0) * i / n;
-        let y = y0 + (y1 - y0) * i / n;
-        if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-            img.put_pixel(x as u32, y as u32, Rgb(c));
-        }
-    }
-}
-
-fn dot(img: &mut RgbImage, cx: f64, cy: f64, r: f64, c: [u8; 3]) {
-    let ri = r.ceil() as i64;
-    for dy in -ri..=ri {
-        for dx in -ri..=ri {
-            if (dx * dx + dy * dy) as f64 <= r * r {
-                let (x, y) = (cx.round() as i64 + dx, cy.round() as i64 + dy);
-                if x >= 0 && y >= 0 && (x as u32) < img.width() && (y as u32) < img.height() {
-                    img.put_pixel(x as u32, y as u32, Rgb(c));
-                }
-            }
-        }
-    }
-}
-
-/// Panels side by side, each `w × h` pixels, with a legend of the first panel's series along the bottom.
-pub fn scatter(panels: &[Panel], w: u32, h: u32) -> RgbImage {
-    // the legend wraps onto as many rows as it needs
-    let total_w = (w * panels.len() as u32) as f32;
-    let mut rows = vec![Vec::new()];
-    let mut x = 62.0;
-    for (i, s) in panels
-        .first()
-        .map_or(&[][..], |p| p.series)
-        .iter()
-        .enumerate()
-    {
-        let item = 8.0 + text_width(13.0, &s.label) + 14.0;
-        if x + item > total_w - 8.0 && !rows.last().is_some_and(Vec::is_empty) {
-            rows.push(Vec::new());
-            x = 62.0;
-        }
-        rows.last_mut().expect("a row").push((i, x));
-        x += item;
-    }
-    let legend_h = 28 * rows.len() as u32;
-    let mut img = RgbImage::from_pixel(w * panels.len() as u32, h + legend_h, Rgb([255; 3]));
-    let black = [0, 0, 0];
-    let grey = [225, 225, 225];
-    for (k, p) in panels.iter().enumerate() {
-        let ox = (k as u32 * w) as f64;
-        let (left, right, top, bottom) = (ox + 62.0, ox + w as f64 - 16.0, 44.0, h as f64 - 44.0);
-        let pts = p.series.iter().flat_map(|s| s.points.iter());
+impl Panel {
+    /// The axes' ranges: the data's, x padded by `x_pad`, y by 8 % (and down to 0 when the data is positive
+    /// and near it, so bars of distance or mass start from nothing).
+    fn ranges(&self) -> ((f64, f64), (f64, f64)) {
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-        for &(x, y) in pts {
-            x0 = x0.min(x);
-            x1 = x1.max(x);
-            y0 = y0.min(y);
-            y1 = y1.max(y);
+        for &(x, y) in self.series.iter().flat_map(|s| s.points.iter()) {
+            if x.is_finite() && y.is_finite() {
+                x0 = x0.min(x);
+                x1 = x1.max(x);
+                y0 = y0.min(y);
+                y1 = y1.max(y);
+            }
         }
         if x0 > x1 {
             (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
         }
-        let (x0, x1) = (x0 - p.x_pad, x1 + p.x_pad);
+        let (x0, x1) = (
+            x0 - self.x_pad,
+            x1 + self.x_pad.max(if x1 > x0 { 0.0 } else { 1.0 }),
+        );
         let pad = ((y1 - y0) * 0.08).max(1e-6);
-        let (y0, y1) = ((y0 - pad).min(0.0f64.max(y0 - pad)), y1 + pad);
-        let sx = |x: f64| left + (x - x0) / (x1 - x0) * (right - left);
-        let sy = |y: f64| bottom - (y - y0) / (y1 - y0) * (bottom - top);
-        for t in nice_ticks(y0, y1, 6) {
-            let y = sy(t) as i64;
-            line(&mut img, (left as i64, y), (right as i64, y), grey);
-            let s = fmt_tick(t);
-            text(
-                &mut img,
-                (left - 6.0) as f32 - text_width(12.0, &s),
-                y as f32 - 8.0,
-                12.0,
-                &s,
-                black,
-            );
+        let y0 = if y0 >= 0.0 && y0 - pad < 0.0 {
+            0.0
+        } else {
+            y0 - pad
+        };
+        ((x0, x1), (y0, y1 + pad))
+    }
+}
+
+impl Figure {
+    /// The legend's rows: each entry the series' index and its left edge, at [`BASE_DPI`].
+    fn legend_rows(&self) -> Vec<Vec<(usize, f64)>> {
+        let total_w = (self.panel_size.0 as usize * self.panels.len()) as f64;
+        let mut rows = vec![Vec::new()];
+        let mut x = LEGEND_LEFT;
+        for (i, s) in self
+            .panels
+            .first()
+            .map_or(&[][..], |p| &p.series)
+            .iter()
+            .enumerate()
+        {
+            let item = 8.0 + text_width(13.0, &s.label) as f64 + 14.0;
+            if x + item > total_w - 8.0 && !rows.last().is_some_and(Vec::is_empty) {
+                rows.push(Vec::new());
+                x = LEGEND_LEFT;
+            }
+            rows.last_mut().expect("a row").push((i, x));
+            x += item;
         }
-        let x_ticks = if p.x_pad == 0.0 { 6 } else { 12 };
-        for t in nice_ticks(x0, x1, x_ticks) {
-            let x = sx(t) as i64;
-            line(&mut img, (x, bottom as i64), (x, bottom as i64 + 4), black);
-            let s = fmt_tick(t);
-            text(
-                &mut img,
-                x as f32 - text_width(12.0, &s) / 2.0,
-                bottom as f32 + 6.0,
-                12.0,
-                &s,
-                black,
-            );
+        rows
+    }
+
+    /// Width and height in pixels at `dpi`.
+    pub fn size(&self, dpi: u32) -> (u32, u32) {
+        let s = scale(dpi);
+        let w = self.panel_size.0 as f64 * self.panels.len() as f64;
+        let h = self.panel_size.1 as f64 + LEGEND_ROW * self.legend_rows().len() as f64;
+        ((w * s).round() as u32, (h * s).round() as u32)
+    }
+
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: DrawingArea<DB, Shift>,
+        dpi: u32,
+    ) -> Result<(), String> {
+        let s = scale(dpi);
+        let px = |v: f64| (v * s).round() as i32;
+        let font = |size: f64| (FONT, size * s).into_font();
+        let err = |e: DrawingAreaErrorKind<DB::ErrorType>| e.to_string();
+        root.fill(&WHITE).map_err(err)?;
+        let (plots, legend) = root.split_vertically(px(self.panel_size.1 as f64));
+        let areas = plots.split_evenly((1, self.panels.len().max(1)));
+        for (area, p) in areas.iter().zip(&self.panels) {
+            let ((x0, x1), (y0, y1)) = p.ranges();
+            let mut chart = ChartBuilder::on(area)
+                .caption(&p.title, font(16.0))
+                .margin_top(px(6.0))
+                .margin_right(px(16.0))
+                .margin_left(px(6.0))
+                .x_label_area_size(px(44.0))
+                .y_label_area_size(px(64.0))
+                .build_cartesian_2d(x0..x1, y0..y1)
+                .map_err(err)?;
+            // whole layers on a layer axis; about six round values on a fraction axis
+            let x_labels = if p.x_pad > 0.0 {
+                ((x1 - x0).round() as usize).clamp(2, 25)
+            } else {
+                6
+            };
+            chart
+                .configure_mesh()
+                .disable_x_mesh()
+                .bold_line_style(RGBColor(225, 225, 225).stroke_width(px(1.0).max(1) as u32))
+                .light_line_style(TRANSPARENT)
+                .axis_style(BLACK.stroke_width(px(1.0).max(1) as u32))
+                .x_labels(x_labels)
+                .y_labels(6)
+                .x_label_formatter(&|v| fmt_tick(*v))
+                .y_label_formatter(&|v| fmt_tick(*v))
+                .label_style(font(12.0))
+                .axis_desc_style(font(13.0))
+                .x_desc(p.x_label.as_str())
+                .y_desc(p.y_label.as_str())
+                .draw()
+                .map_err(err)?;
+            for series in &p.series {
+                let c = rgb(series.color);
+                if series.joined {
+                    chart
+                        .draw_series(LineSeries::new(
+                            series.points.iter().copied(),
+                            c.stroke_width(px(2.0).max(1) as u32),
+                        ))
+                        .map_err(err)?;
+                }
+                chart
+                    .draw_series(
+                        series
+                            .points
+                            .iter()
+                            .map(|&p| Circle::new(p, px(3.5).max(1), c.filled())),
+                    )
+                    .map_err(err)?;
+            }
         }
-        line(
-            &mut img,
-            (left as i64, bottom as i64),
-            (right as i64, bottom as i64),
-            black,
-        );
-        line(
-            &mut img,
-            (left as i64, top as i64),
-            (left as i64, bottom as i64),
-            black,
-        );
-        text(&mut img, left as f32, 6.0, 16.0, p.title, black);
-        text(&mut img, left as f32, 26.0, 12.0, p.y_label, [80, 80, 80]);
-        let xl = p.x_label;
-        text(
-            &mut img,
-            ((left + right) / 2.0) as f32 - text_width(13.0, xl) / 2.0,
-            bottom as f32 + 22.0,
-            13.0,
-            xl,
-            black,
-        );
-        for s in p.series {
-            if s.joined {
-                for w in s.points.windows(2) {
-                    let a = (sx(w[0].0) as i64, sy(w[0].1) as i64);
-                    let b = (sx(w[1].0) as i64, sy(w[1].1) as i64);
-                    for d in -1..=1 {
-                        line(&mut img, (a.0, a.1 + d), (b.0, b.1 + d), s.color);
-                    }
+        if let Some(first) = self.panels.first() {
+            for (r, row) in self.legend_rows().iter().enumerate() {
+                let y = LEGEND_ROW * r as f64;
+                for &(i, x) in row {
+                    let series = &first.series[i];
+                    legend
+                        .draw(&Circle::new(
+                            (px(x), px(y + 14.0)),
+                            px(4.0).max(1),
+                            rgb(series.color).filled(),
+                        ))
+                        .map_err(err)?;
+                    legend
+                        .draw(&Text::new(
+                            series.label.clone(),
+                            (px(x + 8.0), px(y + 6.0)),
+                            font(13.0),
+                        ))
+                        .map_err(err)?;
                 }
             }
-            for &(x, y) in &s.points {
-                dot(&mut img, sx(x), sy(y), 3.5, s.color);
-            }
         }
+        root.present().map_err(err)
     }
-    if let Some(first) = panels.first() {
-        for (r, row) in rows.iter().enumerate() {
-            let y = h + 28 * r as u32;
-            for &(i, x) in row {
-                let s = &first.series[i];
-                dot(&mut img, x as f64, (y + 14) as f64, 4.0, s.color);
-                text(&mut img, x + 8.0, (y + 6) as f32, 13.0, &s.label, black);
-            }
-        }
+
+    /// The figure as an RGB image at `dpi`.
+    pub fn png(&self, dpi: u32) -> Result<RgbImage, PlotError> {
+        register_fonts();
+        let (w, h) = self.size(dpi);
+        let mut buf = vec![255u8; w as usize * h as usize * 3];
+        self.draw(
+            BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area(),
+            dpi,
+        )
+        .map_err(PlotError)?;
+        RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError("buffer size".into()))
     }
-    img
+
+    /// The figure as an SVG document at `dpi` (its width and height in pixels at that DPI).
+    pub fn svg(&self, dpi: u32) -> Result<String, PlotError> {
+        register_fonts();
+        let mut out = String::new();
+        self.draw(
+            SVGBackend::with_string(&mut out, self.size(dpi)).into_drawing_area(),
+            dpi,
+        )
+        .map_err(PlotError)?;
+        Ok(out)
+    }
+}
+
+/// The factor every length is multiplied by at `dpi`.
+fn scale(dpi: u32) -> f64 {
+    dpi.clamp(24, 1200) as f64 / BASE_DPI as f64
+}
+
+fn per_head(
+    stats: &crate::analysis::HeadStats,
+    value: &dyn Fn(usize, usize) -> f64,
+) -> Vec<Series> {
+    (0..stats.heads)
+        .map(|h| Series {
+            label: format!("head {h}"),
+            points: (0..stats.layers).map(|l| (l as f64, value(l, h))).collect(),
+            color: super::category(h),
+            joined: false,
+        })
+        .collect()
 }
 
 /// The ViT paper's figure: mean attention distance and entropy against layer, one colour per head.
@@ -235,19 +269,7 @@ pub fn distance_figure(
     stats: &crate::analysis::HeadStats,
     model: &str,
     prefix: crate::analysis::PrefixConvention,
-) -> RgbImage {
-    let per_head = |value: &dyn Fn(usize, usize) -> f64| -> Vec<Series> {
-        (0..stats.heads)
-            .map(|h| Series {
-                label: format!("head {h}"),
-                points: (0..stats.layers).map(|l| (l as f64, value(l, h))).collect(),
-                color: super::category(h),
-                joined: false,
-            })
-            .collect()
-    };
-    let dist = per_head(&|l, h| stats.distance(l, h));
-    let ent = per_head(&|l, h| stats.entropy(l, h));
+) -> Figure {
     let title = format!(
         "{model} - {} image(s), prefix {}",
         stats.images,
@@ -256,32 +278,31 @@ pub fn distance_figure(
             crate::analysis::PrefixConvention::Drop => "dropped",
         }
     );
-    scatter(
-        &[
+    Figure {
+        panels: vec![
             Panel {
-                title: &title,
-                x_label: "layer (network depth)",
-                y_label: "mean attention distance (px)",
-                series: &dist,
+                title,
+                x_label: "layer (network depth)".into(),
+                y_label: "mean attention distance (px)".into(),
+                series: per_head(stats, &|l, h| stats.distance(l, h)),
                 x_pad: 0.5,
             },
             Panel {
-                title: "",
-                x_label: "layer (network depth)",
-                y_label: "attention entropy (nats)",
-                series: &ent,
+                title: String::new(),
+                x_label: "layer (network depth)".into(),
+                y_label: "attention entropy (nats)".into(),
+                series: per_head(stats, &|l, h| stats.entropy(l, h)),
                 x_pad: 0.5,
             },
         ],
-        560,
-        400,
-    )
+        panel_size: (560, 400),
+    }
 }
 
 /// The Tokens view's plot: the attention mass patch queries give each prefix token, per layer
 /// (`mass[layer][token]`, mean over heads and patch queries), one line per token.
-pub fn prefix_mass_figure(mass: &[Vec<f32>], labels: &[String], model: &str) -> RgbImage {
-    let series: Vec<Series> = labels
+pub fn prefix_mass_figure(mass: &[Vec<f32>], labels: &[String], model: &str) -> Figure {
+    let series = labels
         .iter()
         .enumerate()
         .map(|(k, label)| Series {
@@ -295,28 +316,25 @@ pub fn prefix_mass_figure(mass: &[Vec<f32>], labels: &[String], model: &str) -> 
             joined: true,
         })
         .collect();
-    let title = format!("{model} - attention mass on prefix tokens");
-    scatter(
-        &[Panel {
-            title: &title,
-            x_label: "layer (network depth)",
-            y_label: "mean attention from patch queries",
-            series: &series,
+    Figure {
+        panels: vec![Panel {
+            title: format!("{model} - attention mass on prefix tokens"),
+            x_label: "layer (network depth)".into(),
+            y_label: "mean attention from patch queries".into(),
+            series,
             x_pad: 0.5,
         }],
-        640,
-        400,
-    )
+        panel_size: (640, 400),
+    }
 }
 
-/// Deletion and insertion curves side by side: one line per method (`(label, fractions, deletion,
-/// insertion)`), the score against the fraction of patches removed or inserted.
-pub fn faithfulness_figure(
-    curves: &[(String, Vec<f64>, Vec<f64>, Vec<f64>)],
-    title: &str,
-    score: &str,
-) -> RgbImage {
-    let series = |pick: fn(&(String, Vec<f64>, Vec<f64>, Vec<f64>)) -> &Vec<f64>| -> Vec<Series> {
+/// One method's faithfulness curves: its label, the fractions, the deletion and the insertion scores.
+pub type Curves = (String, Vec<f64>, Vec<f64>, Vec<f64>);
+
+/// Deletion and insertion curves side by side: one line per method, the score against the fraction of
+/// patches removed or inserted.
+pub fn faithfulness_figure(curves: &[Curves], title: &str, score: &str) -> Figure {
+    let series = |pick: fn(&Curves) -> &Vec<f64>| -> Vec<Series> {
         curves
             .iter()
             .enumerate()
@@ -328,71 +346,118 @@ pub fn faithfulness_figure(
             })
             .collect()
     };
-    let (del, ins) = (series(|c| &c.2), series(|c| &c.3));
-    scatter(
-        &[
+    Figure {
+        panels: vec![
             Panel {
-                title,
-                x_label: "fraction of patches removed (most important first)",
-                y_label: score,
-                series: &del,
+                title: title.into(),
+                x_label: "fraction of patches removed (most important first)".into(),
+                y_label: score.into(),
+                series: series(|c| &c.2),
                 x_pad: 0.0,
             },
             Panel {
-                title: "",
-                x_label: "fraction of patches inserted (most important first)",
-                y_label: score,
-                series: &ins,
+                title: String::new(),
+                x_label: "fraction of patches inserted (most important first)".into(),
+                y_label: score.into(),
+                series: series(|c| &c.3),
                 x_pad: 0.0,
             },
         ],
-        560,
-        400,
-    )
+        panel_size: (560, 400),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(
-            nice_ticks(0.0, 10.0, 5),
-            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
-        );
-        assert_eq!(
-            nice_ticks(-0.5, 11.5, 12),
-            (0..=11).map(f64::from).collect::<Vec<_>>()
-        );
-        assert_eq!(fmt_tick(0.25), "0.25");
+    fn one_panel() -> Figure {
+        Figure {
+            panels: vec![Panel {
+                title: "a title".into(),
+                x_label: "layer".into(),
+                y_label: "distance (px)".into(),
+                series: vec![
+                    Series {
+                        label: "head 0".into(),
+                        points: vec![(0.0, 1.0), (1.0, 2.0), (2.0, 4.0)],
+                        color: [255, 0, 0],
+                        joined: false,
+                    },
+                    Series {
+                        label: "head 1".into(),
+                        points: vec![(0.0, 3.0), (1.0, 1.0), (2.0, 0.5)],
+                        color: [0, 0, 255],
+                        joined: true,
+                    },
+                ],
+                x_pad: 0.5,
+            }],
+            panel_size: (300, 200),
+        }
     }
 
     #[test]
-    fn dots_and_text_land_in_the_image() {
-        let s = [Series {
-            label: "h0".into(),
-            points: vec![(0.0, 1.0), (1.0, 2.0)],
-            color: [255, 0, 0],
-            joined: false,
-        }];
-        let img = scatter(
-            &[Panel {
-                title: "t",
-                x_label: "layer",
-                y_label: "px",
-                series: &s,
-                x_pad: 0.5,
-            }],
-            300,
-            200,
+    fn the_png_draws_every_series_and_its_text() {
+        let img = one_panel().png(96).unwrap();
+        assert_eq!(
+            img.dimensions(),
+            (300, 228),
+            "one legend row under the panel"
         );
-        let red = img.pixels().filter(|p| p.0 == [255, 0, 0]).count();
-        assert!(red > 2 * 30, "{red} red pixels");
+        let count = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
+        assert!(
+            count([255, 0, 0]) > 3 * 25,
+            "red dots: {}",
+            count([255, 0, 0])
+        );
+        assert!(count([0, 0, 255]) > 3 * 25 + 100, "blue dots and line");
         let dark = img
             .pixels()
-            .filter(|p| p.0[0] < 100 && p.0[1] < 100)
+            .filter(|p| p.0.iter().all(|&v| v < 100))
             .count();
-        assert!(dark > 200, "{dark}");
+        assert!(dark > 300, "axes and text: {dark}");
+        // the legend row holds both colours, below the panel
+        let legend = |c: [u8; 3]| (200..228).any(|y| (0..300).any(|x| img.get_pixel(x, y).0 == c));
+        assert!(legend([255, 0, 0]) && legend([0, 0, 255]));
+    }
+
+    #[test]
+    fn a_higher_dpi_keeps_the_layout_at_more_pixels() {
+        let f = one_panel();
+        assert_eq!(f.size(192), (600, 456));
+        let a = f.png(96).unwrap();
+        let b = f.png(192).unwrap();
+        assert_eq!(b.dimensions(), (600, 456));
+        // the same picture: the 2x image shrunk back is close to the 1x one
+        let small = image::imageops::resize(&b, 300, 228, image::imageops::FilterType::Triangle);
+        let diff: f64 = a
+            .as_raw()
+            .iter()
+            .zip(small.as_raw())
+            .map(|(&x, &y)| (x as f64 - y as f64).abs())
+            .sum::<f64>()
+            / a.as_raw().len() as f64;
+        assert!(diff < 12.0, "mean difference {diff}");
+        assert_eq!(f.png(96).unwrap(), a, "bit-identical when drawn again");
+    }
+
+    #[test]
+    fn the_svg_has_vector_dots_lines_and_text() {
+        let svg = one_panel().svg(96).unwrap();
+        assert!(svg.starts_with("<svg"), "{}", &svg[..80]);
+        assert!(svg.contains("width=\"300\"") && svg.contains("height=\"228\""));
+        // 3 + 3 data dots and 2 legend dots
+        assert_eq!(svg.matches("<circle").count(), 8, "{svg}");
+        assert!(svg.contains("<polyline"), "the joined series is a line");
+        let flat = svg.replace('\n', "");
+        for t in ["a title", "layer", "distance (px)", "head 0", "head 1"] {
+            assert!(flat.contains(&format!(">{t}</text>")), "{t} in {svg}");
+        }
+        assert_eq!(
+            one_panel().svg(96).unwrap(),
+            svg,
+            "identical when drawn again"
+        );
     }
 }

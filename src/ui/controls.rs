@@ -469,9 +469,19 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too")
             .on_hover_text("Each exported map also as a float32 NumPy array of the patch grid, for code.");
         ui.checkbox(&mut app.settings.export_svg, "SVG too").on_hover_text(
-            "Each exported map also as SVG for papers: the map embedded, the colour bar, its ticks and what it measures as vectors.",
+            "Each exported map and plot also as SVG for papers: maps embedded, colour bars, ticks, axes and text as vectors.",
         );
     });
+    let dpi = &mut app.settings.plot_dpi;
+    egui::ComboBox::from_label("plot resolution")
+        .selected_text(format!("{dpi} dpi"))
+        .show_ui(ui, |ui| {
+            for d in crate::render::plot::DPI_CHOICES {
+                ui.selectable_value(dpi, d, format!("{d} dpi"));
+            }
+        })
+        .response
+        .on_hover_text("Exported plots (Distance, Tokens) keep their size on the page; more dots per inch, more pixels. PNGs record it.");
 }
 
 fn head_name(h: HeadSel) -> String {
@@ -482,7 +492,8 @@ fn head_name(h: HeadSel) -> String {
 }
 
 /// The error, where it is about one of `subjects`: next to what caused it, with the buttons its advice
-/// offers, and Dismiss (or Escape).
+/// offers, and Dismiss (or Escape). It floats just right of the panel, level with the place it is called
+/// from, so showing or dismissing it never moves the panel's own controls.
 fn error_box(
     ui: &mut egui::Ui,
     s: &super::state::ViewState,
@@ -493,32 +504,44 @@ fn error_box(
     if !subjects.contains(&s.error_subject) {
         return;
     }
-    egui::Frame::new()
-        .fill(ui.visuals().error_fg_color.gamma_multiply(0.15))
-        .inner_margin(6.0)
-        .corner_radius(4.0)
-        .show(ui, |ui| {
-            ui.add(
-                egui::Label::new(
-                    egui::RichText::new(format!("Error: {err}")).color(ui.visuals().error_fg_color),
-                )
-                .wrap(),
-            );
-            ui.horizontal_wrapped(|ui| {
-                for (label, run) in &s.error_actions {
-                    if ui.button(label).clicked() {
-                        cmds.extend(run.iter().cloned());
-                        cmds.push(UiCommand::DismissError);
-                    }
-                }
-                if ui
-                    .button("Dismiss")
-                    .on_hover_text("Or press Escape")
-                    .clicked()
-                {
-                    cmds.push(UiCommand::DismissError);
-                }
-            });
+    // level with the cause, kept on screen when the panel is scrolled past it
+    let clip = ui.clip_rect();
+    let y = ui
+        .cursor()
+        .top()
+        .clamp(clip.top(), (clip.bottom() - 80.0).max(clip.top()));
+    let at = egui::pos2(clip.right() + 10.0, y);
+    let error = ui.visuals().error_fg_color;
+    egui::Area::new(egui::Id::unique(("error bubble", subjects)))
+        .order(egui::Order::Foreground)
+        .fixed_pos(at)
+        .show(ui.ctx(), |ui| {
+            egui::Frame::popup(ui.style())
+                .fill(ui.visuals().window_fill)
+                .stroke(egui::Stroke::new(1.5, error))
+                .inner_margin(8.0)
+                .show(ui, |ui| {
+                    ui.set_max_width(380.0);
+                    ui.add(
+                        egui::Label::new(egui::RichText::new(format!("Error: {err}")).color(error))
+                            .wrap(),
+                    );
+                    ui.horizontal_wrapped(|ui| {
+                        for (label, run) in &s.error_actions {
+                            if ui.button(label).clicked() {
+                                cmds.extend(run.iter().cloned());
+                                cmds.push(UiCommand::DismissError);
+                            }
+                        }
+                        if ui
+                            .button("Dismiss")
+                            .on_hover_text("Or press Escape")
+                            .clicked()
+                        {
+                            cmds.push(UiCommand::DismissError);
+                        }
+                    });
+                });
         });
 }
 

@@ -34,8 +34,10 @@ pub struct Settings {
     /// Exports: a colour bar under single maps, raw `.npy` next to each PNG.
     pub export_colour_bar: bool,
     pub export_npy: bool,
-    /// Exported single maps also as SVG.
+    /// Exported single maps and plots also as SVG.
     pub export_svg: bool,
+    /// Exported plots' resolution (dots per inch; their physical size stays).
+    pub plot_dpi: u32,
     /// Exported single maps and views: the longer side in pixels (None: the photo's own resolution).
     pub export_long_side: Option<u32>,
     /// Recently opened images and models, newest first.
@@ -132,6 +134,7 @@ impl Default for Settings {
             export_colour_bar: false,
             export_npy: false,
             export_svg: false,
+            plot_dpi: crate::render::plot::BASE_DPI,
             export_long_side: None,
             recent_images: Vec::new(),
             recent_models: Vec::new(),

@@ -158,13 +158,18 @@ impl ViewState {
         }
     }
 
-    /// The file stem of the shown image (`image` when none), for export names.
+    /// The file stem of the shown image (`image` when none).
     pub fn image_stem(&self) -> String {
         self.image_path
             .as_deref()
             .and_then(Path::file_stem)
             .map(|x| x.to_string_lossy().into_owned())
             .unwrap_or_else(|| "image".into())
+    }
+
+    /// The stem of export names: the shown image's and the model's (`chelsea_dinov2-vit-s-14`).
+    pub fn export_stem(&self) -> String {
+        crate::export::export_stem(&self.image_stem(), &self.model_name())
     }
 
     /// The loaded model's name ("" when none), for provenance.
@@ -220,7 +225,7 @@ impl ViewState {
 }
 
 /// What an error is about, so that only the same thing's success clears it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub enum ErrorSubject {
     Model,
     Image,

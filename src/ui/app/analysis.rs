@@ -18,16 +18,19 @@ impl App {
             match s.result(&want) {
                 Some((AnalysisResult::FolderStats { stats, .. }, _)) => Some((
                     stats.clone(),
-                    folder
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_else(|| "folder".into()),
+                    crate::export::export_stem(
+                        &folder
+                            .file_name()
+                            .map(|n| n.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "folder".into()),
+                        &s.model_name(),
+                    ),
                 )),
                 _ => None,
             }
         } else {
             match s.result(&AnalysisRequest::Stats(s.stats_convention)) {
-                Some((AnalysisResult::Stats(stats), _)) => Some((stats.clone(), s.image_stem())),
+                Some((AnalysisResult::Stats(stats), _)) => Some((stats.clone(), s.export_stem())),
                 _ => None,
             }
         }
@@ -38,17 +41,30 @@ impl App {
             .shown_stats()
             .ok_or("no distance statistics to export yet")?;
         let dir = PathBuf::from(&self.state.export_field);
-        let [png, csv] = free_names(&dir, &format!("{stem}_distance"), ["png", "csv"]);
-        crate::export::tables::write_distance(
-            &csv,
-            Some(&png),
-            &stats,
-            &self.state.model_name(),
-            self.state.stats_convention,
-            false,
-        )
+        let [png, csv, svg] = free_names(&dir, &format!("{stem}_distance"), ["png", "csv", "svg"]);
+        let plots = self.plot_files(png, svg);
+        crate::export::all_or_nothing(|| {
+            crate::export::tables::write_distance(
+                &csv,
+                &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+                self.settings.plot_dpi,
+                &stats,
+                &self.state.model_name(),
+                self.state.stats_convention,
+                false,
+            )
+        })
         .map_err(|e| e.to_string())?;
-        Ok(vec![png, csv])
+        Ok(plot_then_table(plots, csv))
+    }
+
+    /// The plot files an export writes: the PNG, and the SVG when "SVG too" is on.
+    pub(in crate::ui) fn plot_files(&self, png: PathBuf, svg: PathBuf) -> Vec<PathBuf> {
+        let mut plots = vec![png];
+        if self.settings.export_svg {
+            plots.push(svg);
+        }
+        plots
     }
 
     /// Ask the worker for the analysis the current view needs, unless it is there or on its way.
@@ -107,6 +123,12 @@ impl App {
 
 /// `dir/base.EXT` for each extension, or `base-2`, `base-3`, … where any of them exists: an export from the
 /// app never replaces a file it did not ask about.
+/// The files of a plot export in the order the status bar names them: the PNG, the table, then the SVG.
+pub(in crate::ui) fn plot_then_table(mut plots: Vec<PathBuf>, csv: PathBuf) -> Vec<PathBuf> {
+    plots.insert(1, csv);
+    plots
+}
+
 pub(in crate::ui) fn free_names<const K: usize>(
     dir: &Path,
     base: &str,

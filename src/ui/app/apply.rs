@@ -93,7 +93,7 @@ impl App {
                 let all = cmd == UiCommand::ExportAllLayers;
                 let req = MapExport {
                     out_dir: PathBuf::from(&s.export_field),
-                    stem: s.image_stem(),
+                    stem: s.export_stem(),
                     layers: if all {
                         LayerSpec::All
                     } else {

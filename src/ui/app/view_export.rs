@@ -128,7 +128,7 @@ impl App {
         let dir = PathBuf::from(&self.state.export_field);
         let [png] = free_names(
             &dir,
-            &format!("{}_{view}_{q}", self.state.image_stem()),
+            &format!("{}_{view}_{q}", self.state.export_stem()),
             ["png"],
         );
         let mut text: Vec<(String, String)> = vec![
@@ -212,21 +212,7 @@ impl App {
         let cmap = self.settings.colormap;
         let model = self.state.model_name();
         // the model names these files (they do not depend on the image)
-        let safe: String = model
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let safe = safe
-            .split('-')
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join("-");
+        let safe = crate::export::name_slug(&model);
         let stem = format!("{safe}_embeddings");
         let dir = PathBuf::from(&self.state.export_field);
         let [overview, one, pca, bias] = free_names(
@@ -352,21 +338,25 @@ impl App {
             return Err("this model has no prefix tokens".into());
         }
         let dir = PathBuf::from(&self.state.export_field);
-        let [png, csv] = free_names(
+        let [png, csv, svg] = free_names(
             &dir,
-            &format!("{}_prefix_mass", self.state.image_stem()),
-            ["png", "csv"],
+            &format!("{}_prefix_mass", self.state.export_stem()),
+            ["png", "csv", "svg"],
         );
-        crate::export::tables::write_prefix_mass(
-            &csv,
-            Some(&png),
-            &labels,
-            prefix_mass,
-            &self.state.model_name(),
-            false,
-        )
+        let plots = self.plot_files(png, svg);
+        crate::export::all_or_nothing(|| {
+            crate::export::tables::write_prefix_mass(
+                &csv,
+                &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+                self.settings.plot_dpi,
+                &labels,
+                prefix_mass,
+                &self.state.model_name(),
+                false,
+            )
+        })
         .map_err(|e| e.to_string())?;
-        Ok(vec![png, csv])
+        Ok(super::analysis::plot_then_table(plots, csv))
     }
 }
 
