@@ -295,7 +295,10 @@ fn the_app_asks_before_replacing_an_exported_file() {
     settle(&mut h);
     let both = names();
     assert_eq!(both.len(), 2, "{both:?}");
-    assert!(both.iter().any(|n| n.starts_with("chelsea-2_")), "{both:?}");
+    assert!(
+        both.iter().any(|n| n.starts_with("chelsea_dinov2-tiny-2_")),
+        "{both:?}"
+    );
 
     let original = export.join(&first[0]);
     std::fs::write(&original, b"not a png any more").unwrap();

@@ -933,6 +933,50 @@ fn the_methods_view_draws_faithfulness_curves_on_demand() {
         assert_eq!(c.deletion[2], c.insertion[0], "{n}: all removed either way");
     }
     assert!(h.query_by_label_contains("Score:").is_some());
+
+    // Export curves: the areas and the curves as `vitscope faithfulness` writes them, and the plot
+    let curves = curves.clone();
+    h.state_mut().settings.export_svg = true;
+    h.get_by_label("Export curves").click();
+    settle(&mut h);
+    assert!(
+        h.state().state.error.is_none(),
+        "{:?}",
+        h.state().state.error
+    );
+    let file = |suffix: &str| {
+        dir.path()
+            .join(format!("chelsea_timm-vit_faithfulness{suffix}"))
+    };
+    let summary = std::fs::read_to_string(file(".csv")).unwrap();
+    let rows: Vec<&str> = summary.lines().collect();
+    assert_eq!(rows[0], "method,deletion_auc,insertion_auc,images");
+    assert_eq!(rows.len(), 1 + curves.len());
+    for ((name, c), row) in curves.iter().zip(&rows[1..]) {
+        assert_eq!(
+            *row,
+            format!("{name},{:.6},{:.6},1", c.deletion_auc(), c.insertion_auc())
+        );
+    }
+    let long = std::fs::read_to_string(file("_curves.csv")).unwrap();
+    assert_eq!(
+        long.lines().count(),
+        1 + curves.len() * 2 * 3,
+        "3 steps, 2 curves each"
+    );
+    let png = image::open(file(".png")).unwrap();
+    assert_eq!(png.width(), 1120, "two 560-px panels at 96 dpi");
+    let svg = std::fs::read_to_string(file(".svg"))
+        .unwrap()
+        .replace('\n', "");
+    assert!(svg.contains(">fraction of patches removed (most important first)</text>"));
+    assert!(
+        h.query_all_by_label_contains("chelsea_timm-vit_faithfulness.png")
+            .next()
+            .is_some(),
+        "the status bar names the export"
+    );
+
     h.get_by_label("Hide curves").click();
     settle(&mut h);
     assert!(h.query_by_label_contains("Score:").is_none());

@@ -1,7 +1,6 @@
 //! `vitscope faithfulness`: deletion and insertion curves of each method's patch ranking over images,
 //! averaged per method, as a table a paper can cite, the curves themselves, and a plot (definitions in
 //! [`crate::methods::faithfulness`]).
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -168,22 +167,6 @@ pub(super) fn faithfulness(req: &Request) -> Result<()> {
         .iter()
         .map(|c| Curves::mean(c).expect("one per image"))
         .collect();
-    let mut table = String::from("method,deletion_auc,insertion_auc,images\n");
-    let mut long = String::from("method,curve,fraction,score\n");
-    for (r, c) in rankers.iter().zip(&means) {
-        writeln!(
-            table,
-            "{},{:.6},{:.6},{images}",
-            r.name(),
-            c.deletion_auc(),
-            c.insertion_auc()
-        )?;
-        for (curve, values) in [("deletion", &c.deletion), ("insertion", &c.insertion)] {
-            for (f, v) in c.fractions.iter().zip(values) {
-                writeln!(long, "{},{curve},{f:.6},{v:.6}", r.name())?;
-            }
-        }
-    }
     let score_label = if has_head && fixed_class.is_none() {
         "softmax probability of each image's top class".to_string()
     } else if let Some(c) = fixed_class {
@@ -191,47 +174,30 @@ pub(super) fn faithfulness(req: &Request) -> Result<()> {
     } else {
         "cosine similarity of the pooled feature to the unchanged image's".to_string()
     };
-    crate::export::all_or_nothing(|| -> Result<(), crate::export::ExportError> {
-        crate::export::tables::write_text(req.out, &table, req.force)?;
-        crate::export::tables::write_text(&curves_out, &long, req.force)?;
-        if let Some(plot) = req.plot {
-            let lines: Vec<crate::render::plot::Curves> = rankers
-                .iter()
-                .zip(&means)
-                .map(|(r, c)| {
-                    (
-                        format!(
-                            "{} (deletion {:.3}, insertion {:.3})",
-                            r.name(),
-                            c.deletion_auc(),
-                            c.insertion_auc()
-                        ),
-                        c.fractions.clone(),
-                        c.deletion.clone(),
-                        c.insertion.clone(),
-                    )
-                })
-                .collect();
-            let title = format!(
-                "{name} - {images} image(s), {} fill, {} steps",
-                req.fill.name(),
-                req.steps
-            );
-            let fig = crate::render::plot::faithfulness_figure(&lines, &title, &score_label);
-            crate::export::tables::write_plot(
-                plot,
-                &fig,
-                req.dpi,
-                &[
-                    ("vitscope.model".into(), name.clone()),
-                    ("vitscope.method".into(), "faithfulness".into()),
-                    ("vitscope.score".into(), score_label.clone()),
-                ],
-                req.force,
-            )?;
-        }
-        Ok(())
-    })?;
+    let named: Vec<(String, Curves)> = rankers
+        .iter()
+        .map(|r| r.name().to_string())
+        .zip(means)
+        .collect();
+    let results = crate::export::tables::Faithfulness {
+        curves: &named,
+        images,
+        score: &score_label,
+        title: format!(
+            "{name} - {images} image(s), {} fill, {} steps",
+            req.fill.name(),
+            req.steps
+        ),
+        model: &name,
+    };
+    crate::export::tables::write_faithfulness(
+        &results,
+        req.out,
+        &curves_out,
+        req.plot.as_slice(),
+        req.dpi,
+        req.force,
+    )?;
     for p in [Some(req.out), Some(curves_out.as_path()), req.plot]
         .into_iter()
         .flatten()

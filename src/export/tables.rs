@@ -134,6 +134,87 @@ pub fn write_prefix_mass(
     Ok(files)
 }
 
+/// Faithfulness results to write: each method's (mean) curves, named, `random` among them.
+pub struct Faithfulness<'a> {
+    pub curves: &'a [(String, crate::methods::faithfulness::Curves)],
+    /// Images the curves are the mean over.
+    pub images: usize,
+    /// What the score is, in words.
+    pub score: &'a str,
+    /// The plot's title (model, images, fill, steps).
+    pub title: String,
+    pub model: &'a str,
+}
+
+/// The summary table (`method,deletion_auc,insertion_auc,images`) and the curves
+/// (`method,curve,fraction,score`), six decimals.
+pub fn faithfulness_csv(f: &Faithfulness) -> (String, String) {
+    use std::fmt::Write as _;
+    let mut table = String::from("method,deletion_auc,insertion_auc,images\n");
+    let mut long = String::from("method,curve,fraction,score\n");
+    for (name, c) in f.curves {
+        let _ = writeln!(
+            table,
+            "{name},{:.6},{:.6},{}",
+            c.deletion_auc(),
+            c.insertion_auc(),
+            f.images
+        );
+        for (curve, values) in [("deletion", &c.deletion), ("insertion", &c.insertion)] {
+            for (x, v) in c.fractions.iter().zip(values) {
+                let _ = writeln!(long, "{name},{curve},{x:.6},{v:.6}");
+            }
+        }
+    }
+    (table, long)
+}
+
+/// Write the summary table, the curves and the plot as each of `plots` (PNG or SVG by extension) at `dpi`,
+/// all or nothing. Returns the files written.
+pub fn write_faithfulness(
+    f: &Faithfulness,
+    summary: &Path,
+    curves: &Path,
+    plots: &[&Path],
+    dpi: u32,
+    overwrite: bool,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let (table, long) = faithfulness_csv(f);
+    let lines: Vec<crate::render::plot::Curves> = f
+        .curves
+        .iter()
+        .map(|(name, c)| {
+            (
+                format!(
+                    "{name} (deletion {:.3}, insertion {:.3})",
+                    c.deletion_auc(),
+                    c.insertion_auc()
+                ),
+                c.fractions.clone(),
+                c.deletion.clone(),
+                c.insertion.clone(),
+            )
+        })
+        .collect();
+    let fig = crate::render::plot::faithfulness_figure(&lines, &f.title, f.score);
+    let text = [
+        ("vitscope.model".to_string(), f.model.to_string()),
+        ("vitscope.method".into(), "faithfulness".into()),
+        ("vitscope.score".into(), f.score.to_string()),
+    ];
+    super::all_or_nothing(|| -> Result<(), ExportError> {
+        write_text(summary, &table, overwrite)?;
+        write_text(curves, &long, overwrite)?;
+        for plot in plots {
+            write_plot(plot, &fig, dpi, &text, overwrite)?;
+        }
+        Ok(())
+    })?;
+    let mut files = vec![summary.to_path_buf(), curves.to_path_buf()];
+    files.extend(plots.iter().map(|p| p.to_path_buf()));
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -51,6 +51,8 @@ pub enum UiCommand {
     ExportView,
     /// The Tokens view's prefix-mass plot and table.
     ExportPrefixMass,
+    /// The Methods view's faithfulness curves: plot, areas and curves.
+    ExportCurves,
     /// Show a folder in the desktop's file manager (the last export's).
     OpenFolder(PathBuf),
     /// Re-run under this intervention (the default: undo every change).

@@ -167,7 +167,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
                 }
             });
         }
-        faithfulness(app, ui);
+        faithfulness(app, ui, cmds);
     });
 }
 
@@ -184,7 +184,7 @@ pub fn faithfulness_request(state: &ViewState) -> AnalysisRequest {
 }
 
 /// Faithfulness: the deletion and insertion curves of every method's ranking, on demand.
-fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
+fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
     use egui_plot::{Legend, Line, Plot, PlotPoints};
     ui.separator();
     let p = &mut app.state.methods;
@@ -230,9 +230,18 @@ fn faithfulness(app: &mut ViewCtx, ui: &mut egui::Ui) {
         }
         return;
     };
-    ui.small(format!(
-        "Score: {score}. Areas under the curves in the legend."
-    ));
+    ui.horizontal_wrapped(|ui| {
+        ui.small(format!(
+            "Score: {score}. Areas under the curves in the legend."
+        ));
+        if ui
+            .button("Export curves")
+            .on_hover_text("The plot (PNG, and SVG with \"SVG too\", at the plot resolution), the areas (CSV) and the curves (CSV), as `vitscope faithfulness` writes them.")
+            .clicked()
+        {
+            cmds.push(UiCommand::ExportCurves);
+        }
+    });
     let w = (ui.available_width() / 2.0 - 8.0).max(200.0);
     ui.horizontal(|ui| {
         for (deletion, id, x) in [

@@ -41,7 +41,8 @@ impl App {
             .shown_stats()
             .ok_or("no distance statistics to export yet")?;
         let dir = PathBuf::from(&self.state.export_field);
-        let [png, csv, svg] = free_names(&dir, &format!("{stem}_distance"), ["png", "csv", "svg"]);
+        let [png, csv, svg] =
+            free_names(&dir, &format!("{stem}_distance"), [".png", ".csv", ".svg"]);
         let plots = self.plot_files(png, svg);
         crate::export::all_or_nothing(|| {
             crate::export::tables::write_distance(
@@ -56,6 +57,48 @@ impl App {
         })
         .map_err(|e| e.to_string())?;
         Ok(plot_then_table(plots, csv))
+    }
+
+    /// The Methods view's faithfulness curves: `{stem}_faithfulness.csv` (the areas), `…_curves.csv`, and the
+    /// plot, as `vitscope faithfulness` writes them.
+    pub(in crate::ui) fn export_curves(&mut self) -> Result<Vec<PathBuf>, String> {
+        let want = crate::ui::methods_view::faithfulness_request(&self.state);
+        let Some((AnalysisResult::Faithfulness { curves, score }, true)) = self.state.result(&want)
+        else {
+            return Err("the faithfulness curves are not computed yet".into());
+        };
+        let dir = PathBuf::from(&self.state.export_field);
+        let base = format!("{}_faithfulness", self.state.export_stem());
+        let [summary, long, png, svg] =
+            free_names(&dir, &base, [".csv", "_curves.csv", ".png", ".svg"]);
+        let p = &self.state.methods;
+        let model = self.state.model_name();
+        let results = crate::export::tables::Faithfulness {
+            curves,
+            images: 1,
+            score,
+            title: format!(
+                "{model} - {}, {} fill, {} steps",
+                self.state.image_stem(),
+                p.fill.name(),
+                p.steps
+            ),
+            model: &model,
+        };
+        let plots = self.plot_files(png, svg);
+        crate::export::tables::write_faithfulness(
+            &results,
+            &summary,
+            &long,
+            &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            self.settings.plot_dpi,
+            false,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(plot_then_table(plots, summary)
+            .into_iter()
+            .chain([long])
+            .collect())
     }
 
     /// The plot files an export writes: the PNG, and the SVG when "SVG too" is on.
@@ -121,18 +164,19 @@ impl App {
     }
 }
 
-/// `dir/base.EXT` for each extension, or `base-2`, `base-3`, … where any of them exists: an export from the
-/// app never replaces a file it did not ask about.
 /// The files of a plot export in the order the status bar names them: the PNG, the table, then the SVG.
 pub(in crate::ui) fn plot_then_table(mut plots: Vec<PathBuf>, csv: PathBuf) -> Vec<PathBuf> {
     plots.insert(1, csv);
     plots
 }
 
+/// `dir/base{SUFFIX}` for each suffix (`.png`, `_curves.csv`), or `base-2`, `base-3`, … where any of them
+/// exists: an export from the app never replaces a file it did not ask about.
+
 pub(in crate::ui) fn free_names<const K: usize>(
     dir: &Path,
     base: &str,
-    exts: [&str; K],
+    suffixes: [&str; K],
 ) -> [PathBuf; K] {
     let names = |n: usize| {
         let b = if n == 1 {
@@ -140,7 +184,7 @@ pub(in crate::ui) fn free_names<const K: usize>(
         } else {
             format!("{base}-{n}")
         };
-        exts.map(|e| dir.join(format!("{b}.{e}")))
+        suffixes.map(|e| dir.join(format!("{b}{e}")))
     };
     let mut n = 1;
     while names(n).iter().any(|p| p.exists()) {

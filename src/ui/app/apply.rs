@@ -182,12 +182,16 @@ impl App {
                 let generation = self.worker.send(Job::Analyse(req.clone()));
                 s.pending.push((generation, s.analysis_epoch, req));
             }
-            UiCommand::ExportDistance | UiCommand::ExportView | UiCommand::ExportPrefixMass => {
+            UiCommand::ExportDistance
+            | UiCommand::ExportView
+            | UiCommand::ExportPrefixMass
+            | UiCommand::ExportCurves => {
                 // a plot and its table together, or neither
                 let done = crate::export::all_or_nothing(|| {
                     match cmd {
                         UiCommand::ExportDistance => self.export_distance(),
                         UiCommand::ExportView => self.export_view(),
+                        UiCommand::ExportCurves => self.export_curves(),
                         _ => self.export_prefix_mass(),
                     }
                     .map_err(ExportFailure)

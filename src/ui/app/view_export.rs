@@ -129,7 +129,7 @@ impl App {
         let [png] = free_names(
             &dir,
             &format!("{}_{view}_{q}", self.state.export_stem()),
-            ["png"],
+            [".png"],
         );
         let mut text: Vec<(String, String)> = vec![
             ("vitscope.model".into(), self.state.model_name()),
@@ -219,10 +219,10 @@ impl App {
             &dir,
             &stem,
             [
-                "pos-sim.png",
-                "pos-sim-patch.png",
-                "patch-pca.png",
-                "rel-bias.png",
+                ".pos-sim.png",
+                ".pos-sim-patch.png",
+                ".patch-pca.png",
+                ".rel-bias.png",
             ],
         );
         let text = |what: &str, more: Vec<(&str, String)>| -> Vec<(String, String)> {
@@ -341,7 +341,7 @@ impl App {
         let [png, csv, svg] = free_names(
             &dir,
             &format!("{}_prefix_mass", self.state.export_stem()),
-            ["png", "csv", "svg"],
+            [".png", ".csv", ".svg"],
         );
         let plots = self.plot_files(png, svg);
         crate::export::all_or_nothing(|| {
