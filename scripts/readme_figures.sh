@@ -18,4 +18,7 @@ cp "$out/map/chelsea_dinov2-vit-s-14_cls_L11_mean.png" docs/figure-map.png
 cp "$out/grid/chelsea_dinov2-vit-s-14_cls_L11_heads.png" docs/figure-head-grid.png
 # the mosaic is 13 × 12 tiles at the model's input size: scaled down for the README (ImageMagick)
 /usr/bin/convert "$out/mosaic/chelsea_dinov2-vit-s-14_cls_mosaic.png" -resize 900x docs/figure-mosaic.png
-ls -l docs/figure-*.png
+# the ViT paper's plot (mean attention distance and entropy per head and layer), PNG and SVG
+$bin distance --images "$img" --out "$out/distance.csv" --plot docs/figure-distance.png --force
+$bin distance --images "$img" --out "$out/distance.csv" --plot docs/figure-distance.svg --force
+ls -l docs/figure-*
