@@ -71,6 +71,34 @@ fn the_methods_view_exports_as_one_captioned_png() {
             "({x},{y})"
         );
     }
+
+    // with "SVG too": the same figure as SVG, each pane's map embedded, captions and bars as vectors
+    h.state_mut().settings.export_svg = true;
+    h.get_by_label("Export view").click();
+    settle(&mut h);
+    // the PNG's name is taken: both files get the next free one
+    let svg_path = dir.path().join("chelsea_dinov2-tiny_methods_cls-2.svg");
+    assert!(svg_path.with_extension("png").exists());
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert_eq!(svg.matches("<image ").count(), 4, "one map per pane");
+    assert_eq!(svg.matches("url(#colourbar)").count(), 4, "a bar per pane");
+    assert!(
+        svg.contains(">Rollout · query CLS</text>"),
+        "{}",
+        &svg[..400]
+    );
+    assert!(svg.contains("vitscope.view: methods"));
+    let b64 = svg
+        .split("base64,")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap();
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    let first = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    assert_eq!(first, want, "the first pane's map, without raster text");
 }
 
 #[test]

@@ -51,8 +51,9 @@ pub fn nice_ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
         .map(|m| m * mag)
         .find(|s| *s >= raw)
         .unwrap_or(10.0 * mag);
-    let first = (lo / step).ceil() as i64;
-    let last = (hi / step).floor() as i64;
+    // slack (f32 rounding) so an end that is a multiple of the step up to rounding (0.02 / 0.005) is a tick
+    let first = (lo / step - 1e-6).ceil() as i64;
+    let last = (hi / step + 1e-6).floor() as i64;
     (first..=last).map(|i| i as f64 * step).collect()
 }
 
@@ -79,6 +80,7 @@ mod tests {
             nice_ticks(-0.5, 11.5, 12),
             (0..=11).map(f64::from).collect::<Vec<_>>()
         );
+        assert_eq!(nice_ticks(0.0, 0.02, 5).len(), 5, "0.02 itself is a tick");
         assert_eq!(fmt_tick(0.25), "0.25");
         assert_eq!(fmt_tick(3.0), "3");
     }

@@ -469,7 +469,7 @@ pub fn ui(app: &mut ViewCtx, ui: &mut egui::Ui, cmds: &mut Vec<UiCommand>) {
         ui.checkbox(&mut app.settings.export_npy, "Raw .npy too")
             .on_hover_text("Each exported map also as a float32 NumPy array of the patch grid, for code.");
         ui.checkbox(&mut app.settings.export_svg, "SVG too").on_hover_text(
-            "Each exported map and plot also as SVG for papers: maps embedded, colour bars, ticks, axes and text as vectors.",
+            "Each exported map, head grid, mosaic, view and plot also as SVG for papers: maps embedded; colour bars, ticks, captions, axes and text as vectors.",
         );
     });
     let dpi = &mut app.settings.plot_dpi;

@@ -99,23 +99,30 @@ impl App {
             .as_ref()
             .map(|r| r.label())
             .unwrap_or_default();
-        let items: Vec<(String, RgbImage)> = panes
+        // each pane: its caption (what and from which query, not how long it took), its map over the
+        // photo, and its own colour bar unless one bar under the whole figure covers every pane
+        let plain: Vec<(String, RgbImage, Option<(f32, f32, String)>)> = panes
             .iter()
             .map(|p| {
                 let base = p.photo.as_deref().unwrap_or(&photo);
                 let img = overlay_range(base, &p.grid, p.range, cmap, opacity);
                 let img = fit_long_side(img, self.settings.export_long_side);
-                // a figure's caption: what and from which query, not how long it took
                 let caption = format!("{} · query {query}", strip_time(&p.caption));
-                if shared {
-                    // one colour bar under the whole figure
-                    return (caption, img);
-                }
                 let what = format!("{}, min to max of this map", units(&p.caption));
                 (
                     caption,
-                    with_colour_bar(&img, cmap, p.range.0, p.range.1, &what),
+                    img,
+                    (!shared).then_some((p.range.0, p.range.1, what)),
                 )
+            })
+            .collect();
+        let items: Vec<(String, RgbImage)> = plain
+            .iter()
+            .map(|(caption, img, bar)| match bar {
+                Some((lo, hi, what)) => {
+                    (caption.clone(), with_colour_bar(img, cmap, *lo, *hi, what))
+                }
+                None => (caption.clone(), img.clone()),
             })
             .collect();
         let view = self.settings.view.label().to_lowercase();
@@ -126,10 +133,10 @@ impl App {
             .map(query_label)
             .unwrap_or_default();
         let dir = PathBuf::from(&self.state.export_field);
-        let [png] = free_names(
+        let [png, svg] = free_names(
             &dir,
             &format!("{}_{view}_{q}", self.state.export_stem()),
-            [".png"],
+            [".png", ".svg"],
         );
         let mut text: Vec<(String, String)> = vec![
             ("vitscope.model".into(), self.state.model_name()),
@@ -170,7 +177,7 @@ impl App {
             ));
         }
         let mut figure = captioned_grid(&items, cols);
-        if shared && let Some(first) = panes.first() {
+        let one_bar = panes.first().filter(|_| shared).map(|first| {
             let quantity = if panes
                 .iter()
                 .all(|p| units(&p.caption) == units(&first.caption))
@@ -179,17 +186,48 @@ impl App {
             } else {
                 "map value"
             };
-            let (lo, hi) = first.range;
-            figure = with_colour_bar(
-                &figure,
-                cmap,
-                lo,
-                hi,
-                &format!("{quantity}, one scale for all panes"),
-            );
+            (
+                first.range.0,
+                first.range.1,
+                format!("{quantity}, one scale for all panes"),
+            )
+        });
+        if let Some((lo, hi, what)) = &one_bar {
+            figure = with_colour_bar(&figure, cmap, *lo, *hi, what);
         }
-        write_png(&png, &figure, &text, false).map_err(|e| e.to_string())?;
-        Ok(vec![png])
+        let mut files = vec![png.clone()];
+        crate::export::all_or_nothing(|| {
+            write_png(&png, &figure, &text, false)?;
+            if self.settings.export_svg {
+                let panes: Vec<crate::export::svg::PaneSvg> = plain
+                    .iter()
+                    .map(|(caption, img, bar)| crate::export::svg::PaneSvg {
+                        caption,
+                        img,
+                        bar: bar.clone(),
+                    })
+                    .collect();
+                let doc = crate::export::svg::panes_svg(
+                    &panes,
+                    cols,
+                    cmap,
+                    one_bar
+                        .as_ref()
+                        .map(|(lo, hi, what)| (*lo, *hi, what.as_str())),
+                    &text,
+                )
+                .map_err(|e| {
+                    crate::export::ExportError::Nothing(format!(
+                        "cannot encode the SVG's maps: {e}"
+                    ))
+                })?;
+                crate::export::tables::write_text(&svg, &doc, false)?;
+                files.push(svg.clone());
+            }
+            Ok::<(), crate::export::ExportError>(())
+        })
+        .map_err(|e| e.to_string())?;
+        Ok(files)
     }
 
     /// The Embeddings view's figures: the position-similarity overview, the chosen patch's similarity map with
