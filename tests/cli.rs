@@ -622,3 +622,43 @@ fn export_writes_an_svg_next_to_each_single_map() {
         );
     }
 }
+
+/// `--colour-bar` also puts a bar under the query maps (rollout here), the map above it unchanged.
+#[test]
+fn query_maps_take_a_colour_bar_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = fixture("dinov2_tiny");
+    let export = |sub: &str, bar: bool| {
+        let out = dir.path().join(sub);
+        let mut args = vec![
+            "export",
+            "--model",
+            model.to_str().unwrap(),
+            "--image",
+            "assets/chelsea.png",
+            "--size",
+            "24",
+            "--method",
+            "rollout",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        if bar {
+            args.push("--colour-bar");
+        }
+        let r = vitscope(&args);
+        assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+        image::open(out.join("chelsea_dinov2-tiny_cls_rollout.png"))
+            .unwrap()
+            .to_rgb8()
+    };
+    let plain = export("plain", false);
+    let barred = export("bar", true);
+    assert_eq!(plain.dimensions(), (451, 300));
+    assert_eq!(
+        barred.dimensions(),
+        (451, 300 + vitscope::export::maps::colour_bar_height(451))
+    );
+    let top = image::imageops::crop_imm(&barred, 0, 0, 451, 300).to_image();
+    assert_eq!(top, plain, "the map itself is unchanged");
+}

@@ -317,7 +317,8 @@ pub struct MethodArgs {
     /// patch-pca: number of principal components (1 or more).
     #[arg(long, default_value_t = 28, value_parser = at_least_one)]
     pub components: usize,
-    /// attention: add a colour bar with each map's value range under single-map PNGs.
+    /// attention and the query maps (rollout, flow, grad-rollout, relevance): a colour bar with the map's value
+    /// range and what it measures under each single-map PNG.
     #[arg(long)]
     pub colour_bar: bool,
     /// attention: also write each map, head grid and mosaic as SVG next to its PNG (the maps embedded; tile

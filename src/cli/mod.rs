@@ -464,6 +464,7 @@ pub fn run(command: Command) -> Result<()> {
                     .map(|(p, _)| file_name(p))
                     .unwrap_or_default(),
                 intervention: changed,
+                colour_bar: method_args.colour_bar,
             };
             let req = MethodRequest {
                 layer: layer.as_deref(),

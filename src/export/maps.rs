@@ -480,6 +480,23 @@ pub fn grid_columns(n: usize) -> usize {
 /// What the colours of a grid of tiles measure, each tile scaled on its own.
 pub const TILE_UNITS: &str = "attention weight; each tile scaled to its own min to max";
 
+/// What a method's map measures, from its name or caption (`rollout`, `Gradient rollout (8 ms)`,
+/// `grad-rollout`), for colour bars.
+pub fn method_units(name: &str) -> &'static str {
+    let c = name.to_ascii_lowercase();
+    if c.starts_with("rollout") {
+        "rollout: attention reaching the query through every layer"
+    } else if c.starts_with("flow") {
+        "attention flow (maximum flow to the query)"
+    } else if c.starts_with("gradient rollout") || c.starts_with("grad-rollout") {
+        "gradient-weighted rollout (relative units)"
+    } else if c.starts_with("relevance") {
+        "relevance (relative units)"
+    } else {
+        "attention weight (softmax probability)"
+    }
+}
+
 /// What an attention map's colours measure, for colour bars.
 pub const ATTENTION_UNITS: &str = "attention weight (softmax probability), min to max of this map";
 

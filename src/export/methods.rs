@@ -39,6 +39,8 @@ pub struct Output {
     pub image_name: String,
     /// The intervention the run was made under (`Intervention::describe`), if any.
     pub intervention: Option<String>,
+    /// Query maps' PNGs get a colour bar with the map's range and what it measures.
+    pub colour_bar: bool,
 }
 
 impl Output {
@@ -119,7 +121,17 @@ pub fn token_map(
         &extra,
         || {
             let small = resize(photo, input_hw.0, input_hw.1);
-            render(&grid, photo, &small, out.style, out.colormap, false)
+            let img = render(&grid, photo, &small, out.style, out.colormap, false);
+            if out.colour_bar {
+                let (lo, hi) = grid.min_max();
+                let what = format!(
+                    "{}, min to max of this map",
+                    super::maps::method_units(method.name())
+                );
+                super::maps::with_colour_bar(&img, out.colormap, lo, hi, &what)
+            } else {
+                img
+            }
         },
         &[grid.h, grid.w],
         NpyData::F32(&grid.data),

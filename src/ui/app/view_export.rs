@@ -408,18 +408,7 @@ fn strip_time(caption: &str) -> &str {
 
 /// What a pane's colours measure, from its caption (the method it shows).
 fn units(caption: &str) -> &'static str {
-    let c = caption.to_ascii_lowercase();
-    if c.starts_with("rollout") {
-        "rollout: attention reaching the query through every layer"
-    } else if c.starts_with("flow") {
-        "attention flow (maximum flow to the query)"
-    } else if c.starts_with("gradient rollout") {
-        "gradient-weighted rollout (relative units)"
-    } else if c.starts_with("relevance") {
-        "relevance (relative units)"
-    } else {
-        "attention weight (softmax probability)"
-    }
+    crate::export::maps::method_units(caption)
 }
 
 #[cfg(test)]
