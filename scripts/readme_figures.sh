@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's exported figures, written by vitscope's own export (the same writer as the app's Export
 # buttons: tests/one_writer.rs checks they give the same bytes): the built-in DINOv2 ViT-S/14 on chelsea.png.
-# Needs ImageMagick (apt-get install imagemagick) to scale the mosaic down.
+# Needs ImageMagick (apt-get install imagemagick) to scale the mosaic down, and what scripts/screenshot.sh needs
+# (Xvfb, xdotool) for the app's own Methods view export.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --quiet
@@ -21,4 +22,11 @@ cp "$out/grid/chelsea_dinov2-vit-s-14_cls_L11_heads.png" docs/figure-head-grid.p
 # the ViT paper's plot (mean attention distance and entropy per head and layer), PNG and SVG
 $bin distance --images "$img" --out "$out/distance.csv" --plot docs/figure-distance.png --force
 $bin distance --images "$img" --out "$out/distance.csv" --plot docs/figure-distance.svg --force
+# a Methods view exported by the app itself (under Xvfb, as scripts/screenshot.sh runs it; E exports what the
+# view shows), with a fresh settings file whose export folder is the temporary one
+mkdir -p "$out/config"
+printf '{"export_dir": "%s/app"}' "$out" > "$out/config/settings.json"
+VITSCOPE_CONFIG_DIR="$out/config" SCREENSHOT_WAIT=20 SCREENSHOT_KEYS="e" SCREENSHOT_AFTER=3 \
+    bash scripts/screenshot.sh "$out/methods-screen.png" --view methods --image "$img" > /dev/null
+/usr/bin/convert "$out/app/chelsea_dinov2-vit-s-14_methods_cls.png" -resize 1000x docs/figure-methods.png
 ls -l docs/figure-*

@@ -20,6 +20,11 @@ xdotool search --onlyvisible --name vitscope windowmove 0 0 windowsize "${size%x
 sleep "${SCREENSHOT_WAIT:-8}"   # the model loads and runs on the worker thread
 IFS=';' read -ra clicks <<< "${SCREENSHOT_CLICK:-}"
 for c in "${clicks[@]}"; do xdotool mousemove $c click 1; sleep 2; done
+# no window manager gives the window the keyboard: give it the input focus before the keys
+if [ -n "${SCREENSHOT_KEYS:-}" ]; then
+    xdotool search --onlyvisible --name vitscope windowfocus --sync >/dev/null 2>&1 || true
+    sleep 1
+fi
 for k in ${SCREENSHOT_KEYS:-}; do xdotool key "$k"; sleep 2; done
 sleep "${SCREENSHOT_AFTER:-0}"   # long work started by a click (faithfulness curves)
 mkdir -p "$(dirname "$out")"

@@ -41,14 +41,24 @@ fn the_methods_view_exports_as_one_captioned_png() {
         "{files:?}"
     );
     let img = image::open(&files[0]).unwrap().to_rgb8();
-    // attention + rollout + gradient rollout + relevance, 2 per row (no blank half-row); each 451×300 + its
-    // colour bar under a 22 px caption, 10 px apart
+    // under the title (model, image, input size): attention + rollout + gradient rollout + relevance, 2 per
+    // row (no blank half-row); each 451×300 + its colour bar under a 22 px caption, 10 px apart
     assert_eq!(
         img.dimensions(),
         (
             2 * (451 + 10) + 10,
-            2 * (300 + vitscope::export::maps::colour_bar_height(451) + 22 + 10) + 10
+            vitscope::render::draw::TITLE_H
+                + 2 * (300 + vitscope::export::maps::colour_bar_height(451) + 22 + 10)
+                + 10
         )
+    );
+    let title_ink = (0..img.width())
+        .flat_map(|x| (0..vitscope::render::draw::TITLE_H).map(move |y| (x, y)))
+        .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 128)
+        .count();
+    assert!(
+        title_ink > 200,
+        "the title is written: {title_ink} dark pixels"
     );
     assert!(text(&files[0], "vitscope.pane2").starts_with("Rollout"));
     assert!(text(&files[0], "vitscope.pane4").starts_with("Relevance"));
@@ -66,7 +76,7 @@ fn the_methods_view_exports_as_one_captioned_png() {
     );
     for (x, y) in [(5, 5), (200, 150), (440, 290)] {
         assert_eq!(
-            img.get_pixel(10 + x, 10 + 22 + y),
+            img.get_pixel(10 + x, vitscope::render::draw::TITLE_H + 10 + 22 + y),
             want.get_pixel(x, y),
             "({x},{y})"
         );
@@ -116,13 +126,18 @@ fn compare_and_single_maps_export_at_a_chosen_size() {
     let files = pngs(dir.path());
     assert_eq!(files.len(), 1, "{files:?}");
     let img = image::open(&files[0]).unwrap().to_rgb8();
-    // two panes of 200×133 (chelsea is 451×300) side by side, one shared colour bar under the figure
+    // under the title, two panes of 200×133 (chelsea is 451×300) side by side, one shared colour bar under
+    // the figure
     let w = 2 * (200 + 10) + 10;
     assert_eq!(
         img.dimensions(),
         (
             w,
-            133 + 22 + 2 * 10 + vitscope::export::maps::colour_bar_height(w)
+            vitscope::render::draw::TITLE_H
+                + 133
+                + 22
+                + 2 * 10
+                + vitscope::export::maps::colour_bar_height(w)
         )
     );
     let scale = |k: &str| {

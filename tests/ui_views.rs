@@ -230,6 +230,17 @@ fn keyboard_steps_layer_and_head_and_toggles_the_overlay() {
     settle(&mut h);
     let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
     assert_eq!(files.len(), 1, "E exported the shown map");
+    // in the Methods view, E exports the view's figure
+    h.state_mut().settings.view = View::Methods;
+    settle(&mut h);
+    h.key_press(egui::Key::E);
+    settle(&mut h);
+    let last = h.state().state.last_export.clone();
+    assert_eq!(last.len(), 1, "{last:?}");
+    assert!(
+        last[0].to_string_lossy().ends_with("_methods_cls.png"),
+        "{last:?}"
+    );
 }
 
 #[test]

@@ -176,9 +176,11 @@ pub fn panes_svg(
     cols: usize,
     cmap: Colormap,
     shared: Option<(f32, f32, &str)>,
+    title: &str,
     provenance: &[(String, String)],
 ) -> Result<String, image::ImageError> {
     let (gap, cap_h) = (10u32, 22u32);
+    let top = crate::render::draw::TITLE_H;
     let cols = cols.clamp(1, panes.len().max(1));
     let rows = panes.len().div_ceil(cols);
     let bar_h = |p: &PaneSvg| {
@@ -194,12 +196,16 @@ pub fn panes_svg(
         .unwrap_or(1)
         + cap_h;
     let w = cols as u32 * (cell_w + gap) + gap;
-    let h = rows as u32 * (cell_h + gap) + gap;
+    let h = top + rows as u32 * (cell_h + gap) + gap;
     let total_h = h as f32 + shared.map_or(0.0, |_| bar_height(w));
     let mut out = open(w, total_h, cmap, provenance);
+    out.push_str(&format!(
+        "<text x=\"10\" y=\"24\" font-size=\"17\">{}</text>\n",
+        xml(title)
+    ));
     for (k, p) in panes.iter().enumerate() {
         let x = gap + (k % cols) as u32 * (cell_w + gap);
-        let y = gap + (k / cols) as u32 * (cell_h + gap);
+        let y = top + gap + (k / cols) as u32 * (cell_h + gap);
         out.push_str(&format!(
             "<text x=\"{x}\" y=\"{}\" font-size=\"15\">{}</text>\n",
             y + 15,
@@ -323,7 +329,8 @@ mod panes_tests {
                 bar: Some((0.0, 0.02, "rollout".into())),
             },
         ];
-        let svg = panes_svg(&panes, 2, Colormap::Inferno, None, &[]).unwrap();
+        let svg = panes_svg(&panes, 2, Colormap::Inferno, None, "model · image", &[]).unwrap();
+        assert!(svg.contains(">model · image</text>"));
         assert_eq!(svg.matches("<image ").count(), 2);
         assert_eq!(
             svg.matches("fill=\"url(#colourbar)\"").count(),
@@ -348,6 +355,7 @@ mod panes_tests {
             1,
             Colormap::Inferno,
             Some((0.0, 1.0, "one scale")),
+            "t",
             &[],
         )
         .unwrap();

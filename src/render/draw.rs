@@ -86,9 +86,27 @@ mod tests {
     }
 }
 
-/// Images of any sizes in rows of `cols`, each under its caption, on white: every cell is as large as
-/// the largest image, which sits at its top-left.
-pub fn captioned_grid(items: &[(String, RgbImage)], cols: usize) -> RgbImage {
+/// The height of a figure's title band (see [`captioned_grid`]).
+pub const TITLE_H: u32 = 28;
+
+/// Images of any sizes in rows of `cols`, each under its caption, on white, under the figure's `title` (what
+/// model saw which image) when given: every cell is as large as the largest image, which sits at its top-left.
+pub fn captioned_grid(items: &[(String, RgbImage)], cols: usize, title: Option<&str>) -> RgbImage {
+    let grid = untitled_grid(items, cols);
+    let Some(title) = title else {
+        return grid;
+    };
+    let mut out = RgbImage::from_pixel(
+        grid.width(),
+        grid.height() + TITLE_H,
+        image::Rgb([255, 255, 255]),
+    );
+    super::text::text(&mut out, 10.0, 8.0, 17.0, title, [0, 0, 0]);
+    image::imageops::replace(&mut out, &grid, 0, TITLE_H as i64);
+    out
+}
+
+fn untitled_grid(items: &[(String, RgbImage)], cols: usize) -> RgbImage {
     let (gap, cap_h) = (10u32, 22u32);
     let cols = cols.clamp(1, items.len().max(1));
     let rows = items.len().div_ceil(cols);

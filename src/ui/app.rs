@@ -280,6 +280,14 @@ impl eframe::App for App {
         super::overwrite::ui(&mut self.cx(&mut draft, &work), ui, &mut cmds);
         super::help::ui(ui.ctx(), &mut self.state.help);
         if self.state.overwrite_prompt.is_none() && ui.ctx().memory(|m| m.focused().is_none()) {
+            // E exports what the view shows: the map, the view's figure, or the distance plot
+            let export = match self.settings.view {
+                View::Attention | View::Model => UiCommand::ExportMap,
+                View::Distance => UiCommand::ExportDistance,
+                View::Methods | View::Compare | View::Tokens | View::Embeddings => {
+                    UiCommand::ExportView
+                }
+            };
             ui.ctx().input(|i| {
                 for (key, cmd) in [
                     (egui::Key::ArrowLeft, UiCommand::StepLayer(-1)),
@@ -287,7 +295,7 @@ impl eframe::App for App {
                     (egui::Key::ArrowUp, UiCommand::StepHead(-1)),
                     (egui::Key::ArrowDown, UiCommand::StepHead(1)),
                     (egui::Key::O, UiCommand::ToggleOverlay),
-                    (egui::Key::E, UiCommand::ExportMap),
+                    (egui::Key::E, export),
                     // Escape closes the error (the panel keeps its place)
                     (egui::Key::Escape, UiCommand::DismissError),
                 ] {

@@ -5,7 +5,10 @@ pub const KEYS: [(&str, &str); 11] = [
     ("Left / Right", "previous / next layer"),
     ("Up / Down", "previous / next head (mean, h0, h1, …)"),
     ("O", "overlay on / off"),
-    ("E", "export the shown map"),
+    (
+        "E",
+        "export what the view shows: the map (Attention, Model), the figure (Methods, Compare, Tokens, Embeddings), the plot and table (Distance)",
+    ),
     ("Escape", "close an error or this help"),
     ("F1 or ?", "this help"),
     ("Click a patch", "make it the query in every view"),

@@ -176,7 +176,22 @@ impl App {
                 ),
             ));
         }
-        let mut figure = captioned_grid(&items, cols);
+        // the figure says which model saw which image at what size
+        let title = format!(
+            "{} · {} · input {}",
+            self.state.model_name(),
+            self.state
+                .image_path
+                .as_deref()
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            self.state
+                .input_hw
+                .map(|(h, w)| format!("{h}×{w}"))
+                .unwrap_or_default()
+        );
+        let mut figure = captioned_grid(&items, cols, Some(&title));
         let one_bar = panes.first().filter(|_| shared).map(|first| {
             let quantity = if panes
                 .iter()
@@ -214,6 +229,7 @@ impl App {
                     one_bar
                         .as_ref()
                         .map(|(lo, hi, what)| (*lo, *hi, what.as_str())),
+                    &title,
                     &text,
                 )
                 .map_err(|e| {
