@@ -29,6 +29,7 @@ fn text(path: &std::path::Path, key: &str) -> String {
 
 #[test]
 fn the_methods_view_exports_as_one_captioned_png() {
+    let title_h = vitscope::render::draw::PaneLayout::for_width(451).title_h;
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path(), View::Methods);
     settle(&mut h);
@@ -47,13 +48,11 @@ fn the_methods_view_exports_as_one_captioned_png() {
         img.dimensions(),
         (
             2 * (451 + 10) + 10,
-            vitscope::render::draw::TITLE_H
-                + 2 * (300 + vitscope::export::maps::colour_bar_height(451) + 22 + 10)
-                + 10
+            title_h + 2 * (300 + vitscope::export::maps::colour_bar_height(451) + 22 + 10) + 10
         )
     );
     let title_ink = (0..img.width())
-        .flat_map(|x| (0..vitscope::render::draw::TITLE_H).map(move |y| (x, y)))
+        .flat_map(|x| (0..title_h).map(move |y| (x, y)))
         .filter(|&(x, y)| img.get_pixel(x, y).0[0] < 128)
         .count();
     assert!(
@@ -76,7 +75,7 @@ fn the_methods_view_exports_as_one_captioned_png() {
     );
     for (x, y) in [(5, 5), (200, 150), (440, 290)] {
         assert_eq!(
-            img.get_pixel(10 + x, vitscope::render::draw::TITLE_H + 10 + 22 + y),
+            img.get_pixel(10 + x, title_h + 10 + 22 + y),
             want.get_pixel(x, y),
             "({x},{y})"
         );
@@ -113,6 +112,7 @@ fn the_methods_view_exports_as_one_captioned_png() {
 
 #[test]
 fn compare_and_single_maps_export_at_a_chosen_size() {
+    let title_h = vitscope::render::draw::PaneLayout::for_width(200).title_h;
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path(), View::Compare);
     settle(&mut h);
@@ -133,11 +133,7 @@ fn compare_and_single_maps_export_at_a_chosen_size() {
         img.dimensions(),
         (
             w,
-            vitscope::render::draw::TITLE_H
-                + 133
-                + 22
-                + 2 * 10
-                + vitscope::export::maps::colour_bar_height(w)
+            title_h + 133 + 22 + 2 * 10 + vitscope::export::maps::colour_bar_height(w)
         )
     );
     let scale = |k: &str| {

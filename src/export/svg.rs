@@ -179,8 +179,10 @@ pub fn panes_svg(
     title: &str,
     provenance: &[(String, String)],
 ) -> Result<String, image::ImageError> {
-    let (gap, cap_h) = (10u32, 22u32);
-    let top = crate::render::draw::TITLE_H;
+    let l = crate::render::draw::PaneLayout::for_width(
+        panes.iter().map(|p| p.img.width()).max().unwrap_or(1),
+    );
+    let (gap, cap_h, top) = (l.gap, l.caption_h, l.title_h);
     let cols = cols.clamp(1, panes.len().max(1));
     let rows = panes.len().div_ceil(cols);
     let bar_h = |p: &PaneSvg| {
@@ -200,15 +202,18 @@ pub fn panes_svg(
     let total_h = h as f32 + shared.map_or(0.0, |_| bar_height(w));
     let mut out = open(w, total_h, cmap, provenance);
     out.push_str(&format!(
-        "<text x=\"10\" y=\"24\" font-size=\"17\">{}</text>\n",
+        "<text x=\"{gap}\" y=\"{:.1}\" font-size=\"{:.1}\">{}</text>\n",
+        (top as f32 - l.title_font) / 2.0 + 0.8 * l.title_font,
+        l.title_font,
         xml(title)
     ));
     for (k, p) in panes.iter().enumerate() {
         let x = gap + (k % cols) as u32 * (cell_w + gap);
         let y = top + gap + (k / cols) as u32 * (cell_h + gap);
         out.push_str(&format!(
-            "<text x=\"{x}\" y=\"{}\" font-size=\"15\">{}</text>\n",
-            y + 15,
+            "<text x=\"{x}\" y=\"{:.1}\" font-size=\"{:.1}\">{}</text>\n",
+            y as f32 + l.caption_font,
+            l.caption_font,
             xml(p.caption)
         ));
         embed(&mut out, x, y + cap_h, p.img)?;

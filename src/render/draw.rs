@@ -79,6 +79,20 @@ mod tests {
     }
 
     #[test]
+    fn figure_text_grows_with_the_panes() {
+        let small = PaneLayout::for_width(451);
+        assert_eq!((small.caption_h, small.title_h), (22, 28));
+        assert_eq!(PaneLayout::for_width(200), small, "never below 15 px");
+        let large = PaneLayout::for_width(1800);
+        assert_eq!(large.caption_font, 40.0);
+        assert!(large.caption_h >= 58 && large.title_h > large.caption_h);
+        // the caption band holds the caption at every size
+        let items = vec![("a caption".to_string(), RgbImage::new(1800, 10))];
+        let g = captioned_grid(&items, 1, Some("title"));
+        assert_eq!(g.height(), large.title_h + 10 + large.caption_h + 10 + 10);
+    }
+
+    #[test]
     fn rgb_grid_blocks() {
         let img = rgb_grid(1, 2, &[1.0, 0.0, 0.0, 0.0, 0.0, 1.0], 4, 2);
         assert_eq!(img.get_pixel(1, 1).0, [255, 0, 0]);
@@ -86,8 +100,36 @@ mod tests {
     }
 }
 
-/// The height of a figure's title band (see [`captioned_grid`]).
-pub const TITLE_H: u32 = 28;
+/// The layout of a figure of panes ([`captioned_grid`]), with text sized to the panes: captions of 15 px
+/// for panes up to 480 px wide, growing with them (to 40 px), so a figure exported large stays readable.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PaneLayout {
+    pub gap: u32,
+    pub caption_font: f32,
+    pub caption_h: u32,
+    pub title_font: f32,
+    pub title_h: u32,
+}
+
+impl PaneLayout {
+    /// The layout for panes `cell_w` pixels wide.
+    pub fn for_width(cell_w: u32) -> Self {
+        let caption_font = (cell_w as f32 / 32.0).clamp(15.0, 40.0);
+        let title_font = caption_font * 17.0 / 15.0;
+        PaneLayout {
+            gap: 10,
+            caption_font,
+            caption_h: (caption_font * 1.45).ceil() as u32,
+            title_font,
+            title_h: (title_font * 1.6).ceil() as u32,
+        }
+    }
+
+    /// The layout of `items` (the widest one sets it).
+    pub fn of(items: &[(String, RgbImage)]) -> Self {
+        Self::for_width(items.iter().map(|(_, i)| i.width()).max().unwrap_or(1))
+    }
+}
 
 /// Images of any sizes in rows of `cols`, each under its caption, on white, under the figure's `title` (what
 /// model saw which image) when given: every cell is as large as the largest image, which sits at its top-left.
@@ -96,18 +138,25 @@ pub fn captioned_grid(items: &[(String, RgbImage)], cols: usize, title: Option<&
     let Some(title) = title else {
         return grid;
     };
+    let l = PaneLayout::of(items);
     let mut out = RgbImage::from_pixel(
         grid.width(),
-        grid.height() + TITLE_H,
+        grid.height() + l.title_h,
         image::Rgb([255, 255, 255]),
     );
-    super::text::text(&mut out, 10.0, 8.0, 17.0, title, [0, 0, 0]);
-    image::imageops::replace(&mut out, &grid, 0, TITLE_H as i64);
+    let pad = (l.title_h as f32 - l.title_font) / 2.0;
+    super::text::text(&mut out, l.gap as f32, pad, l.title_font, title, [0, 0, 0]);
+    image::imageops::replace(&mut out, &grid, 0, l.title_h as i64);
     out
 }
 
 fn untitled_grid(items: &[(String, RgbImage)], cols: usize) -> RgbImage {
-    let (gap, cap_h) = (10u32, 22u32);
+    let PaneLayout {
+        gap,
+        caption_font,
+        caption_h: cap_h,
+        ..
+    } = PaneLayout::of(items);
     let cols = cols.clamp(1, items.len().max(1));
     let rows = items.len().div_ceil(cols);
     let cell_w = items.iter().map(|(_, i)| i.width()).max().unwrap_or(1);
@@ -120,7 +169,14 @@ fn untitled_grid(items: &[(String, RgbImage)], cols: usize) -> RgbImage {
     for (k, (caption, img)) in items.iter().enumerate() {
         let x = gap + (k % cols) as u32 * (cell_w + gap);
         let y = gap + (k / cols) as u32 * (cell_h + gap);
-        super::text::text(&mut out, x as f32, y as f32, 15.0, caption, [0, 0, 0]);
+        super::text::text(
+            &mut out,
+            x as f32,
+            y as f32,
+            caption_font,
+            caption,
+            [0, 0, 0],
+        );
         image::imageops::replace(&mut out, img, x as i64, (y + cap_h) as i64);
     }
     out
