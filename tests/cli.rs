@@ -554,16 +554,7 @@ fn export_writes_an_svg_next_to_each_single_map() {
     assert!(svg.contains("vitscope.layer: 2"));
     assert_eq!(svg.matches("<stop ").count(), 33);
     assert!(svg.matches("<line ").count() >= 2, "ticks");
-    let b64 = svg
-        .split("base64,")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap();
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    let embedded = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let embedded = common::first_embedded_png(&svg);
     assert_eq!(embedded, image::open(&png).unwrap().to_rgb8());
     // a second export without --force refuses: its files exist
     let again = export();
@@ -605,15 +596,7 @@ fn export_writes_an_svg_next_to_each_single_map() {
             svg.contains(">low</text>") && svg.contains(">high</text>"),
             "{name}"
         );
-        let b64 = svg
-            .split("base64,")
-            .nth(1)
-            .and_then(|s| s.split('"').next())
-            .unwrap();
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .unwrap();
-        let embedded = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        let embedded = common::first_embedded_png(&svg);
         let shown = image::open(&png).unwrap().to_rgb8();
         assert_eq!(embedded.dimensions(), shown.dimensions(), "{name}");
         assert_ne!(

@@ -97,16 +97,7 @@ fn the_methods_view_exports_as_one_captioned_png() {
         &svg[..400]
     );
     assert!(svg.contains("vitscope.view: methods"));
-    let b64 = svg
-        .split("base64,")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .unwrap();
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    let first = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let first = common::first_embedded_png(&svg);
     assert_eq!(first, want, "the first pane's map, without raster text");
 }
 

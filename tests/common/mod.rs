@@ -194,3 +194,18 @@ pub fn write_f32(path: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
         .collect();
     safetensors::serialize_to_file(views, None, path).unwrap();
 }
+
+/// The first PNG an SVG embeds (`xlink:href="data:image/png;base64,…"`), decoded.
+#[allow(dead_code)]
+pub fn first_embedded_png(svg: &str) -> image::RgbImage {
+    use base64::Engine as _;
+    let b64 = svg
+        .split("base64,")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("an embedded PNG");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
+    image::load_from_memory(&bytes).expect("a PNG").to_rgb8()
+}

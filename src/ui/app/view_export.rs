@@ -138,17 +138,16 @@ impl App {
             &format!("{}_{view}_{q}", self.state.export_stem()),
             [".png", ".svg"],
         );
+        let image_name = self
+            .state
+            .image_path
+            .as_deref()
+            .and_then(Path::file_name)
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let mut text: Vec<(String, String)> = vec![
             ("vitscope.model".into(), self.state.model_name()),
-            (
-                "vitscope.image".into(),
-                self.state
-                    .image_path
-                    .as_deref()
-                    .and_then(Path::file_name)
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            ),
+            ("vitscope.image".into(), image_name.clone()),
             ("vitscope.view".into(), view),
             (
                 "vitscope.query".into(),
@@ -178,14 +177,8 @@ impl App {
         }
         // the figure says which model saw which image at what size
         let title = format!(
-            "{} · {} · input {}",
+            "{} · {image_name} · input {}",
             self.state.model_name(),
-            self.state
-                .image_path
-                .as_deref()
-                .and_then(Path::file_name)
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
             self.state
                 .input_hw
                 .map(|(h, w)| format!("{h}×{w}"))
