@@ -1102,6 +1102,20 @@ fn a_refused_size_keeps_the_running_one_and_offers_what_fits() {
         "{labels:?}"
     );
     assert!(h.query_by_label("Use queries and keys at 2700").is_some());
+    // past the per-side limit, only a smaller size helps: that is the one button
+    h.state_mut().state.size_field = "4000".into();
+    h.get_by_label("Apply size").click();
+    settle(&mut h);
+    let s = &h.state().state;
+    let err = s.error.clone().expect("refused");
+    assert!(err.contains("allows per side"), "{err}");
+    assert_eq!(s.error_subject, ErrorSubject::Size);
+    let labels: Vec<&str> = s.error_actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    assert!(
+        err.contains(&format!("use size {}", &labels[0][4..labels[0].len() - 3])),
+        "{labels:?} {err}"
+    );
     // a size that fits clears the error; the field follows what runs
     h.state_mut().state.size_field = "32".into();
     h.get_by_label("Apply size").click();

@@ -143,6 +143,12 @@ impl State {
             crate::model::ModelError::TooLarge { suggest, .. } => JobError::TooLarge {
                 msg: e.to_string(),
                 suggest,
+                memory: true,
+            },
+            crate::model::ModelError::SideTooLong { suggest, .. } => JobError::TooLarge {
+                msg: e.to_string(),
+                suggest,
+                memory: false,
             },
             e => JobError::Failed(e.to_string()),
         };

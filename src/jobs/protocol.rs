@@ -348,10 +348,14 @@ pub enum JobError {
     /// The job could not be done; the message says why.
     #[error("{0}")]
     Failed(String),
-    /// The input would not fit in memory with maps kept; refused before running. `suggest`: a shorter side
-    /// (px) that fits; keeping queries and keys fits too.
+    /// The input would not fit (in memory with maps kept, or within the per-side limit); refused before
+    /// running. `suggest`: a shorter side (px) that fits; `memory`: keeping queries and keys would fit too.
     #[error("{msg}")]
-    TooLarge { msg: String, suggest: usize },
+    TooLarge {
+        msg: String,
+        suggest: usize,
+        memory: bool,
+    },
     /// A bug, caught at the job boundary.
     #[error("internal error (please report): {0}")]
     Internal(String),

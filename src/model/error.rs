@@ -29,6 +29,10 @@ pub enum ModelError {
         "invalid input size {0:?}: use a number like 224 (the shorter side) or HxW like 224x336"
     )]
     InputSize(String),
+    /// An input size whose longer side would pass vitscope's per-side limit; `suggest` is the largest shorter
+    /// side that stays within it.
+    #[error("{msg}")]
+    SideTooLong { msg: String, suggest: usize },
     /// A request that does not fit the model or the capture (a class the head lacks, a layer out of range…).
     #[error("{0}")]
     Invalid(String),

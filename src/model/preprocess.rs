@@ -60,12 +60,15 @@ impl InputSize {
                     while fit > patch && round_to_patches(fit as f64 * ratio, patch) > cap {
                         fit -= patch;
                     }
-                    return Err(ModelError::Invalid(format!(
-                        "at size {s} this {img_w} × {img_h} image would be {w} × {h} px, over the {MAX_INPUT_SIDE} px \
-                         vitscope allows per side (the aspect ratio is kept, never squashed); use size {} or less, \
-                         or an exact HxW size",
-                        fit.max(patch)
-                    )));
+                    let suggest = fit.max(patch);
+                    return Err(ModelError::SideTooLong {
+                        msg: format!(
+                            "at size {s} this {img_w} × {img_h} image would be {w} × {h} px, over the {MAX_INPUT_SIDE} px \
+                             vitscope allows per side (the aspect ratio is kept, never squashed); use size {suggest} or \
+                             less, or an exact HxW size"
+                        ),
+                        suggest,
+                    });
                 }
                 Ok((h, w))
             }

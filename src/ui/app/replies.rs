@@ -250,14 +250,18 @@ fn error_actions(
             vec![UiCommand::DownloadModel(asked.to_string())],
         )];
     }
-    let crate::jobs::JobError::TooLarge { suggest, .. } = err else {
+    let crate::jobs::JobError::TooLarge {
+        suggest, memory, ..
+    } = err
+    else {
         return Vec::new();
     };
     if s.error_subject != super::ErrorSubject::Size {
         return Vec::new();
     }
     let mut out = Vec::new();
-    if s.attention != AttentionStore::QueryKeys {
+    // keeping queries and keys helps only where memory was the reason (not the per-side limit)
+    if *memory && s.attention != AttentionStore::QueryKeys {
         out.push((
             format!("Use queries and keys at {}", s.size_asked),
             vec![
