@@ -213,4 +213,27 @@ fn the_embeddings_view_exports_its_figures() {
     }
     assert_eq!(text(&files[1], "vitscope.patch"), "row 1, col 2");
     assert_eq!(text(&files[2], "vitscope.method"), "patch-pca");
+
+    // with "SVG too", the chosen patch's map also as SVG: the map embedded, the bar from -1 to 1 as vectors
+    h.state_mut().settings.export_svg = true;
+    h.get_by_label("Export view").click();
+    settle(&mut h);
+    let svg = h
+        .state()
+        .state
+        .last_export
+        .iter()
+        .find(|f| f.extension().is_some_and(|e| e == "svg"))
+        .cloned()
+        .expect("an SVG");
+    assert!(
+        svg.ends_with("dinov2-tiny_embeddings-2.pos-sim-patch.svg"),
+        "{svg:?}"
+    );
+    let doc = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        doc.contains(">-1.0</text>") && doc.contains(">1.0</text>"),
+        "{doc}"
+    );
+    assert!(doc.contains("vitscope.patch: row 1, col 2"));
 }

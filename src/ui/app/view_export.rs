@@ -262,12 +262,13 @@ impl App {
         let safe = crate::export::name_slug(&model);
         let stem = format!("{safe}_embeddings");
         let dir = PathBuf::from(&self.state.export_field);
-        let [overview, one, pca, bias] = free_names(
+        let [overview, one, one_svg, pca, bias] = free_names(
             &dir,
             &stem,
             [
                 ".pos-sim.png",
                 ".pos-sim-patch.png",
+                ".pos-sim-patch.svg",
                 ".patch-pca.png",
                 ".rel-bias.png",
             ],
@@ -321,27 +322,24 @@ impl App {
                 ),
                 cmap,
             );
-            let img = with_colour_bar(
-                &big,
-                cmap,
-                -1.0,
-                1.0,
-                "cosine similarity of position embeddings",
+            let what = "cosine similarity of position embeddings";
+            let img = with_colour_bar(&big, cmap, -1.0, 1.0, what);
+            let provenance = text(
+                "pos-sim",
+                vec![
+                    ("vitscope.grid", grid),
+                    ("vitscope.patch", format!("row {r}, col {c}")),
+                ],
             );
-            write_png(
-                &one,
-                &img,
-                &text(
-                    "pos-sim",
-                    vec![
-                        ("vitscope.grid", grid),
-                        ("vitscope.patch", format!("row {r}, col {c}")),
-                    ],
-                ),
-                false,
-            )
-            .map_err(|e| e.to_string())?;
+            write_png(&one, &img, &provenance, false).map_err(|e| e.to_string())?;
             files.push(one);
+            if self.settings.export_svg {
+                let doc = crate::export::svg::map_svg(&big, cmap, (-1.0, 1.0), what, &provenance)
+                    .map_err(|e| format!("cannot encode the SVG's map: {e}"))?;
+                crate::export::tables::write_text(&one_svg, &doc, false)
+                    .map_err(|e| e.to_string())?;
+                files.push(one_svg);
+            }
         }
         write_png(
             &pca,
