@@ -148,12 +148,11 @@ pub fn head_stats<S: AttentionSource + ?Sized>(
                     .f_clamp_min(1e-30)?;
                 d = d.f_div(&s)?;
             }
-            // Σ a·ln a with 0·ln 0 = 0, as a·ln(max(a, f32::MIN_POSITIVE)): vectorised, unlike xlogy (2× faster
-            // here), and a NaN still comes out NaN.
-            let mut h = rows.f_clamp_min(f32::MIN_POSITIVE as f64)?;
-            let _ = h.f_log_()?;
-            let _ = h.f_mul_(&rows)?;
-            let h = h.f_sum_dim_intlist(-1, false, None)?; // [H, len]
+            // Σ a·ln a with 0·ln 0 = 0 (xlogy; a NaN still comes out NaN). Not `log_`: on the CPU that goes to
+            // MKL's vector math, whose last bit depends on where the buffer happens to be aligned, so the same
+            // image gave entropies differing in the 7th digit from run to run; xlogy's own vectorised log
+            // does not.
+            let h = rows.f_xlogy(&rows)?.f_sum_dim_intlist(-1, false, None)?; // [H, len]
             d_sum[l] = d_sum[l].f_add(&d.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
             h_sum[l] = h_sum[l].f_sub(&h.f_sum_dim_intlist(-1, false, Some(Kind::Double))?)?;
         }
@@ -210,6 +209,37 @@ mod tests {
         let _ = a.get(0).get(5).get(7).fill_(f64::NAN);
         let s = head_stats(&[a][..], &layout(1), PrefixConvention::Drop).unwrap();
         assert!(s.entropy[0].is_nan() && s.distance_px[0].is_nan(), "{s:?}");
+    }
+
+    #[test]
+    fn entropy_does_not_depend_on_where_the_maps_sit_in_memory() {
+        // The same attention at 16 float offsets in its buffer (different alignments) gives bit-identical
+        // statistics: nothing on the way may pick a code path by alignment.
+        let l = TokenLayout {
+            prefix: vec![crate::model::PrefixToken::Cls],
+            grid_h: 20,
+            grid_w: 21,
+            patch_size: 14,
+        };
+        let n = l.num_tokens() as i64;
+        tch::manual_seed(7);
+        let a = Tensor::randn([3, n, n], (Kind::Float, Device::Cpu))
+            .f_softmax(-1, Kind::Float)
+            .unwrap();
+        let flat = a.reshape([-1]);
+        let stats = |offset: i64| {
+            let buf = Tensor::zeros([3 * n * n + 16], (Kind::Float, Device::Cpu));
+            let mut view = buf.narrow(0, offset, 3 * n * n);
+            view.copy_(&flat);
+            let moved = view.view([3, n, n]);
+            head_stats(&[moved][..], &l, PrefixConvention::Renormalise).unwrap()
+        };
+        let first = stats(0);
+        for offset in 1..16 {
+            let s = stats(offset);
+            assert_eq!(s.entropy, first.entropy, "offset {offset}");
+            assert_eq!(s.distance_px, first.distance_px, "offset {offset}");
+        }
     }
 
     #[test]
