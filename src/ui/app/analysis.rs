@@ -44,17 +44,16 @@ impl App {
         let [png, csv, svg] =
             free_names(&dir, &format!("{stem}_distance"), [".png", ".csv", ".svg"]);
         let plots = self.plot_files(png, svg);
-        crate::export::all_or_nothing(|| {
-            crate::export::tables::write_distance(
-                &csv,
-                &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-                self.settings.plot_dpi,
-                &stats,
-                &self.state.model_name(),
-                self.state.stats_convention,
-                false,
-            )
-        })
+        // apply() runs every export inside one all_or_nothing
+        crate::export::tables::write_distance(
+            &csv,
+            &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            self.settings.plot_dpi,
+            &stats,
+            &self.state.model_name(),
+            self.state.stats_convention,
+            false,
+        )
         .map_err(|e| e.to_string())?;
         Ok(plot_then_table(plots, csv))
     }

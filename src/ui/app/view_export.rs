@@ -389,17 +389,16 @@ impl App {
             [".png", ".csv", ".svg"],
         );
         let plots = self.plot_files(png, svg);
-        crate::export::all_or_nothing(|| {
-            crate::export::tables::write_prefix_mass(
-                &csv,
-                &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-                self.settings.plot_dpi,
-                &labels,
-                prefix_mass,
-                &self.state.model_name(),
-                false,
-            )
-        })
+        // apply() runs every export inside one all_or_nothing
+        crate::export::tables::write_prefix_mass(
+            &csv,
+            &plots.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            self.settings.plot_dpi,
+            &labels,
+            prefix_mass,
+            &self.state.model_name(),
+            false,
+        )
         .map_err(|e| e.to_string())?;
         Ok(super::analysis::plot_then_table(plots, csv))
     }
